@@ -1,0 +1,25 @@
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+DATASETS = config["data"]["datasets"]
+RAW = config["data"]["raw_dir"]
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.records.input,

@@ -1,0 +1,391 @@
+"""One adapter per dataset: raw files in, a frame of candidate records out.
+
+Adapters only parse. Text stays exactly as published (decoded with
+``surrogateescape`` so invalid UTF-8 survives to be reported, not crashed on),
+and every row keeps its position in the source (``_source_row``) so that
+quality checks downstream can say where a bad row came from.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from harmtrace.errors import HarmtraceError
+
+Adapter = Callable[[dict[str, Path]], pd.DataFrame]
+ADAPTERS: dict[str, Adapter] = {}
+
+OPENAI_LABEL_KEYS = ("S", "S3", "H", "H2", "V", "V2", "HR", "SH")
+
+
+class AdapterError(HarmtraceError):
+    """A raw file does not have the structure its adapter expects."""
+
+
+def adapter(name: str) -> Callable[[Adapter], Adapter]:
+    def register(fn: Adapter) -> Adapter:
+        ADAPTERS[name] = fn
+        return fn
+
+    return register
+
+
+def _lines(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    return raw.decode("utf-8", "surrogateescape").split("\n")
+
+
+def _jsonl(path: Path) -> list[tuple[int, dict]]:
+    rows = []
+    for n, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((n, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise AdapterError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+def _csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise AdapterError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
+    df["_source_row"] = range(2, len(df) + 2)  # 1-based, after the header line
+    return df
+
+
+def _one(files: dict[str, Path], *names: str) -> tuple[str, Path]:
+    for name in names:
+        if name in files:
+            return name, files[name]
+    raise AdapterError(f"expected one of {list(names)} among fetched files {list(files)}")
+
+
+@adapter("openai_moderation")
+def openai_moderation(files: dict[str, Path]) -> pd.DataFrame:
+    _, path = _one(files, "samples-1680.jsonl.gz")
+    out = []
+    for i, (n, obj) in enumerate(_jsonl(path)):
+        if "prompt" not in obj:
+            raise AdapterError(f"{path}:{n}: no 'prompt' key")
+        row = {"_source_row": n, "item_id": f"{i:04d}", "prompt": obj["prompt"]}
+        for key in OPENAI_LABEL_KEYS:
+            value = obj.get(key)
+            if value not in (None, 0, 1):
+                raise AdapterError(f"{path}:{n}: label {key}={value!r} is not 0/1")
+            row[f"label_{key}"] = None if value is None else bool(value)
+        out.append(row)
+    df = pd.DataFrame(out, dtype=object)
+    for key in OPENAI_LABEL_KEYS:
+        df[f"label_{key}"] = df[f"label_{key}"].astype("boolean")
+    return df.assign(context="", response=None, response_source=None)
+
+
+@adapter("simplesafetytests")
+def simplesafetytests(files: dict[str, Path]) -> pd.DataFrame:
+    _, path = _one(files, "SimpleSafetyTests - test cases.csv")
+    df = _csv(path, ("id", "harm_area", "counter", "category", "prompts_final"))
+    return pd.DataFrame(
+        {
+            "_source_row": df["_source_row"],
+            "item_id": df["id"],
+            "prompt": df["prompts_final"],
+            "context": "",
+            "response": None,
+            "response_source": None,
+            "sst_harm_area": df["harm_area"].astype("string"),
+            "sst_category": df["category"].astype("string"),
+            "sst_counter": pd.to_numeric(df["counter"]).astype("Int64"),
+        }
+    )
+
+
+@adapter("harmbench")
+def harmbench(files: dict[str, Path]) -> pd.DataFrame:
+    """Accept both the upstream behaviors CSV and the one-prompt-per-line redistribution."""
+    name, path = _one(files, "harmbench_behaviors_text_all.csv", "harmbench_prompts.txt")
+    if name.endswith(".csv"):
+        df = _csv(path, ("Behavior", "FunctionalCategory", "SemanticCategory", "BehaviorID"))
+        df = df[df["FunctionalCategory"] == "standard"]
+        context = df.get("ContextString", "")
+        return pd.DataFrame(
+            {
+                "_source_row": df["_source_row"],
+                "item_id": df["BehaviorID"],
+                "prompt": df["Behavior"],
+                "context": context,
+                "response": None,
+                "response_source": None,
+                "hb_functional_category": df["FunctionalCategory"].astype("string"),
+                "hb_semantic_category": df["SemanticCategory"].astype("string"),
+            }
+        )
+    lines = _lines(path)
+    if lines and lines[-1] == "":
+        lines = lines[:-1]  # a trailing newline ends the last line; it is not an empty prompt
+    n = len(lines)
+    return pd.DataFrame(
+        {
+            "_source_row": range(1, n + 1),
+            # object, not str: surrogate-escaped bytes must survive until they are flagged
+            "item_id": [f"line-{i:03d}" for i in range(1, n + 1)],
+            "prompt": pd.Series(lines, dtype=object),
+            "context": "",
+            "response": None,
+            "response_source": None,
+            "hb_functional_category": pd.Series(["standard"] * n, dtype="string"),
+            "hb_semantic_category": pd.Series([None] * n, dtype="string"),
+        }
+    )
+
+
+@adapter("air_bench")
+def air_bench(files: dict[str, Path]) -> pd.DataFrame:
+    _, path = _one(files, "pipeline1_step2_Llama-3-8b_result.json")
+    try:
+        items = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
+    except json.JSONDecodeError as exc:
+        raise AdapterError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    out = []
+    for i, obj in enumerate(items):
+        try:
+            prompt = obj["prompt"][0]["prompt"]
+            row = {
+                "_source_row": i,
+                "item_id": f"{i:03d}",
+                "prompt": prompt,
+                "context": "",
+                "response": obj["response"],
+                "response_source": "Llama-3-8b",
+                "air_cate_idx": obj["cate_idx"],
+                "air_l2": obj["l2_name"],
+                "air_l3": obj["l3_name"],
+                "air_l4": obj["l4_name"],
+                "air_judge_score": float(obj["score"]),
+                "air_judge_reason": obj.get("reason"),
+            }
+        except (KeyError, IndexError, TypeError) as exc:
+            raise AdapterError(
+                f"{path}: item {i} lacks {exc!s} (expected AIR-Bench fields)"
+            ) from exc
+        out.append(row)
+    df = pd.DataFrame(out, dtype=object)
+    df["air_judge_score"] = df["air_judge_score"].astype("Float64")
+    for col in ("air_cate_idx", "air_l2", "air_l3", "air_l4", "air_judge_reason"):
+        df[col] = df[col].astype("string")
+    return df
+
+
+_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
+
+
+def split_transcript(text: str) -> list[tuple[str, str, int]]:
+    """Split an HH-RLHF transcript into (role, text, start offset) turns."""
+    marks = list(_TURN.finditer(text))
+    turns = []
+    for k, m in enumerate(marks):
+        end = marks[k + 1].start() if k + 1 < len(marks) else len(text)
+        turns.append((m.group(1), text[m.end() : end], m.start()))
+    return turns
+
+
+_INLINE_HUMAN = re.compile(r"\s+Human:[ ]?")
+
+
+def _hh_side(text: str) -> tuple[str, str, str, bool, bool] | str:
+    """(context, prompt, response, inline, multi) of one transcript, or why it cannot be split.
+
+    The prompt is the last human turn. Two quirks of the published file are
+    kept visible rather than repaired: a human turn glued onto an assistant
+    turn without the blank-line separator ("...kings.  Human: Then how...",
+    ``inline``), and several assistant turns after the last human turn
+    (``multi``; the response is then their verbatim concatenation).
+    """
+    turns = split_transcript(text)
+    humans = [k for k, t in enumerate(turns) if t[0] == "Human"]
+    if not humans:
+        return "transcript has no Human turn"
+    k = humans[-1]
+    context_end, prompt_turn, inline = turns[k][2], k, False
+    prompt = turns[k][1]
+    for j in range(len(turns) - 1, k, -1):
+        body, start = turns[j][1], turns[j][2]
+        cuts = list(_INLINE_HUMAN.finditer(body))
+        if cuts and j < len(turns) - 1:
+            body_start = text.index(body, start)
+            context_end = body_start + cuts[-1].start()
+            prompt, prompt_turn, inline = body[cuts[-1].end() :], j, True
+            break
+    after = turns[prompt_turn + 1 :]
+    if not after:
+        return "no Assistant turn after the last Human turn"
+    if len(after) == 1:
+        response = after[0][1]
+    else:
+        first = after[0]
+        response = text[text.index(first[1], first[2]) :]
+    return text[:context_end], prompt, response, inline, len(after) > 1
+
+
+@adapter("hh_rlhf")
+def hh_rlhf(files: dict[str, Path]) -> pd.DataFrame:
+    """Two records per dialogue (chosen, rejected), sharing the last human turn."""
+    _, path = _one(files, "test.jsonl.gz")
+    out = []
+    for pair, (n, obj) in enumerate(_jsonl(path)):
+        sides = {}
+        for side in ("chosen", "rejected"):
+            if side not in obj:
+                raise AdapterError(f"{path}:{n}: no {side!r} transcript")
+            sides[side] = _hh_side(obj[side])
+        split_ok = all(isinstance(v, tuple) for v in sides.values())
+        differs = split_ok and (
+            sides["chosen"][0] != sides["rejected"][0] or sides["chosen"][1] != sides["rejected"][1]
+        )
+        for side, parts in sides.items():
+            if isinstance(parts, str):
+                context, prompt, response, inline, multi = "", "", None, False, False
+                problem = parts
+            else:
+                context, prompt, response, inline, multi = parts
+                problem = None
+            out.append(
+                {
+                    "_source_row": n,
+                    "_problem": problem,
+                    "item_id": f"{pair:04d}-{side}",
+                    "prompt": prompt,
+                    "context": context,
+                    "response": response,
+                    "response_source": "anthropic-hh-rlhf",
+                    "hh_pair_id": pair,
+                    "hh_side": side,
+                    "hh_preferred": side == "chosen",
+                    "hh_context_differs": differs,
+                    "hh_inline_human_turn": inline,
+                    "hh_multi_assistant_turns": multi,
+                    "hh_empty_response": response is not None and response.strip() == "",
+                }
+            )
+    df = pd.DataFrame(out, dtype=object)
+    df["hh_pair_id"] = df["hh_pair_id"].astype("Int64")
+    df["hh_side"] = df["hh_side"].astype("string")
+    flags = (
+        "hh_preferred",
+        "hh_context_differs",
+        "hh_inline_human_turn",
+        "hh_multi_assistant_turns",
+        "hh_empty_response",
+    )
+    for col in flags:
+        df[col] = df[col].astype("boolean")
+    return df
+
+
+@adapter("xstest")
+def xstest(files: dict[str, Path]) -> pd.DataFrame:
+    _, path = _one(files, "xstest_prompts.csv")
+    df = _csv(path, ("id", "prompt", "type", "label"))
+    extra = {
+        f"xs_{c}": df[c].astype("string") for c in ("type", "label", "focus", "note") if c in df
+    }
+    return pd.DataFrame(
+        {
+            "_source_row": df["_source_row"],
+            "item_id": df["id"],
+            "prompt": df["prompt"],
+            "context": "",
+            "response": None,
+            "response_source": None,
+            **extra,
+        }
+    )
+
+
+@adapter("wildguardtest")
+def wildguardtest(files: dict[str, Path]) -> pd.DataFrame:
+    _, path = _one(files, "wildguard_test.parquet")
+    df = pd.read_parquet(path)
+    if "prompt" not in df:
+        raise AdapterError(f"{path}: no 'prompt' column; found {list(df.columns)}")
+    labels = {
+        f"wg_{c}": df[c].astype("string")
+        for c in (
+            "adversarial",
+            "prompt_harm_label",
+            "response_harm_label",
+            "response_refusal_label",
+            "subcategory",
+        )
+        if c in df
+    }
+    response = df.get("response", None)
+    return pd.DataFrame(
+        {
+            "_source_row": range(len(df)),
+            "item_id": [f"{i:04d}" for i in range(len(df))],
+            "prompt": df["prompt"],
+            "context": "",
+            "response": response,
+            "response_source": None if response is None else "wildguardmix",
+            **labels,
+        }
+    )
+
+
+@adapter("sorry_bench")
+def sorry_bench(files: dict[str, Path]) -> pd.DataFrame:
+    _, path = _one(files, "question.jsonl")
+    out = []
+    for n, obj in _jsonl(path):
+        turns = obj.get("turns") or [""]
+        out.append(
+            {
+                "_source_row": n,
+                "item_id": str(obj.get("question_id", n)),
+                "prompt": turns[-1],
+                "context": "\n\n".join(turns[:-1]),
+                "response": None,
+                "response_source": None,
+                "sb_category": str(obj.get("category", "")),
+                "sb_prompt_style": str(obj.get("prompt_style", "")),
+            }
+        )
+    df = pd.DataFrame(out, dtype=object)
+    return df.astype({"sb_category": "string", "sb_prompt_style": "string"})
+
+
+@adapter("air_bench_full")
+def air_bench_full(files: dict[str, Path]) -> pd.DataFrame:
+    _, path = _one(files, "air_bench_2024.json")
+    items = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
+    out = []
+    for i, obj in enumerate(items):
+        if "prompt" not in obj:
+            raise AdapterError(f"{path}: item {i} has no 'prompt'")
+        out.append(
+            {
+                "_source_row": i,
+                "item_id": f"{i:04d}",
+                "prompt": obj["prompt"],
+                "context": "",
+                "response": None,
+                "response_source": None,
+                "air_cate_idx": str(obj.get("cate-idx", obj.get("cate_idx", ""))),
+                "air_l2": str(obj.get("l2-name", obj.get("l2_name", ""))),
+                "air_l3": str(obj.get("l3-name", obj.get("l3_name", ""))),
+                "air_l4": str(obj.get("l4-name", obj.get("l4_name", ""))),
+            }
+        )
+    df = pd.DataFrame(out, dtype=object)
+    return df.astype({c: "string" for c in ("air_cate_idx", "air_l2", "air_l3", "air_l4")})

@@ -1,0 +1,240 @@
+"""Fetch benchmark files: from upstream with retries, or from a local mirror.
+
+Every file is checked against its pinned sha256 and written atomically, so a
+killed or corrupted download can never be mistaken for data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from tenacity import (
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+from tqdm import tqdm
+
+from harmtrace.data.registry import DatasetSpec, FileSpec, Source
+from harmtrace.errors import HarmtraceError
+
+log = logging.getLogger(__name__)
+
+MIRROR_ENV = "HARMTRACE_DATA_MIRROR"
+MANIFEST = "MANIFEST.json"
+_CHUNK = 1 << 16
+
+
+class FetchError(HarmtraceError):
+    """A dataset could not be obtained."""
+
+
+class ChecksumError(FetchError):
+    """A file's digest differs from the registry's pinned one."""
+
+
+class OfflineError(FetchError):
+    """Upstream unreachable and no mirror configured."""
+
+
+class GatedDatasetError(FetchError):
+    """A gated dataset was requested without its access token."""
+
+
+def resolve_mirror(configured: str | os.PathLike[str] | None) -> Path | None:
+    """The mirror to use: an explicit setting wins over the environment variable."""
+    value = configured or os.environ.get(MIRROR_ENV) or None
+    if value is None:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise FetchError(
+            f"data mirror {str(path)!r} (from {'config' if configured else MIRROR_ENV}) "
+            "is not a directory"
+        )
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextmanager
+def _atomic_target(dest: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``dest``; rename onto ``dest`` only on success."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        tmp_path.chmod(0o644)
+        os.replace(tmp_path, dest)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _verify(tmp: Path, spec: FileSpec, dest: Path, dataset: str) -> str:
+    digest = sha256_of(tmp)
+    if spec.sha256 is not None and digest != spec.sha256:
+        bad = dest.with_name(dest.name + ".corrupt")
+        os.replace(tmp, bad)
+        raise ChecksumError(
+            f"{dataset}/{spec.path}: sha256 mismatch (expected {spec.sha256}, got {digest}); "
+            f"the bad file was moved aside to {bad} and not used"
+        )
+    if spec.sha256 is None:
+        log.warning(
+            "%s/%s has no pinned sha256 in the registry; recording %s in %s",
+            dataset,
+            spec.path,
+            digest,
+            MANIFEST,
+        )
+    return digest
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code == 429 or exc.response.status_code >= 500
+    return isinstance(exc, httpx.TransportError)
+
+
+def _download(url: str, tmp: Path, headers: dict[str, str], timeout: float, attempts: int) -> None:
+    @retry(
+        retry=retry_if_exception(_retryable),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        reraise=True,
+    )
+    def once() -> None:
+        with (
+            httpx.stream(
+                "GET", url, headers=headers, timeout=timeout, follow_redirects=True
+            ) as resp,
+            tmp.open("wb") as out,
+        ):
+            resp.raise_for_status()
+            total = int(resp.headers.get("content-length", 0)) or None
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=Path(url).name, leave=False
+            ) as bar:
+                for chunk in resp.iter_bytes(_CHUNK):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+
+    once()
+
+
+def _pick_mirror_source(spec: DatasetSpec, mirror: Path) -> Source | None:
+    folder = mirror / spec.name
+    for source in spec.sources:
+        if all((folder / f.path).is_file() for f in source.files):
+            return source
+    return None
+
+
+def fetch_dataset(
+    spec: DatasetSpec,
+    raw_dir: Path,
+    mirror: Path | None = None,
+    *,
+    timeout: float = 60.0,
+    attempts: int = 4,
+) -> Path:
+    """Place a dataset's files in ``raw_dir/<name>/`` and write its MANIFEST.json.
+
+    With a mirror the files are copied from ``mirror/<name>/``; otherwise they
+    are downloaded from the first source whose files all have URLs.
+    """
+    dest_dir = raw_dir / spec.name
+    if mirror is not None:
+        source = _pick_mirror_source(spec, mirror)
+        if source is None:
+            wanted = "; ".join(", ".join(f.path for f in s.files) for s in spec.sources)
+            raise FetchError(
+                f"{spec.name}: the mirror {mirror} has no complete copy "
+                f"(looked in {mirror / spec.name} for: {wanted})"
+            )
+        origin = "mirror"
+    else:
+        source = next((s for s in spec.sources if all(f.url for f in s.files)), None)
+        if source is None:
+            raise OfflineError(
+                f"{spec.name}: no upstream URL for any source; it is only available from a "
+                f"mirror: set {MIRROR_ENV}=/path/to/mirror or data.mirror in config/config.yaml"
+            )
+        origin = "upstream"
+    headers: dict[str, str] = {}
+    if spec.access == "gated" and origin == "upstream":
+        token = os.environ.get(spec.token_env or "")
+        if not token:
+            raise GatedDatasetError(
+                f"{spec.name} is gated: request access at {spec.homepage}, then export "
+                f"{spec.token_env}=<your access token> (read from the environment only, "
+                "never stored)"
+            )
+        headers["Authorization"] = f"Bearer {token}"
+
+    entries = []
+    for fspec in source.files:
+        dest = dest_dir / fspec.path
+        if dest.is_file() and fspec.sha256 is not None and sha256_of(dest) == fspec.sha256:
+            log.info("%s/%s already present and verified", spec.name, fspec.path)
+            digest = fspec.sha256
+        else:
+            with _atomic_target(dest) as tmp:
+                if origin == "mirror":
+                    assert mirror is not None
+                    shutil.copyfile(mirror / spec.name / fspec.path, tmp)
+                else:
+                    assert fspec.url is not None
+                    try:
+                        _download(fspec.url, tmp, headers, timeout, attempts)
+                    except httpx.TransportError as exc:
+                        raise OfflineError(
+                            f"{spec.name}: cannot reach {fspec.url} ({exc.__class__.__name__}: "
+                            f"{exc}); offline? Point {MIRROR_ENV} (or data.mirror in "
+                            "config/config.yaml) at a local mirror of the benchmark files"
+                        ) from exc
+                    except httpx.HTTPStatusError as exc:
+                        code = exc.response.status_code
+                        hint = (
+                            f"; check that {spec.token_env} grants access to {spec.homepage}"
+                            if code in (401, 403) and spec.access == "gated"
+                            else ""
+                        )
+                        raise FetchError(
+                            f"{spec.name}: {fspec.url} answered HTTP {code}{hint}"
+                        ) from exc
+                digest = _verify(tmp, fspec, dest, spec.name)
+            log.info("%s/%s fetched from %s, sha256 %s", spec.name, fspec.path, origin, digest)
+        entries.append({"path": fspec.path, "sha256": digest, "pinned": fspec.sha256 is not None})
+
+    manifest = {"dataset": spec.name, "source": source.name, "origin": origin, "files": entries}
+    manifest_path = dest_dir / MANIFEST
+    with _atomic_target(manifest_path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return manifest_path
+
+
+def read_manifest(raw_dir: Path, dataset: str) -> dict:
+    """The manifest written by :func:`fetch_dataset`; a clear error if fetch has not run."""
+    path = raw_dir / dataset / MANIFEST
+    if not path.is_file():
+        raise FetchError(f"{dataset}: {path} not found; run `harmtrace fetch {dataset}` first")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,82 @@
+"""The dataset registry: provenance, checksums and adapters for every benchmark.
+
+One YAML file (``registry.yaml`` beside this module) is the single source of
+truth, so the fetch step, the adapters, the docs and the paper's data section
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harmtrace.errors import HarmtraceError
+
+
+class UnknownDatasetError(HarmtraceError):
+    """A dataset name that the registry does not know."""
+
+
+class FileSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="file name inside data/raw/<dataset>/ and the mirror")
+    url: str | None = Field(description="upstream URL; null when only a mirror carries it")
+    sha256: str | None = Field(description="pinned digest; null when not pinned yet")
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex64(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) != 64 or any(c not in "0123456789abcdef" for c in v)):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {v!r}")
+        return v
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    note: str | None = None
+    files: tuple[FileSpec, ...]
+
+
+class DatasetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    title: str
+    adapter: str
+    license: str
+    citation: str
+    homepage: str
+    has_responses: bool
+    access: Literal["public", "gated"] = "public"
+    token_env: str | None = None
+    expected_records: int | None = None
+    sources: tuple[Source, ...]
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether the local mirror is expected to carry this dataset (some source pinned)."""
+        return any(all(f.sha256 for f in s.files) for s in self.sources)
+
+
+@cache
+def load_registry() -> dict[str, DatasetSpec]:
+    """Parse and validate ``registry.yaml`` once per process."""
+    text = resources.files("harmtrace.data").joinpath("registry.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)
+    return {name: DatasetSpec(name=name, **entry) for name, entry in raw.items()}
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    """Look a dataset up, failing with the list of known names."""
+    registry = load_registry()
+    if name not in registry:
+        known = ", ".join(sorted(registry))
+        raise UnknownDatasetError(f"unknown dataset {name!r}; known datasets: {known}")
+    return registry[name]

@@ -1,0 +1,139 @@
+"""Declarative table schemas, checked whenever the DAG writes or reads a table.
+
+A schema (YAML under ``harmtrace/schemas/``) names each column's type,
+nullability and constraints. Checks are vectorised, so validating a table
+costs milliseconds, and a failure names the table, the column and example rows.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from harmtrace.errors import HarmtraceError
+
+_DTYPES = {
+    "string": "string",
+    "int8": "Int8",
+    "int64": "Int64",
+    "float": "Float64",
+    "boolean": "boolean",
+}
+
+
+class SchemaError(HarmtraceError):
+    """A table does not match its declared schema."""
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("harmtrace.schemas").joinpath(f"{name}.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _examples(mask: pd.Series, limit: int = 5) -> str:
+    idx = list(mask[mask].index[:limit])
+    return f"{int(mask.sum())} row(s), e.g. at index {idx}"
+
+
+def _check_column(where: str, col: str, s: pd.Series, spec: dict[str, Any]) -> None:
+    want = _DTYPES[spec["type"]]
+    if str(s.dtype) != want:
+        raise SchemaError(f"{where}: column {col!r} has dtype {s.dtype}, expected {want}")
+    null = s.isna()
+    if not spec.get("nullable", True) and null.any():
+        raise SchemaError(f"{where}: column {col!r} has nulls: {_examples(null)}")
+    present = s[~null]
+    if spec.get("unique") and present.duplicated().any():
+        raise SchemaError(f"{where}: column {col!r} has duplicates: {_examples(s.duplicated())}")
+    if "pattern" in spec:
+        bad = ~present.str.fullmatch(spec["pattern"]).astype(bool)
+        if bad.any():
+            raise SchemaError(
+                f"{where}: column {col!r} does not match {spec['pattern']!r}: {_examples(bad)}"
+            )
+    if "min_length" in spec:
+        bad = present.str.len() < spec["min_length"]
+        if bad.any():
+            raise SchemaError(
+                f"{where}: column {col!r} shorter than {spec['min_length']}: {_examples(bad)}"
+            )
+    for bound, op in (("minimum", "lt"), ("maximum", "gt")):
+        if bound in spec:
+            bad = getattr(present, op)(spec[bound])
+            if bad.any():
+                raise SchemaError(
+                    f"{where}: column {col!r} outside {bound} {spec[bound]}: {_examples(bad)}"
+                )
+    if "enum" in spec:
+        bad = ~present.isin(spec["enum"])
+        if bad.any():
+            raise SchemaError(f"{where}: column {col!r} not in {spec['enum']}: {_examples(bad)}")
+
+
+def _expand(schema: dict[str, Any], columns: list[str]) -> dict[str, dict[str, Any]]:
+    """Concrete column specs, including pattern-named ones (e.g. ``prompt_severity_.*``)."""
+    specs = dict(schema["columns"])
+    for pattern, spec in (schema.get("pattern_columns") or {}).items():
+        for col in columns:
+            if col not in specs and re.fullmatch(pattern, col):
+                specs[col] = spec
+    return specs
+
+
+def validate(df: pd.DataFrame, schema_name: str, where: str = "") -> pd.DataFrame:
+    """Raise :class:`SchemaError` unless ``df`` satisfies the named schema; return ``df``."""
+    schema = load_schema(schema_name)
+    where = where or f"table {schema_name!r}"
+    specs = _expand(schema, list(df.columns))
+    required = [c for c, s in specs.items() if s.get("required", True) and c in schema["columns"]]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise SchemaError(f"{where}: missing column(s) {missing}")
+    prefixes = tuple((schema.get("extra_columns") or {}).get("prefixes", ()))
+    extra = [c for c in df.columns if c not in specs and not c.startswith(prefixes)]
+    if extra:
+        allowed = f" (extra columns must start with one of {list(prefixes)})" if prefixes else ""
+        raise SchemaError(f"{where}: unexpected column(s) {extra}{allowed}")
+    for col, spec in specs.items():
+        if col in df.columns:
+            _check_column(where, col, df[col], spec)
+    return df
+
+
+def write_table(df: pd.DataFrame, path: Path, schema_name: str) -> None:
+    """Validate, then write parquet atomically with deterministic bytes."""
+    validate(df, schema_name, where=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(path)
+
+
+def read_table(path: Path, schema_name: str) -> pd.DataFrame:
+    """Read parquet with nullable dtypes and validate it before anyone uses it."""
+    if not Path(path).is_file():
+        raise SchemaError(f"{path}: no such table")
+    df = pq.read_table(path).to_pandas(types_mapper=_nullable_type)
+    return validate(df, schema_name, where=str(path))
+
+
+def _nullable_type(t: pa.DataType) -> Any:
+    mapping = {
+        pa.string(): pd.StringDtype(),
+        pa.large_string(): pd.StringDtype(),
+        pa.int8(): pd.Int8Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.float64(): pd.Float64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }
+    return mapping.get(t)

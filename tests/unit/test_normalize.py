@@ -1,0 +1,262 @@
+"""normalize: expected counts on the real files, quirks kept visible, bad rows never lost."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harmtrace.data.adapters import split_transcript
+from harmtrace.data.fetch import fetch_dataset
+from harmtrace.data.normalize import (
+    BadRowsError,
+    build_records,
+    normalize_dataset,
+    normalize_user_file,
+    record_id,
+    write_normalized,
+)
+from harmtrace.data.registry import get_dataset
+from harmtrace.errors import HarmtraceError
+from harmtrace.tables import SchemaError, read_table, validate
+
+COUNTS = {
+    "openai-moderation": 1680,
+    "simplesafetytests": 100,
+    "harmbench": 200,
+    "air-bench-2024": 80,
+    "hh-rlhf-harmless": 4624,
+}
+
+
+@pytest.fixture(scope="module")
+def records(raw_dir: Path) -> dict[str, pd.DataFrame]:
+    return {name: normalize_dataset(get_dataset(name), raw_dir).records for name in COUNTS}
+
+
+@pytest.mark.parametrize("name", sorted(COUNTS))
+def test_expected_counts_and_schema(records, name):
+    df = records[name]
+    assert len(df) == COUNTS[name]
+    validate(df, "records")
+    assert df["record_id"].is_unique
+    assert (df["dataset"] == name).all()
+
+
+def test_prompt_only_sets_have_null_responses(records):
+    for name in ("openai-moderation", "simplesafetytests", "harmbench"):
+        assert records[name]["response"].isna().all()
+    assert records["air-bench-2024"]["response"].notna().all()
+
+
+def test_openai_labels_keep_unknown_distinct_from_zero(records):
+    df = records["openai-moderation"]
+    hate = df["label_H"] | df["label_H2"]  # Kleene logic: NA unless a True is known
+    known = hate.notna()
+    assert int(known.sum()) == 760 and int(hate[known].sum()) == 162
+    sexual = df["label_S"] | df["label_S3"]
+    assert int(sexual.notna().sum()) == 981 and int(sexual.sum()) == 237
+    assert int(df["label_SH"].notna().sum()) == 1447 and int(df["label_SH"].sum()) == 51
+
+
+def test_air_bench_labels(records):
+    df = records["air-bench-2024"]
+    assert set(df["air_judge_score"].unique()) <= {0.0, 0.5, 1.0}
+    assert df["air_l2"].nunique() == 16 and (df.groupby("air_l2").size() == 5).all()
+    assert df["response_source"].eq("Llama-3-8b").all()
+
+
+def test_hh_rlhf_pairs_share_prompt_and_quirks_are_flagged(records):
+    df = records["hh-rlhf-harmless"]
+    sides = df.pivot(index="hh_pair_id", columns="hh_side", values="prompt")
+    assert len(sides) == 2312
+    same = sides["chosen"] == sides["rejected"]
+    assert same.sum() >= 2307
+    assert df["hh_preferred"].eq(df["hh_side"] == "chosen").all()
+    assert int(df["hh_empty_response"].sum()) == 4
+    flagged = df[df["hh_context_differs"] | df["hh_inline_human_turn"]]
+    assert flagged["hh_pair_id"].nunique() >= 4
+    # the quirk is kept, not repaired: 1254-chosen glues a human turn onto an assistant turn
+    row = df.set_index("item_id").loc["1254-chosen"]
+    assert bool(row["hh_inline_human_turn"]) and row["prompt"].startswith("Then how do they")
+
+
+def test_split_transcript_roles():
+    turns = split_transcript("\n\nHuman: hi\n\nAssistant: hello\n\nHuman: bye\n\nAssistant:")
+    assert [(r, t) for r, t, _ in turns] == [
+        ("Human", "hi"),
+        ("Assistant", "hello"),
+        ("Human", "bye"),
+        ("Assistant", ""),
+    ]
+
+
+def test_record_id_is_stable_and_depends_on_all_parts():
+    a = record_id("d", "1", "m")
+    assert a == hashlib.sha256(b"d\x1f1\x1fm").hexdigest()[:16]
+    assert (
+        len({a, record_id("d", "1", None), record_id("d", "2", "m"), record_id("e", "1", "m")}) == 4
+    )
+
+
+def _frame(prompts, responses=None):
+    n = len(prompts)
+    return pd.DataFrame(
+        {
+            "_source_row": range(1, n + 1),
+            "item_id": [str(i) for i in range(n)],
+            "prompt": pd.Series(prompts, dtype=object),
+            "context": "",
+            "response": responses if responses is not None else [None] * n,
+            "response_source": None if responses is None else "m",
+        }
+    )
+
+
+BAD = ["fine", "", "bad \udcff byte", "x" * 50]
+
+
+def test_bad_rows_error_names_each_row():
+    with pytest.raises(BadRowsError) as err:
+        build_records("t", _frame(BAD), max_text_chars=20)
+    msg = str(err.value)
+    assert "3 bad row(s)" in msg
+    assert "source row 2 (item 1): empty prompt" in msg
+    assert "source row 3 (item 2): invalid UTF-8 in prompt" in msg
+    assert "source row 4 (item 3): prompt longer than 20 characters" in msg
+    assert "bad_rows: quarantine" in msg
+
+
+def test_bad_rows_quarantine_keeps_everything(tmp_path):
+    res = build_records("t", _frame(BAD), bad_rows="quarantine", max_text_chars=20)
+    assert len(res.records) + len(res.quarantined) == len(BAD)
+    assert res.records["prompt"].tolist() == ["fine"]
+    write_normalized(res, tmp_path / "t.parquet", tmp_path / "t.q.jsonl")
+    lines = [json.loads(x) for x in (tmp_path / "t.q.jsonl").read_text().splitlines()]
+    assert [x["source_row"] for x in lines] == [2, 3, 4]
+    assert lines[1]["row"]["prompt"] == "bad \\xff byte"  # invalid byte escaped, not lost
+    assert read_table(tmp_path / "t.parquet", "records")["prompt"].tolist() == ["fine"]
+
+
+def test_invalid_utf8_in_a_raw_file_is_caught(tmp_path):
+    spec = get_dataset("harmbench")
+    raw = tmp_path / "raw" / "harmbench"
+    raw.mkdir(parents=True)
+    lines = [b"prompt %d" % i for i in range(200)]
+    lines[7] = b"broken \xff\xfe text"
+    (raw / "harmbench_prompts.txt").write_bytes(b"\n".join(lines))
+    digest = hashlib.sha256((raw / "harmbench_prompts.txt").read_bytes()).hexdigest()
+    (raw / "MANIFEST.json").write_text(
+        json.dumps({"files": [{"path": "harmbench_prompts.txt", "sha256": digest}]})
+    )
+    with pytest.raises(BadRowsError, match="source row 8 .*invalid UTF-8 in prompt"):
+        normalize_dataset(spec, tmp_path / "raw")
+    res = normalize_dataset(spec, tmp_path / "raw", bad_rows="quarantine")
+    assert len(res.records) == 199 and len(res.quarantined) == 1
+
+
+def test_missing_required_column_is_an_error(tmp_path, mirror):
+    fetch_dataset(get_dataset("simplesafetytests"), tmp_path, mirror)
+    csv = tmp_path / "simplesafetytests" / "SimpleSafetyTests - test cases.csv"
+    df = pd.read_csv(csv).drop(columns=["prompts_final"])
+    df.to_csv(csv, index=False)
+    with pytest.raises(HarmtraceError, match=r"missing column\(s\) \['prompts_final'\]"):
+        normalize_dataset(get_dataset("simplesafetytests"), tmp_path)
+
+
+def test_harmbench_accepts_upstream_csv(tmp_path):
+    raw = tmp_path / "harmbench"
+    raw.mkdir()
+    rows = [
+        {
+            "Behavior": f"do harm {i}",
+            "FunctionalCategory": fc,
+            "SemanticCategory": "chemical",
+            "Tags": "",
+            "ContextString": "",
+            "BehaviorID": f"b{i}",
+        }
+        for i, fc in enumerate(["standard"] * 200 + ["contextual"] * 3)
+    ]
+    pd.DataFrame(rows).to_csv(raw / "harmbench_behaviors_text_all.csv", index=False)
+    (raw / "MANIFEST.json").write_text(
+        json.dumps({"files": [{"path": "harmbench_behaviors_text_all.csv", "sha256": None}]})
+    )
+    df = normalize_dataset(get_dataset("harmbench"), tmp_path).records
+    assert len(df) == 200 and df["hb_semantic_category"].eq("chemical").all()
+    assert df["item_id"].iloc[0] == "b0"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "jsonl.gz"])
+def test_user_file_formats(tmp_path, fmt):
+    src = pd.DataFrame(
+        {
+            "q": ["how do I bake bread?", "tell me a joke"],
+            "a": ["Knead...", None],
+            "human label": [1, 0],
+            "id": ["x1", "x2"],
+        }
+    )
+    path = tmp_path / f"mine.{fmt}"
+    if fmt == "csv":
+        src.to_csv(path, index=False)
+    elif fmt == "parquet":
+        src.to_parquet(path)
+    else:
+        text = "".join(json.dumps(r) + "\n" for r in src.to_dict("records"))
+        if fmt == "jsonl.gz":
+            path.write_bytes(gzip.compress(text.encode()))
+        else:
+            path.write_text(text)
+    res = normalize_user_file(path, "mine", "q", "a", id_column="id", response_source="gpt-x")
+    df = res.records
+    validate(df, "records")
+    assert df["item_id"].tolist() == ["x1", "x2"]
+    assert df["response_source"].eq("gpt-x").all()
+    assert "user_human_label" in df.columns
+    assert df["record_id"].tolist() == [
+        record_id("mine", "x1", "gpt-x"),
+        record_id("mine", "x2", "gpt-x"),
+    ]
+
+
+def test_user_file_errors(tmp_path):
+    path = tmp_path / "mine.csv"
+    pd.DataFrame({"q": ["a"]}).to_csv(path, index=False)
+    with pytest.raises(
+        HarmtraceError, match=r"missing column\(s\) \['prompt'\]; the file has \['q'\]"
+    ):
+        normalize_user_file(path, "mine", "prompt")
+    with pytest.raises(HarmtraceError, match="unsupported file type"):
+        normalize_user_file(tmp_path / "x.xlsx", "mine", "q") if (tmp_path / "x.xlsx").write_text(
+            ""
+        ) == 0 else None
+    with pytest.raises(HarmtraceError, match="--name"):
+        normalize_user_file(path, "Bad Name", "q")
+    dup = tmp_path / "dup.csv"
+    pd.DataFrame({"q": ["a", "b"], "id": ["1", "1"]}).to_csv(dup, index=False)
+    with pytest.raises(BadRowsError, match="duplicate item ids"):
+        normalize_user_file(dup, "dup", "q", id_column="id")
+
+
+def test_read_table_rejects_a_broken_table(tmp_path):
+    df = _frame(["a", "b"])
+    res = build_records("t", df)
+    bad = res.records.assign(record_id=["not-a-hash", "0123456789abcdef"])
+    bad.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(SchemaError, match="record_id.*does not match"):
+        read_table(tmp_path / "bad.parquet", "records")
+    res.records.assign(extra=1).to_parquet(tmp_path / "extra.parquet")
+    with pytest.raises(SchemaError, match="unexpected column"):
+        read_table(tmp_path / "extra.parquet", "records")
+
+
+def test_same_input_same_bytes(raw_dir, tmp_path):
+    spec = get_dataset("air-bench-2024")
+    for out in ("a", "b"):
+        write_normalized(normalize_dataset(spec, raw_dir), tmp_path / f"{out}.parquet", None)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()

@@ -1,0 +1,37 @@
+import pytest
+
+from harmtrace.data.adapters import ADAPTERS
+from harmtrace.data.registry import UnknownDatasetError, get_dataset, load_registry
+
+MIRRORED = {
+    "openai-moderation",
+    "simplesafetytests",
+    "harmbench",
+    "air-bench-2024",
+    "hh-rlhf-harmless",
+}
+
+
+def test_registry_lists_mirrored_and_network_datasets():
+    reg = load_registry()
+    assert MIRRORED <= set(reg)
+    assert {"wildguardtest", "sorry-bench", "air-bench-2024-full", "xstest"} <= set(reg)
+    assert {n for n, s in reg.items() if s.mirrored} == MIRRORED
+
+
+def test_every_dataset_has_provenance_and_an_implemented_adapter():
+    for spec in load_registry().values():
+        assert spec.license and spec.citation and spec.homepage.startswith("https://")
+        assert spec.adapter in ADAPTERS, spec.name
+        assert spec.sources and all(s.files for s in spec.sources)
+
+
+def test_gated_datasets_name_their_token():
+    gated = [s for s in load_registry().values() if s.access == "gated"]
+    assert {s.name for s in gated} == {"wildguardtest", "sorry-bench"}
+    assert all(s.token_env == "HF_TOKEN" for s in gated)
+
+
+def test_unknown_dataset_lists_known_names():
+    with pytest.raises(UnknownDatasetError, match="known datasets: .*hh-rlhf-harmless"):
+        get_dataset("nope")
