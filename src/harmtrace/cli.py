@@ -135,6 +135,39 @@ def normalize(
         _fail(exc)
 
 
+@app.command()
+def numbers(
+    out: Annotated[Path, typer.Argument(help="the .tex file of macros to write")],
+    inputs: Annotated[list[Path], typer.Argument(help="numbers JSON files from producers")],
+) -> None:
+    """Merge every producer's numbers into one file of LaTeX macros."""
+    from harmtrace.report.macros import collect_macros
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(collect_macros(inputs), encoding="utf-8")
+    except HarmtraceError as exc:
+        _fail(exc)
+
+
+@app.command()
+def paper(
+    out: Annotated[Path, typer.Option(help="the PDF to write")],
+    numbers: Annotated[Path, typer.Option(help="macros from `harmtrace numbers`")],
+    sources: Annotated[Path, typer.Option(help="folder with main.tex")] = Path("paper"),
+    figures: Annotated[Path, typer.Option(help="results figures folder")] = Path("results/figures"),
+    tables: Annotated[Path, typer.Option(help="results tables folder")] = Path("results/tables"),
+    build_dir: Annotated[Path, typer.Option(help="scratch folder")] = Path("results/paper/build"),
+) -> None:
+    """Build the paper PDF with latexmk, stamped with the git commit."""
+    from harmtrace.report.paper import build_paper
+
+    try:
+        build_paper(sources, numbers, {"figures": figures, "tables": tables}, out, build_dir)
+    except HarmtraceError as exc:
+        _fail(exc)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -1,0 +1,41 @@
+"""Analysis of judged records for the notebooks: transitions, tables, figures."""
+
+from .transitions import (
+    CATEGORY_LEVELS,
+    OVERALL,
+    POOLED,
+    CategoryAsymmetry,
+    PairedSideComparison,
+    add_pooled,
+    category_asymmetry,
+    escalation_origin,
+    escalation_relevance,
+    long_format,
+    overall_severity,
+    paired_side_comparison,
+    persistence_drift,
+    relevance_by_response_severity,
+    severity_matrix,
+    transition,
+    transition_shares,
+)
+
+__all__ = [
+    "CATEGORY_LEVELS",
+    "OVERALL",
+    "POOLED",
+    "CategoryAsymmetry",
+    "PairedSideComparison",
+    "add_pooled",
+    "category_asymmetry",
+    "escalation_origin",
+    "escalation_relevance",
+    "long_format",
+    "overall_severity",
+    "paired_side_comparison",
+    "persistence_drift",
+    "relevance_by_response_severity",
+    "severity_matrix",
+    "transition",
+    "transition_shares",
+]

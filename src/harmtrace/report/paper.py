@@ -1,0 +1,95 @@
+"""Build the paper PDF from paper/ sources and the workflow's numbers, tables, figures.
+
+The build runs in a scratch folder under results/ so the source tree stays
+clean, stamps the git commit into the PDF, and pins TeX's clock to the
+commit time so the same commit and results give the same PDF.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from harmtrace.errors import HarmtraceError
+
+
+class PaperError(HarmtraceError):
+    """LaTeX is missing or the build failed."""
+
+
+def git_stamp(repo: Path) -> tuple[str, int]:
+    """(commit id, "-dirty" appended if tracked files changed; commit time) or ("unknown", 0)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        when = int(git("log", "-1", "--format=%ct"))
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (subprocess.CalledProcessError, FileNotFoundError, ValueError):
+        return "unknown", 0
+    return commit + ("-dirty" if dirty else ""), when
+
+
+def build_paper(
+    sources: Path,
+    numbers: Path,
+    assets: dict[str, Path],
+    out_pdf: Path,
+    build_dir: Path,
+    repo: Path = Path("."),
+) -> Path:
+    """Copy sources and assets into ``build_dir``, run latexmk, copy the PDF to ``out_pdf``.
+
+    ``assets`` maps a folder name the .tex refers to (``figures``, ``tables``)
+    to the results folder that holds it.
+    """
+    if shutil.which("latexmk") is None:
+        raise PaperError(
+            "latexmk not found: install latexmk texlive-latex-recommended texlive-latex-extra "
+            "texlive-fonts-recommended (see README, 'System packages for the paper')"
+        )
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    shutil.copytree(sources, build_dir)
+    for name, folder in assets.items():
+        shutil.copytree(folder, build_dir / name)
+    shutil.copyfile(numbers, build_dir / "numbers.tex")
+    commit, when = git_stamp(repo)
+    (build_dir / "buildinfo.tex").write_text(
+        f"\\newcommand{{\\HtGitCommit}}{{{commit}}}\n", encoding="utf-8"
+    )
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(when), FORCE_SOURCE_DATE="1")
+    cmd = [
+        "latexmk",
+        "-pdf",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        "-file-line-error",
+        "main.tex",
+    ]
+    res = subprocess.run(cmd, cwd=build_dir, env=env, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        log = build_dir / "main.log"
+        errors = (
+            [
+                ln
+                for ln in log.read_text(errors="replace").splitlines()
+                if ":" in ln and (".tex:" in ln or ln.startswith("!"))
+            ]
+            if log.exists()
+            else []
+        )
+        raise PaperError(
+            "latexmk failed (full log: {}):\n{}".format(
+                log, "\n".join(errors[-15:]) or res.stdout[-3000:]
+            )
+        )
+    out_pdf.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(build_dir / "main.pdf", out_pdf)
+    return out_pdf

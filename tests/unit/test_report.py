@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from harmtrace.report.figures import save_figure, set_style
+from harmtrace.report.macros import (
+    MacroError,
+    collect_macros,
+    fmt_ci,
+    fmt_int,
+    fmt_p,
+    fmt_pct,
+    macro_name,
+    write_numbers,
+)
+from harmtrace.report.paper import PaperError, build_paper, git_stamp
+from harmtrace.report.tables import escape, to_booktabs
+
+
+def test_macro_name_is_letters_only():
+    assert macro_name("01_transitions", "deescalate share hh-rlhf") == (
+        "HtZeroOneTransitionsDeescalateShareHhRlhf"
+    )
+    assert macro_name("grader", "auprc self_harm") == "HtGraderAuprcSelfHarm"
+
+
+def test_formatters():
+    assert fmt_int(4624) == "4{,}624"
+    assert fmt_pct(0.6104) == "61.0\\%"
+    assert fmt_p(0.00001) == "$<$0.001" and fmt_p(0.0456) == "0.046"
+    assert fmt_ci(0.1, 0.25) == "[10.0\\%, 25.0\\%]"
+    assert fmt_pct(float("nan")) == "n/a"
+
+
+def test_collect_macros_and_clash(tmp_path):
+    write_numbers({"n records": "1{,}680"}, tmp_path / "a.json", "grader")
+    write_numbers({"share": "3.0\\%"}, tmp_path / "b.json", "transitions")
+    tex = collect_macros([tmp_path / "b.json", tmp_path / "a.json"])
+    assert "\\newcommand{\\HtGraderNRecords}{1{,}680}" in tex
+    assert tex.index("HtGraderNRecords") < tex.index("HtTransitionsShare")
+    write_numbers({"n-records": "2"}, tmp_path / "c.json", "grader")
+    with pytest.raises(MacroError, match="clashes"):
+        collect_macros([tmp_path / "a.json", tmp_path / "c.json"])
+    with pytest.raises(MacroError, match="formatted strings"):
+        write_numbers({"x": 0.5}, tmp_path / "d.json", "p")  # type: ignore[dict-item]
+
+
+def test_booktabs_escapes_text_but_not_raw_columns():
+    df = pd.DataFrame({"cat_name": ["self_harm & co"], "ci": ["[1\\%, 2\\%]"]})
+    tex = to_booktabs(df, raw_columns=("ci",))
+    assert "cat\\_name" in tex and "self\\_harm \\& co" in tex and "[1\\%, 2\\%]" in tex
+    assert tex.startswith("\\begin{tabular}{lr}") and "\\bottomrule" in tex
+    assert escape("50%_#") == "50\\%\\_\\#"
+
+
+def test_figures_are_byte_stable(tmp_path):
+    set_style()
+    digests = []
+    for run in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.bar(["x", "y"], [1, 2])
+        pdf, png = save_figure(fig, tmp_path / run / "fig")
+        digests.append((pdf.read_bytes(), png.read_bytes()))
+    assert digests[0] == digests[1]
+
+
+def test_git_stamp_outside_git(tmp_path):
+    assert git_stamp(tmp_path) == ("unknown", 0)
+
+
+def test_git_stamp_marks_dirty(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("git missing")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+    )
+
+    def run(*args: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(tmp_path), *args], check=True, env=env, capture_output=True
+        )
+
+    run("init", "-q")
+    (tmp_path / "f").write_text("1")
+    run("add", "f")
+    run("commit", "-qm", "x")
+    commit, when = git_stamp(tmp_path)
+    assert len(commit) == 12 and when > 0
+    (tmp_path / "f").write_text("2")
+    assert git_stamp(tmp_path)[0] == commit + "-dirty"
+
+
+needs_latex = pytest.mark.skipif(
+    shutil.which("latexmk") is None and not os.environ.get("CI"), reason="latexmk not installed"
+)
+
+
+@needs_latex
+@pytest.mark.paper
+def test_build_paper_uses_numbers_and_stamps_commit(tmp_path):
+    src = tmp_path / "paper"
+    src.mkdir()
+    (src / "main.tex").write_text(
+        "\\documentclass{article}\\input{numbers.tex}\\input{buildinfo.tex}"
+        "\\begin{document}Value \\HtXY{} at \\HtGitCommit.\\input{tables/t.tex}\\end{document}\n"
+    )
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "t.tex").write_text("Table here.")
+    write_numbers({"y": "42"}, tmp_path / "n.json", "x")
+    (tmp_path / "numbers.tex").write_text(collect_macros([tmp_path / "n.json"]))
+    out = build_paper(
+        src,
+        tmp_path / "numbers.tex",
+        {"tables": tmp_path / "tables"},
+        tmp_path / "out" / "paper.pdf",
+        tmp_path / "build",
+        repo=tmp_path,
+    )
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
+    assert "Value 42 at unknown." in text and "Table here." in text
+
+
+@needs_latex
+@pytest.mark.paper
+def test_build_paper_reports_latex_errors(tmp_path):
+    src = tmp_path / "paper"
+    src.mkdir()
+    (src / "main.tex").write_text(
+        "\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}\n"
+    )
+    (tmp_path / "numbers.tex").write_text("")
+    with pytest.raises(PaperError, match="Undefined control sequence"):
+        build_paper(src, tmp_path / "numbers.tex", {}, tmp_path / "p.pdf", tmp_path / "b")
