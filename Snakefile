@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -17,9 +19,14 @@ wildcard_constraints:
 
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/grade.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.records.input,
+        expand("results/judgments/embedded/{dataset}.parquet", dataset=DATASETS),
+        rules.paper.output,

@@ -168,6 +168,199 @@ def paper(
         _fail(exc)
 
 
+@app.command("train-grader")
+def train_grader(
+    records: Annotated[Path, typer.Option(help="records with human labels (label_<KEY>)")],
+    model_dir: Annotated[Path, typer.Option(help="folder for model.pkl and manifest.json")],
+    oof: Annotated[Path, typer.Option(help="out-of-fold scores of the training records")],
+    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
+    table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
+    extractor: Annotated[str, typer.Option(help="tfidf | wordllama | minilm")] = "tfidf",
+    folds: Annotated[int, typer.Option(help="cross-fitting folds")] = 5,
+    seed: Annotated[int, typer.Option(help="seed of folds and fitting")] = 0,
+) -> None:
+    """Fit the embedded grader on all labelled records and score them out-of-fold."""
+    from harmtrace.graders.embedded import EmbeddedGrader, oof_scores
+    from harmtrace.graders.evaluation import oof_metrics, severe_agreement
+    from harmtrace.report.grader_report import grader_numbers, grader_table
+    from harmtrace.report.macros import write_numbers
+    from harmtrace.report.tables import write_table_tex
+    from harmtrace.tables import read_table
+
+    try:
+        recs = read_table(records, "records")
+        log.info("cross-fitting %d folds on %d records (%s)", folds, len(recs), extractor)
+        scores = oof_scores(recs, extractor=extractor, n_splits=folds, seed=seed)
+        oof.parent.mkdir(parents=True, exist_ok=True)
+        scores.to_parquet(oof, index=False)
+        metrics = oof_metrics(recs, scores)
+        log.info("out-of-fold metrics:\n%s", metrics.to_string())
+        severe = severe_agreement(recs, scores)
+        write_numbers(
+            grader_numbers(metrics, severe, len(recs), extractor, folds), numbers, "grader"
+        )
+        write_table_tex(
+            grader_table(metrics), table, raw_columns=tuple(grader_table(metrics)), align="lrrrrrl"
+        )
+        model = EmbeddedGrader(extractor=extractor, seed=seed).fit(recs)
+        model.save(model_dir)
+        log.info("saved %s (version %s)", model_dir, model.version)
+    except (HarmtraceError, ValueError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def grade(
+    dataset: Annotated[str | None, typer.Argument(help="dataset whose records to grade")] = None,
+    grader: Annotated[str, typer.Option(help="grader backend")] = "embedded",
+    records: Annotated[Path | None, typer.Option(help="records parquet")] = None,
+    model_dir: Annotated[Path, typer.Option(help="trained embedded grader")] = Path(
+        "results/models/embedded"
+    ),
+    oof: Annotated[
+        Path | None, typer.Option(help="out-of-fold prompt scores (for the training set)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="judgments parquet")] = None,
+    input: Annotated[Path | None, typer.Option(help="any .csv/.jsonl/.parquet of texts")] = None,
+    text_column: Annotated[str | None, typer.Option(help="text column of --input")] = None,
+    id_column: Annotated[str | None, typer.Option(help="id column of --input")] = None,
+    output: Annotated[Path | None, typer.Option(help="scores parquet for --input")] = None,
+) -> None:
+    """Severity per category, confidence and relevance for records or a file of texts."""
+    from harmtrace.graders.embedded import EmbeddedGrader, grade_records, grade_texts
+    from harmtrace.tables import read_table, write_table
+
+    try:
+        if grader != "embedded":
+            raise HarmtraceError(f"grader {grader!r} is not available yet; use 'embedded'")
+        model = EmbeddedGrader.load(model_dir)
+        if input is not None:
+            if not text_column or output is None:
+                raise HarmtraceError("--input needs --text-column and --output")
+            from harmtrace.data.normalize import read_user_file
+
+            frame = read_user_file(input)
+            if text_column not in frame:
+                shown = [c for c in frame.columns if c != "_source_row"]
+                raise HarmtraceError(f"{input}: no column {text_column!r}; the file has {shown}")
+            ids = frame[id_column].map(str).tolist() if id_column else None
+            scores = grade_texts(model, frame[text_column].tolist(), ids)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            scores.to_parquet(output, index=False)
+            log.info("graded %d texts into %s", len(scores), output)
+            return
+        if dataset is None:
+            raise HarmtraceError("give a DATASET or --input FILE")
+        records = records or Path("results/records") / f"{dataset}.parquet"
+        recs = read_table(records, "records")
+        prompt_scores = None
+        if oof is not None:
+            import pandas as pd
+
+            prompt_scores = pd.read_parquet(oof)
+            log.info("prompt side from out-of-fold scores %s", oof)
+        judged = grade_records(model, recs, prompt_scores=prompt_scores)
+        out = out or Path("results/judgments") / grader / f"{dataset}.parquet"
+        write_table(judged, out, "judgments")
+        log.info("graded %d records into %s", len(judged), out)
+    except (HarmtraceError, ValueError) as exc:
+        _fail(exc)
+
+
+@app.command("compare-extractors")
+def compare_extractors_cmd(
+    records: Annotated[Path, typer.Option(help="records with human labels")],
+    out: Annotated[Path, typer.Option(help="comparison parquet")],
+    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
+    table: Annotated[Path, typer.Option(help="LaTeX table")],
+    extractors: Annotated[str, typer.Option(help="comma-separated names")] = "tfidf,wordllama",
+    seeds: Annotated[str, typer.Option(help="comma-separated fold seeds")] = "0,1,2",
+    folds: Annotated[int, typer.Option(help="folds per seed")] = 5,
+    configured: Annotated[str, typer.Option(help="the configured default")] = "tfidf",
+) -> None:
+    """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category."""
+    from harmtrace.graders.compare import choose_default_extractor, compare_extractors
+    from harmtrace.report.grader_report import extractor_numbers, extractor_table
+    from harmtrace.report.macros import write_numbers
+    from harmtrace.report.tables import write_table_tex
+    from harmtrace.tables import read_table
+
+    try:
+        recs = read_table(records, "records")
+        summary = compare_extractors(
+            recs,
+            extractors=[e for e in extractors.split(",") if e],
+            n_splits=folds,
+            seeds=[int(x) for x in seeds.split(",") if x],
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        summary.to_parquet(out, index=False)
+        chosen = choose_default_extractor(summary)
+        log.info("comparison:\n%s\nrule picks %s", summary.to_string(), chosen)
+        write_numbers(extractor_numbers(summary, chosen, configured), numbers, "extractors")
+        tab = extractor_table(summary)
+        write_table_tex(tab, table, raw_columns=tuple(tab.columns), align="llrrrr")
+    except (HarmtraceError, ValueError) as exc:
+        _fail(exc)
+
+
+@app.command("validate-relevance")
+def validate_relevance_cmd(
+    records: Annotated[Path, typer.Option(help="AIR-Bench records (air_judge_score)")],
+    judgments: Annotated[Path, typer.Option(help="their judgments")],
+    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
+    table: Annotated[Path, typer.Option(help="LaTeX confusion table")],
+    model_dir: Annotated[Path, typer.Option(help="trained embedded grader")] = Path(
+        "results/models/embedded"
+    ),
+) -> None:
+    """Agreement of relevance/refusal with the AIR-Bench judge's refusal scores."""
+    from harmtrace.graders.embedded import EmbeddedGrader
+    from harmtrace.graders.relevance import validate_relevance
+    from harmtrace.report.grader_report import relevance_numbers, relevance_table
+    from harmtrace.report.macros import write_numbers
+    from harmtrace.report.tables import write_table_tex
+    from harmtrace.tables import read_table
+
+    try:
+        recs = read_table(records, "records")
+        judged = read_table(judgments, "judgments")
+        model = EmbeddedGrader.load(model_dir)
+        result = validate_relevance(recs, scorer=model.relevance)
+        mine = result["per_record"].set_index("record_id")["relevance"].astype(int)
+        stored = judged.set_index("record_id").loc[mine.index, "relevance"].astype(int)
+        if not mine.equals(stored):
+            raise HarmtraceError(f"{judgments}: relevance differs from the grader's; regrade")
+        write_numbers(relevance_numbers(result["summary"]), numbers, "relevance")
+        write_table_tex(relevance_table(result["confusion"]), table, align="lrrr")
+        log.info("relevance validation:\n%s", result["summary"].to_string())
+    except (HarmtraceError, ValueError) as exc:
+        _fail(exc)
+
+
+@app.command("data-numbers")
+def data_numbers_cmd(
+    out: Annotated[Path, typer.Option(help="numbers JSON")],
+    records: Annotated[list[Path], typer.Argument(help="records parquet files")],
+) -> None:
+    """Record counts per dataset for the paper."""
+    from harmtrace.report.grader_report import data_numbers
+    from harmtrace.report.macros import write_numbers
+    from harmtrace.tables import read_table
+
+    try:
+        counts = {}
+        for path in records:
+            df = read_table(path, "records")
+            counts[path.stem] = {
+                "records": len(df),
+                "with_response": int(df["response"].notna().sum()),
+            }
+        write_numbers(data_numbers(counts), out, "data")
+    except HarmtraceError as exc:
+        _fail(exc)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -7,7 +7,6 @@ costs milliseconds, and a failure names the table, the column and example rows.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from harmtrace.errors import HarmtraceError
+from harmtrace.taxonomy import CATEGORIES
 
 _DTYPES = {
     "string": "string",
@@ -79,13 +79,12 @@ def _check_column(where: str, col: str, s: pd.Series, spec: dict[str, Any]) -> N
             raise SchemaError(f"{where}: column {col!r} not in {spec['enum']}: {_examples(bad)}")
 
 
-def _expand(schema: dict[str, Any], columns: list[str]) -> dict[str, dict[str, Any]]:
-    """Concrete column specs, including pattern-named ones (e.g. ``prompt_severity_.*``)."""
+def _expand(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Concrete column specs; ``templated_columns`` names expand once per harm category."""
     specs = dict(schema["columns"])
-    for pattern, spec in (schema.get("pattern_columns") or {}).items():
-        for col in columns:
-            if col not in specs and re.fullmatch(pattern, col):
-                specs[col] = spec
+    for template, spec in (schema.get("templated_columns") or {}).items():
+        for category in CATEGORIES:
+            specs[template.format(category=category)] = spec
     return specs
 
 
@@ -93,8 +92,8 @@ def validate(df: pd.DataFrame, schema_name: str, where: str = "") -> pd.DataFram
     """Raise :class:`SchemaError` unless ``df`` satisfies the named schema; return ``df``."""
     schema = load_schema(schema_name)
     where = where or f"table {schema_name!r}"
-    specs = _expand(schema, list(df.columns))
-    required = [c for c, s in specs.items() if s.get("required", True) and c in schema["columns"]]
+    specs = _expand(schema)
+    required = [c for c, s in specs.items() if s.get("required", True)]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise SchemaError(f"{where}: missing column(s) {missing}")

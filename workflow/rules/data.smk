@@ -1,6 +1,3 @@
-from pathlib import Path
-
-
 rule fetch:
     output:
         manifest=f"{RAW}/{{dataset}}/MANIFEST.json",

@@ -30,11 +30,12 @@ def to_booktabs(
     align: str | None = None,
     raw_columns: tuple[str, ...] = (),
     index: bool = False,
+    escape_header: bool = True,
 ) -> str:
     """A tabular body; cells in ``raw_columns`` are already LaTeX and are not escaped."""
     frame = df.reset_index() if index else df
     align = align or ("l" + "r" * (frame.shape[1] - 1))
-    header = " & ".join(escape(c) for c in frame.columns) + r" \\"
+    header = " & ".join(escape(c) if escape_header else str(c) for c in frame.columns) + r" \\"
     rows = []
     for record in frame.itertuples(index=False):
         cells = [

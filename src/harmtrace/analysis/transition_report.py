@@ -1,0 +1,243 @@
+"""From judged records to the transition tables, figures and paper numbers.
+
+The notebook calls these so that every table, figure and number it writes
+comes from tested code, and so that the same summaries can be rebuilt from
+a Python shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harmtrace.analysis.transitions import (
+    OVERALL,
+    CategoryAsymmetry,
+    PairedSideComparison,
+    add_pooled,
+    category_asymmetry,
+    escalation_origin,
+    long_format,
+    paired_side_comparison,
+    persistence_drift,
+    relevance_by_response_severity,
+    severity_matrix,
+    transition_shares,
+)
+from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
+from harmtrace.report.tables import write_table_tex
+from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, TRANSITIONS
+
+KEEP = ["record_id", "dataset", "sample", "hh_side", "hh_pair_id", "relevance"]
+
+
+def sample_label(dataset: str, side: object = None) -> str:
+    """The unit of analysis: a dataset, split by response side where a dataset has two."""
+    return dataset if side is None or pd.isna(side) else f"{dataset}:{side}"
+
+
+def merge_judged(records: pd.DataFrame, judgments: pd.DataFrame) -> pd.DataFrame:
+    """Records joined to their judgments; every record must have exactly one judgment."""
+    missing = set(records["record_id"]) - set(judgments["record_id"])
+    if missing:
+        raise ValueError(f"{len(missing)} record(s) have no judgment, e.g. {sorted(missing)[:3]}")
+    if judgments["record_id"].duplicated().any():
+        raise ValueError("judgments hold duplicate record_id values")
+    df = records.merge(judgments, on="record_id", how="left", validate="one_to_one")
+    side = df["hh_side"] if "hh_side" in df else pd.Series(pd.NA, index=df.index)
+    df["sample"] = [sample_label(d, s) for d, s in zip(df["dataset"], side, strict=True)]
+    for col in ("hh_side", "hh_pair_id"):
+        if col not in df:
+            df[col] = pd.NA
+    return df
+
+
+@dataclass
+class TransitionResults:
+    """Everything the transitions notebook reports, as tidy frames."""
+
+    long: pd.DataFrame
+    shares: pd.DataFrame
+    shares_positive: pd.DataFrame
+    persistence: pd.DataFrame
+    origin: pd.DataFrame
+    relevance: pd.DataFrame
+    asymmetry: dict[str, CategoryAsymmetry]
+    paired: PairedSideComparison | None
+    matrices: dict[tuple[str, str], pd.DataFrame]
+
+
+def analyse(df: pd.DataFrame, *, alpha: float = 0.05, seed: int = 0) -> TransitionResults:
+    """Run every transition analysis per sample (dataset, or dataset and side)."""
+    keep = [c for c in KEEP if c in df.columns]
+    long = long_format(df, keep=keep)
+    by = ["sample", "category"]
+    shares = transition_shares(long, by=by, alpha=alpha)
+    shares_positive = transition_shares(long, by=by, prompt_positive_only=True, alpha=alpha)
+    pooled = add_pooled(long)
+    persistence = persistence_drift(pooled, by=by, alpha=alpha)
+    origin = escalation_origin(pooled, by=by, alpha=alpha)
+    relevance = relevance_by_response_severity(long, by=by, alpha=alpha)
+    asymmetry = {
+        s: category_asymmetry(long.loc[long["sample"] == s], seed=seed, alpha=alpha)
+        for s in sorted(long["sample"].unique())
+    }
+    hh = df.loc[df["hh_side"].notna()]
+    paired = paired_side_comparison(hh, seed=seed, alpha=alpha) if len(hh) else None
+    matrices = {
+        (s, c): severity_matrix(long.loc[long["sample"] == s], c)
+        for s in sorted(long["sample"].unique())
+        for c in (*CATEGORIES, OVERALL)
+    }
+    return TransitionResults(
+        long, shares, shares_positive, persistence, origin, relevance, asymmetry, paired, matrices
+    )
+
+
+def _cell(share: float, lo: float, hi: float) -> str:
+    return f"{fmt_pct(share)} {fmt_ci(lo, hi)}"
+
+
+def shares_table(shares: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """Sample x category rows, one 'share [95% CI]' column per transition, plus n."""
+    rows = []
+    for (sample, category), g in shares.groupby(["sample", "category"], observed=True, sort=True):
+        g = g.set_index("transition")
+        row = {
+            "Sample": labels.get(sample, sample),
+            "Category": CATEGORY_TITLES.get(str(category), str(category).capitalize()),
+            "n": fmt_int(int(g["n"].iloc[0])),
+        }
+        for t in TRANSITIONS:
+            row[t.capitalize()] = _cell(g.at[t, "share"], g.at[t, "ci_lo"], g.at[t, "ci_hi"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def asymmetry_table(asym: CategoryAsymmetry) -> pd.DataFrame:
+    """Pairwise failure-to-de-escalate risk ratios with Holm-adjusted Fisher p-values."""
+    p = asym.pairwise
+    return pd.DataFrame(
+        {
+            "Comparison": [
+                f"{CATEGORY_TITLES[a]} / {CATEGORY_TITLES[b]}"
+                for a, b in zip(p["category_a"], p["category_b"], strict=True)
+            ],
+            "Failures (a)": [f"{k}/{n}" for k, n in zip(p["k_a"], p["n_a"], strict=True)],
+            "Failures (b)": [f"{k}/{n}" for k, n in zip(p["k_b"], p["n_b"], strict=True)],
+            "Risk ratio [95% CI]": [
+                f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+                for r, lo, hi in zip(p["risk_ratio"], p["rr_lo"], p["rr_hi"], strict=True)
+            ],
+            "Holm p": [fmt_p(x) for x in p["p_holm"]],
+        }
+    )
+
+
+def paired_table(paired: PairedSideComparison) -> pd.DataFrame:
+    s = paired.severity
+    return pd.DataFrame(
+        {
+            "Category": [CATEGORY_TITLES.get(c, c.capitalize()) for c in s["category"]],
+            "Pairs": [fmt_int(n) for n in s["n_pairs"]],
+            "Chosen lower": [fmt_pct(x) for x in s["share_chosen_lower"]],
+            "Equal": [fmt_pct(x) for x in s["share_equal"]],
+            "Chosen higher": [fmt_pct(x) for x in s["share_chosen_higher"]],
+            "Rank-biserial [95% CI]": [
+                f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+                for r, lo, hi in zip(s["rbc"], s["rbc_lo"], s["rbc_hi"], strict=True)
+            ],
+            "Wilcoxon p": [fmt_p(x) for x in s["wilcoxon_p"]],
+            "Holm p": [fmt_p(x) if pd.notna(x) else "" for x in s["wilcoxon_p_holm"]],
+        }
+    )
+
+
+def _share_numbers(prefix: str, g: pd.DataFrame) -> dict[str, str]:
+    out = {}
+    g = g.set_index("transition")
+    for t in TRANSITIONS:
+        key = f"{prefix} {t}"
+        out[key] = fmt_pct(g.at[t, "share"])
+        out[f"{key} ci"] = fmt_ci(g.at[t, "ci_lo"], g.at[t, "ci_hi"])
+        out[f"{key} count"] = fmt_int(int(g.at[t, "count"]))
+    out[f"{prefix} n"] = fmt_int(int(g["n"].iloc[0]))
+    return out
+
+
+def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, str]:
+    """Display-ready numbers keyed by plain words; macro names are derived from the keys."""
+    nums: dict[str, str] = {}
+    for sample in samples:
+        tag = sample  # macro names spell the sample out, so they stay put when samples change
+        for cat in (OVERALL, *CATEGORIES):
+            for pop, frame in (("all", res.shares), ("pos", res.shares_positive)):
+                g = frame.loc[(frame["sample"] == sample) & (frame["category"] == cat)]
+                if len(g):
+                    nums.update(_share_numbers(f"{tag} {pop} {cat}", g))
+        org = res.origin.loc[
+            (res.origin["sample"] == sample) & (res.origin["category"] == "pooled")
+        ]
+        if len(org):
+            r = org.iloc[0]
+            nums[f"{tag} escalations from zero"] = fmt_pct(r["share"])
+            nums[f"{tag} escalations from zero ci"] = fmt_ci(r["ci_lo"], r["ci_hi"])
+            nums[f"{tag} escalations from zero k"] = fmt_int(int(r["k"]))
+            nums[f"{tag} escalations n"] = fmt_int(int(r["n"]))
+        asym = res.asymmetry.get(sample)
+        if asym is not None:
+            om = asym.omnibus.iloc[0]
+            nums[f"{tag} asym chi"] = fmt_num(om["statistic"], 1)
+            nums[f"{tag} asym dof"] = str(int(om["dof"])) if pd.notna(om["dof"]) else "n/a"
+            nums[f"{tag} asym p"] = fmt_p(om["pvalue"])
+            nums[f"{tag} asym v"] = fmt_num(om["cramers_v"])
+            nums[f"{tag} asym v ci"] = fmt_ci(
+                om["cramers_v_lo"], om["cramers_v_hi"], pct=False, digits=2
+            )
+            for r in asym.rates.itertuples():
+                nums[f"{tag} fail {r.category}"] = fmt_pct(r.share)
+                nums[f"{tag} fail {r.category} ci"] = fmt_ci(r.ci_lo, r.ci_hi)
+                nums[f"{tag} fail {r.category} n"] = fmt_int(r.n)
+    if res.paired is not None:
+        s = res.paired.severity.set_index("category")
+        o = s.loc[OVERALL]
+        nums["hh pairs"] = fmt_int(int(o["n_pairs"]))
+        nums["hh chosen lower"] = fmt_pct(o["share_chosen_lower"])
+        nums["hh chosen higher"] = fmt_pct(o["share_chosen_higher"])
+        nums["hh rbc"] = fmt_num(o["rbc"])
+        nums["hh rbc ci"] = fmt_ci(o["rbc_lo"], o["rbc_hi"], pct=False, digits=2)
+        nums["hh wilcoxon p"] = fmt_p(o["wilcoxon_p"])
+        d = res.paired.deescalation
+        row = d.loc[(d["category"] == OVERALL) & (d["population"] == "prompt_positive")]
+        if len(row):
+            r = row.iloc[0]
+            nums["hh deesc chosen"] = fmt_pct(r["share_chosen"])
+            nums["hh deesc rejected"] = fmt_pct(r["share_rejected"])
+            nums["hh deesc diff"] = fmt_pct(r["diff"])
+            nums["hh deesc diff ci"] = fmt_ci(r["diff_lo"], r["diff_hi"])
+            nums["hh deesc mcnemar p"] = fmt_p(r["mcnemar_p"])
+            nums["hh deesc pairs"] = fmt_int(int(r["n_pairs"]))
+    return nums
+
+
+def write_tables(
+    res: TransitionResults, labels: Mapping[str, str], tables_dir: Path, producer: str
+) -> list[Path]:
+    """Every transition table as booktabs LaTeX; cells are formatted LaTeX already."""
+    frames = {
+        "shares": (shares_table(res.shares, labels), "llrlll"),
+        "shares_prompt_positive": (shares_table(res.shares_positive, labels), "llrlll"),
+    }
+    for sample, asym in res.asymmetry.items():
+        frames[f"asymmetry_{sample.replace(':', '_')}"] = (asymmetry_table(asym), "lrrll")
+    if res.paired is not None:
+        frames["paired_hh"] = (paired_table(res.paired), "lrrrrlll")
+    paths = []
+    for name, (frame, align) in frames.items():
+        path = tables_dir / f"{producer}--{name}.tex"
+        write_table_tex(frame, path, align=align, raw_columns=tuple(frame.columns))
+        paths.append(path)
+    return paths
