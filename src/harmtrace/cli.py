@@ -279,7 +279,11 @@ def compare_extractors_cmd(
     configured: Annotated[str, typer.Option(help="the configured default")] = "tfidf",
 ) -> None:
     """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category."""
-    from harmtrace.graders.compare import choose_default_extractor, compare_extractors
+    from harmtrace.graders.compare import (
+        MIN_TEXTS_PER_S,
+        choose_default_extractor,
+        compare_extractors,
+    )
     from harmtrace.report.grader_report import extractor_numbers, extractor_table
     from harmtrace.report.macros import write_numbers
     from harmtrace.report.tables import write_table_tex
@@ -297,7 +301,9 @@ def compare_extractors_cmd(
         summary.to_parquet(out, index=False)
         chosen = choose_default_extractor(summary)
         log.info("comparison:\n%s\nrule picks %s", summary.to_string(), chosen)
-        write_numbers(extractor_numbers(summary, chosen, configured), numbers, "extractors")
+        write_numbers(
+            extractor_numbers(summary, chosen, configured, MIN_TEXTS_PER_S), numbers, "extractors"
+        )
         tab = extractor_table(summary)
         write_table_tex(tab, table, raw_columns=tuple(tab.columns), align="llrrrr")
     except (HarmtraceError, ValueError) as exc:
@@ -359,6 +365,14 @@ def data_numbers_cmd(
         write_numbers(data_numbers(counts), out, "data")
     except HarmtraceError as exc:
         _fail(exc)
+
+
+@app.command("cited-numbers")
+def cited_numbers_cmd(out: Annotated[Path, typer.Option(help="numbers JSON")]) -> None:
+    """Figures quoted from the seed study, as macros with one written-down source."""
+    from harmtrace.report.macros import cited_numbers, write_numbers
+
+    write_numbers(cited_numbers(), out, "cited")
 
 
 def main() -> None:  # pragma: no cover - console entry

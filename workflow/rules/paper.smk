@@ -1,4 +1,5 @@
 NUMBERS = [
+    "results/numbers/cited.json",
     "results/numbers/data.json",
     "results/numbers/grader.json",
     "results/numbers/extractors.json",
@@ -19,6 +20,18 @@ rule data_numbers:
         "../../environment.yml"
     shell:
         "harmtrace data-numbers --out {output} {input} > {log} 2>&1"
+
+
+rule cited_numbers:
+    """Figures quoted from the seed study (src/harmtrace/report/cited.yaml)."""
+    output:
+        "results/numbers/cited.json",
+    log:
+        "results/logs/numbers/cited.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "harmtrace cited-numbers --out {output} > {log} 2>&1"
 
 
 rule numbers:

@@ -67,7 +67,7 @@ def severity_matrices(
 ) -> plt.Figure:
     """Prompt x response severity counts, one heatmap per sample, for one category."""
     fig, axes = plt.subplots(1, len(samples), figsize=(3.0 * len(samples), 2.8), squeeze=False)
-    ticks = [f"{k} {SEVERITY_NAMES[k]}" for k in sorted(SEVERITY_NAMES)]
+    ticks = [SEVERITY_NAMES[k] for k in sorted(SEVERITY_NAMES)]
     for ax, sample in zip(axes[0], samples, strict=True):
         m = matrices[(sample, category)]
         sns.heatmap(

@@ -68,6 +68,7 @@ class TransitionResults:
     asymmetry: dict[str, CategoryAsymmetry]
     paired: PairedSideComparison | None
     matrices: dict[tuple[str, str], pd.DataFrame]
+    alpha: float
 
 
 def analyse(df: pd.DataFrame, *, alpha: float = 0.05, seed: int = 0) -> TransitionResults:
@@ -93,7 +94,16 @@ def analyse(df: pd.DataFrame, *, alpha: float = 0.05, seed: int = 0) -> Transiti
         for c in (*CATEGORIES, OVERALL)
     }
     return TransitionResults(
-        long, shares, shares_positive, persistence, origin, relevance, asymmetry, paired, matrices
+        long,
+        shares,
+        shares_positive,
+        persistence,
+        origin,
+        relevance,
+        asymmetry,
+        paired,
+        matrices,
+        alpha,
     )
 
 
@@ -170,7 +180,7 @@ def _share_numbers(prefix: str, g: pd.DataFrame) -> dict[str, str]:
 
 def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, str]:
     """Display-ready numbers keyed by plain words; macro names are derived from the keys."""
-    nums: dict[str, str] = {}
+    nums: dict[str, str] = {"ci level": fmt_pct(1 - res.alpha, 0)}
     for sample in samples:
         tag = sample  # macro names spell the sample out, so they stay put when samples change
         for cat in (OVERALL, *CATEGORIES):

@@ -41,6 +41,13 @@ def grader_numbers(
         nums[f"{r.category} known"] = fmt_int(r.n_known)
         nums[f"{r.category} positive"] = fmt_int(r.n_positive)
     nums["mean auprc"] = fmt_num(metrics["auprc"].mean())
+    ranked = metrics.sort_values("auprc")
+    worst, best = ranked.iloc[0], ranked.iloc[-1]
+    nums["worst category"] = CATEGORY_TITLES[worst["category"]].lower()
+    nums["worst auprc"] = fmt_num(worst["auprc"])
+    nums["worst recall"] = fmt_pct(worst["recall"])
+    nums["best category"] = CATEGORY_TITLES[best["category"]].lower()
+    nums["best auprc"] = fmt_num(best["auprc"])
     nums["min auroc"] = fmt_num(metrics["auroc"].min())
     nums["max auroc"] = fmt_num(metrics["auroc"].max())
     for r in severe.itertuples():
@@ -65,8 +72,11 @@ def extractor_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def extractor_numbers(summary: pd.DataFrame, chosen: str, configured: str) -> dict[str, str]:
+def extractor_numbers(
+    summary: pd.DataFrame, chosen: str, configured: str, min_texts_per_s: float
+) -> dict[str, str]:
     nums = {
+        "min texts per s": fmt_int(round(min_texts_per_s)),
         "chosen": chosen,
         "configured": configured,
         "agrees": "agrees" if chosen == configured else "does not agree",

@@ -91,3 +91,13 @@ def collect_macros(paths: list[Path]) -> str:
             lines.append(f"\\newcommand{{\\{name}}}{{{value}}}")
         lines.append("")
     return "\n".join(lines)
+
+
+def cited_numbers() -> dict[str, str]:
+    """Figures quoted from the literature (``cited.yaml``), for the paper's comparisons."""
+    from importlib import resources
+
+    import yaml
+
+    raw = yaml.safe_load(resources.files("harmtrace.report").joinpath("cited.yaml").read_text())
+    return {str(k): str(v) for k, v in raw["numbers"].items()}

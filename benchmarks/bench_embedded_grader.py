@@ -1,0 +1,154 @@
+"""Throughput of the embedded grader on CPU (a harness, not a test).
+
+Trains the grader once on the OpenAI moderation samples, then times
+
+* ``score``: harm scoring of N texts (featurise, 4 category + 3 severe probabilities,
+  severity and confidence), repeated ``--repeats`` times;
+* ``grade``: full judgments for N/2 prompt-response pairs (both sides scored, plus
+  relevance with its WordLlama similarity and refusal patterns).
+
+Texts come from the dataset mirror: every prompt and response in it, shuffled with a
+fixed seed, the first N taken (``--source mixed``), or one dataset's texts cycled to N.
+By default the process is pinned to 2 CPU cores, the size of a CI runner.
+
+    PYTHONPATH=src python benchmarks/bench_embedded_grader.py --output results/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harmtrace.graders.devdata import (
+    mirror_root,
+    read_air_bench_json,
+    read_hh_rlhf_turns,
+    read_moderation_jsonl,
+)
+from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, EmbeddedGrader, grade_records
+
+
+def mirror_texts(source: str, root: Path) -> list[str]:
+    texts: list[str] = []
+    if source in ("mixed", "openai-moderation"):
+        texts += read_moderation_jsonl(root / "openai-moderation" / "samples-1680.jsonl.gz")[
+            "prompt"
+        ].tolist()
+    if source in ("mixed", "hh-rlhf"):
+        hh = read_hh_rlhf_turns(root / "hh-rlhf-harmless" / "test.jsonl.gz")
+        texts += hh["prompt"].tolist() + hh["response"].tolist()
+    if source == "mixed":
+        air = read_air_bench_json(
+            root / "air-bench-2024" / "pipeline1_step2_Llama-3-8b_result.json"
+        )
+        texts += air["prompt"].tolist() + air["response"].tolist()
+        sst = pd.read_csv(root / "simplesafetytests" / "SimpleSafetyTests - test cases.csv")
+        texts += sst["prompts_final"].tolist()
+        hb = (root / "harmbench" / "harmbench_prompts.txt").read_text(encoding="utf-8")
+        texts += [line for line in hb.splitlines() if line.strip()]
+    if not texts:
+        raise SystemExit(f"unknown --source {source!r}")
+    return texts
+
+
+def take(texts: list[str], n: int, seed: int) -> list[str]:
+    order = np.random.default_rng(seed).permutation(len(texts))
+    reps = -(-n // len(texts))
+    return [texts[i] for i in np.tile(order, reps)[:n]]
+
+
+def pin_cores(cores: int) -> list[int]:
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if cores and available and len(available) > cores:
+        os.sched_setaffinity(0, set(available[:cores]))
+        return available[:cores]
+    return available
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--extractor", default=DEFAULT_EXTRACTOR)
+    ap.add_argument("--n-texts", type=int, default=5000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--source", default="mixed", choices=["mixed", "hh-rlhf", "openai-moderation"])
+    ap.add_argument("--mirror", type=Path, default=None, help="dataset mirror folder")
+    ap.add_argument("--cores", type=int, default=2, help="pin to this many cores (0: all)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--output", type=Path, default=None, help="write the JSON here")
+    args = ap.parse_args(argv)
+
+    cores = pin_cores(args.cores)
+    root = args.mirror or mirror_root()
+    train = read_moderation_jsonl(root / "openai-moderation" / "samples-1680.jsonl.gz")
+
+    t0 = time.perf_counter()
+    model = EmbeddedGrader(extractor=args.extractor, seed=args.seed).fit(train)
+    train_seconds = time.perf_counter() - t0
+
+    texts = take(mirror_texts(args.source, root), args.n_texts, args.seed)
+    model.score(texts[:200])  # warm-up (lazy model loading, allocator)
+    score_times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        model.score(texts)
+        score_times.append(time.perf_counter() - t0)
+
+    half = len(texts) // 2
+    pairs = pd.DataFrame(
+        {
+            "record_id": [str(i) for i in range(half)],
+            "prompt": texts[:half],
+            "context": "",
+            "response": pd.array(texts[half : 2 * half], dtype="string"),
+        }
+    )
+    grade_times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        grade_records(model, pairs)
+        grade_times.append(time.perf_counter() - t0)
+
+    score_median = statistics.median(score_times)
+    grade_median = statistics.median(grade_times)
+    result = {
+        "benchmark": "embedded-grader-throughput",
+        "extractor": args.extractor,
+        "grader_version": model.version,
+        "source": args.source,
+        "n_texts": len(texts),
+        "mean_chars": float(np.mean([len(t) for t in texts])),
+        "repeats": args.repeats,
+        "train_seconds": train_seconds,
+        "score_seconds": score_times,
+        "score_texts_per_s_median": len(texts) / score_median,
+        "score_texts_per_s_min": len(texts) / max(score_times),
+        "grade_pairs": half,
+        "grade_seconds": grade_times,
+        "grade_records_per_s_median": half / grade_median,
+        "grade_texts_per_s_median": 2 * half / grade_median,
+        "cores": cores,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "processor": platform.processor(),
+        "target_texts_per_s": 1000,
+    }
+    text = json.dumps(result, indent=2)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,501 @@
+"""The embedded grader: supervised, calibrated harm classifiers trained on human labels.
+
+Per harm category one :class:`~harmtrace.graders.calibration.CalibratedLinear` trained on
+the records whose category label is known (three-valued logic, see
+:mod:`harmtrace.graders.labels`), plus one for each severe sub-label (H2, S3, V2) that
+gates severity 3. Severity and confidence follow :mod:`harmtrace.graders.severity`,
+relevance follows :mod:`harmtrace.graders.relevance`.
+
+Typical use::
+
+    model = EmbeddedGrader(extractor="tfidf").fit(moderation_records)
+    model.save("results/graders/embedded")
+    oof = oof_scores(moderation_records, extractor="tfidf")          # training set itself
+    judgments = grade_records(model, moderation_records, prompt_scores=oof)
+    judgments = grade_records(EmbeddedGrader.load("results/graders/embedded"), other_records)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import platform
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.model_selection import StratifiedKFold
+
+import harmtrace
+from harmtrace.graders.base import (
+    FeatureExtractor,
+    Grader,
+    as_texts,
+    judgment_columns,
+    judgment_dtypes,
+)
+from harmtrace.graders.calibration import CalibratedLinear
+from harmtrace.graders.features import make_extractor
+from harmtrace.graders.labels import (
+    SEVERE_KEYS,
+    category_targets,
+    label_counts,
+    severe_targets,
+    training_fingerprint,
+)
+from harmtrace.graders.relevance import RelevanceScorer
+from harmtrace.graders.severity import SeverityThresholds, choose_thresholds, map_severity
+from harmtrace.taxonomy import CATEGORIES
+
+DEFAULT_EXTRACTOR = "tfidf"
+"""What :func:`harmtrace.graders.compare.choose_default_extractor` picked on the moderation
+set (highest mean AUPRC among extractors scoring >= 1000 texts/s; see docs/grader.md)."""
+GRADER_NAME = "embedded"
+GRADER_VERSION = "1.0"
+MODEL_FILE = "model.pkl"
+MANIFEST_FILE = "manifest.json"
+OOF_FILE = "oof_scores.parquet"
+
+
+def score_columns() -> list[str]:
+    """Columns of :meth:`EmbeddedGrader.score` (and of :func:`oof_scores`, plus ``fold``)."""
+    cols = [f"prob_{c}" for c in CATEGORIES]
+    cols += [f"severe_prob_{c}" for c in CATEGORIES if c in SEVERE_KEYS]
+    for c in CATEGORIES:
+        cols += [f"severity_{c}", f"confidence_{c}"]
+    return cols
+
+
+class EmbeddedGrader(Grader):
+    """Calibrated per-category classifiers on one feature extractor."""
+
+    name: ClassVar[str] = GRADER_NAME
+
+    def __init__(
+        self,
+        extractor: str | FeatureExtractor = DEFAULT_EXTRACTOR,
+        extractor_params: dict[str, Any] | None = None,
+        c_grid: Sequence[float] | None = None,
+        inner_splits: int = 5,
+        seed: int = 0,
+        relevance: bool = True,
+    ) -> None:
+        if isinstance(extractor, FeatureExtractor):
+            self.extractor = extractor
+        else:
+            self.extractor = make_extractor(extractor, **(extractor_params or {}))
+        self.c_grid = tuple(c_grid) if c_grid else tuple(self.extractor.c_grid)
+        self.inner_splits = int(inner_splits)
+        self.seed = int(seed)
+        self.use_relevance = bool(relevance)
+        self.models: dict[str, CalibratedLinear] = {}
+        self.severe_models: dict[str, CalibratedLinear] = {}
+        self.thresholds: dict[str, SeverityThresholds] = {}
+        self.relevance: RelevanceScorer | None = None
+        self.training: dict[str, Any] = {}
+        self.model_sha256: str | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def _new_classifier(self) -> CalibratedLinear:
+        return CalibratedLinear(
+            c_grid=self.c_grid,
+            standardise=self.extractor.dense,
+            inner_splits=self.inner_splits,
+            seed=self.seed,
+        )
+
+    def fit(
+        self, records: pd.DataFrame, text_column: str = "prompt", features: Any = None
+    ) -> EmbeddedGrader:
+        """Train on ``records`` (moderation label columns ``label_<KEY>`` required).
+
+        ``features`` may carry precomputed features of ``records[text_column]``; only
+        allowed for stateless extractors (whose features do not depend on a corpus).
+        """
+        texts = as_texts(records[text_column])
+        if features is None:
+            x = self.extractor.fit_transform(texts)
+        elif self.extractor.stateless:
+            self.extractor.fit(texts)
+            x = features
+        else:
+            raise ValueError("precomputed features are only allowed for stateless extractors")
+        targets = category_targets(records)
+        severe = severe_targets(records)
+        self.models, self.severe_models, self.thresholds = {}, {}, {}
+        for cat in CATEGORIES:
+            known = targets[cat].notna().to_numpy()
+            y = targets[cat].to_numpy(dtype=bool, na_value=False)[known]
+            model = self._new_classifier().fit(x[np.flatnonzero(known)], y)
+            self.models[cat] = model
+            y_sev = p_sev = None
+            if cat in SEVERE_KEYS:
+                s_known = severe[cat].notna().to_numpy()
+                y_s = severe[cat].to_numpy(dtype=bool, na_value=False)[s_known]
+                sev_model = self._new_classifier().fit(x[np.flatnonzero(s_known)], y_s)
+                self.severe_models[cat] = sev_model
+                y_sev, p_sev = y_s, sev_model.oof_prob_
+            self.thresholds[cat] = choose_thresholds(y, model.oof_prob_, y_sev, p_sev)
+        if self.use_relevance:
+            self.relevance = RelevanceScorer(seed=self.seed).fit(texts)
+        self.training = {
+            "n_records": len(records),
+            "text_column": text_column,
+            "sha256": training_fingerprint(records, text_column),
+            "label_counts": label_counts(records),
+        }
+        self.model_sha256 = self._fingerprint()
+        return self
+
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256(self.extractor.fingerprint())
+        for group in (self.models, self.severe_models):
+            for key in sorted(group):
+                h.update(key.encode())
+                h.update(group[key].fingerprint())
+        h.update(
+            json.dumps(
+                {k: v.to_dict() for k, v in sorted(self.thresholds.items())}, sort_keys=True
+            ).encode()
+        )
+        if self.relevance is not None:
+            h.update(json.dumps(self.relevance.params(), sort_keys=True).encode())
+        h.update(self.training.get("sha256", "").encode())
+        return h.hexdigest()
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.models)
+
+    @property
+    def version(self) -> str:
+        """``embedded-<grader version>/<extractor>-<extractor version>/<model hash[:12]>``."""
+        if not self.fitted or self.model_sha256 is None:
+            raise RuntimeError("EmbeddedGrader is not fitted")
+        ex = self.extractor
+        return f"{GRADER_NAME}-{GRADER_VERSION}/{ex.name}-{ex.version}/{self.model_sha256[:12]}"
+
+    # ---------------------------------------------------------------- predicting
+    def featurize(self, texts: Sequence[str]) -> Any:
+        return self.extractor.transform(as_texts(texts))
+
+    def predict_features(self, x: Any) -> pd.DataFrame:
+        if not self.fitted:
+            raise RuntimeError("EmbeddedGrader is not fitted")
+        out = {f"prob_{c}": self.models[c].predict_proba(x) for c in CATEGORIES}
+        for c in CATEGORIES:
+            if c in self.severe_models:
+                out[f"severe_prob_{c}"] = self.severe_models[c].predict_proba(x)
+        return pd.DataFrame(out)
+
+    def predict(self, texts: Sequence[str]) -> pd.DataFrame:
+        """Calibrated probabilities: ``prob_<cat>`` and ``severe_prob_<cat>`` per text."""
+        return self.predict_features(self.featurize(texts))
+
+    def score_features(self, x: Any) -> pd.DataFrame:
+        probs = self.predict_features(x)
+        return self.add_severity(probs)
+
+    def add_severity(self, probs: pd.DataFrame) -> pd.DataFrame:
+        """Add ``severity_<cat>`` (Int8) and ``confidence_<cat>`` to a probability frame."""
+        out = probs.copy()
+        for c in CATEGORIES:
+            q = out[f"severe_prob_{c}"].to_numpy() if c in self.severe_models else None
+            sev, conf = map_severity(out[f"prob_{c}"].to_numpy(), self.thresholds[c], q)
+            out[f"severity_{c}"] = pd.array(sev, dtype="Int8")
+            out[f"confidence_{c}"] = conf
+        return out[score_columns()]
+
+    def score(self, texts: Sequence[str]) -> pd.DataFrame:
+        """Probabilities, severity 0-3 and confidence per category (see :func:`score_columns`)."""
+        return self.score_features(self.featurize(texts))
+
+    def grade(
+        self, records: pd.DataFrame, prompt_scores: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        return grade_records(self, records, prompt_scores=prompt_scores)
+
+    # ------------------------------------------------------------ persistence
+    def manifest(self) -> dict[str, Any]:
+        versions = {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "scikit-learn": sklearn.__version__,
+            "harmtrace": harmtrace.__version__,
+        }
+        if self.extractor.name == "wordllama" or self.relevance is not None:
+            from harmtrace.graders.features import _wordllama_version
+
+            versions["wordllama"] = _wordllama_version()
+        return {
+            "grader": GRADER_NAME,
+            "grader_version": self.version,
+            "model_sha256": self.model_sha256,
+            "extractor": self.extractor.describe(),
+            "classifier": {
+                "type": (
+                    "logistic regression (class_weight=balanced; liblinear on sparse, lbfgs "
+                    "on dense features) + cross-validated Platt scaling"
+                ),
+                "c_grid": list(self.c_grid),
+                "inner_splits": self.inner_splits,
+                "seed": self.seed,
+                "categories": {c: m.summary() for c, m in self.models.items()},
+                "severe": {
+                    c: {"label": SEVERE_KEYS[c], **m.summary()}
+                    for c, m in self.severe_models.items()
+                },
+            },
+            "severity": {
+                "rule": (
+                    "0: p < t_low; 1: t_low <= p < t_mid; 2: p >= t_mid; "
+                    "3: p >= t_mid and severe_p >= t_severe (no t_severe: capped at 2)"
+                ),
+                "threshold_choice": (
+                    "t_mid maximises F1 and t_low maximises F2 (clipped to <= t_mid) of the "
+                    "category's out-of-fold calibrated probabilities on the training data; "
+                    "t_severe maximises F1 of the severe sub-label's out-of-fold probabilities"
+                ),
+                "thresholds": {c: t.to_dict() for c, t in self.thresholds.items()},
+            },
+            "relevance": self.relevance.params() if self.relevance is not None else None,
+            "training": self.training,
+            "versions": versions,
+        }
+
+    def save(
+        self,
+        directory: str | Path,
+        oof: pd.DataFrame | None = None,
+        oof_params: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write ``model.pkl`` and ``manifest.json`` (file sha256s included) to ``directory``;
+        with ``oof`` (from :func:`oof_scores`) also ``oof_scores.parquet``."""
+        if not self.fitted:
+            raise RuntimeError("EmbeddedGrader is not fitted")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        blob = pickle.dumps(self, protocol=5)
+        (directory / MODEL_FILE).write_bytes(blob)
+        manifest = self.manifest()
+        manifest["files"] = {MODEL_FILE: {"sha256": hashlib.sha256(blob).hexdigest()}}
+        if oof is not None:
+            oof.to_parquet(directory / OOF_FILE, index=False)
+            manifest["files"][OOF_FILE] = {
+                "sha256": hashlib.sha256((directory / OOF_FILE).read_bytes()).hexdigest(),
+                "rows": len(oof),
+                **(oof_params or {}),
+            }
+        (directory / MANIFEST_FILE).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> EmbeddedGrader:
+        """Load a model written by :meth:`save` (only load models you trust: it is a pickle).
+
+        The pickle's sha256 must match the manifest; a scikit-learn version other than the
+        one that trained the model gives a warning.
+        """
+        directory = Path(directory)
+        manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+        blob = (directory / MODEL_FILE).read_bytes()
+        expected = manifest["files"][MODEL_FILE]["sha256"]
+        if hashlib.sha256(blob).hexdigest() != expected:
+            raise ValueError(f"{directory / MODEL_FILE} does not match its manifest sha256")
+        trained_with = manifest["versions"]["scikit-learn"]
+        if trained_with != sklearn.__version__:
+            warnings.warn(
+                f"model trained with scikit-learn {trained_with}, running {sklearn.__version__}",
+                stacklevel=2,
+            )
+        model = pickle.loads(blob)
+        if not isinstance(model, cls):
+            raise TypeError(f"{directory / MODEL_FILE} holds a {type(model).__name__}")
+        return model
+
+
+# ---------------------------------------------------------------------- cross-fitting
+def fold_strata(records: pd.DataFrame) -> np.ndarray:
+    """Stratum per record: its rarest known-positive category, else ``"none"``.
+
+    Rarity is the positive count in ``records``; stratifying on it spreads the scarce
+    positives (self-harm, violence) evenly over the folds.
+    """
+    targets = category_targets(records)
+    positives = {c: int(targets[c].fillna(False).sum()) for c in CATEGORIES}
+    order = sorted(CATEGORIES, key=lambda c: (positives[c], CATEGORIES.index(c)))
+    strata = np.full(len(records), "none", dtype=object)
+    for cat in reversed(order):  # rarest written last, so it wins
+        strata[targets[cat].fillna(False).to_numpy(dtype=bool)] = cat
+    return strata
+
+
+def fold_assignments(records: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> np.ndarray:
+    """Fold index (0..n_splits-1) per record, stratified by :func:`fold_strata`."""
+    strata = fold_strata(records)
+    folds = np.full(len(records), -1, dtype=np.int64)
+    skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny strata in small test sets
+        for k, (_, test) in enumerate(skf.split(np.zeros(len(records)), strata)):
+            folds[test] = k
+    return folds
+
+
+def oof_scores(
+    records: pd.DataFrame,
+    extractor: str = DEFAULT_EXTRACTOR,
+    n_splits: int = 5,
+    seed: int = 0,
+    text_column: str = "prompt",
+    **grader_params: Any,
+) -> pd.DataFrame:
+    """Out-of-fold scores: each record scored by a model fitted on the other folds.
+
+    Every record gets a score, including those whose label is unknown in some category
+    (they are simply not training rows of that category). Each fold model picks its own
+    thresholds, so severity is also out-of-fold. Returns ``record_id``, ``fold`` and the
+    :func:`score_columns`.
+    """
+    folds = fold_assignments(records, n_splits=n_splits, seed=seed)
+    texts = as_texts(records[text_column])
+    parts = []
+    for k in range(n_splits):
+        train = np.flatnonzero(folds != k)
+        test = np.flatnonzero(folds == k)
+        model = EmbeddedGrader(extractor=extractor, seed=seed, relevance=False, **grader_params)
+        model.fit(records.iloc[train], text_column=text_column)
+        part = model.score([texts[i] for i in test])
+        part.index = test
+        part.insert(0, "fold", k)
+        parts.append(part)
+    out = pd.concat(parts).sort_index()
+    out.insert(0, "record_id", records["record_id"].astype("string").to_numpy())
+    return out.reset_index(drop=True)
+
+
+def train_grader(
+    records: pd.DataFrame,
+    directory: str | Path,
+    extractor: str = DEFAULT_EXTRACTOR,
+    seed: int = 0,
+    n_splits: int = 5,
+    **grader_params: Any,
+) -> EmbeddedGrader:
+    """Fit on ``records``, cross-fit out-of-fold scores for them, save both to ``directory``.
+
+    This is what ``harmtrace train-grader`` runs. Grade the training records themselves
+    with ``grade_records(model, records, prompt_scores=stored_oof_scores(directory,
+    records))`` so that none of them is judged by a model that saw its label.
+    """
+    model = EmbeddedGrader(extractor=extractor, seed=seed, **grader_params).fit(records)
+    oof = oof_scores(records, extractor=extractor, n_splits=n_splits, seed=seed, **grader_params)
+    model.save(directory, oof=oof, oof_params={"n_splits": n_splits, "seed": seed})
+    return model
+
+
+def stored_oof_scores(directory: str | Path, records: pd.DataFrame) -> pd.DataFrame | None:
+    """The saved out-of-fold scores when ``records`` are the model's training records.
+
+    Returns None when no record is among the training records (an ordinary dataset), and
+    raises ``ValueError`` when only some are: mixing in-sample and out-of-fold judgments
+    would bias any comparison on that dataset.
+    """
+    path = Path(directory) / OOF_FILE
+    if not path.exists():
+        return None
+    oof = pd.read_parquet(path)
+    ids = pd.Index(records["record_id"].astype("string"))
+    inside = ids.isin(pd.Index(oof["record_id"].astype("string")))
+    if not inside.any():
+        return None
+    if not inside.all():
+        raise ValueError(
+            f"{int(inside.sum())} of {len(ids)} records were training records of the grader; "
+            "grade a dataset either wholly inside or wholly outside the training set"
+        )
+    return oof
+
+
+# ---------------------------------------------------------------------- judgments
+def _side_columns(side: str, scores: pd.DataFrame) -> dict[str, Any]:
+    cols: dict[str, Any] = {}
+    for c in CATEGORIES:
+        cols[f"{side}_prob_{c}"] = scores[f"prob_{c}"]
+        cols[f"{side}_severity_{c}"] = scores[f"severity_{c}"]
+        cols[f"{side}_confidence_{c}"] = scores[f"confidence_{c}"]
+    return cols
+
+
+def grade_records(
+    model: EmbeddedGrader,
+    records: pd.DataFrame,
+    prompt_scores: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Judgments for ``records`` (columns: :func:`harmtrace.graders.base.judgment_columns`).
+
+    ``prompt_scores`` replaces the model's prompt-side scores, e.g. :func:`oof_scores` for
+    the records the model was trained on; it is matched on ``record_id`` and must cover
+    every record. Responses that are null get null response columns, relevance and refusal.
+    """
+    n = len(records)
+    record_ids = records["record_id"].astype("string").to_numpy()
+    if prompt_scores is None:
+        p_scores = model.score(as_texts(records["prompt"]))
+    else:
+        indexed = prompt_scores.set_index(prompt_scores["record_id"].astype("string"))
+        if indexed.index.duplicated().any():
+            raise ValueError("prompt_scores has duplicate record_id values")
+        missing = pd.Index(record_ids).difference(indexed.index)
+        if len(missing):
+            raise ValueError(f"prompt_scores lacks {len(missing)} of the records")
+        p_scores = indexed.loc[record_ids, score_columns()].reset_index(drop=True)
+    out = pd.DataFrame({"record_id": record_ids})
+    for col, values in _side_columns("prompt", p_scores).items():
+        out[col] = np.asarray(values)
+    if "response" in records:
+        has_resp = records["response"].notna().to_numpy()
+    else:
+        has_resp = np.zeros(n, dtype=bool)
+    idx = np.flatnonzero(has_resp)
+    responses = as_texts(records["response"].iloc[idx]) if len(idx) else []
+    r_scores = model.score(responses) if len(idx) else None
+    for c in CATEGORIES:
+        for kind in ("prob", "severity", "confidence"):
+            dtype = "Int8" if kind == "severity" else "Float64"
+            arr = pd.array([pd.NA] * n, dtype=dtype)
+            if r_scores is not None:
+                arr[idx] = pd.array(r_scores[f"{kind}_{c}"].to_numpy(), dtype=dtype)
+            out[f"response_{kind}_{c}"] = arr
+    relevance = pd.array([pd.NA] * n, dtype="Int8")
+    refusal = pd.array([pd.NA] * n, dtype="boolean")
+    if len(idx) and model.relevance is not None:
+        contexts = as_texts(records["context"].iloc[idx]) if "context" in records else None
+        rel = model.relevance.score(as_texts(records["prompt"].iloc[idx]), responses, contexts)
+        relevance[idx] = rel["relevance"].array
+        refusal[idx] = rel["refusal"].array
+    out["relevance"] = relevance
+    out["refusal"] = refusal
+    out["grader"] = GRADER_NAME
+    out["grader_version"] = model.version
+    out = out[judgment_columns()]
+    return out.astype(judgment_dtypes())
+
+
+def grade_texts(
+    model: EmbeddedGrader, texts: Sequence[str], ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Score loose texts (no record schema): ``id`` plus :func:`score_columns`."""
+    scores = model.score(as_texts(texts))
+    scores.insert(0, "id", list(ids) if ids is not None else [str(i) for i in range(len(texts))])
+    scores["grader"] = GRADER_NAME
+    scores["grader_version"] = model.version
+    return scores

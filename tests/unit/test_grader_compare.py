@@ -1,0 +1,63 @@
+"""Extractor comparison table and the default-extractor rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harmtrace.graders.compare import (
+    choose_default_extractor,
+    compare_extractors,
+    summarize_comparison,
+)
+from harmtrace.graders.devdata import mirror_root, read_moderation_jsonl
+from harmtrace.graders.labels import category_targets
+from harmtrace.taxonomy import CATEGORIES
+
+
+@pytest.mark.skipif(
+    not (mirror_root() / "openai-moderation").is_dir(), reason="dataset mirror not available"
+)
+def test_compare_on_a_small_subset():
+    frame = read_moderation_jsonl()
+    t = category_targets(frame)
+    rare = (t["self_harm"].fillna(False) | t["violence"].fillna(False)).to_numpy(dtype=bool)
+    keep = np.sort(np.concatenate([np.flatnonzero(rare), np.flatnonzero(~rare)[::6]]))
+    small = frame.iloc[keep].reset_index(drop=True)
+    per_seed = compare_extractors(
+        small, extractors=("tfidf",), n_splits=3, seeds=(0, 1), inner_splits=3, per_seed=True
+    )
+    assert len(per_seed) == 2 * len(CATEGORIES)
+    for metric in ("auroc", "auprc", "f1"):
+        assert per_seed[metric].between(0, 1).all()
+    assert (per_seed["texts_per_s"] > 0).all()
+    # seeds change the folds, so results differ somewhere
+    a, b = (per_seed[per_seed.seed == s].set_index("category")["auprc"] for s in (0, 1))
+    assert not np.allclose(a, b)
+    summary = summarize_comparison(per_seed)
+    assert list(summary["category"]) == list(CATEGORIES)
+    assert {"auroc_mean", "auroc_sd", "auprc_mean", "auprc_sd", "f1_mean", "f1_sd"} <= set(
+        summary.columns
+    )
+    assert (summary["n_seeds"] == 2).all()
+
+
+def _summary(rows):
+    return pd.DataFrame(
+        [
+            {"extractor": e, "category": c, "auprc_mean": a, "texts_per_s": s}
+            for e, a, s in rows
+            for c in CATEGORIES
+        ]
+    )
+
+
+def test_default_rule_prefers_accuracy_among_fast_extractors():
+    fast_good = _summary([("a", 0.7, 1500.0), ("b", 0.6, 5000.0), ("c", 0.9, 40.0)])
+    assert choose_default_extractor(fast_good) == "a"  # c is more accurate but too slow
+    assert choose_default_extractor(fast_good, min_texts_per_s=10) == "c"
+    none_fast = _summary([("a", 0.7, 500.0), ("b", 0.6, 900.0)])
+    assert choose_default_extractor(none_fast) == "b"
+    tie = _summary([("a", 0.7001, 1100.0), ("b", 0.7002, 3000.0)])
+    assert choose_default_extractor(tie) == "b"

@@ -1,0 +1,260 @@
+"""Embedded grader: fitting, cross-fitting without leakage, persistence, judgments table."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from harmtrace.graders import embedded as emb
+from harmtrace.graders.base import judgment_columns, judgment_dtypes, validate_judgments
+from harmtrace.graders.devdata import mirror_root, read_moderation_jsonl
+from harmtrace.graders.embedded import (
+    EmbeddedGrader,
+    fold_assignments,
+    grade_records,
+    grade_texts,
+    oof_scores,
+    score_columns,
+)
+from harmtrace.graders.labels import LABEL_KEYS, category_targets
+from harmtrace.taxonomy import CATEGORIES
+
+FAST = {"c_grid": (4.0,), "inner_splits": 3}
+needs_mirror = pytest.mark.skipif(
+    not (mirror_root() / "openai-moderation").is_dir(), reason="dataset mirror not available"
+)
+
+
+def synthetic_records(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """Random labels; each text holds a word unique to it, and a shared cue word that is
+    present in 70% of the sexual-positive texts and 20% of the negative ones.
+
+    A flexible model memorises the unique words (perfect in-sample ranking) but, for a
+    record it has not seen, can only use the cue, which ranks far from perfectly.
+    """
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = ["".join(rng.choice(letters, 8)) for _ in range(n)]
+    sexual = rng.random(n) < 0.3
+    cue = np.where(sexual, rng.random(n) < 0.7, rng.random(n) < 0.2)
+    frame = pd.DataFrame(
+        {
+            "record_id": [f"r{i:04d}" for i in range(n)],
+            "dataset": "synthetic",
+            "item_id": [str(i) for i in range(n)],
+            "prompt": [
+                f"message {w} {'velvet' if c else 'plain'} ends here"
+                for w, c in zip(words, cue, strict=True)
+            ],
+            "context": "",
+            "response": pd.array([None] * n, dtype="string"),
+            "response_source": pd.array([None] * n, dtype="string"),
+        }
+    )
+    for key in LABEL_KEYS:
+        frame[f"label_{key}"] = pd.array(rng.random(n) < 0.3, dtype="boolean")
+    frame["label_S"] = pd.array(sexual, dtype="boolean")
+    frame.loc[::7, "label_H"] = pd.NA  # unknown hate label for some records
+    frame.loc[::7, "label_H2"] = pd.NA
+    return frame
+
+
+@pytest.fixture(scope="module")
+def moderation_subset() -> pd.DataFrame:
+    if not (mirror_root() / "openai-moderation").is_dir():
+        pytest.skip("dataset mirror not available")
+    frame = read_moderation_jsonl()
+    # keep every self-harm / violence positive plus a sample of the rest (fast, still learnable)
+    t = category_targets(frame)
+    rare = (t["self_harm"].fillna(False) | t["violence"].fillna(False)).to_numpy(dtype=bool)
+    rest = np.flatnonzero(~rare)[::4]
+    keep = np.sort(np.concatenate([np.flatnonzero(rare), rest]))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def fitted(moderation_subset) -> EmbeddedGrader:
+    return EmbeddedGrader(extractor="tfidf", seed=0, **FAST).fit(moderation_subset)
+
+
+def _parquet_sha(frame: pd.DataFrame) -> str:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def test_oof_does_not_see_its_own_label():
+    records = synthetic_records()
+    params = {"extractor_params": {"min_df": 1}, "c_grid": (100.0,), "inner_splits": 3}
+    y = category_targets(records)["sexual"].to_numpy(dtype=bool)
+    model = EmbeddedGrader(extractor="tfidf", relevance=False, **params).fit(records)
+    in_sample = roc_auc_score(y, model.predict(records["prompt"])["prob_sexual"])
+    oof = oof_scores(records, extractor="tfidf", n_splits=4, seed=0, **params)
+    out_of_fold = roc_auc_score(y, oof["prob_sexual"])
+    assert in_sample > 0.98  # the unique words are memorised
+    # unseen records can only be ranked by the cue word: useful, but far from perfect
+    assert 0.5 < out_of_fold < 0.85
+
+
+def test_oof_fold_bookkeeping(monkeypatch):
+    records = synthetic_records(120, seed=1)
+    trained_on: list[set[str]] = []
+    original = EmbeddedGrader.fit
+
+    def spy(self, recs, *args, **kwargs):
+        trained_on.append(set(recs["record_id"]))
+        return original(self, recs, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddedGrader, "fit", spy)
+    oof = oof_scores(records, n_splits=3, seed=5, **FAST)
+    assert len(trained_on) == 3
+    assert oof["record_id"].tolist() == records["record_id"].tolist()
+    assert sorted(oof["fold"].unique()) == [0, 1, 2]
+    for k, train_ids in enumerate(trained_on):
+        scored = set(oof.loc[oof["fold"] == k, "record_id"])
+        assert scored and not scored & train_ids
+        assert scored | train_ids == set(records["record_id"])
+    # records with an unknown hate label still get a hate score
+    unknown = category_targets(records)["hate"].isna().to_numpy()
+    assert unknown.any() and oof.loc[unknown, "prob_hate"].notna().all()
+
+
+def test_fold_assignments_spread_rare_positives():
+    records = synthetic_records(200, seed=2)
+    folds = fold_assignments(records, n_splits=5, seed=0)
+    assert set(folds) == set(range(5))
+    strata = emb.fold_strata(records)
+    for stratum in set(strata):
+        counts = np.bincount(folds[strata == stratum], minlength=5)
+        assert counts.max() - counts.min() <= 1
+    assert np.array_equal(folds, fold_assignments(records, n_splits=5, seed=0))
+    assert not np.array_equal(folds, fold_assignments(records, n_splits=5, seed=1))
+
+
+def test_predict_learns_real_labels(fitted, moderation_subset):
+    probs = fitted.predict(moderation_subset["prompt"])
+    assert list(probs.columns) == [
+        *(f"prob_{c}" for c in CATEGORIES),
+        "severe_prob_hate",
+        "severe_prob_sexual",
+        "severe_prob_violence",
+    ]
+    assert ((probs >= 0) & (probs <= 1)).all().all()
+    y = category_targets(moderation_subset)["self_harm"]
+    known = y.notna().to_numpy()
+    auc = roc_auc_score(y[known].astype(bool), probs["prob_self_harm"][known])
+    assert auc > 0.9  # in-sample, a sanity check that labels were wired to the right column
+
+
+def test_manifest_records_thresholds_and_training(fitted, moderation_subset):
+    man = fitted.manifest()
+    assert man["grader_version"] == fitted.version
+    assert fitted.version.startswith("embedded-") and "/tfidf-" in fitted.version
+    assert man["training"]["n_records"] == len(moderation_subset)
+    assert len(man["training"]["sha256"]) == 64
+    assert man["versions"]["scikit-learn"]
+    th = man["severity"]["thresholds"]
+    assert set(th) == set(CATEGORIES)
+    assert th["self_harm"]["t_severe"] is None
+    for cat in ("hate", "sexual", "violence"):
+        assert 0 <= th[cat]["t_low"] <= th[cat]["t_mid"] <= 1
+        assert th[cat]["t_severe"] is not None
+    json.dumps(man)  # serialisable
+
+
+def test_save_load_round_trip(fitted, moderation_subset, tmp_path):
+    texts = moderation_subset["prompt"].iloc[:50].tolist()
+    fitted.save(tmp_path / "model")
+    loaded = EmbeddedGrader.load(tmp_path / "model")
+    assert loaded.version == fitted.version
+    pd.testing.assert_frame_equal(loaded.score(texts), fitted.score(texts), check_exact=True)
+    # a tampered pickle is refused
+    blob = (tmp_path / "model" / emb.MODEL_FILE).read_bytes()
+    (tmp_path / "model" / emb.MODEL_FILE).write_bytes(blob + b"\x00")
+    with pytest.raises(ValueError, match="sha256"):
+        EmbeddedGrader.load(tmp_path / "model")
+
+
+def test_refit_is_byte_identical(moderation_subset):
+    part = moderation_subset.iloc[::2].reset_index(drop=True)
+    a = EmbeddedGrader(seed=3, **FAST).fit(part)
+    b = EmbeddedGrader(seed=3, **FAST).fit(part)
+    assert a.version == b.version
+    records = part.iloc[:40].copy()
+    records["response"] = pd.array(["I cannot help with that."] * 20 + [None] * 20, dtype="string")
+    assert _parquet_sha(grade_records(a, records)) == _parquet_sha(grade_records(b, records))
+
+
+def test_judgments_columns_dtypes_and_nulls(fitted, moderation_subset):
+    records = moderation_subset.iloc[:12].copy()
+    responses = [
+        "I'm sorry, but I can't help with that. Is there anything else I can help you with?",
+        "",
+        None,
+        *records["prompt"].iloc[3:12].tolist(),
+    ]
+    records["response"] = pd.array(responses, dtype="string")
+    out = grade_records(fitted, records)
+    validate_judgments(out)
+    assert list(out.columns) == judgment_columns()
+    assert {c: str(t) for c, t in out.dtypes.items()} == judgment_dtypes()
+    assert out["record_id"].tolist() == records["record_id"].tolist()
+    null_row = out.iloc[2]
+    assert pd.isna(null_row["relevance"]) and pd.isna(null_row["refusal"])
+    assert all(pd.isna(null_row[f"response_prob_{c}"]) for c in CATEGORIES)
+    assert out["refusal"].iloc[0] and out["relevance"].iloc[0] == 1
+    assert out["relevance"].iloc[1] == 1  # an empty response answers nothing
+    assert out["prompt_severity_hate"].notna().all()
+    assert (out["grader"] == "embedded").all()
+    assert (out["grader_version"] == fitted.version).all()
+
+
+def test_prompt_scores_replace_model_scores(fitted, moderation_subset):
+    records = moderation_subset.iloc[:10]
+    fake = fitted.score(records["prompt"])
+    fake["prob_hate"] = 0.123
+    fake.insert(0, "record_id", records["record_id"].to_numpy())
+    out = grade_records(fitted, records, prompt_scores=fake.iloc[::-1])  # order-independent
+    assert np.allclose(out["prompt_prob_hate"].to_numpy(dtype=float), 0.123)
+    with pytest.raises(ValueError, match="lacks"):
+        grade_records(fitted, records, prompt_scores=fake.iloc[:3])
+
+
+def test_grade_texts(fitted):
+    out = grade_texts(fitted, ["hello there", None], ids=["a", "b"])
+    assert out["id"].tolist() == ["a", "b"]
+    assert set(score_columns()) <= set(out.columns)
+
+
+@needs_mirror
+def test_wordllama_grader_fits(moderation_subset):
+    model = EmbeddedGrader(extractor="wordllama", relevance=False, **FAST).fit(moderation_subset)
+    assert "/wordllama-" in model.version
+    assert model.score(["a short text"]).shape == (1, len(score_columns()))
+
+
+def test_train_grader_saves_oof_and_uses_it_for_training_records(tmp_path):
+    records = synthetic_records(120, seed=4)
+    model = emb.train_grader(records, tmp_path / "g", n_splits=3, **FAST)
+    manifest = json.loads((tmp_path / "g" / emb.MANIFEST_FILE).read_text())
+    assert manifest["files"][emb.OOF_FILE]["rows"] == len(records)
+    oof = emb.stored_oof_scores(tmp_path / "g", records)
+    assert oof is not None and oof["record_id"].tolist() == records["record_id"].tolist()
+    judged = grade_records(model, records, prompt_scores=oof)
+    in_sample = grade_records(model, records)
+    assert np.allclose(judged["prompt_prob_sexual"].to_numpy(float), oof["prob_sexual"])
+    assert not np.allclose(
+        judged["prompt_prob_sexual"].to_numpy(float),
+        in_sample["prompt_prob_sexual"].to_numpy(float),
+    )
+    other = records.assign(record_id=[f"x{i}" for i in range(len(records))])
+    assert emb.stored_oof_scores(tmp_path / "g", other) is None
+    mixed = pd.concat([records.iloc[:5], other.iloc[:5]])
+    with pytest.raises(ValueError, match="wholly"):
+        emb.stored_oof_scores(tmp_path / "g", mixed)
