@@ -1,5 +1,7 @@
 import json
 
+TRANSITIONS_NUMBERS = "results/numbers/01_transitions.json"
+
 
 rule notebook_transitions:
     """Transition shares, matrices, asymmetry tests: tables, figures and numbers."""
@@ -16,7 +18,7 @@ rule notebook_transitions:
         ),
     output:
         notebook="results/notebooks/01_transitions.ipynb",
-        numbers="results/numbers/01_transitions.json",
+        numbers=TRANSITIONS_NUMBERS,
         shares="results/tables/01_transitions--shares.tex",
         shares_positive="results/tables/01_transitions--shares_prompt_positive.tex",
         paired="results/tables/01_transitions--paired_hh.tex",
@@ -41,9 +43,10 @@ rule notebook_transitions:
     conda:
         "../../environment.yml"
     params:
-        # every notebook parameter as one JSON (valid YAML) mapping; a change re-runs the notebook
-        parameters=lambda wildcards, output: json.dumps(
-            {**config["analysis"]["transitions"], "numbers_out": output.numbers}
+        # every notebook parameter as one JSON (valid YAML) mapping; a plain value, not a
+        # function, so that snakemake records it and re-runs the notebook when it changes
+        parameters=json.dumps(
+            {**config["analysis"]["transitions"], "numbers_out": TRANSITIONS_NUMBERS}
         ),
     shell:
         "papermill {input.notebook} {output.notebook} --cwd . --kernel python3 "

@@ -1,0 +1,40 @@
+"""Notebooks stay thin: tagged parameters first, no stored outputs, logic imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_first_code_cell_holds_tagged_parameters(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert all("parameters" not in c.metadata.get("tags", []) for c in code[1:])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_committed_without_outputs(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_no_function_or_class_definitions(path: Path):
+    """Logic belongs in harmtrace (unit tested); a notebook only loads, calls and plots."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            lines = cell.source.splitlines()
+            assert not any(ln.lstrip().startswith(("def ", "class ", "lambda")) for ln in lines)
+
+
+def test_there_is_a_transitions_notebook():
+    assert any(p.name == "01_transitions.ipynb" for p in NOTEBOOKS)

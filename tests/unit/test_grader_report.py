@@ -1,0 +1,270 @@
+"""Grader report: paper tables and numbers from small hand-made evaluation frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from harmtrace.report.grader_report import (
+    data_numbers,
+    extractor_numbers,
+    extractor_table,
+    grader_numbers,
+    grader_table,
+    relevance_numbers,
+    relevance_table,
+)
+from harmtrace.report.macros import macro_name
+from harmtrace.report.tables import to_booktabs
+
+CATS = ["hate", "sexual", "violence", "self_harm"]
+
+
+@pytest.fixture
+def metrics() -> pd.DataFrame:
+    # AUPRC order: self_harm (worst) < violence < hate < sexual (best);
+    # AUROC order differs on purpose (violence has the lowest AUROC).
+    return pd.DataFrame(
+        {
+            "category": CATS,
+            "n_known": [760, 981, 1447, 1447],
+            "n_positive": [162, 237, 94, 51],
+            "base_rate": [162 / 760, 237 / 981, 94 / 1447, 51 / 1447],
+            "auroc": [0.901, 0.955, 0.812, 0.874],
+            "auprc": [0.712, 0.834, 0.405, 0.318],
+            "f1": [0.65, 0.77, 0.40, 0.331],
+            "recall": [0.5, 0.8, 0.25, 0.13],
+            "recall_lo": [0.42, 0.74, 0.17, 0.06],
+            "recall_hi": [0.58, 0.85, 0.35, 0.24],
+            "precision": [0.8, 0.74, 0.7, 0.6],
+        }
+    )
+
+
+@pytest.fixture
+def severe() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "category": ["hate", "sexual", "violence"],
+            "n_known": [760, 981, 1447],
+            "n_severe": [40, 12, 30],
+            "n_predicted_3": [20, 5, 10],
+            "recall_3": [0.25, 1 / 3, float("nan")],
+            "precision_3": [0.5, 0.8, float("nan")],
+        }
+    )
+
+
+def test_grader_table_formats_every_column(metrics):
+    tab = grader_table(metrics)
+    assert list(tab.columns) == [
+        "Category",
+        "Known",
+        "Positive",
+        "AUROC",
+        "AUPRC",
+        "F1 (sev.\\,$\\geq$\\,2)",
+        "Recall [95\\% CI]",
+    ]
+    assert tab["Category"].tolist() == ["Hate", "Sexual", "Violence", "Self-harm"]
+    assert tab["Known"].tolist() == ["760", "981", "1{,}447", "1{,}447"]
+    assert tab["AUROC"].tolist() == ["0.90", "0.95", "0.81", "0.87"]
+    assert tab["AUPRC"].tolist() == ["0.71", "0.83", "0.41", "0.32"]
+    # recall in whole percent with a whole-percent CI
+    assert tab["Recall [95\\% CI]"].tolist() == [
+        "50\\% [42\\%, 58\\%]",
+        "80\\% [74\\%, 85\\%]",
+        "25\\% [17\\%, 35\\%]",
+        "13\\% [6\\%, 24\\%]",
+    ]
+    # cells are LaTeX already; used as raw columns they survive to_booktabs untouched
+    tex = to_booktabs(tab, raw_columns=tuple(tab.columns))
+    assert "Self-harm & 1{,}447 & 51 & 0.87 & 0.32 & 0.33 & 13\\% [6\\%, 24\\%] \\\\" in tex
+
+
+def test_grader_numbers_picks_worst_and_best_by_auprc(metrics, severe):
+    nums = grader_numbers(metrics, severe, n_train=1680, extractor="tfidf", folds=5)
+    assert nums["n train"] == "1{,}680"
+    assert nums["extractor"] == "tfidf" and nums["folds"] == "5"
+    assert nums["worst category"] == "self-harm"
+    assert nums["worst auprc"] == "0.32"
+    assert nums["worst recall"] == "13.0\\%"
+    assert nums["best category"] == "sexual"
+    assert nums["best auprc"] == "0.83"
+    # min/max AUROC are over all categories, not those of worst/best AUPRC
+    assert nums["min auroc"] == "0.81" and nums["max auroc"] == "0.95"
+    mean = (0.712 + 0.834 + 0.405 + 0.318) / 4
+    assert nums["mean auprc"] == f"{mean:.2f}"
+    assert nums["hate auroc"] == "0.90" and nums["self_harm precision"] == "0.60"
+    assert nums["violence known"] == "1{,}447" and nums["violence positive"] == "94"
+    assert nums["hate severe recall"] == "25.0\\%"
+    assert nums["sexual severe recall"] == "33.3\\%"
+    assert nums["violence severe recall"] == "n/a"
+    assert nums["sexual severe n"] == "12"
+    assert "self_harm severe recall" not in nums
+
+
+def test_grader_numbers_follow_the_ranking_when_it_changes(metrics, severe):
+    swapped = metrics.copy()
+    swapped["auprc"] = [0.2, 0.3, 0.9, 0.5]  # hate worst, violence best
+    nums = grader_numbers(swapped, severe, 10, "minilm", 2)
+    assert nums["worst category"] == "hate" and nums["worst recall"] == "50.0\\%"
+    assert nums["best category"] == "violence" and nums["best auprc"] == "0.90"
+
+
+def test_grader_numbers_are_macro_safe(metrics, severe):
+    nums = grader_numbers(metrics, severe, 1680, "tfidf", 5)
+    names = [macro_name("grader", k) for k in nums]
+    assert len(set(names)) == len(names)
+    assert all(isinstance(v, str) for v in nums.values())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="library bug: a category with NaN AUPRC (no positives) sorts last and is "
+    "reported as the best category; grader_numbers should rank only finite AUPRCs",
+)
+def test_grader_numbers_ignore_categories_without_auprc(metrics, severe):
+    m = metrics.copy()
+    m.loc[m["category"] == "self_harm", "auprc"] = float("nan")
+    nums = grader_numbers(m, severe, 1680, "tfidf", 5)
+    assert nums["best category"] == "sexual"
+    assert nums["worst category"] == "violence"
+
+
+@pytest.fixture
+def summary() -> pd.DataFrame:
+    rows = []
+    for ex, speed, base in (
+        ("tfidf", [5000.0, 5200.0, 5400.0, 5600.0], 0.6),
+        ("minilm", [300.0] * 4, 0.7),
+    ):
+        for i, cat in enumerate(CATS):
+            rows.append(
+                {
+                    "extractor": ex,
+                    "category": cat,
+                    "n_seeds": 3,
+                    "auroc_mean": base + 0.2 + i / 100,
+                    "auroc_sd": 0.012,
+                    "auprc_mean": base + i / 10,
+                    "auprc_sd": 0.031,
+                    "f1_mean": base - 0.1,
+                    "f1_sd": 0.007,
+                    "texts_per_s": speed[i],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_extractor_table(summary):
+    tab = extractor_table(summary)
+    assert list(tab.columns) == ["Extractor", "Category", "AUROC", "AUPRC", "F1", "Texts/s"]
+    assert len(tab) == 8
+    first = tab.iloc[0]
+    assert first["Extractor"] == "tfidf" and first["Category"] == "Hate"
+    assert first["AUROC"] == "0.80 $\\pm$ 0.01"
+    assert first["AUPRC"] == "0.60 $\\pm$ 0.03"
+    assert first["F1"] == "0.50 $\\pm$ 0.01"
+    assert first["Texts/s"] == "5{,}000"
+    assert tab.iloc[-1]["Category"] == "Self-harm" and tab.iloc[-1]["Texts/s"] == "300"
+
+
+def test_extractor_numbers_agrees(summary):
+    nums = extractor_numbers(summary, chosen="tfidf", configured="tfidf", min_texts_per_s=1000)
+    assert nums["agrees"] == "agrees"
+    assert nums["chosen"] == "tfidf" and nums["configured"] == "tfidf"
+    assert nums["min texts per s"] == "1{,}000"
+    assert nums["seeds"] == "3"
+    # tfidf AUPRC 0.6, 0.7, 0.8, 0.9 -> mean 0.75; minilm 0.7..1.0 -> mean 0.85
+    assert nums["tfidf mean auprc"] == f"{(0.6 + 0.7 + 0.8 + 0.9) / 4:.2f}"
+    assert nums["minilm mean auprc"] == f"{(0.7 + 0.8 + 0.9 + 1.0) / 4:.2f}"
+    # throughput is the median over categories: (5200 + 5400) / 2
+    assert nums["tfidf texts per s"] == "5{,}300"
+    assert nums["minilm texts per s"] == "300"
+    assert nums["tfidf self_harm auprc"] == "0.90"
+    assert nums["minilm hate auprc"] == "0.70"
+    names = [macro_name("extractors", k) for k in nums]
+    assert len(set(names)) == len(names)
+
+
+def test_extractor_numbers_does_not_agree(summary):
+    nums = extractor_numbers(summary, chosen="minilm", configured="tfidf", min_texts_per_s=250)
+    assert nums["agrees"] == "does not agree"
+    assert nums["chosen"] == "minilm" and nums["min texts per s"] == "250"
+
+
+@pytest.fixture
+def relevance_summary() -> pd.DataFrame:
+    stats = {
+        "n": 80.0,
+        "n_judge_refused": 30.0,
+        "n_flagged_refusal": 28.0,
+        "refusal_accuracy": 0.9124,
+        "refusal_precision": 25 / 28,
+        "refusal_recall": 25 / 30,
+        "refusal_kappa": 0.8123,
+        "auroc_refusal_flag": 0.9,
+        "auroc_relevance": 0.8861,
+        "spearman_relevance_judge": -0.7349,
+        "s_off": 0.1,
+        "s_on": 0.3,
+    }
+    return pd.DataFrame({"statistic": list(stats), "value": list(stats.values())})
+
+
+def test_relevance_numbers(relevance_summary):
+    nums = relevance_numbers(relevance_summary)
+    assert nums == {
+        "n": "80",
+        "judge refused": "30",
+        "flagged": "28",
+        "accuracy": "91.2\\%",
+        "precision": f"{100 * 25 / 28:.1f}\\%",
+        "recall": "83.3\\%",
+        "kappa": "0.81",
+        "auroc relevance": "0.89",
+        "spearman": "-0.73",
+    }
+
+
+def test_relevance_numbers_need_every_statistic(relevance_summary):
+    short = relevance_summary.loc[relevance_summary["statistic"] != "refusal_kappa"]
+    with pytest.raises(KeyError):
+        relevance_numbers(short)
+
+
+def test_relevance_table_names_judge_scores():
+    confusion = pd.DataFrame(
+        {"relevance": [1, 2, 3], "0.0": [2, 5, 1200], "0.5": [0, 3, 1], "1.0": [20, 4, 0]}
+    )
+    tab = relevance_table(confusion)
+    assert list(tab.columns) == ["Relevance", "Complied (0)", "Partial (0.5)", "Refused (1)"]
+    assert tab["Relevance"].tolist() == ["1", "2", "3"]
+    assert tab["Complied (0)"].tolist() == ["2", "5", "1{,}200"]
+    assert tab["Refused (1)"].tolist() == ["20", "4", "0"]
+
+
+def test_relevance_table_keeps_unknown_columns():
+    confusion = pd.DataFrame({"relevance": [1.0, 3.0], "1.0": [3, 0], "0.25": [1, 2]})
+    tab = relevance_table(confusion)
+    assert list(tab.columns) == ["Relevance", "Refused (1)", "0.25"]
+    assert tab["Relevance"].tolist() == ["1", "3"]
+
+
+def test_data_numbers():
+    counts = {
+        "openai-moderation": {"records": 1680, "with_response": 0},
+        "hh-rlhf-harmless": {"records": 4624, "with_response": 4600},
+    }
+    nums = data_numbers(counts)
+    assert nums == {
+        "openai-moderation records": "1{,}680",
+        "openai-moderation responses": "0",
+        "hh-rlhf-harmless records": "4{,}624",
+        "hh-rlhf-harmless responses": "4{,}600",
+        "total records": f"{1680 + 4624:,}".replace(",", "{,}"),
+        "categories": "4",
+    }
+    names = [macro_name("data", k) for k in nums]
+    assert len(set(names)) == len(names)
