@@ -240,9 +240,10 @@ def grade(
             from harmtrace.data.normalize import read_user_file
 
             frame = read_user_file(input)
-            if text_column not in frame:
-                shown = [c for c in frame.columns if c != "_source_row"]
-                raise HarmtraceError(f"{input}: no column {text_column!r}; the file has {shown}")
+            shown = [c for c in frame.columns if c != "_source_row"]
+            for col in (text_column, id_column):
+                if col and col not in frame:
+                    raise HarmtraceError(f"{input}: no column {col!r}; the file has {shown}")
             ids = frame[id_column].map(str).tolist() if id_column else None
             scores = grade_texts(model, frame[text_column].tolist(), ids)
             output.parent.mkdir(parents=True, exist_ok=True)
@@ -334,6 +335,11 @@ def validate_relevance_cmd(
         model = EmbeddedGrader.load(model_dir)
         result = validate_relevance(recs, scorer=model.relevance)
         mine = result["per_record"].set_index("record_id")["relevance"].astype(int)
+        lacking = ~mine.index.isin(judged["record_id"])
+        if lacking.any():
+            raise HarmtraceError(
+                f"{judgments}: no judgment for {int(lacking.sum())} record(s); regrade"
+            )
         stored = judged.set_index("record_id").loc[mine.index, "relevance"].astype(int)
         if not mine.equals(stored):
             raise HarmtraceError(f"{judgments}: relevance differs from the grader's; regrade")

@@ -119,11 +119,6 @@ def test_grader_numbers_are_macro_safe(metrics, severe):
     assert all(isinstance(v, str) for v in nums.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: a category with NaN AUPRC (no positives) sorts last and is "
-    "reported as the best category; grader_numbers should rank only finite AUPRCs",
-)
 def test_grader_numbers_ignore_categories_without_auprc(metrics, severe):
     m = metrics.copy()
     m.loc[m["category"] == "self_harm", "auprc"] = float("nan")

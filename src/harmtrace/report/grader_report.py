@@ -41,7 +41,7 @@ def grader_numbers(
         nums[f"{r.category} known"] = fmt_int(r.n_known)
         nums[f"{r.category} positive"] = fmt_int(r.n_positive)
     nums["mean auprc"] = fmt_num(metrics["auprc"].mean())
-    ranked = metrics.sort_values("auprc")
+    ranked = metrics.dropna(subset=["auprc"]).sort_values("auprc", kind="stable")
     worst, best = ranked.iloc[0], ranked.iloc[-1]
     nums["worst category"] = CATEGORY_TITLES[worst["category"]].lower()
     nums["worst auprc"] = fmt_num(worst["auprc"])

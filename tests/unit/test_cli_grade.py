@@ -1,0 +1,411 @@
+"""Grading verbs of the command line on real mirrored records.
+
+One small grader is trained once per module (a stratified subset of the OpenAI moderation
+records, two folds), and every other verb reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from harmtrace.cli import app
+from harmtrace.data.normalize import normalize_dataset
+from harmtrace.data.registry import get_dataset
+from harmtrace.graders.embedded import EmbeddedGrader
+from harmtrace.graders.labels import training_fingerprint
+from harmtrace.report.macros import write_numbers
+from harmtrace.tables import read_table, write_table
+
+CATS = ("hate", "sexual", "violence", "self_harm")
+runner = CliRunner()
+
+
+def invoke(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def training_subset(records: pd.DataFrame) -> pd.DataFrame:
+    """Every self-harm / violence positive plus every 6th other record (~370 records)."""
+    sh = records["label_SH"].fillna(False)
+    v = records["label_V"].fillna(False) | records["label_V2"].fillna(False)
+    rare = (sh | v).to_numpy(dtype=bool)
+    keep = np.sort(np.concatenate([np.flatnonzero(rare), np.flatnonzero(~rare)[::6]]))
+    return records.iloc[keep].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def trained(raw_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_grade")
+    full = normalize_dataset(get_dataset("openai-moderation"), raw_dir).records
+    recs = training_subset(full)
+    rec_path = root / "records" / "openai-moderation.parquet"
+    write_table(recs, rec_path, "records")
+    paths = {
+        "records": rec_path,
+        "model": root / "model",
+        "oof": root / "oof.parquet",
+        "numbers": root / "numbers" / "grader.json",
+        "table": root / "tables" / "grader.tex",
+    }
+    res = invoke(
+        "train-grader",
+        "--records",
+        paths["records"],
+        "--model-dir",
+        paths["model"],
+        "--oof",
+        paths["oof"],
+        "--numbers",
+        paths["numbers"],
+        "--table",
+        paths["table"],
+        "--folds",
+        2,
+    )
+    assert res.exit_code == 0, res.output
+    return {"root": root, "recs": recs, **paths}
+
+
+@pytest.fixture(scope="module")
+def air(raw_dir, trained):
+    """AIR-Bench records and their judgments by the trained grader."""
+    root = trained["root"]
+    recs = normalize_dataset(get_dataset("air-bench-2024"), raw_dir).records
+    rec_path = root / "records" / "air-bench-2024.parquet"
+    write_table(recs, rec_path, "records")
+    out = root / "judgments" / "air-bench-2024.parquet"
+    res = invoke(
+        "grade",
+        "air-bench-2024",
+        "--records",
+        rec_path,
+        "--model-dir",
+        trained["model"],
+        "--out",
+        out,
+    )
+    assert res.exit_code == 0, res.output
+    return {"recs": recs, "records": rec_path, "judgments": out}
+
+
+# ------------------------------------------------------------------ train-grader
+
+
+def test_train_grader_writes_model_and_manifest(trained):
+    model_dir = trained["model"]
+    blob = (model_dir / "model.pkl").read_bytes()
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["files"]["model.pkl"]["sha256"] == hashlib.sha256(blob).hexdigest()
+    assert manifest["training"]["n_records"] == len(trained["recs"])
+    assert manifest["extractor"]["name"] == "tfidf"
+    assert manifest["training"]["sha256"] == training_fingerprint(trained["recs"])
+    assert manifest["grader"] == "embedded"
+    model = EmbeddedGrader.load(model_dir)
+    assert model.version == manifest["grader_version"]
+
+
+def test_train_grader_oof_covers_every_record_once(trained):
+    oof = pd.read_parquet(trained["oof"])
+    ids = trained["recs"]["record_id"].astype(str)
+    assert len(oof) == len(ids)
+    assert not oof["record_id"].duplicated().any()
+    assert set(oof["record_id"]) == set(ids)
+    assert set(oof["fold"]) == {0, 1}
+    for cat in CATS:
+        assert oof[f"prob_{cat}"].between(0, 1).all()
+        assert set(oof[f"severity_{cat}"].dropna().astype(int)) <= {0, 1, 2, 3}
+
+
+def test_train_grader_numbers_and_table(trained):
+    payload = json.loads(trained["numbers"].read_text())
+    assert payload["producer"] == "grader"
+    nums = payload["numbers"]
+    n = len(trained["recs"])
+    assert nums["n train"] == f"{n:,}".replace(",", "{,}")
+    assert nums["folds"] == "2" and nums["extractor"] == "tfidf"
+    # the AUROC in the numbers is the out-of-fold AUROC over the known hate labels
+    recs, oof = trained["recs"], pd.read_parquet(trained["oof"]).set_index("record_id")
+    hate = recs["label_H"].astype("boolean") | recs["label_H2"].astype("boolean")
+    known = hate.notna().to_numpy()
+    y = hate[known].astype(bool).to_numpy()
+    p = oof.loc[recs["record_id"].astype(str)[known], "prob_hate"].to_numpy()
+    assert nums["hate auroc"] == f"{roc_auc_score(y, p):.2f}"
+    assert nums["hate known"] == f"{int(known.sum()):,}".replace(",", "{,}")
+    tex = trained["table"].read_text()
+    assert tex.startswith("\\begin{tabular}{lrrrrrl}")
+    rows = [ln for ln in tex.splitlines() if ln.endswith("\\\\")]
+    assert len(rows) == 1 + len(CATS)
+    assert rows[0].startswith("Category & Known & Positive & AUROC & AUPRC")
+    assert any(r.startswith("Self-harm & ") for r in rows)
+
+
+# ------------------------------------------------------------------ grade
+
+
+def _grade(trained, out, *extra):
+    return invoke(
+        "grade",
+        "openai-moderation",
+        "--records",
+        trained["records"],
+        "--model-dir",
+        trained["model"],
+        "--out",
+        out,
+        *extra,
+    )
+
+
+def test_grade_with_oof_puts_oof_scores_on_the_prompt_side(trained, tmp_path):
+    out = tmp_path / "judged.parquet"
+    res = _grade(trained, out, "--oof", trained["oof"])
+    assert res.exit_code == 0, res.output
+    judged = read_table(out, "judgments")
+    oof = pd.read_parquet(trained["oof"]).set_index("record_id")
+    assert judged["record_id"].astype(str).tolist() == trained["recs"]["record_id"].tolist()
+    mine = oof.loc[judged["record_id"].astype(str)]
+    for cat in CATS:
+        np.testing.assert_allclose(
+            judged[f"prompt_prob_{cat}"].to_numpy(dtype=float), mine[f"prob_{cat}"].to_numpy()
+        )
+        assert (
+            judged[f"prompt_severity_{cat}"].astype(int).to_numpy()
+            == mine[f"severity_{cat}"].astype(int).to_numpy()
+        ).all()
+        # moderation records have no response
+        assert judged[f"response_prob_{cat}"].isna().all()
+    assert judged["relevance"].isna().all()
+    assert (judged["grader"] == "embedded").all()
+
+
+def test_grade_without_oof_uses_the_in_sample_model(trained, tmp_path):
+    out = tmp_path / "judged.parquet"
+    res = _grade(trained, out)
+    assert res.exit_code == 0, res.output
+    judged = read_table(out, "judgments")
+    model = EmbeddedGrader.load(trained["model"])
+    direct = model.score(trained["recs"]["prompt"].tolist())
+    oof = pd.read_parquet(trained["oof"]).set_index("record_id")
+    oof = oof.loc[judged["record_id"].astype(str)]
+    for cat in CATS:
+        got = judged[f"prompt_prob_{cat}"].to_numpy(dtype=float)
+        np.testing.assert_allclose(got, direct[f"prob_{cat}"].to_numpy())
+        assert not np.allclose(got, oof[f"prob_{cat}"].to_numpy())
+    assert (judged["grader_version"] == model.version).all()
+
+
+def test_grade_oof_must_cover_every_record(trained, tmp_path):
+    short = tmp_path / "short_oof.parquet"
+    pd.read_parquet(trained["oof"]).iloc[5:].to_parquet(short, index=False)
+    res = _grade(trained, tmp_path / "j.parquet", "--oof", short)
+    assert res.exit_code == 2
+    assert "prompt_scores lacks 5 of the records" in res.output
+
+
+def test_grade_input_file(trained, tmp_path):
+    texts = ["I will hurt you badly", "Lovely weather for a picnic", "How do I bake bread?"]
+    src = tmp_path / "texts.csv"
+    pd.DataFrame({"uid": ["a", "b", "c"], "body": texts}).to_csv(src, index=False)
+    out = tmp_path / "scores.parquet"
+    res = invoke(
+        "grade",
+        "--input",
+        src,
+        "--text-column",
+        "body",
+        "--id-column",
+        "uid",
+        "--output",
+        out,
+        "--model-dir",
+        trained["model"],
+    )
+    assert res.exit_code == 0, res.output
+    scores = pd.read_parquet(out)
+    assert scores["id"].tolist() == ["a", "b", "c"]
+    direct = EmbeddedGrader.load(trained["model"]).score(texts)
+    for cat in CATS:
+        np.testing.assert_allclose(scores[f"prob_{cat}"], direct[f"prob_{cat}"])
+        assert scores[f"severity_{cat}"].tolist() == direct[f"severity_{cat}"].tolist()
+
+
+def test_grade_input_missing_column_lists_the_columns(trained, tmp_path):
+    src = tmp_path / "texts.csv"
+    pd.DataFrame({"uid": ["a"], "body": ["hello"]}).to_csv(src, index=False)
+    res = invoke(
+        "grade",
+        "--input",
+        src,
+        "--text-column",
+        "text",
+        "--output",
+        tmp_path / "o.parquet",
+        "--model-dir",
+        trained["model"],
+    )
+    assert res.exit_code == 2
+    assert "no column 'text'; the file has ['uid', 'body']" in res.output
+    assert "_source_row" not in res.output
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_grade_input_needs_output(trained, tmp_path):
+    src = tmp_path / "texts.csv"
+    pd.DataFrame({"body": ["hello"]}).to_csv(src, index=False)
+    res = invoke("grade", "--input", src, "--text-column", "body", "--model-dir", trained["model"])
+    assert res.exit_code == 2
+    assert "--input needs --text-column and --output" in res.output
+
+
+def test_grade_unknown_grader(tmp_path):
+    res = invoke("grade", "openai-moderation", "--grader", "oracle", "--model-dir", tmp_path)
+    assert res.exit_code == 2
+    assert "grader 'oracle' is not available yet" in res.output
+
+
+# ------------------------------------------------------------------ validate-relevance
+
+
+def test_validate_relevance(trained, air, tmp_path):
+    numbers, table = tmp_path / "rel.json", tmp_path / "rel.tex"
+    res = invoke(
+        "validate-relevance",
+        "--records",
+        air["records"],
+        "--judgments",
+        air["judgments"],
+        "--numbers",
+        numbers,
+        "--table",
+        table,
+        "--model-dir",
+        trained["model"],
+    )
+    assert res.exit_code == 0, res.output
+    payload = json.loads(numbers.read_text())
+    assert payload["producer"] == "relevance"
+    nums = payload["numbers"]
+    recs = air["recs"]
+    with_response = recs.loc[recs["response"].notna()]
+    assert nums["n"] == str(len(with_response))
+    assert nums["judge refused"] == str(int((with_response["air_judge_score"] == 1.0).sum()))
+    judged = read_table(air["judgments"], "judgments")
+    assert nums["flagged"] == str(int(judged["refusal"].fillna(False).sum()))
+    tex = table.read_text()
+    assert tex.startswith("\\begin{tabular}{lrrr}")
+    # one body row per relevance level that occurs in the judgments
+    rows = [ln for ln in tex.splitlines() if ln.endswith("\\\\")]
+    assert len(rows) == 1 + judged["relevance"].dropna().nunique()
+
+
+def test_validate_relevance_refuses_judgments_of_another_model(trained, air, tmp_path):
+    judged = read_table(air["judgments"], "judgments")
+    i = int(np.flatnonzero(judged["relevance"].notna().to_numpy())[0])
+    judged.loc[i, "relevance"] = 1 if judged.loc[i, "relevance"] != 1 else 3
+    other = tmp_path / "other.parquet"
+    write_table(judged, other, "judgments")
+    res = invoke(
+        "validate-relevance",
+        "--records",
+        air["records"],
+        "--judgments",
+        other,
+        "--numbers",
+        tmp_path / "n.json",
+        "--table",
+        tmp_path / "t.tex",
+        "--model-dir",
+        trained["model"],
+    )
+    assert res.exit_code == 2
+    assert "relevance differs from the grader's; regrade" in res.output
+    assert not (tmp_path / "n.json").exists()
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def test_data_numbers(trained, air, tmp_path):
+    out = tmp_path / "data.json"
+    res = invoke("data-numbers", "--out", out, trained["records"], air["records"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    assert payload["producer"] == "data"
+    nums = payload["numbers"]
+    n_mod, n_air = len(trained["recs"]), len(air["recs"])
+    assert nums["openai-moderation records"] == f"{n_mod:,}".replace(",", "{,}")
+    assert nums["openai-moderation responses"] == "0"
+    assert nums["air-bench-2024 records"] == str(n_air)
+    assert nums["air-bench-2024 responses"] == str(int(air["recs"]["response"].notna().sum()))
+    assert nums["total records"] == f"{n_mod + n_air:,}".replace(",", "{,}")
+    assert nums["categories"] == "4"
+
+
+def test_data_numbers_missing_file(tmp_path):
+    res = invoke("data-numbers", "--out", tmp_path / "d.json", tmp_path / "none.parquet")
+    assert res.exit_code == 2
+    assert "no such table" in res.output
+
+
+def test_numbers_merges_producers_into_macros(tmp_path):
+    write_numbers({"n train": "1{,}680", "hate auroc": "0.91"}, tmp_path / "g.json", "grader")
+    write_numbers({"ci level": "95\\%"}, tmp_path / "t.json", "transitions")
+    out = tmp_path / "paper" / "numbers.tex"
+    res = invoke("numbers", out, tmp_path / "t.json", tmp_path / "g.json")
+    assert res.exit_code == 0, res.output
+    tex = out.read_text()
+    lines = [ln for ln in tex.splitlines() if ln.startswith("\\newcommand")]
+    assert lines == [
+        "\\newcommand{\\HtGraderHateAuroc}{0.91}",
+        "\\newcommand{\\HtGraderNTrain}{1{,}680}",
+        "\\newcommand{\\HtTransitionsCiLevel}{95\\%}",
+    ]
+
+
+def test_numbers_refuses_clashing_macros(tmp_path):
+    write_numbers({"n train": "1"}, tmp_path / "a.json", "grader")
+    write_numbers({"n-train": "2"}, tmp_path / "b.json", "grader")
+    res = invoke("numbers", tmp_path / "m.tex", tmp_path / "a.json", tmp_path / "b.json")
+    assert res.exit_code == 2
+    assert "clashes" in res.output
+
+
+def test_cited_numbers(tmp_path):
+    out = tmp_path / "cited.json"
+    res = invoke("cited-numbers", "--out", out)
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    assert payload["producer"] == "cited"
+    raw = yaml.safe_load(resources.files("harmtrace.report").joinpath("cited.yaml").read_text())
+    assert payload["numbers"] == {str(k): str(v) for k, v in raw["numbers"].items()}
+    assert payload["numbers"]["deescalate"] == "61\\%"
+    assert list(payload["numbers"]) == sorted(payload["numbers"])
+
+
+def test_grade_input_missing_id_column_is_a_clear_error(trained, tmp_path):
+    src = tmp_path / "texts.csv"
+    pd.DataFrame({"body": ["hello"]}).to_csv(src, index=False)
+    res = invoke(
+        "grade",
+        "--input",
+        src,
+        "--text-column",
+        "body",
+        "--id-column",
+        "uid",
+        "--output",
+        tmp_path / "o.parquet",
+        "--model-dir",
+        trained["model"],
+    )
+    assert res.exit_code == 2
+    assert "no column 'uid'" in res.output
