@@ -7,7 +7,7 @@ CORES ?= 8
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: reproduce test lint venv clean
+.PHONY: reproduce test lint bench venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_embedded_grader.py --output results/benchmarks/embedded_grader.json
 
 clean:
 	rm -rf results .snakemake

@@ -14,7 +14,7 @@ ALLOWED = [
     r"\\documentclass(?:\[[^\]]*\])?\{[^}]*\}",
     r"\$[^$]*\$",  # inline maths: thresholds and scale definitions
     r"\b[0-3]--[0-3]\b",  # the severity and relevance scales
-    r"\b(?:[Ss]everity|Relevance) [0-3]\b",
+    r"\b(?:[Ss]everity|[Rr]elevance) [0-3]\b",
     r"\b[0-3] \((?:Safe|Low|Medium|High)\)",
     r"\b[123] (?:is|an?) ",  # relevance level definitions
     r"capped at 2",

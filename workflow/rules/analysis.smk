@@ -34,6 +34,7 @@ rule notebook_transitions:
             "results/figures/01_transitions--",
             "shares.pdf",
             "severity_matrix.pdf",
+            "severity_matrix_by_category.pdf",
             "persistence_drift.pdf",
         ),
     log:

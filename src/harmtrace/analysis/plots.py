@@ -88,6 +88,44 @@ def severity_matrices(
     return fig
 
 
+def severity_matrix_grid(
+    matrices: Mapping[tuple[str, str], pd.DataFrame],
+    samples: Sequence[str],
+    labels: Mapping[str, str],
+) -> plt.Figure:
+    """Prompt x response counts for every sample (rows) and category (columns)."""
+    fig, axes = plt.subplots(
+        len(samples),
+        len(CATEGORIES),
+        figsize=(2.2 * len(CATEGORIES), 2.1 * len(samples)),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
+    for i, sample in enumerate(samples):
+        for j, cat in enumerate(CATEGORIES):
+            ax = axes[i][j]
+            sns.heatmap(
+                matrices[(sample, cat)].to_numpy(),
+                annot=True,
+                fmt="d",
+                cmap="Blues",
+                cbar=False,
+                ax=ax,
+                annot_kws={"fontsize": 6},
+            )
+            if i == 0:
+                ax.set_title(_title(cat), fontsize=9)
+            if j == 0:
+                ax.set_ylabel(f"{labels.get(sample, sample)}\nprompt", fontsize=7)
+            if i == len(samples) - 1:
+                ax.set_xlabel("response", fontsize=7)
+            ax.tick_params(axis="y", labelrotation=0, labelsize=6)
+            ax.tick_params(axis="x", labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
 def persistence_drift(
     persistence: pd.DataFrame, samples: Sequence[str], labels: Mapping[str, str]
 ) -> plt.Figure:

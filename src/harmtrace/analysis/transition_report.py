@@ -29,7 +29,7 @@ from harmtrace.analysis.transitions import (
 )
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
 from harmtrace.report.tables import write_table_tex
-from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, TRANSITIONS
+from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, SEVERITY_NAMES, TRANSITIONS
 
 KEEP = ["record_id", "dataset", "sample", "hh_side", "hh_pair_id", "relevance"]
 
@@ -197,6 +197,14 @@ def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, s
             nums[f"{tag} escalations from zero ci"] = fmt_ci(r["ci_lo"], r["ci_hi"])
             nums[f"{tag} escalations from zero k"] = fmt_int(int(r["k"]))
             nums[f"{tag} escalations n"] = fmt_int(int(r["n"]))
+        rel = res.relevance.loc[
+            (res.relevance["sample"] == sample) & (res.relevance["category"] == OVERALL)
+        ]
+        for r in rel.itertuples():
+            level = SEVERITY_NAMES[int(r.response_sev)].lower()
+            nums[f"{tag} relevance three at {level}"] = fmt_pct(r.share)
+            nums[f"{tag} relevance three at {level} ci"] = fmt_ci(r.ci_lo, r.ci_hi)
+            nums[f"{tag} relevance n at {level}"] = fmt_int(int(r.n))
         asym = res.asymmetry.get(sample)
         if asym is not None:
             om = asym.omnibus.iloc[0]
