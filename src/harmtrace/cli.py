@@ -199,8 +199,9 @@ def train_grader(
         write_numbers(
             grader_numbers(metrics, severe, len(recs), extractor, folds), numbers, "grader"
         )
+        tab = grader_table(metrics)
         write_table_tex(
-            grader_table(metrics), table, raw_columns=tuple(grader_table(metrics)), align="lrrrrrl"
+            tab, table, raw_columns=tuple(tab.columns), align="lrrrrrl", escape_header=False
         )
         model = EmbeddedGrader(extractor=extractor, seed=seed).fit(recs)
         model.save(model_dir)
@@ -347,6 +348,26 @@ def validate_relevance_cmd(
         write_table_tex(relevance_table(result["confusion"]), table, align="lrrr")
         log.info("relevance validation:\n%s", result["summary"].to_string())
     except (HarmtraceError, ValueError) as exc:
+        _fail(exc)
+
+
+@app.command("flag-rates")
+def flag_rates_cmd(
+    out: Annotated[Path, typer.Option(help="numbers JSON")],
+    judgments: Annotated[list[Path], typer.Argument(help="judgments parquet files")],
+) -> None:
+    """How often prompts are flagged per category: a transfer check on harmful benchmarks."""
+    from harmtrace.graders.evaluation import flag_rates
+    from harmtrace.report.grader_report import flag_rate_numbers
+    from harmtrace.report.macros import write_numbers
+    from harmtrace.tables import read_table
+
+    try:
+        rates = {p.stem: flag_rates(read_table(p, "judgments")) for p in judgments}
+        for name, frame in rates.items():
+            log.info("%s prompt flag rates:\n%s", name, frame.to_string())
+        write_numbers(flag_rate_numbers(rates), out, "flags")
+    except HarmtraceError as exc:
         _fail(exc)
 
 

@@ -145,6 +145,7 @@ def test_train_grader_numbers_and_table(trained):
     rows = [ln for ln in tex.splitlines() if ln.endswith("\\\\")]
     assert len(rows) == 1 + len(CATS)
     assert rows[0].startswith("Category & Known & Positive & AUROC & AUPRC")
+    assert "$\\geq$" in rows[0] and "textbackslash" not in tex  # LaTeX header, not escaped
     assert any(r.startswith("Self-harm & ") for r in rows)
 
 

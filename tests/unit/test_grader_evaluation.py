@@ -15,6 +15,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from statsmodels.stats.proportion import proportion_confint
 
 from harmtrace.graders.evaluation import oof_metrics, severe_agreement
+from harmtrace.taxonomy import CATEGORIES
 
 T, F, U = True, False, None  # U: the annotators did not judge this label
 KEYS = ("H", "H2", "S", "S3", "V", "V2", "SH")
@@ -240,3 +241,34 @@ def test_severe_agreement_without_severe_labels_is_nan(records, oof):
     s = severe_agreement(rec, oof).set_index("category")
     assert s.loc["sexual", "n_severe"] == 0 and np.isnan(s.loc["sexual", "recall_3"])
     assert s.loc["sexual", "n_known"] == len(rec)
+
+
+def test_flag_rates_counts_levels_per_category_and_any():
+    from harmtrace.graders.evaluation import flag_rates
+
+    sev = {
+        "hate": [0, 1, 2, 3],
+        "sexual": [0, 0, 0, 2],
+        "violence": [1, 0, 0, 0],
+        "self_harm": [0, 0, 0, 0],
+    }
+    j = pd.DataFrame({f"prompt_severity_{c}": pd.array(v, dtype="Int8") for c, v in sev.items()})
+    rates = flag_rates(j).set_index(["category", "level"])
+    assert rates.loc[("hate", 1), "k"] == 3 and rates.loc[("hate", 2), "k"] == 2
+    assert rates.loc[("any", 1), "k"] == 4 and rates.loc[("any", 2), "k"] == 2
+    assert rates.loc[("self_harm", 1), "share"] == 0.0
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(3, 4, method="wilson")
+    assert rates.loc[("hate", 1), "ci_lo"] == pytest.approx(lo)
+    assert rates.loc[("hate", 1), "ci_hi"] == pytest.approx(hi)
+
+
+def test_flag_rate_numbers_keys():
+    from harmtrace.graders.evaluation import flag_rates
+    from harmtrace.report.grader_report import flag_rate_numbers
+
+    j = pd.DataFrame({f"prompt_severity_{c}": pd.array([0, 2], dtype="Int8") for c in CATEGORIES})
+    nums = flag_rate_numbers({"sst": flag_rates(j)})
+    assert nums["sst any at least 2"] == "50.0\\%"
+    assert nums["sst n"] == "2"

@@ -97,3 +97,17 @@ rule validate_relevance:
         "harmtrace validate-relevance --records {input.records} "
         "--judgments {input.judgments} --numbers {output.numbers} --table {output.table} "
         "> {log} 2>&1"
+
+
+rule flag_rates:
+    """Prompt flag rates per dataset: how much known harm the thresholds still catch."""
+    input:
+        expand("results/judgments/embedded/{dataset}.parquet", dataset=DATASETS),
+    output:
+        "results/numbers/flags.json",
+    log:
+        "results/logs/grade/flag_rates.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "harmtrace flag-rates --out {output} {input} > {log} 2>&1"

@@ -1,6 +1,7 @@
 NUMBERS = [
     "results/numbers/cited.json",
     "results/numbers/data.json",
+    "results/numbers/flags.json",
     "results/numbers/grader.json",
     "results/numbers/extractors.json",
     "results/numbers/relevance.json",

@@ -136,8 +136,12 @@ def asymmetry_table(asym: CategoryAsymmetry) -> pd.DataFrame:
                 f"{CATEGORY_TITLES[a]} / {CATEGORY_TITLES[b]}"
                 for a, b in zip(p["category_a"], p["category_b"], strict=True)
             ],
-            "Failures (a)": [f"{k}/{n}" for k, n in zip(p["k_a"], p["n_a"], strict=True)],
-            "Failures (b)": [f"{k}/{n}" for k, n in zip(p["k_b"], p["n_b"], strict=True)],
+            "Failures (a)": [
+                f"{fmt_int(k)}/{fmt_int(n)}" for k, n in zip(p["k_a"], p["n_a"], strict=True)
+            ],
+            "Failures (b)": [
+                f"{fmt_int(k)}/{fmt_int(n)}" for k, n in zip(p["k_b"], p["n_b"], strict=True)
+            ],
             "Risk ratio [95% CI]": [
                 f"{fmt_num(r)} [{fmt_num(lo)}, {fmt_num(hi)}]"
                 for r, lo, hi in zip(p["risk_ratio"], p["rr_lo"], p["rr_hi"], strict=True)

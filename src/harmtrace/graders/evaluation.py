@@ -72,3 +72,33 @@ def severe_agreement(records: pd.DataFrame, oof: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def flag_rates(judgments: pd.DataFrame, side: str = "prompt") -> pd.DataFrame:
+    """Share of texts at severity >= 1 and >= 2, per category and for any category.
+
+    On benchmarks whose prompts are all harmful by construction this is a
+    transfer check: how much of the known harm the grader's thresholds,
+    chosen on the moderation texts, still catch.
+    """
+    rows = []
+    sev = {c: judgments[f"{side}_severity_{c}"].astype("Float64") for c in CATEGORIES}
+    known = pd.concat(sev.values(), axis=1).notna().all(axis=1)
+    top = pd.concat(sev.values(), axis=1).max(axis=1)
+    for name, values in [*sev.items(), ("any", top)]:
+        v = values[known].astype(float)
+        for level in (1, 2):
+            k, n = int((v >= level).sum()), len(v)
+            lo, hi = wilson_ci(k, n)
+            rows.append(
+                {
+                    "category": name,
+                    "level": level,
+                    "k": k,
+                    "n": n,
+                    "share": k / n if n else np.nan,
+                    "ci_lo": float(lo),
+                    "ci_hi": float(hi),
+                }
+            )
+    return pd.DataFrame(rows)

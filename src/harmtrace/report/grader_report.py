@@ -39,6 +39,7 @@ def grader_numbers(
         for key in ("auroc", "auprc", "f1", "precision", "recall"):
             nums[f"{r.category} {key}"] = fmt_num(getattr(r, key))
         nums[f"{r.category} known"] = fmt_int(r.n_known)
+        nums[f"{r.category} base rate"] = fmt_pct(r.base_rate)
         nums[f"{r.category} positive"] = fmt_int(r.n_positive)
     nums["mean auprc"] = fmt_num(metrics["auprc"].mean())
     ranked = metrics.dropna(subset=["auprc"]).sort_values("auprc", kind="stable")
@@ -122,4 +123,16 @@ def data_numbers(counts: dict[str, dict[str, int]]) -> dict[str, str]:
         nums[f"{name} responses"] = fmt_int(c["with_response"])
     nums["total records"] = fmt_int(sum(c["records"] for c in counts.values()))
     nums["categories"] = str(len(CATEGORIES))
+    return nums
+
+
+def flag_rate_numbers(rates: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Per dataset: share of prompts at severity >= 1 / >= 2, per category and any."""
+    nums = {}
+    for dataset, frame in rates.items():
+        for r in frame.itertuples():
+            key = f"{dataset} {r.category} at least {r.level}"
+            nums[key] = fmt_pct(r.share)
+            nums[f"{key} ci"] = fmt_ci(r.ci_lo, r.ci_hi)
+        nums[f"{dataset} n"] = fmt_int(int(frame["n"].iloc[0]))
     return nums
