@@ -28,35 +28,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harmtrace.graders.devdata import (
-    mirror_root,
-    read_air_bench_json,
-    read_hh_rlhf_turns,
-    read_moderation_jsonl,
-)
+from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, EmbeddedGrader, grade_records
+
+SOURCES = {
+    "openai-moderation": ("openai-moderation",),
+    "hh-rlhf": ("hh-rlhf-harmless",),
+    "mixed": (
+        "openai-moderation",
+        "hh-rlhf-harmless",
+        "air-bench-2024",
+        "simplesafetytests",
+        "harmbench",
+    ),
+}
 
 
 def mirror_texts(source: str, root: Path) -> list[str]:
-    texts: list[str] = []
-    if source in ("mixed", "openai-moderation"):
-        texts += read_moderation_jsonl(root / "openai-moderation" / "samples-1680.jsonl.gz")[
-            "prompt"
-        ].tolist()
-    if source in ("mixed", "hh-rlhf"):
-        hh = read_hh_rlhf_turns(root / "hh-rlhf-harmless" / "test.jsonl.gz")
-        texts += hh["prompt"].tolist() + hh["response"].tolist()
-    if source == "mixed":
-        air = read_air_bench_json(
-            root / "air-bench-2024" / "pipeline1_step2_Llama-3-8b_result.json"
-        )
-        texts += air["prompt"].tolist() + air["response"].tolist()
-        sst = pd.read_csv(root / "simplesafetytests" / "SimpleSafetyTests - test cases.csv")
-        texts += sst["prompts_final"].tolist()
-        hb = (root / "harmbench" / "harmbench_prompts.txt").read_text(encoding="utf-8")
-        texts += [line for line in hb.splitlines() if line.strip()]
-    if not texts:
+    """Every prompt and non-null response of the source's datasets, via the data layer."""
+    if source not in SOURCES:
         raise SystemExit(f"unknown --source {source!r}")
+    texts: list[str] = []
+    for dataset in SOURCES[source]:
+        records = mirror_records(dataset, root)
+        texts += records["prompt"].tolist() + records["response"].dropna().tolist()
     return texts
 
 
@@ -79,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extractor", default=DEFAULT_EXTRACTOR)
     ap.add_argument("--n-texts", type=int, default=5000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--source", default="mixed", choices=["mixed", "hh-rlhf", "openai-moderation"])
+    ap.add_argument("--source", default="mixed", choices=sorted(SOURCES))
     ap.add_argument("--mirror", type=Path, default=None, help="dataset mirror folder")
     ap.add_argument("--cores", type=int, default=2, help="pin to this many cores (0: all)")
     ap.add_argument("--seed", type=int, default=0)
@@ -88,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cores = pin_cores(args.cores)
     root = args.mirror or mirror_root()
-    train = read_moderation_jsonl(root / "openai-moderation" / "samples-1680.jsonl.gz")
+    train = mirror_records("openai-moderation", root)
 
     t0 = time.perf_counter()
     model = EmbeddedGrader(extractor=args.extractor, seed=args.seed).fit(train)

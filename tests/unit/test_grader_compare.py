@@ -11,7 +11,7 @@ from harmtrace.graders.compare import (
     compare_extractors,
     summarize_comparison,
 )
-from harmtrace.graders.devdata import mirror_root, read_moderation_jsonl
+from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.labels import category_targets
 from harmtrace.taxonomy import CATEGORIES
 
@@ -20,7 +20,7 @@ from harmtrace.taxonomy import CATEGORIES
     not (mirror_root() / "openai-moderation").is_dir(), reason="dataset mirror not available"
 )
 def test_compare_on_a_small_subset():
-    frame = read_moderation_jsonl()
+    frame = mirror_records("openai-moderation")
     t = category_targets(frame)
     rare = (t["self_harm"].fillna(False) | t["violence"].fillna(False)).to_numpy(dtype=bool)
     keep = np.sort(np.concatenate([np.flatnonzero(rare), np.flatnonzero(~rare)[::6]]))

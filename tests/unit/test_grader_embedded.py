@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from harmtrace.graders import embedded as emb
 from harmtrace.graders.base import judgment_columns, judgment_dtypes, validate_judgments
-from harmtrace.graders.devdata import mirror_root, read_moderation_jsonl
+from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.embedded import (
     EmbeddedGrader,
     fold_assignments,
@@ -69,7 +69,7 @@ def synthetic_records(n: int = 240, seed: int = 0) -> pd.DataFrame:
 def moderation_subset() -> pd.DataFrame:
     if not (mirror_root() / "openai-moderation").is_dir():
         pytest.skip("dataset mirror not available")
-    frame = read_moderation_jsonl()
+    frame = mirror_records("openai-moderation")
     # keep every self-harm / violence positive plus a sample of the rest (fast, still learnable)
     t = category_targets(frame)
     rare = (t["self_harm"].fillna(False) | t["violence"].fillna(False)).to_numpy(dtype=bool)

@@ -7,7 +7,7 @@ import itertools
 import pandas as pd
 import pytest
 
-from harmtrace.graders.devdata import mirror_root, read_moderation_jsonl
+from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.labels import (
     category_targets,
     kleene_any,
@@ -84,7 +84,7 @@ def test_fingerprint_sees_unknown_versus_false():
     not (mirror_root() / "openai-moderation").is_dir(), reason="dataset mirror not available"
 )
 def test_counts_on_the_moderation_file_match_its_documentation():
-    counts = label_counts(read_moderation_jsonl())
+    counts = label_counts(mirror_records("openai-moderation"))
     # documented in the mirror's README (a missing key is unknown, not 0)
     assert counts["hate"] == {"known": 760, "positive": 162}
     assert counts["sexual"] == {"known": 981, "positive": 237}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmtrace.graders.devdata import mirror_root, read_air_bench_json
+from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.relevance import (
     RelevanceScorer,
     analyse_refusal,
@@ -138,7 +138,7 @@ def test_validate_relevance_statistics():
     not (mirror_root() / "air-bench-2024").is_dir(), reason="dataset mirror not available"
 )
 def test_validation_on_air_bench_runs_and_agrees_with_the_judge():
-    result = validate_relevance(read_air_bench_json())
+    result = validate_relevance(mirror_records("air-bench-2024"))
     stats = dict(zip(result["summary"]["statistic"], result["summary"]["value"], strict=True))
     assert stats["n"] == 80
     assert np.isfinite(stats["spearman_relevance_judge"])
