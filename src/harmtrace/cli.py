@@ -171,16 +171,21 @@ def paper(
 @app.command("train-grader")
 def train_grader(
     records: Annotated[Path, typer.Option(help="records with human labels (label_<KEY>)")],
-    model_dir: Annotated[Path, typer.Option(help="folder for model.pkl and manifest.json")],
-    oof: Annotated[Path, typer.Option(help="out-of-fold scores of the training records")],
+    model_dir: Annotated[
+        Path, typer.Option(help="folder for model.pkl, manifest.json, oof_scores.parquet")
+    ],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
+    oof: Annotated[Path | None, typer.Option(help="also copy the out-of-fold scores here")] = None,
     extractor: Annotated[str, typer.Option(help="tfidf | wordllama | minilm")] = "tfidf",
     folds: Annotated[int, typer.Option(help="cross-fitting folds")] = 5,
     seed: Annotated[int, typer.Option(help="seed of folds and fitting")] = 0,
 ) -> None:
     """Fit the embedded grader on all labelled records and score them out-of-fold."""
-    from harmtrace.graders.embedded import EmbeddedGrader, oof_scores
+    import shutil
+
+    from harmtrace.graders.embedded import OOF_FILE, stored_oof_scores
+    from harmtrace.graders.embedded import train_grader as fit_and_cross_fit
     from harmtrace.graders.evaluation import oof_metrics, severe_agreement
     from harmtrace.report.grader_report import grader_numbers, grader_table
     from harmtrace.report.macros import write_numbers
@@ -189,10 +194,15 @@ def train_grader(
 
     try:
         recs = read_table(records, "records")
-        log.info("cross-fitting %d folds on %d records (%s)", folds, len(recs), extractor)
-        scores = oof_scores(recs, extractor=extractor, n_splits=folds, seed=seed)
-        oof.parent.mkdir(parents=True, exist_ok=True)
-        scores.to_parquet(oof, index=False)
+        log.info(
+            "training and cross-fitting %d folds on %d records (%s)", folds, len(recs), extractor
+        )
+        model = fit_and_cross_fit(recs, model_dir, extractor=extractor, seed=seed, n_splits=folds)
+        log.info("saved %s (version %s)", model_dir, model.version)
+        scores = stored_oof_scores(model_dir, recs)
+        if oof is not None:
+            oof.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(model_dir / OOF_FILE, oof)
         metrics = oof_metrics(recs, scores)
         log.info("out-of-fold metrics:\n%s", metrics.to_string())
         severe = severe_agreement(recs, scores)
@@ -203,9 +213,6 @@ def train_grader(
         write_table_tex(
             tab, table, raw_columns=tuple(tab.columns), align="lrrrrrl", escape_header=False
         )
-        model = EmbeddedGrader(extractor=extractor, seed=seed).fit(recs)
-        model.save(model_dir)
-        log.info("saved %s (version %s)", model_dir, model.version)
     except (HarmtraceError, ValueError) as exc:
         _fail(exc)
 

@@ -26,7 +26,7 @@ rule train_grader:
     shell:
         "harmtrace train-grader --records {input.records} --model-dir {params.model_dir} "
         "--extractor {params.extractor} --folds {params.folds} --seed {params.seed} "
-        "--oof {output.oof} --numbers {output.numbers} --table {output.table} > {log} 2>&1"
+        "--numbers {output.numbers} --table {output.table} > {log} 2>&1"
 
 
 rule compare_extractors:
