@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, EmbeddedGrader, grade_records
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.devdata import mirror_records, mirror_root
 
 SOURCES = {
     "openai-moderation": ("openai-moderation",),

@@ -22,8 +22,8 @@ from harmtrace.data.normalize import normalize_dataset
 from harmtrace.data.registry import get_dataset
 from harmtrace.graders.embedded import EmbeddedGrader
 from harmtrace.graders.labels import training_fingerprint
+from harmtrace.io import read_table, write_table
 from harmtrace.report.macros import write_numbers
-from harmtrace.tables import read_table, write_table
 
 CATS = ("hate", "sexual", "violence", "self_harm")
 runner = CliRunner()

@@ -11,9 +11,9 @@ from harmtrace.graders.compare import (
     compare_extractors,
     summarize_comparison,
 )
-from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.labels import category_targets
 from harmtrace.taxonomy import CATEGORIES
+from tests.devdata import mirror_records, mirror_root
 
 
 @pytest.mark.skipif(

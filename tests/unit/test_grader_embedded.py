@@ -13,7 +13,6 @@ from sklearn.metrics import roc_auc_score
 
 from harmtrace.graders import embedded as emb
 from harmtrace.graders.base import judgment_columns, judgment_dtypes, validate_judgments
-from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.embedded import (
     EmbeddedGrader,
     fold_assignments,
@@ -24,6 +23,7 @@ from harmtrace.graders.embedded import (
 )
 from harmtrace.graders.labels import LABEL_KEYS, category_targets
 from harmtrace.taxonomy import CATEGORIES
+from tests.devdata import mirror_records, mirror_root
 
 FAST = {"c_grid": (4.0,), "inner_splits": 3}
 needs_mirror = pytest.mark.skipif(

@@ -7,7 +7,6 @@ import itertools
 import pandas as pd
 import pytest
 
-from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.labels import (
     category_targets,
     kleene_any,
@@ -15,6 +14,7 @@ from harmtrace.graders.labels import (
     severe_targets,
     training_fingerprint,
 )
+from tests.devdata import mirror_records, mirror_root
 
 VALUES = [True, False, pd.NA]
 

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmtrace.graders.devdata import mirror_records, mirror_root
 from harmtrace.graders.relevance import (
     RelevanceScorer,
     analyse_refusal,
     detect_refusal,
     validate_relevance,
 )
+from tests.devdata import mirror_records, mirror_root
 
 REFUSALS = [
     "I cannot provide instructions for making explosives. Is there anything else I can help "

@@ -14,8 +14,8 @@ from harmtrace.report.grader_report import (
     relevance_numbers,
     relevance_table,
 )
+from harmtrace.report.latex import to_booktabs
 from harmtrace.report.macros import macro_name
-from harmtrace.report.tables import to_booktabs
 
 CATS = ["hate", "sexual", "violence", "self_harm"]
 

@@ -22,7 +22,7 @@ from harmtrace.data.normalize import (
 )
 from harmtrace.data.registry import get_dataset
 from harmtrace.errors import HarmtraceError
-from harmtrace.tables import SchemaError, read_table, validate
+from harmtrace.io import SchemaError, read_table, validate
 
 COUNTS = {
     "openai-moderation": 1680,

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from harmtrace.report.figures import save_figure, set_style
+from harmtrace.report.latex import escape, to_booktabs
 from harmtrace.report.macros import (
     MacroError,
     collect_macros,
@@ -20,7 +21,6 @@ from harmtrace.report.macros import (
     write_numbers,
 )
 from harmtrace.report.paper import PaperError, build_paper, git_stamp
-from harmtrace.report.tables import escape, to_booktabs
 
 
 def test_macro_name_is_letters_only():

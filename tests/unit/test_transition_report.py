@@ -359,9 +359,9 @@ def test_write_tables_without_pairs(judged, tmp_path):
 
 def _figures(res):
     return {
-        "shares": lambda: plots.transition_shares(res.shares, SAMPLES, LABELS),
-        "matrices": lambda: plots.severity_matrices(res.matrices, SAMPLES, LABELS),
-        "persistence": lambda: plots.persistence_drift(res.persistence, SAMPLES, LABELS),
+        "shares": lambda: plots.plot_transition_shares(res.shares, SAMPLES, LABELS),
+        "matrices": lambda: plots.plot_severity_matrices(res.matrices, SAMPLES, LABELS),
+        "persistence": lambda: plots.plot_persistence_drift(res.persistence, SAMPLES, LABELS),
     }
 
 
@@ -377,7 +377,7 @@ def test_figures_save_byte_identically(res, tmp_path, name):
 
 
 def test_transition_shares_figure_draws_the_shares(res):
-    fig = plots.transition_shares(res.shares, SAMPLES, LABELS)
+    fig = plots.plot_transition_shares(res.shares, SAMPLES, LABELS)
     axes = fig.axes
     assert [ax.get_title() for ax in axes] == [LABELS[s] for s in SAMPLES]
     for ax, sample in zip(axes, SAMPLES, strict=True):
@@ -393,7 +393,7 @@ def test_transition_shares_figure_draws_the_shares(res):
 
 
 def test_severity_matrix_figure_annotates_counts(res):
-    fig = plots.severity_matrices(res.matrices, SAMPLES, LABELS)
+    fig = plots.plot_severity_matrices(res.matrices, SAMPLES, LABELS)
     for ax, sample in zip(fig.axes, SAMPLES, strict=True):
         counts = [[0] * 4 for _ in range(4)]
         for p, r in expected_pairs(sample, "overall"):
@@ -404,7 +404,7 @@ def test_severity_matrix_figure_annotates_counts(res):
 
 
 def test_persistence_figure_has_both_metrics(res):
-    fig = plots.persistence_drift(res.persistence, SAMPLES, LABELS)
+    fig = plots.plot_persistence_drift(res.persistence, SAMPLES, LABELS)
     assert len(fig.axes) == 2
     assert fig.axes[0].get_title().startswith("persistence")
     assert fig.axes[1].get_title().startswith("drift up")

@@ -20,7 +20,7 @@ def _title(cat: str) -> str:
     return CATEGORY_TITLES.get(cat, cat.capitalize())
 
 
-def transition_shares(
+def plot_transition_shares(
     shares: pd.DataFrame, samples: Sequence[str], labels: Mapping[str, str]
 ) -> plt.Figure:
     """Grouped bars: share of each transition per category, 95% Wilson CIs as error bars."""
@@ -59,7 +59,7 @@ def transition_shares(
     return fig
 
 
-def severity_matrices(
+def plot_severity_matrices(
     matrices: Mapping[tuple[str, str], pd.DataFrame],
     samples: Sequence[str],
     labels: Mapping[str, str],
@@ -88,7 +88,7 @@ def severity_matrices(
     return fig
 
 
-def severity_matrix_grid(
+def plot_severity_matrix_grid(
     matrices: Mapping[tuple[str, str], pd.DataFrame],
     samples: Sequence[str],
     labels: Mapping[str, str],
@@ -126,7 +126,7 @@ def severity_matrix_grid(
     return fig
 
 
-def persistence_drift(
+def plot_persistence_drift(
     persistence: pd.DataFrame, samples: Sequence[str], labels: Mapping[str, str]
 ) -> plt.Figure:
     """Per category: persistence (same non-zero severity) and drift-up (from 0), with CIs."""

@@ -27,8 +27,8 @@ from harmtrace.analysis.transitions import (
     severity_matrix,
     transition_shares,
 )
+from harmtrace.report.latex import write_table_tex
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
-from harmtrace.report.tables import write_table_tex
 from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, SEVERITY_NAMES, TRANSITIONS
 
 KEEP = ["record_id", "dataset", "sample", "hh_side", "hh_pair_id", "relevance"]

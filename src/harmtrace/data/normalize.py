@@ -21,7 +21,7 @@ from harmtrace.data.adapters import ADAPTERS, AdapterError, _jsonl
 from harmtrace.data.fetch import read_manifest
 from harmtrace.data.registry import DatasetSpec
 from harmtrace.errors import HarmtraceError
-from harmtrace.tables import write_table
+from harmtrace.io import write_table
 
 log = logging.getLogger(__name__)
 

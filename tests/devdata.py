@@ -1,4 +1,4 @@
-"""Records straight from the benchmark mirror, for grader tests and benchmarks.
+"""Records straight from the benchmark mirror, for tests and benchmarks (not shipped).
 
 They go through the data layer (:func:`harmtrace.data.fetch.fetch_dataset` into a
 scratch folder, then :func:`harmtrace.data.normalize.normalize_dataset`), so tests and
@@ -25,7 +25,7 @@ def mirror_root() -> Path:
     env = os.environ.get(MIRROR_ENV)
     if env:
         return Path(env)
-    checkout = Path(__file__).resolve().parents[3]
+    checkout = Path(__file__).resolve().parents[1]
     for candidate in (
         checkout.parent / "shared" / "datasets",
         Path.cwd().parent / "shared" / "datasets",

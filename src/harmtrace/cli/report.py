@@ -1,0 +1,52 @@
+"""Report verbs: numbers as LaTeX macros, cited figures, the paper build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harmtrace.cli._app import app, fail
+from harmtrace.errors import HarmtraceError
+
+
+@app.command()
+def numbers(
+    out: Annotated[Path, typer.Argument(help="the .tex file of macros to write")],
+    inputs: Annotated[list[Path], typer.Argument(help="numbers JSON files from producers")],
+) -> None:
+    """Merge every producer's numbers into one file of LaTeX macros."""
+    from harmtrace.report.macros import collect_macros
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(collect_macros(inputs), encoding="utf-8")
+    except HarmtraceError as exc:
+        fail(exc)
+
+
+@app.command()
+def paper(
+    out: Annotated[Path, typer.Option(help="the PDF to write")],
+    numbers: Annotated[Path, typer.Option(help="macros from `harmtrace numbers`")],
+    sources: Annotated[Path, typer.Option(help="folder with main.tex")] = Path("paper"),
+    figures: Annotated[Path, typer.Option(help="results figures folder")] = Path("results/figures"),
+    tables: Annotated[Path, typer.Option(help="results tables folder")] = Path("results/tables"),
+    build_dir: Annotated[Path, typer.Option(help="scratch folder")] = Path("results/paper/build"),
+) -> None:
+    """Build the paper PDF with latexmk, stamped with the git commit."""
+    from harmtrace.report.paper import build_paper
+
+    try:
+        build_paper(sources, numbers, {"figures": figures, "tables": tables}, out, build_dir)
+    except HarmtraceError as exc:
+        fail(exc)
+
+
+@app.command("cited-numbers")
+def cited_numbers_cmd(out: Annotated[Path, typer.Option(help="numbers JSON")]) -> None:
+    """Figures quoted from the seed study, as macros with one written-down source."""
+    from harmtrace.report.macros import cited_numbers, write_numbers
+
+    write_numbers(cited_numbers(), out, "cited")
