@@ -23,7 +23,8 @@ from harmtrace.data.registry import get_dataset
 from harmtrace.graders.embedded import EmbeddedGrader
 from harmtrace.graders.labels import training_fingerprint
 from harmtrace.io import read_table, write_table
-from harmtrace.report.macros import write_numbers
+from harmtrace.report.macros import count, pct, real, write_numbers
+from tests.rendering import rendered
 
 CATS = ("hate", "sexual", "violence", "self_harm")
 runner = CliRunner()
@@ -128,7 +129,7 @@ def test_train_grader_oof_covers_every_record_once(trained):
 def test_train_grader_numbers_and_table(trained):
     payload = json.loads(trained["numbers"].read_text())
     assert payload["producer"] == "grader"
-    nums = payload["numbers"]
+    nums = rendered(payload["numbers"])
     n = len(trained["recs"])
     assert nums["n train"] == f"{n:,}".replace(",", "{,}")
     assert nums["folds"] == "2" and nums["extractor"] == "tfidf"
@@ -294,7 +295,7 @@ def test_validate_relevance(trained, air, tmp_path):
     assert res.exit_code == 0, res.output
     payload = json.loads(numbers.read_text())
     assert payload["producer"] == "relevance"
-    nums = payload["numbers"]
+    nums = rendered(payload["numbers"])
     recs = air["recs"]
     with_response = recs.loc[recs["response"].notna()]
     assert nums["n"] == str(len(with_response))
@@ -341,7 +342,7 @@ def test_data_numbers(trained, air, tmp_path):
     assert res.exit_code == 0, res.output
     payload = json.loads(out.read_text())
     assert payload["producer"] == "data"
-    nums = payload["numbers"]
+    nums = rendered(payload["numbers"])
     n_mod, n_air = len(trained["recs"]), len(air["recs"])
     assert nums["openai-moderation records"] == f"{n_mod:,}".replace(",", "{,}")
     assert nums["openai-moderation responses"] == "0"
@@ -358,8 +359,8 @@ def test_data_numbers_missing_file(tmp_path):
 
 
 def test_numbers_merges_producers_into_macros(tmp_path):
-    write_numbers({"n train": "1{,}680", "hate auroc": "0.91"}, tmp_path / "g.json", "grader")
-    write_numbers({"ci level": "95\\%"}, tmp_path / "t.json", "transitions")
+    write_numbers({"n train": count(1680), "hate auroc": real(0.91)}, tmp_path / "g.json", "grader")
+    write_numbers({"ci level": pct(0.95, 0)}, tmp_path / "t.json", "transitions")
     out = tmp_path / "paper" / "numbers.tex"
     res = invoke("numbers", out, tmp_path / "t.json", tmp_path / "g.json")
     assert res.exit_code == 0, res.output
@@ -373,8 +374,8 @@ def test_numbers_merges_producers_into_macros(tmp_path):
 
 
 def test_numbers_refuses_clashing_macros(tmp_path):
-    write_numbers({"n train": "1"}, tmp_path / "a.json", "grader")
-    write_numbers({"n-train": "2"}, tmp_path / "b.json", "grader")
+    write_numbers({"n train": count(1)}, tmp_path / "a.json", "grader")
+    write_numbers({"n-train": count(2)}, tmp_path / "b.json", "grader")
     res = invoke("numbers", tmp_path / "m.tex", tmp_path / "a.json", tmp_path / "b.json")
     assert res.exit_code == 2
     assert "clashes" in res.output
@@ -387,8 +388,9 @@ def test_cited_numbers(tmp_path):
     payload = json.loads(out.read_text())
     assert payload["producer"] == "cited"
     raw = yaml.safe_load(resources.files("harmtrace.report").joinpath("cited.yaml").read_text())
-    assert payload["numbers"] == {str(k): str(v) for k, v in raw["numbers"].items()}
-    assert payload["numbers"]["deescalate"] == "61\\%"
+    assert set(payload["numbers"]) == {str(k) for k in raw["numbers"]}
+    assert rendered(payload["numbers"])["deescalate"] == "61\\%"
+    assert rendered(payload["numbers"])["records"] == "1{,}250"
     assert list(payload["numbers"]) == sorted(payload["numbers"])
 
 

@@ -16,6 +16,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from harmtrace.graders.evaluation import oof_metrics, severe_agreement
 from harmtrace.taxonomy import CATEGORIES
+from tests.rendering import rendered
 
 T, F, U = True, False, None  # U: the annotators did not judge this label
 KEYS = ("H", "H2", "S", "S3", "V", "V2", "SH")
@@ -269,6 +270,6 @@ def test_flag_rate_numbers_keys():
     from harmtrace.report.grader_report import flag_rate_numbers
 
     j = pd.DataFrame({f"prompt_severity_{c}": pd.array([0, 2], dtype="Int8") for c in CATEGORIES})
-    nums = flag_rate_numbers({"sst": flag_rates(j)})
+    nums = rendered(flag_rate_numbers({"sst": flag_rates(j)}))
     assert nums["sst any at least 2"] == "50.0\\%"
     assert nums["sst n"] == "2"

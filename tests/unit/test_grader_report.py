@@ -16,6 +16,7 @@ from harmtrace.report.grader_report import (
 )
 from harmtrace.report.latex import to_booktabs
 from harmtrace.report.macros import macro_name
+from tests.rendering import rendered
 
 CATS = ["hate", "sexual", "violence", "self_harm"]
 
@@ -83,7 +84,7 @@ def test_grader_table_formats_every_column(metrics):
 
 
 def test_grader_numbers_picks_worst_and_best_by_auprc(metrics, severe):
-    nums = grader_numbers(metrics, severe, n_train=1680, extractor="tfidf", folds=5)
+    nums = rendered(grader_numbers(metrics, severe, n_train=1680, extractor="tfidf", folds=5))
     assert nums["n train"] == "1{,}680"
     assert nums["extractor"] == "tfidf" and nums["folds"] == "5"
     assert nums["worst category"] == "self-harm"
@@ -107,13 +108,13 @@ def test_grader_numbers_picks_worst_and_best_by_auprc(metrics, severe):
 def test_grader_numbers_follow_the_ranking_when_it_changes(metrics, severe):
     swapped = metrics.copy()
     swapped["auprc"] = [0.2, 0.3, 0.9, 0.5]  # hate worst, violence best
-    nums = grader_numbers(swapped, severe, 10, "minilm", 2)
+    nums = rendered(grader_numbers(swapped, severe, 10, "minilm", 2))
     assert nums["worst category"] == "hate" and nums["worst recall"] == "50.0\\%"
     assert nums["best category"] == "violence" and nums["best auprc"] == "0.90"
 
 
 def test_grader_numbers_are_macro_safe(metrics, severe):
-    nums = grader_numbers(metrics, severe, 1680, "tfidf", 5)
+    nums = rendered(grader_numbers(metrics, severe, 1680, "tfidf", 5))
     names = [macro_name("grader", k) for k in nums]
     assert len(set(names)) == len(names)
     assert all(isinstance(v, str) for v in nums.values())
@@ -122,7 +123,7 @@ def test_grader_numbers_are_macro_safe(metrics, severe):
 def test_grader_numbers_ignore_categories_without_auprc(metrics, severe):
     m = metrics.copy()
     m.loc[m["category"] == "self_harm", "auprc"] = float("nan")
-    nums = grader_numbers(m, severe, 1680, "tfidf", 5)
+    nums = rendered(grader_numbers(m, severe, 1680, "tfidf", 5))
     assert nums["best category"] == "sexual"
     assert nums["worst category"] == "violence"
 
@@ -166,7 +167,9 @@ def test_extractor_table(summary):
 
 
 def test_extractor_numbers_agrees(summary):
-    nums = extractor_numbers(summary, chosen="tfidf", configured="tfidf", min_texts_per_s=1000)
+    nums = rendered(
+        extractor_numbers(summary, chosen="tfidf", configured="tfidf", min_texts_per_s=1000)
+    )
     assert nums["agrees"] == "agrees"
     assert nums["chosen"] == "tfidf" and nums["configured"] == "tfidf"
     assert nums["min texts per s"] == "1{,}000"
@@ -184,7 +187,9 @@ def test_extractor_numbers_agrees(summary):
 
 
 def test_extractor_numbers_does_not_agree(summary):
-    nums = extractor_numbers(summary, chosen="minilm", configured="tfidf", min_texts_per_s=250)
+    nums = rendered(
+        extractor_numbers(summary, chosen="minilm", configured="tfidf", min_texts_per_s=250)
+    )
     assert nums["agrees"] == "does not agree"
     assert nums["chosen"] == "minilm" and nums["min texts per s"] == "250"
 
@@ -209,7 +214,7 @@ def relevance_summary() -> pd.DataFrame:
 
 
 def test_relevance_numbers(relevance_summary):
-    nums = relevance_numbers(relevance_summary)
+    nums = rendered(relevance_numbers(relevance_summary))
     assert nums == {
         "n": "80",
         "judge refused": "30",
@@ -252,7 +257,7 @@ def test_data_numbers():
         "openai-moderation": {"records": 1680, "with_response": 0},
         "hh-rlhf-harmless": {"records": 4624, "with_response": 4600},
     }
-    nums = data_numbers(counts)
+    nums = rendered(data_numbers(counts))
     assert nums == {
         "openai-moderation records": "1{,}680",
         "openai-moderation responses": "0",

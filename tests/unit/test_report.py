@@ -12,12 +12,21 @@ from harmtrace.report.figures import save_figure, set_style
 from harmtrace.report.latex import escape, to_booktabs
 from harmtrace.report.macros import (
     MacroError,
+    Number,
+    ci,
     collect_macros,
+    count,
     fmt_ci,
     fmt_int,
     fmt_p,
     fmt_pct,
     macro_name,
+    pct,
+    pvalue,
+    read_numbers,
+    real,
+    render,
+    text,
     write_numbers,
 )
 from harmtrace.report.paper import PaperError, build_paper, git_stamp
@@ -38,17 +47,39 @@ def test_formatters():
     assert fmt_pct(float("nan")) == "n/a"
 
 
+def test_numbers_render_per_target():
+    assert render(count(4624)) == "4{,}624" and render(count(4624), "plain") == "4,624"
+    assert render(pct(0.6104)) == "61.0\\%" and render(pct(0.6104, 0), "plain") == "61%"
+    assert render(pvalue(0.00001)) == "$<$\\,0.001" and render(pvalue(0.0456), "plain") == "= 0.046"
+    assert render(ci(0.1, 0.25)) == "[10.0\\%, 25.0\\%]"
+    assert render(ci(-0.12, 0.0, pct=False, digits=2), "plain") == "[-0.12, 0.00]"
+    assert render(real(float("nan"))) == "n/a"
+    assert render(text("my_set & 50%")) == "my\\_set \\& 50\\%"
+    assert render(text("my_set"), "plain") == "my_set"
+
+
+def test_numbers_round_trip_raw_values(tmp_path):
+    values = {"a": pct(0.25), "b": ci(0.1, float("nan")), "c": text("x_y"), "d": count(3)}
+    write_numbers(values, tmp_path / "n.json", "prod")
+    producer, back = read_numbers(tmp_path / "n.json")
+    assert producer == "prod" and back["a"] == Number(0.25, "pct", 1)
+    assert back["c"].value == "x_y" and back["d"].value == 3
+    assert render(back["b"]) == "[10.0\\%, n/a]"
+    # the raw JSON holds values, not LaTeX
+    assert "\\" not in (tmp_path / "n.json").read_text()
+
+
 def test_collect_macros_and_clash(tmp_path):
-    write_numbers({"n records": "1{,}680"}, tmp_path / "a.json", "grader")
-    write_numbers({"share": "3.0\\%"}, tmp_path / "b.json", "transitions")
+    write_numbers({"n records": count(1680)}, tmp_path / "a.json", "grader")
+    write_numbers({"share": pct(0.03)}, tmp_path / "b.json", "transitions")
     tex = collect_macros([tmp_path / "b.json", tmp_path / "a.json"])
     assert "\\newcommand{\\HtGraderNRecords}{1{,}680}" in tex
     assert tex.index("HtGraderNRecords") < tex.index("HtTransitionsShare")
-    write_numbers({"n-records": "2"}, tmp_path / "c.json", "grader")
+    write_numbers({"n-records": count(2)}, tmp_path / "c.json", "grader")
     with pytest.raises(MacroError, match="clashes"):
         collect_macros([tmp_path / "a.json", tmp_path / "c.json"])
-    with pytest.raises(MacroError, match="formatted strings"):
-        write_numbers({"x": 0.5}, tmp_path / "d.json", "p")  # type: ignore[dict-item]
+    with pytest.raises(MacroError, match="Number values"):
+        write_numbers({"x": "0.5"}, tmp_path / "d.json", "p")  # type: ignore[dict-item]
 
 
 def test_booktabs_escapes_text_but_not_raw_columns():
@@ -116,7 +147,7 @@ def test_build_paper_uses_numbers_and_stamps_commit(tmp_path):
     )
     (tmp_path / "tables").mkdir()
     (tmp_path / "tables" / "t.tex").write_text("Table here.")
-    write_numbers({"y": "42"}, tmp_path / "n.json", "x")
+    write_numbers({"y": count(42)}, tmp_path / "n.json", "x")
     (tmp_path / "numbers.tex").write_text(collect_macros([tmp_path / "n.json"]))
     out = build_paper(
         src,

@@ -11,6 +11,8 @@ import re
 
 import matplotlib
 
+from tests.rendering import rendered
+
 matplotlib.use("Agg")
 
 import pandas as pd
@@ -272,7 +274,7 @@ def test_shares_table_formats_share_and_wilson_ci(res):
 
 
 def test_paper_numbers_values(res):
-    nums = paper_numbers(res, SAMPLES)
+    nums = rendered(paper_numbers(res, SAMPLES))
     assert nums["ci level"] == "95\\%"
     assert nums[f"{AIR} all overall de-escalate"] == pct(2 / 6)
     assert nums[f"{AIR} all overall de-escalate count"] == "2"
@@ -298,7 +300,7 @@ def test_paper_numbers_values(res):
 
 def test_paper_numbers_ci_level_follows_alpha(judged):
     res90 = analyse(judged.loc[judged["dataset"] == AIR], alpha=0.10)
-    nums = paper_numbers(res90, [AIR])
+    nums = rendered(paper_numbers(res90, [AIR]))
     assert nums["ci level"] == "90\\%"
     lo, hi = proportion_confint(2, 4, alpha=0.10, method="wilson")
     assert nums[f"{AIR} pos overall de-escalate ci"] == f"[{pct(lo)}, {pct(hi)}]"
@@ -306,14 +308,14 @@ def test_paper_numbers_ci_level_follows_alpha(judged):
 
 
 def test_paper_numbers_are_macro_safe(res):
-    nums = paper_numbers(res, SAMPLES)
+    nums = rendered(paper_numbers(res, SAMPLES))
     names = [macro_name("transitions", k) for k in nums]
     assert len(set(names)) == len(names), "two keys map to one macro name"
     assert all(re.fullmatch(r"[A-Za-z]+", n) for n in names)
 
 
 def test_paper_numbers_only_for_requested_samples(res):
-    nums = paper_numbers(res, [AIR])
+    nums = rendered(paper_numbers(res, [AIR]))
     assert not any(k.startswith(HH) for k in nums)
     assert any(k.startswith(AIR) for k in nums)
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.rendering import rendered
 from tests.workflow.helpers import copy_project, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.paper]
@@ -54,7 +55,9 @@ def test_paper_pdf_has_computed_numbers(built: Path):
         ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     numbers = json.loads((built / "results" / "numbers" / "01_transitions.json").read_text())
-    share = numbers["numbers"]["air-bench-2024 all overall de-escalate"].replace("\\%", "%")
+    share = rendered(numbers["numbers"])["air-bench-2024 all overall de-escalate"].replace(
+        "\\%", "%"
+    )
     assert share in text
     assert "??" not in text  # no unresolved reference or citation
     assert "Built from commit unknown" in text or re.search(r"commit [0-9a-f]{12}", text)

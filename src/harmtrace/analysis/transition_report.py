@@ -28,7 +28,20 @@ from harmtrace.analysis.transitions import (
     transition_shares,
 )
 from harmtrace.report.latex import write_table_tex
-from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
+from harmtrace.report.macros import (
+    Number,
+    ci,
+    count,
+    fmt_ci,
+    fmt_int,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    pct,
+    pvalue,
+    real,
+    text,
+)
 from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, SEVERITY_NAMES, TRANSITIONS
 
 KEEP = ["record_id", "dataset", "sample", "hh_side", "hh_pair_id", "relevance"]
@@ -170,21 +183,21 @@ def paired_table(paired: PairedSideComparison) -> pd.DataFrame:
     )
 
 
-def _share_numbers(prefix: str, g: pd.DataFrame) -> dict[str, str]:
+def _share_numbers(prefix: str, g: pd.DataFrame) -> dict[str, Number]:
     out = {}
     g = g.set_index("transition")
     for t in TRANSITIONS:
         key = f"{prefix} {t}"
-        out[key] = fmt_pct(g.at[t, "share"])
-        out[f"{key} ci"] = fmt_ci(g.at[t, "ci_lo"], g.at[t, "ci_hi"])
-        out[f"{key} count"] = fmt_int(int(g.at[t, "count"]))
-    out[f"{prefix} n"] = fmt_int(int(g["n"].iloc[0]))
+        out[key] = pct(g.at[t, "share"])
+        out[f"{key} ci"] = ci(g.at[t, "ci_lo"], g.at[t, "ci_hi"])
+        out[f"{key} count"] = count(int(g.at[t, "count"]))
+    out[f"{prefix} n"] = count(int(g["n"].iloc[0]))
     return out
 
 
-def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, str]:
-    """Display-ready numbers keyed by plain words; macro names are derived from the keys."""
-    nums: dict[str, str] = {"ci level": fmt_pct(1 - res.alpha, 0)}
+def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, Number]:
+    """Raw numbers keyed by plain words; macro names are derived from the keys."""
+    nums: dict[str, Number] = {"ci level": pct(1 - res.alpha, 0)}
     for sample in samples:
         tag = sample  # macro names spell the sample out, so they stay put when samples change
         for cat in (OVERALL, *CATEGORIES):
@@ -197,51 +210,51 @@ def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, s
         ]
         if len(org):
             r = org.iloc[0]
-            nums[f"{tag} escalations from zero"] = fmt_pct(r["share"])
-            nums[f"{tag} escalations from zero ci"] = fmt_ci(r["ci_lo"], r["ci_hi"])
-            nums[f"{tag} escalations from zero k"] = fmt_int(int(r["k"]))
-            nums[f"{tag} escalations n"] = fmt_int(int(r["n"]))
+            nums[f"{tag} escalations from zero"] = pct(r["share"])
+            nums[f"{tag} escalations from zero ci"] = ci(r["ci_lo"], r["ci_hi"])
+            nums[f"{tag} escalations from zero k"] = count(int(r["k"]))
+            nums[f"{tag} escalations n"] = count(int(r["n"]))
         rel = res.relevance.loc[
             (res.relevance["sample"] == sample) & (res.relevance["category"] == OVERALL)
         ]
         for r in rel.itertuples():
             level = SEVERITY_NAMES[int(r.response_sev)].lower()
-            nums[f"{tag} relevance three at {level}"] = fmt_pct(r.share)
-            nums[f"{tag} relevance three at {level} ci"] = fmt_ci(r.ci_lo, r.ci_hi)
-            nums[f"{tag} relevance n at {level}"] = fmt_int(int(r.n))
+            nums[f"{tag} relevance three at {level}"] = pct(r.share)
+            nums[f"{tag} relevance three at {level} ci"] = ci(r.ci_lo, r.ci_hi)
+            nums[f"{tag} relevance n at {level}"] = count(int(r.n))
         asym = res.asymmetry.get(sample)
         if asym is not None:
             om = asym.omnibus.iloc[0]
-            nums[f"{tag} asym chi"] = fmt_num(om["statistic"], 1)
-            nums[f"{tag} asym dof"] = str(int(om["dof"])) if pd.notna(om["dof"]) else "n/a"
-            nums[f"{tag} asym p"] = fmt_p(om["pvalue"])
-            nums[f"{tag} asym v"] = fmt_num(om["cramers_v"])
-            nums[f"{tag} asym v ci"] = fmt_ci(
+            nums[f"{tag} asym chi"] = real(om["statistic"], 1)
+            nums[f"{tag} asym dof"] = count(int(om["dof"])) if pd.notna(om["dof"]) else text("n/a")
+            nums[f"{tag} asym p"] = pvalue(om["pvalue"])
+            nums[f"{tag} asym v"] = real(om["cramers_v"])
+            nums[f"{tag} asym v ci"] = ci(
                 om["cramers_v_lo"], om["cramers_v_hi"], pct=False, digits=2
             )
             for r in asym.rates.itertuples():
-                nums[f"{tag} fail {r.category}"] = fmt_pct(r.share)
-                nums[f"{tag} fail {r.category} ci"] = fmt_ci(r.ci_lo, r.ci_hi)
-                nums[f"{tag} fail {r.category} n"] = fmt_int(r.n)
+                nums[f"{tag} fail {r.category}"] = pct(r.share)
+                nums[f"{tag} fail {r.category} ci"] = ci(r.ci_lo, r.ci_hi)
+                nums[f"{tag} fail {r.category} n"] = count(r.n)
     if res.paired is not None:
         s = res.paired.severity.set_index("category")
         o = s.loc[OVERALL]
-        nums["hh pairs"] = fmt_int(int(o["n_pairs"]))
-        nums["hh chosen lower"] = fmt_pct(o["share_chosen_lower"])
-        nums["hh chosen higher"] = fmt_pct(o["share_chosen_higher"])
-        nums["hh rbc"] = fmt_num(o["rbc"])
-        nums["hh rbc ci"] = fmt_ci(o["rbc_lo"], o["rbc_hi"], pct=False, digits=2)
-        nums["hh wilcoxon p"] = fmt_p(o["wilcoxon_p"])
+        nums["hh pairs"] = count(int(o["n_pairs"]))
+        nums["hh chosen lower"] = pct(o["share_chosen_lower"])
+        nums["hh chosen higher"] = pct(o["share_chosen_higher"])
+        nums["hh rbc"] = real(o["rbc"])
+        nums["hh rbc ci"] = ci(o["rbc_lo"], o["rbc_hi"], pct=False, digits=2)
+        nums["hh wilcoxon p"] = pvalue(o["wilcoxon_p"])
         d = res.paired.deescalation
         row = d.loc[(d["category"] == OVERALL) & (d["population"] == "prompt_positive")]
         if len(row):
             r = row.iloc[0]
-            nums["hh deesc chosen"] = fmt_pct(r["share_chosen"])
-            nums["hh deesc rejected"] = fmt_pct(r["share_rejected"])
-            nums["hh deesc diff"] = fmt_pct(r["diff"])
-            nums["hh deesc diff ci"] = fmt_ci(r["diff_lo"], r["diff_hi"])
-            nums["hh deesc mcnemar p"] = fmt_p(r["mcnemar_p"])
-            nums["hh deesc pairs"] = fmt_int(int(r["n_pairs"]))
+            nums["hh deesc chosen"] = pct(r["share_chosen"])
+            nums["hh deesc rejected"] = pct(r["share_rejected"])
+            nums["hh deesc diff"] = pct(r["diff"])
+            nums["hh deesc diff ci"] = ci(r["diff_lo"], r["diff_hi"])
+            nums["hh deesc mcnemar p"] = pvalue(r["mcnemar_p"])
+            nums["hh deesc pairs"] = count(int(r["n_pairs"]))
     return nums
 
 

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_pct
+from harmtrace.report.macros import (
+    Number,
+    ci,
+    count,
+    fmt_ci,
+    fmt_int,
+    fmt_num,
+    fmt_pct,
+    pct,
+    real,
+    text,
+)
 from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES
 
 
@@ -33,27 +44,27 @@ def grader_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def grader_numbers(
     metrics: pd.DataFrame, severe: pd.DataFrame, n_train: int, extractor: str, folds: int
-) -> dict[str, str]:
-    nums = {"n train": fmt_int(n_train), "extractor": extractor, "folds": str(folds)}
+) -> dict[str, Number]:
+    nums = {"n train": count(n_train), "extractor": text(extractor), "folds": count(folds)}
     for r in metrics.itertuples():
         for key in ("auroc", "auprc", "f1", "precision", "recall"):
-            nums[f"{r.category} {key}"] = fmt_num(getattr(r, key))
-        nums[f"{r.category} known"] = fmt_int(r.n_known)
-        nums[f"{r.category} base rate"] = fmt_pct(r.base_rate)
-        nums[f"{r.category} positive"] = fmt_int(r.n_positive)
-    nums["mean auprc"] = fmt_num(metrics["auprc"].mean())
+            nums[f"{r.category} {key}"] = real(getattr(r, key))
+        nums[f"{r.category} known"] = count(r.n_known)
+        nums[f"{r.category} base rate"] = pct(r.base_rate)
+        nums[f"{r.category} positive"] = count(r.n_positive)
+    nums["mean auprc"] = real(metrics["auprc"].mean())
     ranked = metrics.dropna(subset=["auprc"]).sort_values("auprc", kind="stable")
     worst, best = ranked.iloc[0], ranked.iloc[-1]
-    nums["worst category"] = CATEGORY_TITLES[worst["category"]].lower()
-    nums["worst auprc"] = fmt_num(worst["auprc"])
-    nums["worst recall"] = fmt_pct(worst["recall"])
-    nums["best category"] = CATEGORY_TITLES[best["category"]].lower()
-    nums["best auprc"] = fmt_num(best["auprc"])
-    nums["min auroc"] = fmt_num(metrics["auroc"].min())
-    nums["max auroc"] = fmt_num(metrics["auroc"].max())
+    nums["worst category"] = text(CATEGORY_TITLES[worst["category"]].lower())
+    nums["worst auprc"] = real(worst["auprc"])
+    nums["worst recall"] = pct(worst["recall"])
+    nums["best category"] = text(CATEGORY_TITLES[best["category"]].lower())
+    nums["best auprc"] = real(best["auprc"])
+    nums["min auroc"] = real(metrics["auroc"].min())
+    nums["max auroc"] = real(metrics["auroc"].max())
     for r in severe.itertuples():
-        nums[f"{r.category} severe recall"] = fmt_pct(r.recall_3)
-        nums[f"{r.category} severe n"] = fmt_int(r.n_severe)
+        nums[f"{r.category} severe recall"] = pct(r.recall_3)
+        nums[f"{r.category} severe n"] = count(r.n_severe)
     return nums
 
 
@@ -75,34 +86,34 @@ def extractor_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def extractor_numbers(
     summary: pd.DataFrame, chosen: str, configured: str, min_texts_per_s: float
-) -> dict[str, str]:
+) -> dict[str, Number]:
     nums = {
-        "min texts per s": fmt_int(round(min_texts_per_s)),
-        "chosen": chosen,
-        "configured": configured,
-        "agrees": "agrees" if chosen == configured else "does not agree",
-        "seeds": str(int(summary["n_seeds"].iloc[0])),
+        "min texts per s": count(round(min_texts_per_s)),
+        "chosen": text(chosen),
+        "configured": text(configured),
+        "agrees": text("agrees" if chosen == configured else "does not agree"),
+        "seeds": count(int(summary["n_seeds"].iloc[0])),
     }
     for name, g in summary.groupby("extractor", sort=False):
-        nums[f"{name} mean auprc"] = fmt_num(g["auprc_mean"].mean())
-        nums[f"{name} texts per s"] = fmt_int(round(g["texts_per_s"].median()))
+        nums[f"{name} mean auprc"] = real(g["auprc_mean"].mean())
+        nums[f"{name} texts per s"] = count(round(g["texts_per_s"].median()))
         for r in g.itertuples():
-            nums[f"{name} {r.category} auprc"] = fmt_num(r.auprc_mean)
+            nums[f"{name} {r.category} auprc"] = real(r.auprc_mean)
     return nums
 
 
-def relevance_numbers(summary: pd.DataFrame) -> dict[str, str]:
+def relevance_numbers(summary: pd.DataFrame) -> dict[str, Number]:
     s = dict(zip(summary["statistic"], summary["value"], strict=True))
     return {
-        "n": fmt_int(int(s["n"])),
-        "judge refused": fmt_int(int(s["n_judge_refused"])),
-        "flagged": fmt_int(int(s["n_flagged_refusal"])),
-        "accuracy": fmt_pct(s["refusal_accuracy"]),
-        "precision": fmt_pct(s["refusal_precision"]),
-        "recall": fmt_pct(s["refusal_recall"]),
-        "kappa": fmt_num(s["refusal_kappa"]),
-        "auroc relevance": fmt_num(s["auroc_relevance"]),
-        "spearman": fmt_num(s["spearman_relevance_judge"]),
+        "n": count(int(s["n"])),
+        "judge refused": count(int(s["n_judge_refused"])),
+        "flagged": count(int(s["n_flagged_refusal"])),
+        "accuracy": pct(s["refusal_accuracy"]),
+        "precision": pct(s["refusal_precision"]),
+        "recall": pct(s["refusal_recall"]),
+        "kappa": real(s["refusal_kappa"]),
+        "auroc relevance": real(s["auroc_relevance"]),
+        "spearman": real(s["spearman_relevance_judge"]),
     }
 
 
@@ -115,24 +126,24 @@ def relevance_table(confusion: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def data_numbers(counts: dict[str, dict[str, int]]) -> dict[str, str]:
+def data_numbers(counts: dict[str, dict[str, int]]) -> dict[str, Number]:
     """Record counts per dataset (``records``, ``with_response``)."""
     nums = {}
     for name, c in counts.items():
-        nums[f"{name} records"] = fmt_int(c["records"])
-        nums[f"{name} responses"] = fmt_int(c["with_response"])
-    nums["total records"] = fmt_int(sum(c["records"] for c in counts.values()))
-    nums["categories"] = str(len(CATEGORIES))
+        nums[f"{name} records"] = count(c["records"])
+        nums[f"{name} responses"] = count(c["with_response"])
+    nums["total records"] = count(sum(c["records"] for c in counts.values()))
+    nums["categories"] = count(len(CATEGORIES))
     return nums
 
 
-def flag_rate_numbers(rates: dict[str, pd.DataFrame]) -> dict[str, str]:
+def flag_rate_numbers(rates: dict[str, pd.DataFrame]) -> dict[str, Number]:
     """Per dataset: share of prompts at severity >= 1 / >= 2, per category and any."""
     nums = {}
     for dataset, frame in rates.items():
         for r in frame.itertuples():
             key = f"{dataset} {r.category} at least {r.level}"
-            nums[key] = fmt_pct(r.share)
-            nums[f"{key} ci"] = fmt_ci(r.ci_lo, r.ci_hi)
-        nums[f"{dataset} n"] = fmt_int(int(frame["n"].iloc[0]))
+            nums[key] = pct(r.share)
+            nums[f"{key} ci"] = ci(r.ci_lo, r.ci_hi)
+        nums[f"{dataset} n"] = count(int(frame["n"].iloc[0]))
     return nums

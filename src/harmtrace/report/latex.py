@@ -6,22 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-_ESCAPES = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
+from harmtrace.report.macros import escape_latex
 
 
 def escape(text: object) -> str:
-    return "".join(_ESCAPES.get(ch, ch) for ch in str(text))
+    return escape_latex(text)
 
 
 def to_booktabs(
