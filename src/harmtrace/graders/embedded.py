@@ -110,13 +110,21 @@ class EmbeddedGrader(Grader):
         )
 
     def fit(
-        self, records: pd.DataFrame, text_column: str = "prompt", features: Any = None
+        self,
+        records: pd.DataFrame,
+        text_column: str = "prompt",
+        features: Any = None,
+        source_weights: dict[str, float] | None = None,
     ) -> EmbeddedGrader:
-        """Train on ``records`` (moderation label columns ``label_<KEY>`` required).
+        """Train on ``records``: moderation texts (``label_<KEY>`` columns) and/or prompt
+        sets whose labels the prompt label table maps (see :mod:`harmtrace.graders.labels`).
 
         ``features`` may carry precomputed features of ``records[text_column]``; only
         allowed for stateless extractors (whose features do not depend on a corpus).
+        ``source_weights`` maps a ``dataset`` name to the weight of each of its records
+        (default 1) in the regressions, the choice of ``C``, Platt scaling and thresholds.
         """
+        weights = record_weights(records, source_weights)
         texts = as_texts(records[text_column])
         if features is None:
             x = self.extractor.fit_transform(texts)
@@ -131,16 +139,18 @@ class EmbeddedGrader(Grader):
         for cat in CATEGORIES:
             known = targets[cat].notna().to_numpy()
             y = targets[cat].to_numpy(dtype=bool, na_value=False)[known]
-            model = self._new_classifier().fit(x[np.flatnonzero(known)], y)
+            w = weights[known]
+            model = self._new_classifier().fit(x[np.flatnonzero(known)], y, w)
             self.models[cat] = model
-            y_sev = p_sev = None
+            y_sev = p_sev = w_sev = None
             if cat in SEVERE_KEYS:
                 s_known = severe[cat].notna().to_numpy()
                 y_s = severe[cat].to_numpy(dtype=bool, na_value=False)[s_known]
-                sev_model = self._new_classifier().fit(x[np.flatnonzero(s_known)], y_s)
+                w_sev = weights[s_known]
+                sev_model = self._new_classifier().fit(x[np.flatnonzero(s_known)], y_s, w_sev)
                 self.severe_models[cat] = sev_model
                 y_sev, p_sev = y_s, sev_model.oof_prob_
-            self.thresholds[cat] = choose_thresholds(y, model.oof_prob_, y_sev, p_sev)
+            self.thresholds[cat] = choose_thresholds(y, model.oof_prob_, y_sev, p_sev, w, w_sev)
         if self.use_relevance:
             self.relevance = RelevanceScorer(seed=self.seed).fit(texts)
         self.training = {
@@ -149,6 +159,12 @@ class EmbeddedGrader(Grader):
             "sha256": training_fingerprint(records, text_column),
             "label_counts": label_counts(records),
         }
+        if "dataset" in records:
+            counts = records["dataset"].astype("string").value_counts().sort_index()
+            self.training["sources"] = {
+                str(name): {"records": int(n), "weight": float((source_weights or {}).get(name, 1.0))}
+                for name, n in counts.items()
+            }
         self.model_sha256 = self._fingerprint()
         return self
 
@@ -171,6 +187,12 @@ class EmbeddedGrader(Grader):
     @property
     def fitted(self) -> bool:
         return bool(self.models)
+
+    @property
+    def priors(self) -> dict[str, float]:
+        """Weighted share of positives per category among its training rows: the prior
+        the calibrated probabilities carry (what prior-shift adjustment starts from)."""
+        return {c: float(m.prior_) for c, m in self.models.items()}
 
     @property
     def version(self) -> str:
@@ -338,9 +360,28 @@ def fold_strata(records: pd.DataFrame) -> np.ndarray:
     return strata
 
 
+def record_weights(
+    records: pd.DataFrame, source_weights: dict[str, float] | None = None
+) -> np.ndarray:
+    """Training weight per record: its dataset's entry in ``source_weights`` (default 1)."""
+    if not source_weights:
+        return np.ones(len(records))
+    if "dataset" not in records:
+        raise ValueError("source_weights need a 'dataset' column to identify each source")
+    bad = {k: v for k, v in source_weights.items() if not (float(v) > 0)}
+    if bad:
+        raise ValueError(f"source weights must be positive, got {bad}")
+    names = records["dataset"].astype("string").fillna("")
+    return names.map(lambda n: float(source_weights.get(n, 1.0))).to_numpy(dtype=np.float64)
+
+
 def fold_assignments(records: pd.DataFrame, n_splits: int = 5, seed: int = 0) -> np.ndarray:
-    """Fold index (0..n_splits-1) per record, stratified by :func:`fold_strata`."""
+    """Fold index (0..n_splits-1) per record, stratified by :func:`fold_strata` (and by
+    dataset, when the records come from several)."""
     strata = fold_strata(records)
+    if "dataset" in records and records["dataset"].nunique() > 1:
+        names = records["dataset"].astype("string").fillna("").to_numpy(dtype=object)
+        strata = np.array([f"{d}|{s}" for d, s in zip(names, strata, strict=True)], dtype=object)
     folds = np.full(len(records), -1, dtype=np.int64)
     skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
@@ -356,6 +397,7 @@ def oof_scores(
     n_splits: int = 5,
     seed: int = 0,
     text_column: str = "prompt",
+    source_weights: dict[str, float] | None = None,
     **grader_params: Any,
 ) -> pd.DataFrame:
     """Out-of-fold scores: each record scored by a model fitted on the other folds.
@@ -372,14 +414,41 @@ def oof_scores(
         train = np.flatnonzero(folds != k)
         test = np.flatnonzero(folds == k)
         model = EmbeddedGrader(extractor=extractor, seed=seed, relevance=False, **grader_params)
-        model.fit(records.iloc[train], text_column=text_column)
+        model.fit(records.iloc[train], text_column=text_column, source_weights=source_weights)
         part = model.score([texts[i] for i in test])
         part.index = test
         part.insert(0, "fold", k)
         parts.append(part)
     out = pd.concat(parts).sort_index()
     out.insert(0, "record_id", records["record_id"].astype("string").to_numpy())
+    out.insert(1, "text_sha256", [text_digest(t) for t in texts])
     return out.reset_index(drop=True)
+
+
+def text_digest(text: str) -> str:
+    """sha256 of a text (UTF-8): how a graded text is recognised as a training text."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def training_frame(record_sets: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One training frame from several record tables (each keeps its ``dataset`` column).
+
+    Columns are the union (a dataset's label columns are missing, i.e. unknown, on the
+    others' rows). Record ids must be unique across the sets.
+    """
+    if not record_sets:
+        raise ValueError("no record sets given")
+    for i, frame in enumerate(record_sets):
+        if "dataset" not in frame or "record_id" not in frame:
+            raise ValueError(f"record set {i} lacks the 'dataset' or 'record_id' column")
+    out = pd.concat(list(record_sets), ignore_index=True, sort=False)
+    dup = out["record_id"].duplicated()
+    if dup.any():
+        raise ValueError(
+            f"{int(dup.sum())} record ids occur in more than one record set, e.g. "
+            f"{out.loc[dup, 'record_id'].head(3).tolist()}; give each dataset once"
+        )
+    return out
 
 
 def train_grader(
@@ -388,17 +457,29 @@ def train_grader(
     extractor: str = DEFAULT_EXTRACTOR,
     seed: int = 0,
     n_splits: int = 5,
+    source_weights: dict[str, float] | None = None,
     **grader_params: Any,
 ) -> EmbeddedGrader:
     """Fit on ``records``, cross-fit out-of-fold scores for them, save both to ``directory``.
 
-    This is what ``harmtrace train-grader`` runs. Grade the training records themselves
-    with ``grade_records(model, records, prompt_scores=stored_oof_scores(directory,
-    records))`` so that none of them is judged by a model that saw its label.
+    ``records`` may join several record sets (:func:`training_frame`); ``source_weights``
+    weights each dataset's records. This is what ``harmtrace train-grader`` runs. Grade
+    the training records themselves with ``grade_records(model, records,
+    prompt_scores=stored_oof_scores(directory, records))`` so that none of them is judged
+    by a model that saw its label.
     """
-    model = EmbeddedGrader(extractor=extractor, seed=seed, **grader_params).fit(records)
-    oof = oof_scores(records, extractor=extractor, n_splits=n_splits, seed=seed, **grader_params)
-    model.save(directory, oof=oof, oof_params={"n_splits": n_splits, "seed": seed})
+    model = EmbeddedGrader(extractor=extractor, seed=seed, **grader_params)
+    model.fit(records, source_weights=source_weights)
+    oof = oof_scores(
+        records,
+        extractor=extractor,
+        n_splits=n_splits,
+        seed=seed,
+        source_weights=source_weights,
+        **grader_params,
+    )
+    params = {"n_splits": n_splits, "seed": seed, "source_weights": dict(source_weights or {})}
+    model.save(directory, oof=oof, oof_params=params)
     return model
 
 
@@ -425,6 +506,30 @@ def stored_oof_scores(directory: str | Path, records: pd.DataFrame) -> pd.DataFr
     return oof
 
 
+def oof_for_texts(directory: str | Path, records: pd.DataFrame) -> pd.DataFrame | None:
+    """Out-of-fold prompt scores for graded records whose prompt *text* was a training text.
+
+    Another dataset can repeat training prompts (HarmBench's behaviors ship in two
+    redistributions, for example); scoring such a prompt with the final model would be
+    in-sample. Returns rows keyed by the graded ``record_id`` for the prompts found (the
+    first training record with that text), or None when there are none.
+    """
+    path = Path(directory) / OOF_FILE
+    if not path.exists():
+        return None
+    oof = pd.read_parquet(path)
+    if "text_sha256" not in oof:
+        return None
+    by_text = oof.drop_duplicates("text_sha256").set_index("text_sha256")
+    digests = [text_digest(t) for t in as_texts(records["prompt"])]
+    found = [d in by_text.index for d in digests]
+    if not any(found):
+        return None
+    rows = by_text.loc[[d for d, f in zip(digests, found, strict=True) if f], score_columns()]
+    rows.insert(0, "record_id", records["record_id"].astype("string").to_numpy()[found])
+    return rows.reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------- judgments
 def _side_columns(side: str, scores: pd.DataFrame) -> dict[str, Any]:
     cols: dict[str, Any] = {}
@@ -439,12 +544,18 @@ def grade_records(
     model: EmbeddedGrader,
     records: pd.DataFrame,
     prompt_scores: pd.DataFrame | None = None,
+    partial: bool = False,
+    prior_shift: bool = False,
 ) -> pd.DataFrame:
     """Judgments for ``records`` (columns: :func:`harmtrace.graders.base.judgment_columns`).
 
     ``prompt_scores`` replaces the model's prompt-side scores, e.g. :func:`oof_scores` for
     the records the model was trained on; it is matched on ``record_id`` and must cover
-    every record. Responses that are null get null response columns, relevance and refusal.
+    every record unless ``partial`` is set (then records it lacks are scored by the
+    model, e.g. with :func:`oof_for_texts`). Responses that are null get null response
+    columns, relevance and refusal. With ``prior_shift`` the category probabilities of
+    each side are adjusted to this dataset's own category priors
+    (:mod:`harmtrace.graders.prior_shift`) before severities are assigned.
     """
     n = len(records)
     record_ids = records["record_id"].astype("string").to_numpy()
@@ -455,9 +566,23 @@ def grade_records(
         if indexed.index.duplicated().any():
             raise ValueError("prompt_scores has duplicate record_id values")
         missing = pd.Index(record_ids).difference(indexed.index)
-        if len(missing):
+        if len(missing) and not partial:
             raise ValueError(f"prompt_scores lacks {len(missing)} of the records")
-        p_scores = indexed.loc[record_ids, score_columns()].reset_index(drop=True)
+        have = pd.Index(record_ids).isin(indexed.index)
+        pieces = []
+        if have.any():
+            part = indexed.loc[record_ids[have], score_columns()]
+            part.index = np.flatnonzero(have)
+            pieces.append(part)
+        if (~have).any():
+            part = model.score(as_texts(records["prompt"].iloc[np.flatnonzero(~have)]))
+            part.index = np.flatnonzero(~have)
+            pieces.append(part)
+        p_scores = pd.concat(pieces).sort_index().reset_index(drop=True)
+    if prior_shift:
+        from harmtrace.graders.prior_shift import shift_scores
+
+        p_scores = shift_scores(model, p_scores)
     out = pd.DataFrame({"record_id": record_ids})
     for col, values in _side_columns("prompt", p_scores).items():
         out[col] = np.asarray(values)
@@ -468,6 +593,10 @@ def grade_records(
     idx = np.flatnonzero(has_resp)
     responses = as_texts(records["response"].iloc[idx]) if len(idx) else []
     r_scores = model.score(responses) if len(idx) else None
+    if prior_shift and r_scores is not None:
+        from harmtrace.graders.prior_shift import shift_scores
+
+        r_scores = shift_scores(model, r_scores)
     for c in CATEGORIES:
         for kind in ("prob", "severity", "confidence"):
             dtype = "Int8" if kind == "severity" else "Float64"
