@@ -189,20 +189,27 @@ def test_grade_with_oof_puts_oof_scores_on_the_prompt_side(trained, tmp_path):
     assert (judged["grader"] == "embedded").all()
 
 
-def test_grade_without_oof_uses_the_in_sample_model(trained, tmp_path):
-    out = tmp_path / "judged.parquet"
-    res = _grade(trained, out)
-    assert res.exit_code == 0, res.output
-    judged = read_table(out, "judgments")
+def test_grade_training_texts_get_their_out_of_fold_scores(trained, tmp_path):
+    """Without --oof the grader still recognises its training texts (by text digest) and
+    uses their out-of-fold scores; --in-sample opts out and scores them with the model."""
     model = EmbeddedGrader.load(trained["model"])
     direct = model.score(trained["recs"]["prompt"].tolist())
     oof = pd.read_parquet(trained["oof"]).set_index("record_id")
-    oof = oof.loc[judged["record_id"].astype(str)]
-    for cat in CATS:
-        got = judged[f"prompt_prob_{cat}"].to_numpy(dtype=float)
-        np.testing.assert_allclose(got, direct[f"prob_{cat}"].to_numpy())
-        assert not np.allclose(got, oof[f"prob_{cat}"].to_numpy())
-    assert (judged["grader_version"] == model.version).all()
+    for flags, expect_oof in (((), True), (("--in-sample",), False)):
+        out = tmp_path / f"judged{len(flags)}.parquet"
+        res = _grade(trained, out, *flags)
+        assert res.exit_code == 0, res.output
+        judged = read_table(out, "judgments")
+        want = oof.loc[judged["record_id"].astype(str)]
+        for cat in CATS:
+            got = judged[f"prompt_prob_{cat}"].to_numpy(dtype=float)
+            in_sample = direct[f"prob_{cat}"].to_numpy()
+            if expect_oof:
+                np.testing.assert_allclose(got, want[f"prob_{cat}"].to_numpy())
+                assert not np.allclose(got, in_sample)
+            else:
+                np.testing.assert_allclose(got, in_sample)
+        assert (judged["grader_version"] == model.version).all()
 
 
 def test_grade_oof_must_cover_every_record(trained, tmp_path):

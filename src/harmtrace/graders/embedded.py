@@ -40,7 +40,7 @@ from harmtrace.graders.base import (
     judgment_dtypes,
 )
 from harmtrace.graders.calibration import CalibratedLinear
-from harmtrace.graders.features import make_extractor
+from harmtrace.graders.features import EmbeddingCache, make_extractor
 from harmtrace.graders.labels import (
     SEVERE_KEYS,
     category_targets,
@@ -84,11 +84,14 @@ class EmbeddedGrader(Grader):
         inner_splits: int = 5,
         seed: int = 0,
         relevance: bool = True,
+        embedding_caches: dict[str, EmbeddingCache] | None = None,
     ) -> None:
         if isinstance(extractor, FeatureExtractor):
             self.extractor = extractor
         else:
-            self.extractor = make_extractor(extractor, **(extractor_params or {}))
+            self.extractor = make_extractor(
+                extractor, caches=embedding_caches, **(extractor_params or {})
+            )
         self.c_grid = tuple(c_grid) if c_grid else tuple(self.extractor.c_grid)
         self.inner_splits = int(inner_splits)
         self.seed = int(seed)
@@ -143,8 +146,8 @@ class EmbeddedGrader(Grader):
             model = self._new_classifier().fit(x[np.flatnonzero(known)], y, w)
             self.models[cat] = model
             y_sev = p_sev = w_sev = None
-            if cat in SEVERE_KEYS:
-                s_known = severe[cat].notna().to_numpy()
+            s_known = severe[cat].notna().to_numpy() if cat in SEVERE_KEYS else None
+            if s_known is not None and _both_classes(severe[cat][s_known]):
                 y_s = severe[cat].to_numpy(dtype=bool, na_value=False)[s_known]
                 w_sev = weights[s_known]
                 sev_model = self._new_classifier().fit(x[np.flatnonzero(s_known)], y_s, w_sev)
@@ -213,6 +216,8 @@ class EmbeddedGrader(Grader):
         for c in CATEGORIES:
             if c in self.severe_models:
                 out[f"severe_prob_{c}"] = self.severe_models[c].predict_proba(x)
+            elif c in SEVERE_KEYS:  # no severe labels in the training data: level 3 unused
+                out[f"severe_prob_{c}"] = np.full(x.shape[0], np.nan)
         return pd.DataFrame(out)
 
     def predict(self, texts: Sequence[str]) -> pd.DataFrame:
@@ -251,7 +256,7 @@ class EmbeddedGrader(Grader):
             "scikit-learn": sklearn.__version__,
             "harmtrace": harmtrace.__version__,
         }
-        if self.extractor.name == "wordllama" or self.relevance is not None:
+        if "wordllama" in self.extractor.name or self.relevance is not None:
             from harmtrace.graders.features import _wordllama_version
 
             versions["wordllama"] = _wordllama_version()
@@ -358,6 +363,12 @@ def fold_strata(records: pd.DataFrame) -> np.ndarray:
     for cat in reversed(order):  # rarest written last, so it wins
         strata[targets[cat].fillna(False).to_numpy(dtype=bool)] = cat
     return strata
+
+
+def _both_classes(labels: pd.Series, minimum: int = 2) -> bool:
+    """At least ``minimum`` known positives and negatives (a classifier can be fitted)."""
+    y = labels.dropna().astype(bool)
+    return int(y.sum()) >= minimum and int((~y).sum()) >= minimum
 
 
 def record_weights(

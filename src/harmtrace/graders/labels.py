@@ -154,6 +154,11 @@ def _mapped_rows(records: pd.DataFrame) -> np.ndarray:
     return records["dataset"].astype("string").isin(names).fillna(False).to_numpy(dtype=bool)
 
 
+def moderation_rows(records: pd.DataFrame) -> np.ndarray:
+    """Rows labelled with moderation keys (not from a dataset of the prompt label table)."""
+    return ~_mapped_rows(records)
+
+
 def category_targets(records: pd.DataFrame) -> pd.DataFrame:
     """One nullable-boolean column per harm category (see the module docstring).
 

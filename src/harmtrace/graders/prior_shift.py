@@ -101,3 +101,30 @@ def shift_scores(model: EmbeddedGrader, scores: pd.DataFrame) -> pd.DataFrame:
         out[f"prob_{cat}"] = adjust_to_prior(p, model.priors[cat], est.prior)
     probs = out[[c for c in out.columns if c.startswith(("prob_", "severe_prob_"))]]
     return model.add_severity(probs)
+
+
+def judgment_priors(model: EmbeddedGrader, judgments: pd.DataFrame) -> pd.DataFrame:
+    """Per side (prompt, response) and category: the training prior, the EM prior of the
+    graded texts, and the mean raw probability (for the prior-shift report)."""
+    frames = []
+    for side in ("prompt", "response"):
+        cols = {f"prob_{c}": judgments[f"{side}_prob_{c}"] for c in CATEGORIES}
+        probs = pd.DataFrame(cols).dropna()
+        if probs.empty:
+            continue
+        part = estimate_priors(model, probs.astype(float))
+        part.insert(0, "side", side)
+        frames.append(part)
+    out = pd.concat(frames, ignore_index=True)
+    return out.astype(
+        {
+            "side": "string",
+            "category": "string",
+            "n": "Int64",
+            "train_prior": "Float64",
+            "estimated_prior": "Float64",
+            "mean_prob_raw": "Float64",
+            "iterations": "Int64",
+            "converged": "boolean",
+        }
+    )

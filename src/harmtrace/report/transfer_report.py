@@ -1,0 +1,72 @@
+"""Transfer evaluation of the embedded grader in paper form (numbers and a LaTeX table).
+
+Out-of-source (leave-one-source-out) figures are shown next to in-source (out-of-fold)
+ones, never alone, so a reader sees how much of the in-sample figure survives a new
+source.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harmtrace.report.macros import Number, count, fmt_num, fmt_pct, pct, real, text
+
+
+def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per source: AUROC, F1, FPR and category AUROC, in-source / out-of-source."""
+    wide = metrics.pivot(index="dataset", columns="evaluation")
+    rows = []
+    for source in wide.index:
+        r = wide.loc[source]
+
+        def pair(col: str, as_pct: bool = False, r: pd.Series = r) -> str:
+            f = (lambda v: fmt_pct(v, 0)) if as_pct else fmt_num
+            vals = [r.get((col, e), float("nan")) for e in ("oof", "loso")]
+            return " / ".join(f(float(v)) for v in vals)
+
+        n_pos = r.get(("n_positive", "loso"), r.get(("n_positive", "oof")))
+        kind = r.get(("positives", "loso"), r.get(("positives", "oof")))
+        rows.append(
+            {
+                "Source": str(source),
+                "Positives": f"{int(n_pos):,}" + ("*" if kind == "harmful, any category" else ""),
+                "AUROC": pair("auroc"),
+                "F1 (sev. >= 2)": pair("f1"),
+                "FPR benign": pair("fpr", as_pct=True),
+                "Category AUROC": pair("category_auroc"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def transfer_numbers(
+    metrics: pd.DataFrame, harm_word_source: str | None = None, target_auroc: float = 0.85
+) -> dict[str, Number]:
+    """Per source and evaluation: auroc, f1, fpr, category auroc; the worst out-of-source
+    AUROC; the FPR on the benign-with-harm-words source; and whether targets are met."""
+    nums: dict[str, Number] = {}
+    for r in metrics.itertuples():
+        key = f"{r.evaluation} {r.dataset}"
+        for col in ("auroc", "f1", "category_auroc", "recall"):
+            v = float(getattr(r, col))
+            if math.isfinite(v):
+                nums[f"{key} {col}"] = real(v)
+        if math.isfinite(float(r.fpr)):
+            nums[f"{key} fpr"] = pct(float(r.fpr))
+        nums[f"{key} positives"] = count(int(r.n_positive))
+    loso = metrics[metrics["evaluation"] == "loso"].dropna(subset=["auroc"])
+    if len(loso):
+        worst = loso.sort_values("auroc", kind="stable").iloc[0]
+        nums["loso min auroc"] = real(float(worst["auroc"]))
+        nums["loso min auroc source"] = text(str(worst["dataset"]))
+        met = bool((loso["auroc"] >= target_auroc).all())
+        nums["loso auroc target"] = real(target_auroc)
+        nums["loso auroc target met"] = text("met" if met else "not met")
+        nums["loso sources"] = count(len(loso))
+    if harm_word_source is not None:
+        row = metrics[(metrics["evaluation"] == "loso") & (metrics["dataset"] == harm_word_source)]
+        if len(row) and math.isfinite(float(row["fpr"].iloc[0])):
+            nums["harm word fpr"] = pct(float(row["fpr"].iloc[0]))
+    return nums
