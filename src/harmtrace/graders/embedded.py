@@ -165,7 +165,10 @@ class EmbeddedGrader(Grader):
         if "dataset" in records:
             counts = records["dataset"].astype("string").value_counts().sort_index()
             self.training["sources"] = {
-                str(name): {"records": int(n), "weight": float((source_weights or {}).get(name, 1.0))}
+                str(name): {
+                    "records": int(n),
+                    "weight": float((source_weights or {}).get(name, 1.0)),
+                }
                 for name, n in counts.items()
             }
         self.model_sha256 = self._fingerprint()

@@ -268,7 +268,9 @@ class EmbeddingCache:
 
     def lookup(self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]) -> Any:
         keys = [text_key(t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.vectors}.items())
+        missing = sorted(
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in self.vectors}.items()
+        )
         if missing:
             emb = compute([t for _, t in missing])
             for (k, _), row in zip(missing, emb, strict=True):

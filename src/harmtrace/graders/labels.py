@@ -29,7 +29,6 @@ import pandas as pd
 import yaml
 
 from harmtrace.errors import HarmtraceError
-
 from harmtrace.taxonomy import CATEGORIES
 
 LABEL_KEYS: tuple[str, ...] = ("S", "S3", "H", "H2", "V", "V2", "HR", "SH")
