@@ -152,3 +152,31 @@ def test_training_texts_in_another_dataset_get_their_oof_scores(tmp_path):
         grade_records(model, again, prompt_scores=found)
     shifted = grade_records(model, again, prompt_scores=found, partial=True, prior_shift=True)
     assert not shifted["prompt_prob_violence"].equals(judged["prompt_prob_violence"])
+
+
+def test_transfer_report_pairs_in_and_out_of_source():
+    from harmtrace.report.transfer_report import transfer_numbers, transfer_table
+
+    m = pd.DataFrame(
+        {
+            "evaluation": ["oof", "loso", "oof", "loso"],
+            "dataset": ["a", "a", "b", "b"],
+            "n": [10, 10, 5, 5],
+            "n_positive": [4, 4, 0, 0],
+            "positives": ["four categories"] * 2 + ["none"] * 2,
+            "n_benign": [0, 0, 5, 5],
+            "auroc": [0.9, 0.7, np.nan, np.nan],
+            "f1": [0.5, 0.4, np.nan, np.nan],
+            "recall": [0.5, 0.5, np.nan, np.nan],
+            "fpr": [np.nan, np.nan, 0.1, 0.3],
+            "category_auroc": [0.8, 0.6, np.nan, np.nan],
+            "n_categories": [1, 1, 0, 0],
+        }
+    )
+    tab = transfer_table(m).set_index("Source")
+    assert tab.loc["a", "AUROC"] == "0.90 / 0.70"
+    assert tab.loc["b", "FPR benign"] == "10% / 30%"
+    nums = transfer_numbers(m, harm_word_source="b")
+    assert nums["loso min auroc"].value == pytest.approx(0.7)
+    assert nums["loso auroc target met"].value == "not met"
+    assert nums["harm word fpr"].value == pytest.approx(0.3)

@@ -22,7 +22,8 @@ def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
         r = wide.loc[source]
 
         def pair(col: str, as_pct: bool = False, r: pd.Series = r) -> str:
-            f = (lambda v: fmt_pct(v, 0)) if as_pct else fmt_num
+            # plain '%': the LaTeX writer escapes cells from data
+            f = (lambda v: fmt_pct(v, 0).replace("\\%", "%")) if as_pct else fmt_num
             vals = [r.get((col, e), float("nan")) for e in ("oof", "loso")]
             return " / ".join(f(float(v)) for v in vals)
 
@@ -33,7 +34,7 @@ def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
                 "Source": str(source),
                 "Positives": f"{int(n_pos):,}" + ("*" if kind == "harmful, any category" else ""),
                 "AUROC": pair("auroc"),
-                "F1 (sev. >= 2)": pair("f1"),
+                "F1 (severity 2+)": pair("f1"),
                 "FPR benign": pair("fpr", as_pct=True),
                 "Category AUROC": pair("category_auroc"),
             }
