@@ -17,8 +17,6 @@ def train_grader(
     model_dir: Annotated[
         Path, typer.Option(help="folder for model.pkl, manifest.json, oof_scores.parquet")
     ],
-    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
-    table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
     oof: Annotated[Path | None, typer.Option(help="also copy the out-of-fold scores here")] = None,
     extractor: Annotated[str, typer.Option(help="tfidf | wordllama | minilm")] = "tfidf",
     folds: Annotated[int, typer.Option(help="cross-fitting folds")] = 5,
@@ -27,13 +25,9 @@ def train_grader(
     """Fit the embedded grader on all labelled records and score them out-of-fold."""
     import shutil
 
-    from harmtrace.graders.embedded import OOF_FILE, stored_oof_scores
+    from harmtrace.graders.embedded import OOF_FILE
     from harmtrace.graders.embedded import train_grader as fit_and_cross_fit
-    from harmtrace.graders.evaluation import oof_metrics, severe_agreement
     from harmtrace.io import read_table
-    from harmtrace.report.grader_report import grader_numbers, grader_table
-    from harmtrace.report.latex import write_table_tex
-    from harmtrace.report.macros import write_numbers
 
     try:
         recs = read_table(records, "records")
@@ -42,10 +36,42 @@ def train_grader(
         )
         model = fit_and_cross_fit(recs, model_dir, extractor=extractor, seed=seed, n_splits=folds)
         log.info("saved %s (version %s)", model_dir, model.version)
-        scores = stored_oof_scores(model_dir, recs)
         if oof is not None:
             oof.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(model_dir / OOF_FILE, oof)
+    except (HarmtraceError, ValueError) as exc:
+        fail(exc)
+
+
+@app.command("evaluate-grader")
+def evaluate_grader(
+    records: Annotated[Path, typer.Option(help="the grader's training records (label_<KEY>)")],
+    model_dir: Annotated[Path, typer.Option(help="trained embedded grader")],
+    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
+    table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
+) -> None:
+    """Out-of-fold validity of the embedded grader against its human labels.
+
+    A verb of its own, apart from training, so that an edit of the statistics reruns this
+    report and not the training and grading.
+    """
+    import json
+
+    from harmtrace.graders.embedded import MANIFEST_FILE, stored_oof_scores
+    from harmtrace.graders.evaluation import oof_metrics, severe_agreement
+    from harmtrace.io import read_table
+    from harmtrace.report.grader_report import grader_numbers, grader_table
+    from harmtrace.report.latex import write_table_tex
+    from harmtrace.report.macros import write_numbers
+
+    try:
+        recs = read_table(records, "records")
+        scores = stored_oof_scores(model_dir, recs)
+        if scores is None:
+            raise HarmtraceError(f"{records}: not the training records of {model_dir}")
+        manifest = json.loads((model_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        extractor = manifest["extractor"]["name"]
+        folds = int(manifest["files"]["oof_scores.parquet"]["n_splits"])
         metrics = oof_metrics(recs, scores)
         log.info("out-of-fold metrics:\n%s", metrics.to_string())
         severe = severe_agreement(recs, scores)
@@ -56,7 +82,7 @@ def train_grader(
         write_table_tex(
             tab, table, raw_columns=tuple(tab.columns), align="lrrrrrl", escape_header=False
         )
-    except (HarmtraceError, ValueError) as exc:
+    except (HarmtraceError, ValueError, OSError, KeyError) as exc:
         fail(exc)
 
 
