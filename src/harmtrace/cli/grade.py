@@ -18,17 +18,20 @@ def train_grader(
         Path, typer.Option(help="folder for model.pkl, manifest.json, oof_scores.parquet")
     ],
     oof: Annotated[Path | None, typer.Option(help="also copy the out-of-fold scores here")] = None,
-    extractor: Annotated[str, typer.Option(help="tfidf | wordllama | minilm")] = "tfidf",
+    extractor: Annotated[
+        str | None, typer.Option(help="tfidf | wordllama | minilm (default: the documented pick)")
+    ] = None,
     folds: Annotated[int, typer.Option(help="cross-fitting folds")] = 5,
     seed: Annotated[int, typer.Option(help="seed of folds and fitting")] = 0,
 ) -> None:
     """Fit the embedded grader on all labelled records and score them out-of-fold."""
     import shutil
 
-    from harmtrace.graders.embedded import OOF_FILE
+    from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, OOF_FILE
     from harmtrace.graders.embedded import train_grader as fit_and_cross_fit
     from harmtrace.io import read_table
 
+    extractor = extractor or DEFAULT_EXTRACTOR
     try:
         recs = read_table(records, "records")
         log.info(
@@ -186,10 +189,14 @@ def compare_extractors_cmd(
     out: Annotated[Path, typer.Option(help="comparison parquet")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table")],
-    extractors: Annotated[str, typer.Option(help="comma-separated names")] = "tfidf,wordllama",
+    extractors: Annotated[
+        str | None, typer.Option(help="comma-separated names (default: tfidf,wordllama)")
+    ] = None,
     seeds: Annotated[str, typer.Option(help="comma-separated fold seeds")] = "0,1,2",
     folds: Annotated[int, typer.Option(help="folds per seed")] = 5,
-    configured: Annotated[str, typer.Option(help="the configured default")] = "tfidf",
+    configured: Annotated[
+        str | None, typer.Option(help="the configured default (default: the documented pick)")
+    ] = None,
 ) -> None:
     """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category."""
     from harmtrace.graders.compare import (
@@ -197,11 +204,14 @@ def compare_extractors_cmd(
         choose_default_extractor,
         compare_extractors,
     )
+    from harmtrace.graders.features import COMPARED_EXTRACTORS, DEFAULT_EXTRACTOR
     from harmtrace.io import read_table
     from harmtrace.report.grader_report import extractor_numbers, extractor_table
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
 
+    extractors = extractors or ",".join(COMPARED_EXTRACTORS)
+    configured = configured or DEFAULT_EXTRACTOR
     try:
         recs = read_table(records, "records")
         summary = compare_extractors(
