@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harmtrace.data.adapters import split_transcript
-from harmtrace.data.fetch import fetch_dataset
+from harmtrace.data.fetch import RawFileChangedError, UnpinnedError, fetch_dataset, sha256_of
 from harmtrace.data.normalize import (
     BadRowsError,
     build_records,
@@ -20,7 +20,7 @@ from harmtrace.data.normalize import (
     record_id,
     write_normalized,
 )
-from harmtrace.data.registry import get_dataset
+from harmtrace.data.registry import DatasetSpec, get_dataset
 from harmtrace.errors import HarmtraceError
 from harmtrace.io import SchemaError, read_table, validate
 
@@ -142,17 +142,28 @@ def test_bad_rows_quarantine_keeps_everything(tmp_path):
     assert read_table(tmp_path / "t.parquet", "records")["prompt"].tolist() == ["fine"]
 
 
+def _toy_spec(digest: str | None, path: str = "harmbench_prompts.txt", n: int = 200):
+    return DatasetSpec(
+        name="toy-hb",
+        title="toy",
+        adapter="harmbench",
+        license="MIT",
+        citation="none",
+        homepage="https://example.org/toy",
+        has_responses=False,
+        expected_records=n,
+        sources=({"name": "lines", "files": ({"path": path, "url": None, "sha256": digest},)},),
+    )
+
+
 def test_invalid_utf8_in_a_raw_file_is_caught(tmp_path):
-    spec = get_dataset("harmbench")
-    raw = tmp_path / "raw" / "harmbench"
-    raw.mkdir(parents=True)
     lines = [b"prompt %d" % i for i in range(200)]
     lines[7] = b"broken \xff\xfe text"
-    (raw / "harmbench_prompts.txt").write_bytes(b"\n".join(lines))
-    digest = hashlib.sha256((raw / "harmbench_prompts.txt").read_bytes()).hexdigest()
-    (raw / "MANIFEST.json").write_text(
-        json.dumps({"files": [{"path": "harmbench_prompts.txt", "sha256": digest}]})
-    )
+    blob = b"\n".join(lines)
+    (tmp_path / "mirror" / "toy-hb").mkdir(parents=True)
+    (tmp_path / "mirror" / "toy-hb" / "harmbench_prompts.txt").write_bytes(blob)
+    spec = _toy_spec(hashlib.sha256(blob).hexdigest())
+    fetch_dataset(spec, tmp_path / "raw", tmp_path / "mirror")
     with pytest.raises(BadRowsError, match="source row 8 .*invalid UTF-8 in prompt"):
         normalize_dataset(spec, tmp_path / "raw")
     res = normalize_dataset(spec, tmp_path / "raw", bad_rows="quarantine")
@@ -160,17 +171,22 @@ def test_invalid_utf8_in_a_raw_file_is_caught(tmp_path):
 
 
 def test_missing_required_column_is_an_error(tmp_path, mirror):
-    fetch_dataset(get_dataset("simplesafetytests"), tmp_path, mirror)
-    csv = tmp_path / "simplesafetytests" / "SimpleSafetyTests - test cases.csv"
-    df = pd.read_csv(csv).drop(columns=["prompts_final"])
-    df.to_csv(csv, index=False)
+    src = mirror / "simplesafetytests" / "SimpleSafetyTests - test cases.csv"
+    folder = tmp_path / "mirror" / "toy-sst"
+    folder.mkdir(parents=True)
+    edited = folder / src.name
+    pd.read_csv(src).drop(columns=["prompts_final"]).to_csv(edited, index=False)
+    spec = _toy_spec(sha256_of(edited), path=src.name, n=100)
+    spec = spec.model_copy(update={"name": "toy-sst", "adapter": "simplesafetytests"})
+    fetch_dataset(spec, tmp_path / "raw", tmp_path / "mirror")
     with pytest.raises(HarmtraceError, match=r"missing column\(s\) \['prompts_final'\]"):
-        normalize_dataset(get_dataset("simplesafetytests"), tmp_path)
+        normalize_dataset(spec, tmp_path / "raw")
 
 
-def test_harmbench_accepts_upstream_csv(tmp_path):
-    raw = tmp_path / "harmbench"
-    raw.mkdir()
+def _harmbench_csv_mirror(root: Path) -> Path:
+    """A mirror whose harmbench folder holds only the (unpinned) upstream CSV."""
+    folder = root / "harmbench"
+    folder.mkdir(parents=True)
     rows = [
         {
             "Behavior": f"do harm {i}",
@@ -182,13 +198,24 @@ def test_harmbench_accepts_upstream_csv(tmp_path):
         }
         for i, fc in enumerate(["standard"] * 200 + ["contextual"] * 3)
     ]
-    pd.DataFrame(rows).to_csv(raw / "harmbench_behaviors_text_all.csv", index=False)
-    (raw / "MANIFEST.json").write_text(
-        json.dumps({"files": [{"path": "harmbench_behaviors_text_all.csv", "sha256": None}]})
-    )
-    df = normalize_dataset(get_dataset("harmbench"), tmp_path).records
+    pd.DataFrame(rows).to_csv(folder / "harmbench_behaviors_text_all.csv", index=False)
+    return root
+
+
+def test_harmbench_accepts_upstream_csv_only_when_opted_in(tmp_path):
+    mirror = _harmbench_csv_mirror(tmp_path / "mirror")
+    spec, raw = get_dataset("harmbench"), tmp_path / "raw"
+    with pytest.raises(UnpinnedError, match="--allow-unpinned harmbench"):
+        fetch_dataset(spec, raw, mirror)
+    fetch_dataset(spec, raw, mirror, allow_unpinned=("harmbench",))
+    with pytest.raises(UnpinnedError, match="harmbench_behaviors_text_all.csv"):
+        normalize_dataset(spec, raw)  # the opt-in is needed again to read it
+    res = normalize_dataset(spec, raw, allow_unpinned=("harmbench",))
+    df = res.records
     assert len(df) == 200 and df["hb_semantic_category"].eq("chemical").all()
     assert df["item_id"].iloc[0] == "b0"
+    assert res.provenance.source == "upstream"
+    assert [f.pinned for f in res.provenance.files] == [False]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "jsonl.gz"])
@@ -239,7 +266,7 @@ def test_user_file_errors(tmp_path):
         normalize_user_file(path, "Bad Name", "q")
     dup = tmp_path / "dup.csv"
     pd.DataFrame({"q": ["a", "b"], "id": ["1", "1"]}).to_csv(dup, index=False)
-    with pytest.raises(BadRowsError, match="duplicate item ids"):
+    with pytest.raises(BadRowsError, match=r"row 3 \(item 1\): duplicate id '1' \(rows 2, 3\)"):
         normalize_user_file(dup, "dup", "q", id_column="id")
 
 

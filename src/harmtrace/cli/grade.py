@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harmtrace.cli._app import app, fail, log
+from harmtrace.cli._app import BadRows, MaxChars, app, fail, log
 from harmtrace.errors import HarmtraceError
 
 
@@ -76,31 +76,35 @@ def grade(
     text_column: Annotated[str | None, typer.Option(help="text column of --input")] = None,
     id_column: Annotated[str | None, typer.Option(help="id column of --input")] = None,
     output: Annotated[Path | None, typer.Option(help="scores parquet for --input")] = None,
+    bad_rows: BadRows = "error",
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(help="side file for bad rows of --input (default <output>.quarantine.jsonl)"),
+    ] = None,
+    max_text_chars: MaxChars = 100_000,
 ) -> None:
     """Severity per category, confidence and relevance for records or a file of texts."""
-    from harmtrace.graders.embedded import EmbeddedGrader, grade_records, grade_texts
+    from harmtrace.graders.embedded import grade_records
     from harmtrace.io import read_table, write_table
 
     try:
         if grader != "embedded":
             raise HarmtraceError(f"grader {grader!r} is not available yet; use 'embedded'")
-        model = EmbeddedGrader.load(model_dir)
         if input is not None:
             if not text_column or output is None:
                 raise HarmtraceError("--input needs --text-column and --output")
-            from harmtrace.data.normalize import read_user_file
-
-            frame = read_user_file(input)
-            shown = [c for c in frame.columns if c != "_source_row"]
-            for col in (text_column, id_column):
-                if col and col not in frame:
-                    raise HarmtraceError(f"{input}: no column {col!r}; the file has {shown}")
-            ids = frame[id_column].map(str).tolist() if id_column else None
-            scores = grade_texts(model, frame[text_column].tolist(), ids)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            scores.to_parquet(output, index=False)
-            log.info("graded %d texts into %s", len(scores), output)
+            _grade_input(
+                input,
+                text_column,
+                id_column,
+                output,
+                model_dir,
+                bad_rows,
+                quarantine,
+                max_text_chars,
+            )
             return
+        model = _load_model(model_dir)
         if dataset is None:
             raise HarmtraceError("give a DATASET or --input FILE")
         records = records or Path("results/records") / f"{dataset}.parquet"
@@ -117,6 +121,65 @@ def grade(
         log.info("graded %d records into %s", len(judged), out)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
+
+
+def _load_model(model_dir: Path):
+    """The trained embedded grader, or a clear error saying how to get one."""
+    from harmtrace.graders.embedded import MANIFEST_FILE, MODEL_FILE, EmbeddedGrader
+
+    if not model_dir.is_dir():
+        raise HarmtraceError(
+            f"--model-dir {model_dir}: no such folder; train a grader first "
+            "(`harmtrace train-grader` or `snakemake`), or point --model-dir at one"
+        )
+    lacking = [f for f in (MANIFEST_FILE, MODEL_FILE) if not (model_dir / f).is_file()]
+    if lacking:
+        raise HarmtraceError(
+            f"--model-dir {model_dir}: no {' or '.join(lacking)}; it does not hold a trained "
+            "grader (re-run `harmtrace train-grader`)"
+        )
+    return EmbeddedGrader.load(model_dir)
+
+
+def _grade_input(
+    input: Path,
+    text_column: str,
+    id_column: str | None,
+    output: Path,
+    model_dir: Path,
+    bad_rows: str,
+    quarantine: Path | None,
+    max_text_chars: int,
+) -> None:
+    """Grade a user's file of texts: every row graded or quarantined, by its row number."""
+    from harmtrace.data.normalize import read_texts, write_quarantine
+    from harmtrace.graders.embedded import grade_texts
+    from harmtrace.io import check_output_file
+
+    check_output_file(output, "--output")
+    quarantine = check_output_file(
+        quarantine or output.with_name(f"{output.stem}.quarantine.jsonl"), "--quarantine"
+    )
+    if quarantine.resolve() == output.resolve():
+        raise HarmtraceError("--quarantine and --output must be different files")
+    model = _load_model(model_dir)
+    texts = read_texts(
+        input,
+        text_column,
+        id_column,
+        bad_rows=bad_rows,  # type: ignore[arg-type]
+        max_text_chars=max_text_chars,
+    )
+    scores = grade_texts(model, texts.texts["text"].tolist(), texts.texts["id"].tolist())
+    scores.insert(1, "source_row", texts.texts["source_row"].to_numpy())
+    try:
+        scores.to_parquet(output, index=False)
+    except OSError as exc:
+        raise HarmtraceError(f"--output {output}: cannot write ({exc.strerror or exc})") from exc
+    write_quarantine(texts.quarantined, quarantine)
+    log.info("graded %d texts into %s", len(scores), output)
+    if len(texts.quarantined):
+        log.warning("quarantined %d bad row(s) to %s", len(texts.quarantined), quarantine)
 
 
 @app.command("compare-extractors")
