@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from harmtrace.data.adapters import split_transcript
@@ -287,3 +289,201 @@ def test_same_input_same_bytes(raw_dir, tmp_path):
     for out in ("a", "b"):
         write_normalized(normalize_dataset(spec, raw_dir), tmp_path / f"{out}.parquet", None)
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+# ---------------------------------------------------------------- issue 7: nothing lost
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def test_trailing_comma_rows_are_reported_not_shifted(tmp_path):
+    src = _write(
+        tmp_path / "t.csv", "prompt,response\nhow do I bake bread,Here is how,\nwhat is 2+2,4,\n"
+    )
+    with pytest.raises(BadRowsError) as err:
+        normalize_user_file(src, "x", "prompt", "response")
+    msg = str(err.value)
+    assert "row 2 (item 000000): 3 fields, the header has 2 (a trailing delimiter" in msg
+    assert "row 3 (item 000001): 3 fields" in msg
+
+
+def test_a_row_with_too_many_fields_is_quarantined_with_its_raw_fields(tmp_path):
+    src = _write(tmp_path / "t.csv", "prompt,response\nok,fine\nshifted,b,c\nlast,one\n")
+    res = normalize_user_file(src, "x", "prompt", "response", bad_rows="quarantine")
+    assert res.records["prompt"].tolist() == ["ok", "last"]
+    assert res.records["response"].tolist() == ["fine", "one"]
+    assert res.records["item_id"].tolist() == ["000000", "000002"]  # ids do not shift
+    q = res.quarantined
+    assert q["source_row"].tolist() == [3]
+    assert json.loads(q["row"][0]) == {"_raw": ["shifted", "b", "c"]}
+
+
+def test_blank_and_whitespace_rows_are_counted_with_their_row_numbers(tmp_path):
+    src = _write(tmp_path / "g.csv", "text\nhello\n   \n\nI will kill you\n")
+    with pytest.raises(BadRowsError) as err:
+        normalize_user_file(src, "g", "text")
+    assert "row 3 (item 000001): empty prompt (column 'text') (no visible" in str(err.value)
+    assert "row 4 (item 000002): blank line" in str(err.value)
+    res = normalize_user_file(src, "g", "text", bad_rows="quarantine")
+    assert res.records["prompt"].tolist() == ["hello", "I will kill you"]
+    assert res.records["item_id"].tolist() == ["000000", "000003"]
+    assert res.quarantined["source_row"].tolist() == [3, 4]
+    assert len(res.records) + len(res.quarantined) == 4
+
+
+def test_blank_jsonl_lines_are_counted_with_their_line_numbers(tmp_path):
+    src = _write(
+        tmp_path / "g.jsonl",
+        '{"p": "one"}\n\n   \n{"p": "four"}\nnot json\n[1, 2]\n{"p": "seven"}\n',
+    )
+    res = normalize_user_file(src, "g", "p", bad_rows="quarantine")
+    assert res.records["prompt"].tolist() == ["one", "four", "seven"]
+    q = res.quarantined
+    assert q["source_row"].tolist() == [2, 3, 5, 6]
+    assert q["reason"].tolist()[:2] == ["blank line", "blank line"]
+    assert q["reason"][2].startswith("not valid JSON")
+    assert q["reason"][3] == "a JSON list, not an object"
+    assert json.loads(q["row"][2]) == {"_raw": "not json"}
+
+
+def _typed_parquet(path: Path) -> Path:
+    table = pa.table(
+        {
+            "p": pa.array(["fine", "also fine", "third", "fourth"]),
+            "r": pa.array([[1, 2], None, [3], [4]], type=pa.list_(pa.int64())),
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+def test_non_string_cells_are_bad_rows_naming_column_type_and_row(tmp_path):
+    rows = [
+        {"p": 42, "r": "x"},
+        {"p": "ok", "r": 1.5},
+        {"p": "ok2", "r": [1, 2]},
+        {"p": "ok3", "r": {"a": 1}},
+        {"p": "ok4", "r": "fine"},
+        {"p": True, "r": "x"},
+    ]
+    src = _write(tmp_path / "t.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(BadRowsError) as err:
+        normalize_user_file(src, "t", "p", "r")
+    msg = str(err.value)
+    assert "line 1 (item 000000): prompt (column 'p') holds int 42, expected text" in msg
+    assert "line 2 (item 000001): response (column 'r') holds float 1.5, expected text" in msg
+    assert "line 3 (item 000002): response (column 'r') holds list [1, 2], expected text" in msg
+    assert "line 4 (item 000003): response (column 'r') holds dict" in msg
+    assert "line 6 (item 000005): prompt (column 'p') holds bool true, expected text" in msg
+    res = normalize_user_file(src, "t", "p", "r", bad_rows="quarantine")
+    assert res.records["response"].tolist() == ["fine"]
+    assert len(res.quarantined) == 5
+
+
+def test_quarantining_a_parquet_row_holding_an_array_does_not_crash(tmp_path):
+    src = _typed_parquet(tmp_path / "t.parquet")
+    res = normalize_user_file(src, "t", "p", "r", bad_rows="quarantine")
+    assert res.records["prompt"].tolist() == ["also fine"]
+    assert res.quarantined["source_row"].tolist() == [1, 3, 4]
+    assert "response (column 'r') holds list [1, 2]" in res.quarantined["reason"][0]
+    write_normalized(res, tmp_path / "t.records.parquet", tmp_path / "t.q.jsonl")
+    first = json.loads((tmp_path / "t.q.jsonl").read_text().splitlines()[0])
+    assert first["row"] == {"p": "fine", "r": [1, 2]}
+
+
+def test_non_text_extra_columns_keep_their_type_and_mixed_ones_are_an_error(tmp_path):
+    ok = _write(tmp_path / "ok.jsonl", '{"p": "a", "n": 1, "f": true}\n{"p": "b", "n": 2}\n')
+    df = normalize_user_file(ok, "ok", "p").records
+    assert df["user_n"].tolist() == [1, 2] and str(df["user_n"].dtype) == "Int64"
+    assert str(df["user_f"].dtype) == "boolean" and df["user_f"].isna().tolist() == [False, True]
+    mixed = _write(tmp_path / "mixed.jsonl", '{"p": "a", "n": 1}\n{"p": "b", "n": "two"}\n')
+    with pytest.raises(HarmtraceError, match=r"column 'n' mixes int \(line 1\), str \(line 2\)"):
+        normalize_user_file(mixed, "mixed", "p")
+
+
+def test_columns_collapsing_to_one_user_name_are_an_error(tmp_path):
+    src = tmp_path / "m.csv"
+    pd.DataFrame(
+        {"p": ["a"], "Model Name": ["x"], "model_name": ["y"], "model-name": ["z"]}
+    ).to_csv(src, index=False)
+    with pytest.raises(
+        HarmtraceError, match=r"'Model Name', 'model_name', 'model-name' -> user_model_name"
+    ):
+        normalize_user_file(src, "m", "p")
+    sym = tmp_path / "s.csv"
+    pd.DataFrame({"p": ["a"], "%%": ["x"]}).to_csv(sym, index=False)
+    with pytest.raises(HarmtraceError, match="column '%%' has no ASCII letter or digit"):
+        normalize_user_file(sym, "s", "p")
+
+
+def test_duplicate_ids_are_reported_by_row_and_quarantinable(tmp_path):
+    src = _write(tmp_path / "d.csv", "q,id\na,1\nb,2\nc,1\nd,3\n")
+    with pytest.raises(BadRowsError, match=r"row 4 \(item 1\): duplicate id '1' \(rows 2, 4\)"):
+        normalize_user_file(src, "d", "q", id_column="id")
+    res = normalize_user_file(src, "d", "q", id_column="id", bad_rows="quarantine")
+    assert res.records["item_id"].tolist() == ["2", "3"]
+    assert res.quarantined["source_row"].tolist() == [2, 4]  # both: neither is preferred
+
+
+@pytest.mark.parametrize(
+    "invisible", ["\u200b", "\u200b\u200c\u200d\ufeff", " \u2060\t", "\u200f\u200e", "\x00"]
+)
+def test_a_prompt_of_only_invisible_characters_is_empty(invisible):
+    with pytest.raises(BadRowsError, match=r"empty prompt \(no visible characters\)"):
+        build_records("t", _frame(["fine", invisible]))
+
+
+def test_visible_text_with_invisible_characters_is_kept_verbatim():
+    text = "\u200b hi\x00 \u200f"
+    res = build_records("t", _frame([text]))
+    assert res.records["prompt"].tolist() == [text]
+
+
+def test_a_lone_surrogate_from_json_is_quarantined_and_serialized(tmp_path):
+    src = _write(tmp_path / "s.jsonl", '{"p": "ok"}\n{"p": "bad \\ud800 half"}\n')
+    res = normalize_user_file(src, "s", "p", bad_rows="quarantine")
+    assert res.records["prompt"].tolist() == ["ok"]
+    assert res.quarantined["reason"][0].startswith("invalid UTF-8 in prompt (column 'p')")
+    write_normalized(res, tmp_path / "s.parquet", tmp_path / "s.q.jsonl")
+    line = json.loads((tmp_path / "s.q.jsonl").read_text())
+    assert line["row"] == {"p": "bad \\ud800 half"} and line["source_row"] == 2
+
+
+def test_a_user_file_may_not_take_a_registered_name(tmp_path):
+    src = tmp_path / "mine.csv"
+    pd.DataFrame({"q": ["hello"]}).to_csv(src, index=False)
+    with pytest.raises(HarmtraceError, match="'simplesafetytests' is a registered dataset"):
+        normalize_user_file(src, "simplesafetytests", "q")
+
+
+def test_user_records_record_the_file_digest_and_columns(tmp_path):
+    src = tmp_path / "mine.csv"
+    pd.DataFrame({"q": ["hello", "bye"], "c": ["", "earlier"], "id": ["a", "b"]}).to_csv(
+        src, index=False
+    )
+    res = normalize_user_file(src, "mine", "q", context_column="c", id_column="id")
+    prov = res.provenance
+    assert prov.kind == "user" and prov.dataset == "mine"
+    assert prov.files[0].path == str(src)
+    assert prov.files[0].sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert prov.columns == {
+        "prompt": "q",
+        "response": None,
+        "id": "id",
+        "context": "c",
+        "response_source": None,
+    }
+    assert (prov.n_records, prov.n_quarantined) == (2, 0)
+    assert res.records["context"].tolist() == ["", "earlier"]
+
+
+def test_normalize_refuses_a_raw_file_edited_after_fetch(mirror, tmp_path):
+    spec = get_dataset("air-bench-2024")
+    fetch_dataset(spec, tmp_path, mirror)
+    path = tmp_path / spec.name / spec.sources[0].files[0].path
+    path.write_bytes(path.read_bytes().replace(b"e", b"E", 1))
+    with pytest.raises(RawFileChangedError, match="changed after fetch.*harmtrace fetch"):
+        normalize_dataset(spec, tmp_path)
