@@ -184,50 +184,44 @@ def _problems(
     """One reason string per row ('' when the row is fine); the first problem found wins.
 
     Works on object columns: text decoded with ``surrogateescape`` cannot enter
-    an Arrow-backed string column until the invalid bytes are flagged.
+    an Arrow-backed string column until the invalid bytes are flagged. Plain lists,
+    not pandas assignments: the checks are per cell anyway, and this keeps small
+    files cheap.
     """
-    reason = pd.Series("", index=df.index, dtype=object)
+    reason = [""] * len(df)
 
-    def first(new: pd.Series) -> None:
-        hit = (reason == "") & (new != "")
-        reason[hit] = new[hit]
+    def first(new: list[str]) -> None:
+        for i, why in enumerate(new):
+            if why and not reason[i]:
+                reason[i] = why
 
     if "_problem" in df:
-        first(df["_problem"].map(lambda p: p if isinstance(p, str) else ""))
+        first([p if isinstance(p, str) else "" for p in df["_problem"].tolist()])
     for col in (c for c in df.columns if not c.startswith("_")):
         if df[col].dtype == object:
-            label = labels.get(col, col)
-            first(
-                df[col].map(
-                    lambda v, label=label: (
-                        f"invalid UTF-8 in {label} (an undecodable byte or a lone surrogate)"
-                        if _has_surrogate(v)
-                        else ""
-                    )
-                )
+            why = (
+                f"invalid UTF-8 in {labels.get(col, col)} (an undecodable byte or a lone surrogate)"
             )
+            first([why if _has_surrogate(v) else "" for v in df[col].tolist()])
     for col in ("item_id", *TEXT_FIELDS):
         label = labels.get(col, col)
-        first(df[col].map(lambda v, c=col, lb=label: _cell_reason(c, v, lb, max_text_chars)))
-    ids = df["item_id"].map(_id_text)
-    sources = df["response_source"].map(lambda v: "" if is_missing(v) else str(v))
-    key = pd.Series(list(zip(ids, sources, strict=True)), index=df.index)
-    dup = ids.notna() & key.duplicated(keep=False)
-    if dup.any():
-        rows = defaultdict(list)
-        for k, r in zip(key[dup], df.loc[dup, "_source_row"], strict=True):
-            rows[k].append(str(r))
-        id_label = labels.get("item_id", "item_id")
-        first(
-            pd.Series(
-                [
-                    f"duplicate {id_label} {k[0]!r} ({row_word}s {', '.join(rows[k])})" if d else ""
-                    for k, d in zip(key, dup, strict=True)
-                ],
-                index=df.index,
-            )
-        )
-    return reason
+        first([_cell_reason(col, v, label, max_text_chars) for v in df[col].tolist()])
+    ids = [_id_text(v) for v in df["item_id"].tolist()]
+    sources = ["" if is_missing(v) else str(v) for v in df["response_source"].tolist()]
+    rows: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for i, src, r in zip(ids, sources, df["_source_row"].tolist(), strict=True):
+        if i is not None:
+            rows[(i, src)].append(str(r))
+    id_label = labels.get("item_id", "item_id")
+    first(
+        [
+            f"duplicate {id_label} {i!r} ({row_word}s {', '.join(rows[(i, src)])})"
+            if i is not None and len(rows[(i, src)]) > 1
+            else ""
+            for i, src in zip(ids, sources, strict=True)
+        ]
+    )
+    return pd.Series(reason, index=df.index, dtype=object)
 
 
 def _quarantine_frame(name: str, frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
