@@ -142,3 +142,8 @@ def test_sha256_is_of_the_bytes_on_disk(tmp_path):
     blob = gzip.compress(b"p\ny\n")
     src = _write(tmp_path / "t.csv.gz", blob)
     assert read_user_file(src).sha256 == hashlib.sha256(blob).hexdigest()
+
+
+def test_raw_control_characters_in_json_strings_are_kept(tmp_path):
+    src = _write(tmp_path / "T.JSONL", '{"p": "tab\there nul\x00 cr\r"}\r\n')
+    assert read_user_file(src).frame["p"].tolist() == ["tab\there nul\x00 cr\r"]

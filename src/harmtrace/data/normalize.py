@@ -592,7 +592,9 @@ def read_texts(
     or line (JSONL) number in the file.
     """
     table = read_user_file(Path(path))
-    _missing_columns(table, [c for c in (text_column, id_column) if c])
+    for col in (text_column, id_column):
+        if col and col not in table.columns:
+            raise HarmtraceError(f"{path}: no column {col!r}; the file has {list(table.columns)}")
     frame = _base_frame(table, id_column)
     if not id_column:
         frame["item_id"] = pd.Series([str(i) for i in range(len(frame))], dtype=object)
