@@ -102,13 +102,11 @@ def test_output_whose_parent_is_a_file(model_dir, tmp_path):
 def test_missing_model_dir(tmp_path):
     src = tmp_path / "g.csv"
     src.write_text("text\nhello\n")
-    res = _grade(src, tmp_path / "o.parquet", tmp_path / "nowhere")
-    assert res.exit_code == 2
-    assert "--model-dir" in res.output and "no such folder" in res.output
-    (tmp_path / "empty_model").mkdir()
-    res = _grade(src, tmp_path / "o.parquet", tmp_path / "empty_model")
-    assert res.exit_code == 2
-    assert "no manifest.json or model.pkl" in res.output
+    for model_dir in (tmp_path / "nowhere", tmp_path / "empty_model"):
+        res = _grade(src, tmp_path / "o.parquet", model_dir)
+        assert res.exit_code == 2
+        assert f"no trained embedded grader in {model_dir}" in res.output
+        (tmp_path / "empty_model").mkdir(exist_ok=True)
 
 
 @pytest.mark.parametrize("name", ["e.csv", "e.jsonl"])
