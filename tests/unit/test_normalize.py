@@ -487,3 +487,32 @@ def test_normalize_refuses_a_raw_file_edited_after_fetch(mirror, tmp_path):
     path.write_bytes(path.read_bytes().replace(b"e", b"E", 1))
     with pytest.raises(RawFileChangedError, match="changed after fetch.*harmtrace fetch"):
         normalize_dataset(spec, tmp_path)
+
+
+def test_jsonable_handles_every_cell_kind():
+    import numpy as np
+
+    from harmtrace.data.normalize import jsonable
+
+    cells = {
+        "tuple": (1, "a\udcff"),
+        "array": np.array([[1, 2], [3, 4]]),
+        "npint": np.int64(7),
+        "bytes": b"\x00\xff",
+        "nan": float("nan"),
+        "na": pd.NA,
+        "nested": {"k": [np.float64(1.5), None]},
+        "stamp": pd.Timestamp("2024-01-02"),
+    }
+    out = jsonable(cells)
+    assert out == {
+        "tuple": [1, "a\\xff"],
+        "array": [[1, 2], [3, 4]],
+        "npint": 7,
+        "bytes": {"$bytes": "00ff"},
+        "nan": "nan",
+        "na": None,
+        "nested": {"k": [1.5, None]},
+        "stamp": "2024-01-02 00:00:00",
+    }
+    json.dumps(out, allow_nan=False)

@@ -122,8 +122,10 @@ def jsonable(value: Any) -> Any:
         return {"$bytes": value.hex()}
     if isinstance(value, dict):
         return {str(jsonable(k)): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and hasattr(value, "ndim")):
-        items = value.tolist() if hasattr(value, "tolist") else value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "ndim"):  # numpy arrays and scalars
+        items = value.tolist()
         return [jsonable(v) for v in items] if isinstance(items, list) else jsonable(items)
     if hasattr(value, "item") and not isinstance(value, (bool, int, float)):
         try:
