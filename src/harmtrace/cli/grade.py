@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harmtrace.cli._app import app, fail, log
+from harmtrace.cli._app import BadRows, MaxChars, app, fail, log
 from harmtrace.errors import HarmtraceError
 
 
@@ -107,32 +107,33 @@ def grade(
     text_column: Annotated[str | None, typer.Option(help="text column of --input")] = None,
     id_column: Annotated[str | None, typer.Option(help="id column of --input")] = None,
     output: Annotated[Path | None, typer.Option(help="scores parquet for --input")] = None,
+    bad_rows: BadRows = "error",
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(help="side file for bad rows of --input (default <output>.quarantine.jsonl)"),
+    ] = None,
+    max_text_chars: MaxChars = 100_000,
 ) -> None:
     """Severity per category, confidence and relevance for records or a file of texts."""
     from harmtrace.graders.registry import make_grader
     from harmtrace.io import read_table, write_table
 
     try:
+        if input is not None:
+            if not text_column or output is None:
+                raise HarmtraceError("--input needs --text-column and --output")
+            quarantine = _check_input_outputs(output, quarantine)
         overrides = {"model_dir": str(model_dir) if model_dir else None}
         backend = make_grader(grader, _spec_json(spec), **overrides)
         backend.check()
         if input is not None:
-            if not text_column or output is None:
-                raise HarmtraceError("--input needs --text-column and --output")
+            assert text_column is not None and output is not None and quarantine is not None
             if not hasattr(backend, "grade_texts"):
                 raise HarmtraceError(f"grader {grader!r} grades records, not loose texts")
-            from harmtrace.data.normalize import read_user_file
-
-            frame = read_user_file(input)
-            shown = [c for c in frame.columns if c != "_source_row"]
-            for col in (text_column, id_column):
-                if col and col not in frame:
-                    raise HarmtraceError(f"{input}: no column {col!r}; the file has {shown}")
-            ids = frame[id_column].map(str).tolist() if id_column else None
-            scores = backend.grade_texts(frame[text_column].tolist(), ids)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            scores.to_parquet(output, index=False)
-            log.info("graded %d texts into %s", len(scores), output)
+            _grade_input(
+                backend, input, text_column, id_column, output, quarantine, bad_rows,
+                max_text_chars,
+            )  # fmt: skip
             return
         if dataset is None:
             raise HarmtraceError("give a DATASET or --input FILE")
@@ -146,6 +147,51 @@ def grade(
         log.info("graded %d records into %s (%d failed)", len(judged), out, failed)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
+
+
+def _check_input_outputs(output: Path, quarantine: Path | None) -> Path:
+    """Fail before any work when --output or --quarantine cannot be written."""
+    from harmtrace.io import check_output_file
+
+    check_output_file(output, "--output")
+    quarantine = check_output_file(
+        quarantine or output.with_name(f"{output.stem}.quarantine.jsonl"), "--quarantine"
+    )
+    if quarantine.resolve() == output.resolve():
+        raise HarmtraceError("--quarantine and --output must be different files")
+    return quarantine
+
+
+def _grade_input(
+    backend,
+    input: Path,
+    text_column: str,
+    id_column: str | None,
+    output: Path,
+    quarantine: Path,
+    bad_rows: str,
+    max_text_chars: int,
+) -> None:
+    """Grade a user's file of texts: every row graded or quarantined, by its row number."""
+    from harmtrace.data.normalize import read_texts, write_quarantine
+
+    texts = read_texts(
+        input,
+        text_column,
+        id_column,
+        bad_rows=bad_rows,  # type: ignore[arg-type]
+        max_text_chars=max_text_chars,
+    )
+    scores = backend.grade_texts(texts.texts["text"].tolist(), texts.texts["id"].tolist())
+    scores.insert(1, "source_row", texts.texts["source_row"].to_numpy())
+    try:
+        scores.to_parquet(output, index=False)
+    except OSError as exc:
+        raise HarmtraceError(f"--output {output}: cannot write ({exc.strerror or exc})") from exc
+    write_quarantine(texts.quarantined, quarantine)
+    log.info("graded %d texts into %s", len(scores), output)
+    if len(texts.quarantined):
+        log.warning("quarantined %d bad row(s) to %s", len(texts.quarantined), quarantine)
 
 
 def _spec_json(spec: str | None) -> dict:
