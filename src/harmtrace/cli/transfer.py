@@ -107,9 +107,9 @@ def embed_texts_cmd(
     responses: Annotated[bool, typer.Option(help="embed responses too")] = False,
 ) -> None:
     """Embed every prompt (and response) once and keep the vectors as an artifact."""
+    from harmtrace.data.provenance import read_records
     from harmtrace.graders.base import as_texts
     from harmtrace.graders.features import EmbeddingCache, make_extractor
-    from harmtrace.io import read_table
 
     try:
         ex = make_extractor(extractor)
@@ -117,7 +117,7 @@ def embed_texts_cmd(
             raise HarmtraceError(f"{extractor!r} is fitted on a corpus; only embeddings cache")
         texts: list[str] = []
         for path in records:
-            frame = read_table(path, "records")
+            frame = read_records(path)
             texts += as_texts(frame["prompt"])
             if responses:
                 texts += [t for t in as_texts(frame["response"].dropna())]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from harmtrace.taxonomy import CATEGORIES
+from harmtrace.taxonomy import CATEGORIES, SIDES
 
 if TYPE_CHECKING:
     from harmtrace.graders.embedded import EmbeddedGrader
@@ -107,7 +107,7 @@ def judgment_priors(model: EmbeddedGrader, judgments: pd.DataFrame) -> pd.DataFr
     """Per side (prompt, response) and category: the training prior, the EM prior of the
     graded texts, and the mean raw probability (for the prior-shift report)."""
     frames = []
-    for side in ("prompt", "response"):
+    for side in SIDES:
         cols = {f"prob_{c}": judgments[f"{side}_prob_{c}"] for c in CATEGORIES}
         probs = pd.DataFrame(cols).dropna()
         if probs.empty:
