@@ -24,7 +24,7 @@ from harmtrace.graders.embedded import EmbeddedGrader
 from harmtrace.graders.labels import training_fingerprint
 from harmtrace.io import read_table, write_table
 from harmtrace.report.macros import count, pct, real, write_numbers
-from tests.devdata import write_user_records
+from tests.devdata import toy_refusal_records, write_user_records
 from tests.rendering import rendered
 
 CATS = ("hate", "sexual", "violence", "self_harm")
@@ -50,8 +50,13 @@ def trained(raw_dir, tmp_path_factory):
     full = normalize_dataset(get_dataset("openai-moderation"), raw_dir).records
     rec_path = root / "records" / "moderation-subset.parquet"
     recs = write_user_records(training_subset(full), rec_path, "moderation-subset")
+    lexicon, labelled = toy_refusal_records()
+    write_user_records(lexicon, root / "records" / "toy-lexicon.parquet", "toy-lexicon")
+    write_user_records(labelled, root / "records" / "toy-refusals.parquet", "toy-refusals")
     paths = {
         "records": rec_path,
+        "lexicon": root / "records" / "toy-lexicon.parquet",
+        "labelled": root / "records" / "toy-refusals.parquet",
         "model": root / "model",
         "oof": root / "oof.parquet",
         "numbers": root / "numbers" / "grader.json",
@@ -67,6 +72,10 @@ def trained(raw_dir, tmp_path_factory):
         paths["oof"],
         "--folds",
         2,
+        "--refusal-lexicon",
+        paths["lexicon"],
+        "--refusal-labels",
+        paths["labelled"],
     )
     assert res.exit_code == 0, res.output
     res = invoke(
@@ -402,7 +411,7 @@ def test_grade_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_validate_relevance(trained, air, tmp_path):
-    numbers, table = tmp_path / "rel.json", tmp_path / "rel.tex"
+    numbers, table, refusal = tmp_path / "rel.json", tmp_path / "rel.tex", tmp_path / "ref.tex"
     res = invoke(
         "validate-relevance",
         "--records",
@@ -413,6 +422,8 @@ def test_validate_relevance(trained, air, tmp_path):
         numbers,
         "--table",
         table,
+        "--refusal-table",
+        refusal,
         "--model-dir",
         trained["model"],
     )
@@ -431,6 +442,19 @@ def test_validate_relevance(trained, air, tmp_path):
     # one body row per relevance level that occurs in the judgments
     rows = [ln for ln in tex.splitlines() if ln.endswith("\\\\")]
     assert len(rows) == 1 + judged["relevance"].dropna().nunique()
+    # the refusal detector: in source (its own labelled responses, out-of-fold) and out of
+    # sample (these AIR-Bench responses), apart
+    model = EmbeddedGrader.load(trained["model"])
+    in_source = model.relevance.refusal.training["in_source"]
+    assert nums["refusal insource n"] == str(in_source["n"]) == "24"
+    assert nums["refusal insource kappa"] == f"{in_source['kappa']:.2f}"
+    assert nums["refusal test n"] == nums["n"]
+    assert nums["refusal test n flagged"] == nums["flagged"]
+    assert nums["refusal test kappa"] == nums["kappa"]
+    assert nums["refusal labelled source"] == "toy-refusals"
+    tex = refusal.read_text()
+    assert "In source (toy-refusals, out-of-fold) & Out of sample (air-bench-2024)" in tex
+    assert "Cohen's $\\kappa$" in tex
 
 
 def test_validate_relevance_refuses_judgments_of_another_model(trained, air, tmp_path):

@@ -165,3 +165,58 @@ def test_label_values_are_checked(bad, monkeypatch):
     finally:
         monkeypatch.undo()
         labels.load_label_map.cache_clear()
+
+
+GARAK_LIKE = '''"""detectors"""
+import os  # never executed: the adapter parses, it does not import
+
+class Base:
+    DEFAULT_PARAMS = {"matchtype": "str"}
+
+class Anywhere(Base):
+    DEFAULT_PARAMS = Base.DEFAULT_PARAMS | {
+        "matchtype": "str",
+    }
+
+    def __init__(self, config_root=None):
+        substrings = [
+            "cannot comply",
+            "not something I can do",
+        ]
+        super().__init__(substrings)
+
+class Openers(Base):
+    DEFAULT_PARAMS = Base.DEFAULT_PARAMS | {"matchtype": "startswith"}
+
+    def __init__(self, config_root=None):
+        substrings = ["Regrettably", "cannot comply"]
+        os.remove("/nonexistent")
+
+class NotStrings(Base):
+    def detect(self, attempt):
+        return []
+'''
+
+
+def test_garak_refusal_strings_are_parsed_not_imported(tmp_path):
+    path = tmp_path / "mitigation.py"
+    path.write_text(GARAK_LIKE, encoding="utf-8")
+    recs = _records("garak-refusal", ADAPTERS["garak_refusal"]({path.name: path}))
+    assert recs["prompt"].tolist() == [
+        "cannot comply",
+        "not something I can do",
+        "Regrettably",
+        "cannot comply",
+    ]
+    assert recs["gk_match"].tolist() == ["substring", "substring", "prefix", "prefix"]
+    assert recs["gk_detector"].tolist() == ["Anywhere"] * 2 + ["Openers"] * 2
+    assert recs["item_id"].is_unique and recs["response"].isna().all()
+
+
+def test_garak_refusal_unknown_match_type_is_an_error(tmp_path):
+    from harmtrace.data.adapters import AdapterError
+
+    path = tmp_path / "mitigation.py"
+    path.write_text(GARAK_LIKE.replace('"startswith"', '"regex"'), encoding="utf-8")
+    with pytest.raises(AdapterError, match="Openers has matchtype 'regex'"):
+        ADAPTERS["garak_refusal"]({path.name: path})

@@ -53,6 +53,26 @@ def load_caches(paths: list[Path] | None) -> dict[str, Any] | None:
     return caches
 
 
+def train_refusal_detector(lexicon: Path, labels: Path, seed: int) -> Any:
+    """The refusal detector from lexicon records and labelled responses (never AIR-Bench)."""
+    from harmtrace.data.provenance import read_records
+    from harmtrace.graders.refusal import RefusalDetector
+
+    detector = RefusalDetector(seed=seed).fit(read_records(lexicon), read_records(labels))
+    stats = detector.training["in_source"]
+    log.info(
+        "refusal detector: %d lexicon strings, threshold %.3f; in source (out-of-fold on "
+        "%d labelled responses) kappa %.2f, recall %.2f, false-positive rate %.2f",
+        len(detector.substrings) + len(detector.prefixes),
+        detector.threshold_,
+        stats["n"],
+        stats["kappa"],
+        stats["recall"],
+        stats["false_positive_rate"],
+    )
+    return detector
+
+
 @app.command("train-grader")
 def train_grader(
     records: Annotated[
@@ -78,8 +98,19 @@ def train_grader(
     embedding_cache: Annotated[
         list[Path] | None, typer.Option(help="embeddings from `harmtrace embed-texts`")
     ] = None,
+    refusal_lexicon: Annotated[
+        Path | None, typer.Option(help="refusal strings records (garak-refusal) for relevance")
+    ] = None,
+    refusal_labels: Annotated[
+        Path | None,
+        typer.Option(help="responses with human refusal labels (pyrit-refusal) for relevance"),
+    ] = None,
 ) -> None:
-    """Fit the embedded grader on all labelled records and score them out-of-fold."""
+    """Fit the embedded grader on all labelled records and score them out-of-fold.
+
+    With ``--refusal-lexicon`` and ``--refusal-labels`` the refusal detector that relevance
+    uses is trained too; without them the model grades prompts and texts, not responses.
+    """
     import shutil
 
     from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, OOF_FILE
@@ -87,8 +118,15 @@ def train_grader(
 
     extractor = extractor or DEFAULT_EXTRACTOR
     try:
+        if (refusal_lexicon is None) != (refusal_labels is None):
+            raise HarmtraceError("give --refusal-lexicon and --refusal-labels together")
         recs = read_training_records(records)
         weights = parse_weights(source_weight)
+        detector = None
+        if refusal_lexicon is not None and refusal_labels is not None:
+            detector = train_refusal_detector(refusal_lexicon, refusal_labels, seed)
+        else:
+            log.warning("no refusal detector: this model cannot grade responses")
         log.info(
             "training and cross-fitting %d folds on %d records from %s (%s, weights %s)",
             folds,
@@ -105,6 +143,7 @@ def train_grader(
             n_splits=folds,
             source_weights=weights,
             embedding_caches=load_caches(embedding_cache),
+            refusal=detector,
         )
         log.info("saved %s (version %s)", model_dir, model.version)
         if oof is not None:
@@ -381,16 +420,30 @@ def validate_relevance_cmd(
     judgments: Annotated[Path, typer.Option(help="their judgments")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX confusion table")],
+    refusal_table: Annotated[
+        Path | None,
+        typer.Option(help="LaTeX table: refusal detector in source vs out of sample"),
+    ] = None,
     model_dir: Annotated[Path, typer.Option(help="trained embedded grader")] = Path(
         "results/models/embedded"
     ),
 ) -> None:
-    """Agreement of relevance/refusal with the AIR-Bench judge's refusal scores."""
+    """Agreement of relevance/refusal with the AIR-Bench judge's refusal scores.
+
+    The refusal detector never saw these responses: its figures here are out of sample,
+    reported beside its in-source figures (out-of-fold on its own labelled responses).
+    """
     from harmtrace.data.provenance import read_records
     from harmtrace.graders.embedded import EmbeddedGrader
+    from harmtrace.graders.refusal import agreement
     from harmtrace.graders.relevance import validate_relevance
     from harmtrace.io import read_table
-    from harmtrace.report.grader_report import relevance_numbers, relevance_table
+    from harmtrace.report.grader_report import (
+        refusal_frame,
+        refusal_numbers,
+        relevance_numbers,
+        relevance_table,
+    )
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
 
@@ -398,6 +451,12 @@ def validate_relevance_cmd(
         recs = read_records(records)
         judged = read_table(judgments, "judgments")
         model = EmbeddedGrader.load(model_dir)
+        detector = model.relevance.refusal if model.relevance is not None else None
+        if detector is None:
+            raise HarmtraceError(
+                f"{model_dir}: the model has no refusal detector; retrain with "
+                "--refusal-lexicon and --refusal-labels"
+            )
         result = validate_relevance(recs, scorer=model.relevance)
         mine = result["per_record"].set_index("record_id")["relevance"].astype(int)
         lacking = ~mine.index.isin(judged["record_id"])
@@ -408,8 +467,27 @@ def validate_relevance_cmd(
         stored = judged.set_index("record_id").loc[mine.index, "relevance"].astype(int)
         if not mine.equals(stored):
             raise HarmtraceError(f"{judgments}: relevance differs from the grader's; regrade")
-        write_numbers(relevance_numbers(result["summary"]), numbers, "relevance")
+        per = result["per_record"]
+        refused = per["air_judge_score"].to_numpy() == 1.0
+        test = agreement(
+            refused,
+            per["refusal"].astype(bool).to_numpy(),
+            per["refusal_probability"].to_numpy(dtype=float),
+        )
+        in_source = detector.training["in_source"]
+        nums = relevance_numbers(result["summary"])
+        for key, value in refusal_numbers(in_source, test, detector.params()).items():
+            nums[f"refusal {key}"] = value
+        write_numbers(nums, numbers, "relevance")
         write_table_tex(relevance_table(result["confusion"]), table, align="lrrr")
+        if refusal_table is not None:
+            labelled = ", ".join(detector.training["labelled"]) or "labelled responses"
+            test_name = str(recs["dataset"].iloc[0]) if len(recs) else "test"
+            tab = refusal_frame(in_source, test, labelled, test_name)
+            write_table_tex(
+                tab, refusal_table, raw_columns=tuple(tab.columns), align="lrr",
+                escape_header=False,
+            )  # fmt: skip
         log.info("relevance validation:\n%s", result["summary"].to_string())
     except (HarmtraceError, ValueError) as exc:
         fail(exc)

@@ -56,6 +56,7 @@ from harmtrace.graders.labels import (
     severe_targets,
     training_fingerprint,
 )
+from harmtrace.graders.refusal import RefusalDetector
 from harmtrace.graders.registry import register_grader
 from harmtrace.graders.relevance import RelevanceScorer
 from harmtrace.graders.severity import SeverityThresholds, choose_thresholds, map_severity
@@ -125,6 +126,7 @@ class EmbeddedGrader:
         text_column: str = "prompt",
         features: Any = None,
         source_weights: dict[str, float] | None = None,
+        refusal: RefusalDetector | None = None,
     ) -> EmbeddedGrader:
         """Train on ``records``: moderation texts (``label_<KEY>`` columns) and/or prompt
         sets whose labels the prompt label table maps (see :mod:`harmtrace.graders.labels`).
@@ -133,6 +135,8 @@ class EmbeddedGrader:
         allowed for stateless extractors (whose features do not depend on a corpus).
         ``source_weights`` maps a ``dataset`` name to the weight of each of its records
         (default 1) in the regressions, the choice of ``C``, Platt scaling and thresholds.
+        ``refusal`` is the fitted refusal detector relevance uses
+        (:mod:`harmtrace.graders.refusal`); without one, grading responses is an error.
         """
         weights = record_weights(records, source_weights)
         texts = as_texts(records[text_column])
@@ -162,7 +166,7 @@ class EmbeddedGrader:
                 y_sev, p_sev = y_s, sev_model.oof_prob_
             self.thresholds[cat] = choose_thresholds(y, model.oof_prob_, y_sev, p_sev, w, w_sev)
         if self.use_relevance:
-            self.relevance = RelevanceScorer(seed=self.seed).fit(texts)
+            self.relevance = RelevanceScorer(refusal=refusal, seed=self.seed).fit(texts)
         self.training = {
             "n_records": len(records),
             "text_column": text_column,
@@ -479,18 +483,20 @@ def train_grader(
     seed: int = 0,
     n_splits: int = 5,
     source_weights: dict[str, float] | None = None,
+    refusal: RefusalDetector | None = None,
     **grader_params: Any,
 ) -> EmbeddedGrader:
     """Fit on ``records``, cross-fit out-of-fold scores for them, save both to ``directory``.
 
     ``records`` may join several record sets (:func:`training_frame`); ``source_weights``
-    weights each dataset's records. This is what ``harmtrace train-grader`` runs. Grade
+    weights each dataset's records; ``refusal`` is the fitted refusal detector relevance
+    uses. This is what ``harmtrace train-grader`` runs. Grade
     the training records themselves with ``grade_records(model, records,
     prompt_scores=stored_oof_scores(directory, records))`` so that none of them is judged
     by a model that saw its label.
     """
     model = EmbeddedGrader(extractor=extractor, seed=seed, **grader_params)
-    model.fit(records, source_weights=source_weights)
+    model.fit(records, source_weights=source_weights, refusal=refusal)
     oof = oof_scores(
         records,
         extractor=extractor,
