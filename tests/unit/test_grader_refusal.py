@@ -127,3 +127,18 @@ def test_bad_inputs_are_clear_errors():
         RefusalDetector().fit(lexicon, few)
     with pytest.raises(RuntimeError):
         RefusalDetector().detect(["text"])
+
+
+def test_training_responses_are_read_out_of_fold():
+    """Grading the labelled set itself reproduces the out-of-fold decisions; a new text is
+    read by the final model."""
+    d = toy_refusal_detector()
+    _, labelled = toy_refusal_records()
+    flags = d.detect(labelled["response"].tolist())
+    assert flags.tolist() == d.in_source_["flag"].tolist()
+    probs = [tags.probability for tags in d.analyse(labelled["response"].tolist())]
+    np.testing.assert_allclose(probs, d.in_source_["oof_probability"])
+    new = "I cannot help with that request, sorry!"
+    assert new not in labelled["response"].tolist()
+    window = d.opening_features([new])
+    assert d.analyse([new])[0].probability == pytest.approx(d.probability(window)[0])

@@ -180,3 +180,11 @@ def test_transfer_report_pairs_in_and_out_of_source():
     assert nums["loso min auroc"].value == pytest.approx(0.7)
     assert nums["loso auroc target met"].value == "not met"
     assert nums["harm word fpr"].value == pytest.approx(0.3)
+    assert nums["harm word fpr target met"].value == "not met"  # 30% > 10%
+    assert nums["harm word fpr insource"].value == pytest.approx(0.1)
+    assert nums["harm word fpr insource target met"].value == "met"  # 10% <= 10%
+    assert nums["loso sources"].value == 1 and nums["loso sources at target"].value == 0
+    assert nums["oof min auroc"].value == pytest.approx(0.9)
+    lenient = transfer_numbers(m, harm_word_source="b", target_auroc=0.7, target_fpr=0.3)
+    assert lenient["loso auroc target met"].value == "met"
+    assert lenient["harm word fpr target met"].value == "met"

@@ -155,28 +155,30 @@ def train_grader(
 
 @app.command("evaluate-grader")
 def evaluate_grader(
-    records: Annotated[Path, typer.Option(help="the grader's training records (label_<KEY>)")],
+    records: Annotated[
+        list[Path], typer.Option(help="the grader's training records; repeat per dataset")
+    ],
     model_dir: Annotated[Path, typer.Option(help="trained embedded grader")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
 ) -> None:
-    """Out-of-fold validity of the embedded grader against its human labels.
+    """Out-of-fold validity of the embedded grader against its human moderation labels.
 
     A verb of its own, apart from training, so that an edit of the statistics reruns this
     report and not the training and grading.
     """
     import json
 
-    from harmtrace.data.provenance import read_records
     from harmtrace.graders.embedded import MANIFEST_FILE, stored_oof_scores
     from harmtrace.graders.evaluation import oof_metrics, severe_agreement
     from harmtrace.graders.labels import moderation_rows
     from harmtrace.report.grader_report import grader_numbers, grader_table
     from harmtrace.report.latex import write_table_tex
-    from harmtrace.report.macros import write_numbers
+    from harmtrace.report.macros import count, write_numbers
 
     try:
-        recs = read_records(records)
+        recs = read_training_records(records)
+        n_total, n_sources = len(recs), int(recs["dataset"].nunique())
         scores = stored_oof_scores(model_dir, recs)
         if scores is None:
             raise HarmtraceError(f"{records}: not the training records of {model_dir}")
@@ -190,9 +192,10 @@ def evaluate_grader(
         metrics = oof_metrics(recs, scores)
         log.info("out-of-fold metrics:\n%s", metrics.to_string())
         severe = severe_agreement(recs, scores)
-        write_numbers(
-            grader_numbers(metrics, severe, len(recs), extractor, folds), numbers, "grader"
-        )
+        nums = grader_numbers(metrics, severe, len(recs), extractor, folds)
+        nums["n train total"] = count(n_total)
+        nums["n sources"] = count(n_sources)
+        write_numbers(nums, numbers, "grader")
         tab = grader_table(metrics)
         write_table_tex(
             tab, table, raw_columns=tuple(tab.columns), align="lrrrrrl", escape_header=False
@@ -229,8 +232,13 @@ def grade(
         Path | None,
         typer.Option(help="embedded: also write judgments adjusted to this dataset's priors"),
     ] = None,
+    raw_out: Annotated[
+        Path | None,
+        typer.Option(help="embedded: also write the unadjusted judgments (prior shift off)"),
+    ] = None,
     priors_out: Annotated[
-        Path | None, typer.Option(help="estimated category priors (parquet) with --prior-shift-out")
+        Path | None,
+        typer.Option(help="embedded: the dataset's EM category priors beside the training ones"),
     ] = None,
     in_sample: Annotated[
         bool,
@@ -264,22 +272,31 @@ def grade(
         records = records or Path("results/records") / f"{dataset}.parquet"
         recs = read_records(records, dataset=dataset)
         log.info("grading %d records of %s with %s", len(recs), dataset, backend.version)
-        options = {}
-        if in_sample or prior_shift_out is not None:
-            if grader != "embedded":
-                raise HarmtraceError("--in-sample and --prior-shift-out are embedded options")
-            options = {"in_sample": in_sample, "prior_shift": False}
+        extras = (prior_shift_out, raw_out, priors_out)
+        if grader != "embedded" and (in_sample or any(p is not None for p in extras)):
+            raise HarmtraceError(
+                "--in-sample, --prior-shift-out, --raw-out and --priors-out are options of "
+                "the embedded grader"
+            )
+        options = {"in_sample": in_sample} if grader == "embedded" else {}
         judged = backend.grade(recs, **options)
         out = out or Path("results/judgments") / grader / f"{dataset}.parquet"
         write_table(judged, out, "judgments")
         failed = int((judged["status"] == "failed").sum())
         log.info("graded %d records into %s (%d failed)", len(judged), out, failed)
-        if prior_shift_out is not None:
-            shifted, priors = backend.grade_shifted(recs, raw=judged, in_sample=in_sample)
-            write_table(shifted, prior_shift_out, "judgments")
+        if any(p is not None for p in extras):
+            raw = judged
+            if backend.spec.prior_shift:
+                raw = backend.grade(recs, in_sample=in_sample, prior_shift=False)
+            shifted, priors = backend.grade_shifted(recs, raw=raw, in_sample=in_sample)
             log.info("category priors (EM, Saerens et al. 2002):\n%s", priors.to_string())
-            if priors_out is not None:
-                write_table(priors, priors_out, "category_priors")
+            for path, frame, schema in (
+                (prior_shift_out, shifted, "judgments"),
+                (raw_out, raw, "judgments"),
+                (priors_out, priors, "category_priors"),
+            ):
+                if path is not None:
+                    write_table(frame, path, schema)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
 
@@ -366,7 +383,10 @@ def graders() -> None:
 
 @app.command("compare-extractors")
 def compare_extractors_cmd(
-    records: Annotated[Path, typer.Option(help="records with human labels")],
+    records: Annotated[
+        list[Path],
+        typer.Option(help="records with human labels (repeat); compared on moderation rows"),
+    ],
     out: Annotated[Path, typer.Option(help="comparison parquet")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table")],
@@ -379,14 +399,15 @@ def compare_extractors_cmd(
         str | None, typer.Option(help="the configured default (default: the documented pick)")
     ] = None,
 ) -> None:
-    """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category."""
-    from harmtrace.data.provenance import read_records
+    """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category, on the
+    moderation-labelled records (the texts the AUPRC targets refer to)."""
     from harmtrace.graders.compare import (
         MIN_TEXTS_PER_S,
         choose_default_extractor,
         compare_extractors,
     )
     from harmtrace.graders.features import COMPARED_EXTRACTORS, DEFAULT_EXTRACTOR
+    from harmtrace.graders.labels import moderation_rows
     from harmtrace.report.grader_report import extractor_numbers, extractor_table
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
@@ -394,7 +415,10 @@ def compare_extractors_cmd(
     extractors = extractors or ",".join(COMPARED_EXTRACTORS)
     configured = configured or DEFAULT_EXTRACTOR
     try:
-        recs = read_records(records)
+        recs = read_training_records(records)
+        recs = recs[moderation_rows(recs)].reset_index(drop=True)
+        if recs.empty:
+            raise HarmtraceError(f"{records}: no moderation-labelled records (label_<KEY>)")
         summary = compare_extractors(
             recs,
             extractors=[e for e in extractors.split(",") if e],

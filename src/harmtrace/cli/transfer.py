@@ -31,8 +31,17 @@ def evaluate_transfer_cmd(
     harm_word_source: Annotated[
         str, typer.Option(help="the benign-with-harm-words source whose FPR is reported")
     ] = "rho-overrefusal",
-    extractor: Annotated[str, typer.Option(help="extractor, as for train-grader")] = "tfidf",
+    extractor: Annotated[
+        str | None, typer.Option(help="extractor (default: the trained model's)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of fitting")] = 0,
+    c_from_model: Annotated[
+        bool,
+        typer.Option(help="use the C values the trained model chose: no nested C search"),
+    ] = False,
+    inner_splits: Annotated[
+        int, typer.Option(help="inner folds for Platt scaling and thresholds of each fit")
+    ] = 5,
     source_weight: Annotated[
         list[str] | None, typer.Option(help="DATASET=WEIGHT, as for train-grader")
     ] = None,
@@ -41,15 +50,23 @@ def evaluate_transfer_cmd(
     ] = None,
 ) -> None:
     """Prompt-level AUROC, F1 and FPR per source: in-source (out-of-fold) and out-of-source
-    (a grader fitted without that source)."""
+    (a grader fitted without that source).
+
+    ``--c-from-model`` fits each held-out grader with the ``C`` values the trained model
+    chose on all training data (one fit per held-out source instead of a search over the
+    grid): the choice of ``C`` then saw the held-out source's labels, a small optimism
+    the docs state; it keeps the DAG within its time budget.
+    """
+    import json
+
     import pandas as pd
 
-    from harmtrace.graders.embedded import OOF_FILE
+    from harmtrace.graders.embedded import MANIFEST_FILE, OOF_FILE
     from harmtrace.graders.labels import load_label_map
     from harmtrace.graders.transfer import loso_scores, transfer_metrics
     from harmtrace.io import write_table
     from harmtrace.report.latex import write_table_tex
-    from harmtrace.report.macros import write_numbers
+    from harmtrace.report.macros import count, text, write_numbers
     from harmtrace.report.transfer_report import transfer_numbers, transfer_table
 
     try:
@@ -58,7 +75,13 @@ def evaluate_transfer_cmd(
         sources = list(holdout or [n for n in names if n in load_label_map()])
         if not sources:
             raise HarmtraceError(f"no prompt sources to hold out among {names}")
-        log.info("leave-one-source-out over %s (%s)", sources, extractor)
+        manifest = json.loads((model_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        extractor = extractor or manifest["extractor"]["name"]
+        params: dict = {"inner_splits": inner_splits}
+        if c_from_model:
+            chosen = manifest["classifier"]["categories"]
+            params["c_grid"] = tuple(sorted({float(m["C"]) for m in chosen.values()}))
+        log.info("leave-one-source-out over %s (%s, %s)", sources, extractor, params)
         loso = loso_scores(
             recs,
             sources,
@@ -66,6 +89,7 @@ def evaluate_transfer_cmd(
             seed=seed,
             source_weights=parse_weights(source_weight),
             embedding_caches=load_caches(embedding_cache),
+            **params,
         )
         oof = pd.read_parquet(model_dir / OOF_FILE)
         metrics = pd.concat(
@@ -92,7 +116,12 @@ def evaluate_transfer_cmd(
         if scores_out is not None:
             scores_out.parent.mkdir(parents=True, exist_ok=True)
             loso.to_parquet(scores_out, index=False)
-        write_numbers(transfer_numbers(metrics, harm_word_source), numbers, "transfer")
+        nums = transfer_numbers(metrics, harm_word_source)
+        nums["loso c grid"] = text(
+            ", ".join(f"{c:g}" for c in params.get("c_grid", ())) or "searched per fit"
+        )
+        nums["loso inner splits"] = count(inner_splits)
+        write_numbers(nums, numbers, "transfer")
         tab = transfer_table(metrics)
         write_table_tex(tab, table, align="lrrrrr")
     except (HarmtraceError, ValueError) as exc:

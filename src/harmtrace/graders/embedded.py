@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import sklearn
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sklearn.model_selection import StratifiedKFold
 
 import harmtrace
@@ -667,7 +667,48 @@ class CompareSpec(BaseModel):
         COMPARED_EXTRACTORS, min_length=1, description="Extractors compared out-of-fold."
     )
     seeds: tuple[int, ...] = Field(
-        (0, 1, 2), min_length=1, description="Fold seeds; metrics as mean and sd over them."
+        (0,), min_length=1, description="Fold seeds; metrics as mean and sd over them."
+    )
+
+
+class RefusalSpec(BaseModel):
+    """Where the refusal detector of relevance learns from (never the data it is tested on)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lexicon: str = Field(
+        "garak-refusal", description="Dataset of refusal strings (gk_match: substring/prefix)."
+    )
+    labels: str = Field(
+        "pyrit-refusal", description="Dataset of responses with human refusal labels."
+    )
+
+
+class TransferSpec(BaseModel):
+    """The leave-one-source-out evaluation (``harmtrace evaluate-transfer``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holdout: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Training datasets to hold out one at a time; empty = every prompt set of "
+            "train_datasets that the prompt label table maps."
+        ),
+    )
+    harm_word_source: str = Field(
+        "rho-overrefusal",
+        description="Benign-with-harm-words prompt set whose false-positive rate is reported.",
+    )
+    c_from_model: bool = Field(
+        True,
+        description=(
+            "Fit each held-out grader with the C values the trained model chose (no nested "
+            "C search; keeps the DAG fast)."
+        ),
+    )
+    inner_splits: int = Field(
+        3, ge=2, description="Inner folds for Platt scaling and thresholds of each LOSO fit."
     )
 
 
@@ -680,8 +721,17 @@ class EmbeddedSpec(GraderSpec):
         json_schema_extra={"affects_judgments": False},
     )
     extractor: str = Field(DEFAULT_EXTRACTOR, description="Feature extractor.")
-    train_dataset: str = Field(
-        "openai-moderation", description="Dataset with human labels the grader is trained on."
+    train_datasets: tuple[str, ...] = Field(
+        ("openai-moderation",),
+        min_length=1,
+        description=(
+            "Datasets with human labels the grader is trained on: moderation texts "
+            "(label_<KEY>) and prompt sets mapped by the prompt label table."
+        ),
+    )
+    source_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Weight of each record of a training dataset (default 1).",
     )
     folds: int = Field(5, ge=2, description="Cross-fitting folds.")
     seed: int = Field(0, description="Seed of fold assignment and model fitting.")
@@ -692,11 +742,27 @@ class EmbeddedSpec(GraderSpec):
             "priors (Saerens et al. 2002) before severities are assigned."
         ),
     )
+    refusal: RefusalSpec = Field(
+        default_factory=RefusalSpec, description="Training data of the refusal detector."
+    )
     compare: CompareSpec = Field(
         default_factory=CompareSpec,
         description="The extractor comparison reported in the docs and the paper.",
         json_schema_extra={"affects_judgments": False},
     )
+    transfer: TransferSpec = Field(
+        default_factory=TransferSpec,
+        description="The leave-one-source-out transfer evaluation.",
+        json_schema_extra={"affects_judgments": False},
+    )
+
+    @field_validator("source_weights")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if not w > 0}
+        if bad:
+            raise ValueError(f"weights must be positive, got {bad}")
+        return v
 
 
 @register_grader

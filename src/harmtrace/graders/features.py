@@ -78,6 +78,15 @@ class TfidfExtractor(FeatureExtractor):
         texts = as_texts(texts)
         return sp.hstack([self._word.transform(texts), self._char.transform(texts)], format="csr")
 
+    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Fit and transform in one tokenisation pass (the same matrix as ``fit`` then
+        ``transform``, at about half the cost on long texts)."""
+        texts = as_texts(texts)
+        self._word = self._make("word", self.word_ngrams)
+        self._char = self._make("char_wb", self.char_ngrams)
+        blocks = [self._word.fit_transform(texts), self._char.fit_transform(texts)]
+        return sp.hstack(blocks, format="csr")
+
     @property
     def n_features(self) -> int:
         if self._word is None or self._char is None:
@@ -384,11 +393,17 @@ class StackExtractor(FeatureExtractor):
         return self
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        blocks = []
-        for part, w in zip(self.parts, self.weights, strict=True):
-            x = part.transform(texts)
-            blocks.append((x if sp.issparse(x) else sp.csr_matrix(x)) * w)
-        return sp.hstack(blocks, format="csr")
+        return self._stack([part.transform(texts) for part in self.parts])
+
+    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return self._stack([part.fit_transform(texts) for part in self.parts])
+
+    def _stack(self, blocks: list[Any]) -> sp.csr_matrix:
+        scaled = [
+            (x if sp.issparse(x) else sp.csr_matrix(x)) * w
+            for x, w in zip(blocks, self.weights, strict=True)
+        ]
+        return sp.hstack(scaled, format="csr")
 
     def fingerprint(self) -> bytes:
         h = hashlib.sha256(super().fingerprint())

@@ -42,16 +42,33 @@ def grader_table(metrics: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+AUPRC_TARGETS: dict[str, float] = {
+    "hate": 0.75,
+    "sexual": 0.95,
+    "violence": 0.55,
+    "self_harm": 0.75,
+}
+"""Out-of-fold AUPRC on the moderation set the grader should reach (issue 12)."""
+
+
 def grader_numbers(
     metrics: pd.DataFrame, severe: pd.DataFrame, n_train: int, extractor: str, folds: int
 ) -> dict[str, Number]:
     nums = {"n train": count(n_train), "extractor": text(extractor), "folds": count(folds)}
+    met = 0
     for r in metrics.itertuples():
         for key in ("auroc", "auprc", "f1", "precision", "recall"):
             nums[f"{r.category} {key}"] = real(getattr(r, key))
+        if r.category in AUPRC_TARGETS:
+            target = AUPRC_TARGETS[r.category]
+            nums[f"{r.category} auprc target"] = real(target)
+            reached = bool(r.auprc >= target)
+            met += reached
+            nums[f"{r.category} auprc target met"] = text("met" if reached else "not met")
         nums[f"{r.category} known"] = count(r.n_known)
         nums[f"{r.category} base rate"] = pct(r.base_rate)
         nums[f"{r.category} positive"] = count(r.n_positive)
+    nums["auprc targets met"] = count(met)
     nums["mean auprc"] = real(metrics["auprc"].mean())
     ranked = metrics.dropna(subset=["auprc"]).sort_values("auprc", kind="stable")
     worst, best = ranked.iloc[0], ranked.iloc[-1]

@@ -42,8 +42,17 @@ def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+TARGET_AUROC = 0.85
+"""Leave-one-source-out prompt-level AUROC the grader should reach on every source."""
+TARGET_HARM_WORD_FPR = 0.10
+"""Largest acceptable share of benign prompts with harm words flagged at severity >= 2."""
+
+
 def transfer_numbers(
-    metrics: pd.DataFrame, harm_word_source: str | None = None, target_auroc: float = 0.85
+    metrics: pd.DataFrame,
+    harm_word_source: str | None = None,
+    target_auroc: float = TARGET_AUROC,
+    target_fpr: float = TARGET_HARM_WORD_FPR,
 ) -> dict[str, Number]:
     """Per source and evaluation: auroc, f1, fpr, category auroc; the worst out-of-source
     AUROC; the FPR on the benign-with-harm-words source; and whether targets are met."""
@@ -58,6 +67,9 @@ def transfer_numbers(
             nums[f"{key} fpr"] = pct(float(r.fpr))
         nums[f"{key} positives"] = count(int(r.n_positive))
     loso = metrics[metrics["evaluation"] == "loso"].dropna(subset=["auroc"])
+    oof = metrics[metrics["evaluation"] == "oof"].dropna(subset=["auroc"])
+    if len(oof):
+        nums["oof min auroc"] = real(float(oof["auroc"].min()))
     if len(loso):
         worst = loso.sort_values("auroc", kind="stable").iloc[0]
         nums["loso min auroc"] = real(float(worst["auroc"]))
@@ -66,8 +78,16 @@ def transfer_numbers(
         nums["loso auroc target"] = real(target_auroc)
         nums["loso auroc target met"] = text("met" if met else "not met")
         nums["loso sources"] = count(len(loso))
+        nums["loso sources at target"] = count(int((loso["auroc"] >= target_auroc).sum()))
     if harm_word_source is not None:
-        row = metrics[(metrics["evaluation"] == "loso") & (metrics["dataset"] == harm_word_source)]
-        if len(row) and math.isfinite(float(row["fpr"].iloc[0])):
-            nums["harm word fpr"] = pct(float(row["fpr"].iloc[0]))
+        nums["harm word source"] = text(harm_word_source)
+        nums["harm word fpr target"] = pct(target_fpr, 0)
+        for evaluation, key in (("loso", "harm word fpr"), ("oof", "harm word fpr insource")):
+            row = metrics[
+                (metrics["evaluation"] == evaluation) & (metrics["dataset"] == harm_word_source)
+            ]
+            if len(row) and math.isfinite(float(row["fpr"].iloc[0])):
+                fpr = float(row["fpr"].iloc[0])
+                nums[key] = pct(fpr)
+                nums[f"{key} target met"] = text("met" if fpr <= target_fpr else "not met")
     return nums
