@@ -53,11 +53,12 @@ def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> 
         if name not in datasets:
             problems.append(f"{where}.refusal.{key}: {name!r} is not in data.datasets")
     transfer = spec.transfer
-    names = [*transfer.holdout, transfer.harm_word_source]
-    keys = ["holdout"] * len(transfer.holdout) + ["harm_word_source"]
+    named = [("holdout", name) for name in transfer.holdout]
+    if transfer.harm_word_source is not None:
+        named.append(("harm_word_source", transfer.harm_word_source))
     problems += [
         f"{where}.transfer.{key}: {name!r} is not in grader.embedded.train_datasets"
-        for key, name in zip(keys, names, strict=True)
+        for key, name in named
         if name not in spec.train_datasets
     ]
     return problems

@@ -3,51 +3,57 @@
 Included after grade.smk: uses its TRAIN_RECORDS, repeat() and train_grader rule.
 """
 
+from harmtrace.graders.labels import load_label_map
+
 TRANSFER = EMBEDDED.get("transfer") or {}
+PROMPT_SOURCES = TRANSFER.get("holdout") or [d for d in TRAIN if d in load_label_map()]
+HARM_WORD = [TRANSFER["harm_word_source"]] if TRANSFER.get("harm_word_source") else []
 
 
-rule evaluate_transfer:
-    """Leave-one-source-out: a grader fitted without each prompt set scores it; metrics
-    next to the out-of-fold (in-source) ones."""
-    input:
-        records=TRAIN_RECORDS,
-        model=rules.train_grader.output.model,
-        oof=rules.train_grader.output.oof,
-    output:
-        metrics=f"{EMBEDDED_DIR}/transfer_metrics.parquet",
-        numbers=numbers("transfer"),
-        table=report(
-            "results/tables/transfer--loso.tex",
-            caption="../report/transfer.rst",
-            category="Grader",
-        ),
-    log:
-        logfile("grade", "evaluate_transfer"),
-    benchmark:
-        bench("grade", "evaluate_transfer")
-    conda:
-        ENV
-    params:
-        records=lambda wildcards, input: repeat("--records", input.records),
-        holdout=repeat("--holdout", TRANSFER.get("holdout") or []),
-        weights=SOURCE_WEIGHTS,
-        harm_word_source=TRANSFER.get("harm_word_source"),
-        c_from_model="--c-from-model" if TRANSFER.get("c_from_model") else "--no-c-from-model",
-        inner_splits=TRANSFER.get("inner_splits"),
-        seed=EMBEDDED.get("seed"),
-        model_dir=lambda wildcards, input: Path(input.model).parent,
-        code=code_hash(verbs=["evaluate-transfer"]),
-    shell:
-        "harmtrace evaluate-transfer {params.records:q} {params.holdout:q} {params.weights:q} "
-        "--model-dir {params.model_dir:q} --harm-word-source {params.harm_word_source:q} "
-        "{params.c_from_model} --inner-splits {params.inner_splits} --seed {params.seed} "
-        "--out {output.metrics:q} --numbers {output.numbers:q} --table {output.table:q} "
-        "> {log:q} 2>&1"
+if PROMPT_SOURCES:
+
+    rule evaluate_transfer:
+        """Leave-one-source-out: a grader fitted without each prompt set scores it; metrics
+        next to the out-of-fold (in-source) ones."""
+        input:
+            records=TRAIN_RECORDS,
+            model=rules.train_grader.output.model,
+            oof=rules.train_grader.output.oof,
+        output:
+            metrics=f"{EMBEDDED_DIR}/transfer_metrics.parquet",
+            numbers=numbers("transfer"),
+            table=report(
+                "results/tables/transfer--loso.tex",
+                caption="../report/transfer.rst",
+                category="Grader",
+            ),
+        log:
+            logfile("grade", "evaluate_transfer"),
+        benchmark:
+            bench("grade", "evaluate_transfer")
+        conda:
+            ENV
+        params:
+            records=lambda wildcards, input: repeat("--records", input.records),
+            holdout=repeat("--holdout", TRANSFER.get("holdout") or []),
+            weights=SOURCE_WEIGHTS,
+            harm_word=repeat("--harm-word-source", HARM_WORD),
+            c_from_model="--c-from-model" if TRANSFER.get("c_from_model") else "--no-c-from-model",
+            inner_splits=TRANSFER.get("inner_splits"),
+            seed=EMBEDDED.get("seed"),
+            model_dir=lambda wildcards, input: Path(input.model).parent,
+            code=code_hash(verbs=["evaluate-transfer"]),
+        shell:
+            "harmtrace evaluate-transfer {params.records:q} {params.holdout:q} {params.weights:q} "
+            "--model-dir {params.model_dir:q} {params.harm_word:q} "
+            "{params.c_from_model} --inner-splits {params.inner_splits} --seed {params.seed} "
+            "--out {output.metrics:q} --numbers {output.numbers:q} --table {output.table:q} "
+            "> {log:q} 2>&1"
 
 
-FINAL.extend(rules.evaluate_transfer.output)
-PAPER_NUMBERS.append(rules.evaluate_transfer.output.numbers)
-PAPER_ASSETS.append(rules.evaluate_transfer.output.table)
+    FINAL.extend(rules.evaluate_transfer.output)
+    PAPER_NUMBERS.append(rules.evaluate_transfer.output.numbers)
+    PAPER_ASSETS.append(rules.evaluate_transfer.output.table)
 
 
 if EMBEDDED.get("prior_shift"):

@@ -29,8 +29,8 @@ def evaluate_transfer_cmd(
         typer.Option(help="sources to hold out (default: every prompt set in the label table)"),
     ] = None,
     harm_word_source: Annotated[
-        str, typer.Option(help="the benign-with-harm-words source whose FPR is reported")
-    ] = "rho-overrefusal",
+        str | None, typer.Option(help="the benign-with-harm-words source whose FPR is reported")
+    ] = None,
     extractor: Annotated[
         str | None, typer.Option(help="extractor (default: the trained model's)")
     ] = None,

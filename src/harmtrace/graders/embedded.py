@@ -696,9 +696,11 @@ class TransferSpec(BaseModel):
             "train_datasets that the prompt label table maps."
         ),
     )
-    harm_word_source: str = Field(
+    harm_word_source: str | None = Field(
         "rho-overrefusal",
-        description="Benign-with-harm-words prompt set whose false-positive rate is reported.",
+        description=(
+            "Benign-with-harm-words prompt set whose false-positive rate is reported (null: none)."
+        ),
     )
     c_from_model: bool = Field(
         True,
