@@ -13,7 +13,9 @@ def repeat(option, values):
 
 
 EMBED_PARTS = embedding_parts(EMBEDDED.get("extractor") or DEFAULT_EXTRACTOR)
-EMBEDDING_CACHES = [f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in EMBED_PARTS]
+EMBEDDING_CACHES = [
+    f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in EMBED_PARTS
+]
 
 
 if EMBED_PARTS:
@@ -25,12 +27,12 @@ if EMBED_PARTS:
             records=TRAIN_RECORDS,
         output:
             f"{EMBEDDED_DIR}/embeddings--{{part}}.parquet",
-        wildcard_constraints:
-            part="|".join(EMBED_PARTS),
         log:
             logfile("grade", "embed_texts/{part}"),
         benchmark:
             bench("grade", "embed_texts/{part}")
+        wildcard_constraints:
+            part="|".join(EMBED_PARTS),
         conda:
             ENV
         params:
@@ -42,7 +44,10 @@ if EMBED_PARTS:
 
 SOURCE_WEIGHTS = repeat(
     "--source-weight",
-    [f"{name}={weight}" for name, weight in sorted((EMBEDDED.get("source_weights") or {}).items())],
+    [
+        f"{name}={weight}"
+        for name, weight in sorted((EMBEDDED.get("source_weights") or {}).items())
+    ],
 )
 
 
@@ -215,7 +220,12 @@ if RELEVANCE_DATASET:
             "--refusal-table {output.refusal:q} > {log:q} 2>&1"
 
     PAPER_NUMBERS.append(rules.validate_relevance.output.numbers)
-    PAPER_ASSETS.extend([rules.validate_relevance.output.table, rules.validate_relevance.output.refusal])
+    PAPER_ASSETS.extend(
+        [
+            rules.validate_relevance.output.table,
+            rules.validate_relevance.output.refusal,
+        ]
+    )
 
 
 rule flag_rates:

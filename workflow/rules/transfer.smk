@@ -40,7 +40,11 @@ if PROMPT_SOURCES:
             weights=SOURCE_WEIGHTS,
             caches=repeat("--embedding-cache", EMBEDDING_CACHES),
             harm_word=repeat("--harm-word-source", HARM_WORD),
-            c_from_model="--c-from-model" if TRANSFER.get("c_from_model") else "--no-c-from-model",
+            c_from_model=(
+                "--c-from-model"
+                if TRANSFER.get("c_from_model")
+                else "--no-c-from-model"
+            ),
             inner_splits=TRANSFER.get("inner_splits"),
             seed=EMBEDDED.get("seed"),
             model_dir=lambda wildcards, input: Path(input.model).parent,
@@ -53,7 +57,6 @@ if PROMPT_SOURCES:
             "--out {output.metrics:q} --numbers {output.numbers:q} --table {output.table:q} "
             "> {log:q} 2>&1"
 
-
     FINAL.extend(rules.evaluate_transfer.output)
     PAPER_NUMBERS.append(rules.evaluate_transfer.output.numbers)
     PAPER_ASSETS.append(rules.evaluate_transfer.output.table)
@@ -63,7 +66,8 @@ if EMBEDDED.get("prior_shift"):
 
     rule prior_shift:
         """With grader.embedded.prior_shift the judgments are adjusted to each dataset's
-        EM priors; this keeps the unadjusted judgments and the priors beside them."""
+        EM priors; this keeps the unadjusted judgments and the priors beside them.
+        """
         input:
             records=records("{dataset}"),
             model=rules.train_grader.output.model,
@@ -85,6 +89,4 @@ if EMBEDDED.get("prior_shift"):
             "--records {input.records:q} --out {params.scratch:q} --raw-out {output.raw:q} "
             "--priors-out {output.priors:q} > {log:q} 2>&1 && rm -f {params.scratch:q}"
 
-    FINAL.extend(
-        expand(rules.prior_shift.output, dataset=DATASETS)
-    )
+    FINAL.extend(expand(rules.prior_shift.output, dataset=DATASETS))
