@@ -51,6 +51,11 @@ def bench(stage, name):
     return f"results/benchmarks/{stage}/{name}.tsv"
 
 
+def repeat(option, values):
+    """`--option a --option b`: one CLI argument pair per value (each shell-quoted by :q)."""
+    return [arg for value in values for arg in (option, str(value))]
+
+
 def grader_block(name):
     return (config.get("grader") or {}).get(name) or {}
 

@@ -7,11 +7,6 @@ REFUSAL = EMBEDDED.get("refusal") or {}
 RELEVANCE_DATASET = (config["grade"].get("relevance_check") or {}).get("dataset")
 
 
-def repeat(option, values):
-    """`--option a --option b`: one CLI argument pair per value (each shell-quoted by :q)."""
-    return [arg for value in values for arg in (option, str(value))]
-
-
 EMBED_PARTS = embedding_parts(EMBEDDED.get("extractor") or DEFAULT_EXTRACTOR)
 EMBEDDING_CACHES = [
     f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in EMBED_PARTS
