@@ -229,9 +229,8 @@ def _exact_pearson_p(table: np.ndarray) -> float:
         if top.sum() != rows[0]:
             continue
         t = np.vstack([top, cols - top])
-        prob = np.prod([math.comb(int(c), int(k)) for c, k in zip(cols, top)]) / math.comb(
-            n, int(rows[0])
-        )
+        ways = np.prod([math.comb(int(c), int(k)) for c, k in zip(cols, top, strict=True)])
+        prob = ways / math.comb(n, int(rows[0]))
         expected = np.outer(rows, cols) / n
         stat = ((t - expected) ** 2 / expected).sum()
         if stat >= observed - 1e-9:

@@ -26,8 +26,12 @@ def _clustered_frame(seed: int = 0, n_records: int = 300) -> pd.DataFrame:
             sev = int(rng.integers(1, 4))
             eta = 0.2 + effect[cat] + 0.5 * sev + shared
             rows.append(
-                {"record_id": f"r{r}", "category": cat, "prompt_sev": sev,
-                 "y": int(rng.random() < 1 / (1 + math.exp(-eta)))}
+                {
+                    "record_id": f"r{r}",
+                    "category": cat,
+                    "prompt_sev": sev,
+                    "y": int(rng.random() < 1 / (1 + math.exp(-eta))),
+                }
             )
     return pd.DataFrame(rows)
 
@@ -40,8 +44,12 @@ def test_clustered_logit_against_sklearn_and_hand_sandwich():
     assert res.n_obs == len(df) and res.n_clusters == df["record_id"].nunique()
     # design: intercept, sexual, violence, prompt_sev
     x = np.column_stack(
-        [np.ones(len(df)), df["category"] == "sexual", df["category"] == "violence",
-         df["prompt_sev"]]
+        [
+            np.ones(len(df)),
+            df["category"] == "sexual",
+            df["category"] == "violence",
+            df["prompt_sev"],
+        ]
     ).astype(float)
     y = df["y"].to_numpy(dtype=float)
     sk = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10000).fit(x[:, 1:], y)
@@ -117,9 +125,7 @@ def test_brant_matches_r_brant_package():
 def test_ordinal_regression_matches_r_polr():
     # R: MASS::polr(Smoke ~ Sex + Height): SexMale 0.09478, Height 0.02785
     d = _survey()
-    res = ordinal_regression(
-        d, "Smoke", "Sex", ["Height"], cluster="id", levels=["Female", "Male"]
-    )
+    res = ordinal_regression(d, "Smoke", "Sex", ["Height"], cluster="id", levels=["Female", "Male"])
     assert res.estimable and res.outcome_levels == [0, 1, 2, 3]
     coef = res.coefficients.set_index("term")["estimate"]
     assert coef["Sex[Male]"] == pytest.approx(0.09478, abs=2e-4)

@@ -8,18 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats as ss
-
-from harmtrace.analysis import transitions as tr
 from statsmodels.stats.proportion import proportion_confint
 
+from harmtrace.analysis import transitions as tr
 from harmtrace.stats import adjust_pvalues, newcombe_paired_diff_ci
-
-
-def wilson_ci(k, n):
-    return proportion_confint(k, n, alpha=0.05, method="wilson")
 from harmtrace.taxonomy import CATEGORIES, TRANSITIONS
 
 NA = pd.NA
+
+
+def wilson_ci(k, n):
+    """The reference interval: statsmodels' Wilson score interval."""
+    return proportion_confint(k, n, alpha=0.05, method="wilson")
 
 
 def judgments(rows: dict[str, dict], relevance: dict[str, object] | None = None) -> pd.DataFrame:

@@ -28,7 +28,6 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
