@@ -369,3 +369,28 @@ def test_paired_ordinal_tests_edge_cases():
 def test_mcnemar_reference_used_by_the_analysis():
     # the analysis calls statsmodels' exact McNemar directly: b = 0, c = 6 -> 2 / 64
     assert mcnemar(np.array([[3, 0], [6, 4]]), exact=True).pvalue == pytest.approx(2 / 64)
+
+
+def test_stratified_trend_reduces_to_single_table_and_to_cmh():
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    from harmtrace.stats import stratified_trend_test
+
+    # one stratum: the linear-by-linear test (statsmodels), Agresti's M^2 = 6.57
+    table = np.array([[17066, 48], [14464, 38], [788, 5], [126, 1], [37, 1]])
+    one = stratified_trend_test(table[None], row_scores=[0, 0.5, 1.5, 4, 7])
+    assert one.statistic == pytest.approx(6.57, abs=0.005)
+    assert one.statistic == pytest.approx(trend_test(table, [0, 0.5, 1.5, 4, 7]).statistic)
+    # 2 x 2 x K: the Cochran-Mantel-Haenszel test without continuity correction
+    rng = np.random.default_rng(1)
+    strata = rng.integers(3, 40, size=(5, 2, 2))
+    ref = StratifiedTable([s for s in strata]).test_null_odds(correction=False)
+    got = stratified_trend_test(strata)
+    assert got.statistic == pytest.approx(ref.statistic, rel=1e-9)
+    assert got.pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+    # strata with fewer than two units are ignored; no variance -> NaN
+    padded = np.concatenate([strata, np.zeros((1, 2, 2)), [[[1, 0], [0, 0]]]])
+    assert stratified_trend_test(padded).statistic == pytest.approx(ref.statistic)
+    assert math.isnan(stratified_trend_test(np.array([[[3, 0], [4, 0]]])).pvalue)
+    with pytest.raises(ValueError):
+        stratified_trend_test(table)

@@ -146,3 +146,18 @@ def test_ordinal_regression_edge_cases():
     # an outcome level that never occurs is dropped, not estimated
     gap = d.assign(y=d["Smoke"].replace({1: 2}))
     assert ordinal_regression(gap, "y", "Sex", ["Height"], cluster="id").outcome_levels == [0, 2, 3]
+
+
+def test_brant_leaves_out_a_cut_point_with_separation():
+    rng = np.random.default_rng(3)
+    n = 600
+    group = rng.integers(0, 2, n)
+    x = rng.normal(size=n)
+    y = np.digitize(0.8 * x + rng.logistic(size=n), [-1.0, 0.5, 1.5])
+    y[(group == 1) & (y == 3)] = 2  # group 1 never reaches the top level
+    frame = pd.DataFrame({"g": group.astype(float), "x": x})
+    res = brant_test(y, frame)
+    assert "y > 2" in res.note
+    omni = res.table.set_index("term").loc["omnibus"]
+    assert omni["df"] == 2  # two usable cut-points, two slopes -> (2 - 1) * 2
+    assert np.isfinite(omni["chi2"])

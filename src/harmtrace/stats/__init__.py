@@ -27,6 +27,7 @@ from .contingency import (
     cramers_v_ci,
     cramers_v_cluster_ci,
     fisher_exact_2x2,
+    stratified_trend_test,
     trend_test,
 )
 from .paired import (
@@ -74,5 +75,6 @@ __all__ = [
     "rank_biserial_paired",
     "rank_biserial_paired_ci",
     "resample_counts",
+    "stratified_trend_test",
     "trend_test",
 ]

@@ -22,6 +22,7 @@ False`` and a ``note`` saying why, never an infinite odds ratio.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -32,6 +33,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 from statsmodels.stats.multitest import multipletests
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 __all__ = [
     "MIN_CLUSTERS",
@@ -178,9 +180,13 @@ def clustered_logit(
     x = sm.add_constant(_design(d, factor, lv, covariates), has_constant="add")
     y = d[outcome].astype(float).to_numpy()
     groups = pd.factorize(d[cluster])[0]
-    res = sm.GLM(y, x, family=sm.families.Binomial()).fit(
-        cov_type="cluster", cov_kwds={"groups": groups}
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sm.GLM(y, x, family=sm.families.Binomial()).fit(
+            cov_type="cluster", cov_kwds={"groups": groups}
+        )
+    if not res.converged:
+        return ClusteredLogit(**{**empty.__dict__, "note": "did not converge (separation?)"})
     coef = _coef_frame(x.columns, res.params, res.bse, alpha)
     cov = np.asarray(res.cov_params())
     names = list(x.columns)
@@ -244,7 +250,10 @@ def brant_test(y: np.ndarray, x: pd.DataFrame) -> BrantResult:
     statsmodels ``Logit``; the covariance of two fits j < l is
     ``I_j^-1 X' diag(pi_l (1 - pi_j)) X I_l^-1`` (Brant's eq. for the stacked
     estimates), and the Wald statistic compares the first logit's slopes with each
-    other's. Degrees of freedom: ``(J - 2) * p`` overall and ``J - 2`` per column.
+    other's. Degrees of freedom: ``(m - 1) * p`` overall and ``m - 1`` per column, for
+    the ``m`` cut-points whose binary logit converges. A cut-point that some group
+    never (or always) exceeds has no finite slope (separation); it is left out and
+    ``note`` says so, so the test then covers the remaining cut-points only.
     """
     y = np.asarray(y, dtype=int)
     levels = np.unique(y)
@@ -256,20 +265,29 @@ def brant_test(y: np.ndarray, x: pd.DataFrame) -> BrantResult:
         return BrantResult(empty, f"{J} outcome level(s): proportional odds holds trivially")
     X = np.column_stack([np.ones(len(y)), x.to_numpy(dtype=float)])
     K = X.shape[1]
-    betas, pis, infos = [], [], []
+    betas, pis, infos, skipped = [], [], [], []
     for j in levels[:-1]:
         yj = (y > j).astype(float)
-        if yj.min() == yj.max():
-            return BrantResult(empty, f"cut-point {j} separates no outcomes")
         try:
-            r = sm.Logit(yj, X).fit(disp=0, maxiter=200)
-        except np.linalg.LinAlgError as exc:  # singular design in one binary logit
-            return BrantResult(empty, f"binary logit y > {j} not estimable ({exc})")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = sm.Logit(yj, X).fit(disp=0, maxiter=200)
+            ok = bool(r.mle_retvals.get("converged", False))
+        except (np.linalg.LinAlgError, PerfectSeparationError):
+            ok = False
+        if not ok:  # separation: some group never (or always) exceeds j
+            skipped.append(int(j))
+            continue
         pi = r.predict(X)
         betas.append(np.asarray(r.params))
         pis.append(pi)
         infos.append(np.linalg.pinv(X.T @ (X * (pi * (1 - pi))[:, None])))
-    m = J - 1
+    note = (
+        f"cut-point(s) y > {', '.join(map(str, skipped))} left out (separation)" if skipped else ""
+    )
+    if len(betas) < 2:
+        return BrantResult(empty, note or "fewer than two estimable cut-points")
+    m = len(betas)
     V = np.zeros((m * K, m * K))
     for j in range(m):
         for k in range(j, m):
@@ -299,7 +317,7 @@ def brant_test(y: np.ndarray, x: pd.DataFrame) -> BrantResult:
         out.append({"term": name, "chi2": wald(rows), "df": len(rows)})
     table = pd.DataFrame(out)
     table["pvalue"] = stats.chi2.sf(table["chi2"], table["df"])
-    return BrantResult(table)
+    return BrantResult(table, note)
 
 
 @dataclass(frozen=True)
@@ -350,13 +368,17 @@ def ordinal_regression(
     x = _design(d, factor, lv, covariates)
     groups = pd.factorize(d[cluster])[0]
     model = OrderedModel(codes, x, distr="logit")
-    res = model.fit(
-        method="bfgs",
-        disp=False,
-        maxiter=2000,
-        cov_type="cluster",
-        cov_kwds={"groups": groups},
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = model.fit(
+            method="bfgs",
+            disp=False,
+            maxiter=2000,
+            cov_type="cluster",
+            cov_kwds={"groups": groups},
+        )
+    if not res.mle_retvals.get("converged", False):
+        return OrdinalFit(False, "did not converge", n_obs, n_clusters, observed, empty)
     k = x.shape[1]
     coef = _coef_frame(x.columns, np.asarray(res.params)[:k], np.asarray(res.bse)[:k], alpha)
     if not np.all(np.isfinite(coef["se"])):
