@@ -77,3 +77,18 @@ def sample_labels(samples) -> dict[str, str]:
         dataset, _, side = str(s).partition(":")
         out[str(s)] = f"{dataset} ({side})" if side else dataset
     return out
+
+
+def load_judgments(
+    datasets: Sequence[str], grader: str, judgments_dir: str | Path = "results/judgments"
+) -> pd.DataFrame | None:
+    """Another grader's judgments of ``datasets`` (those it has graded), or None if none.
+
+    Used for agreement between graders, e.g. a human-labelled reference.
+    """
+    frames = []
+    for name in datasets:
+        path = project_path(judgments_dir) / grader / f"{name}.parquet"
+        if path.is_file():
+            frames.append(read_table(path, "judgments"))
+    return pd.concat(frames, ignore_index=True) if frames else None
