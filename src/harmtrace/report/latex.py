@@ -60,6 +60,15 @@ def to_booktabs(
     )
 
 
+def file_stem(name: object) -> str:
+    """A name from data or config made safe for a file name that LaTeX will \\input.
+
+    Letters, digits, ``-`` and ``.`` stay; everything else (``:``, spaces, LaTeX
+    specials) becomes ``_``, so ``hh-rlhf-harmless:chosen`` -> ``hh-rlhf-harmless_chosen``.
+    """
+    return "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-." else "_" for ch in str(name))
+
+
 def write_table_tex(df: pd.DataFrame, path: Path, **kwargs: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_booktabs(df, **kwargs), encoding="utf-8")  # type: ignore[arg-type]
