@@ -172,3 +172,26 @@ def test_build_paper_reports_latex_errors(tmp_path):
     (tmp_path / "numbers.tex").write_text("")
     with pytest.raises(PaperError, match="Undefined control sequence"):
         build_paper(src, tmp_path / "numbers.tex", {}, tmp_path / "p.pdf", tmp_path / "b")
+
+
+def test_percentage_points_render_and_round_trip(tmp_path):
+    from harmtrace.report.macros import pp
+
+    assert render(pp(0.053)) == "5.3\\,pp" and render(pp(0.053), "plain") == "5.3 pp"
+    assert render(pp(-0.021)) == "$-$2.1\\,pp" and render(pp(-0.021), "plain") == "-2.1 pp"
+    assert render(ci(-0.007, 0.055, points=True)) == "[$-$0.7, 5.5\\,pp]"
+    assert render(ci(-0.007, 0.055, points=True), "plain") == "[-0.7, 5.5 pp]"
+    assert render(pp(float("nan"))) == "n/a"
+    write_numbers({"d": pp(0.1), "c": ci(0.0, 0.2, points=True)}, tmp_path / "n.json", "p")
+    _, back = read_numbers(tmp_path / "n.json")
+    assert back["d"] == pp(0.1) and back["c"].kind == "ci_pp"
+
+
+def test_booktabs_refuses_unknown_raw_columns_and_escapes_headers():
+    df = pd.DataFrame({"a_b": ["x"], "$n$": ["1"]})
+    tex = to_booktabs(df, raw_header=("$n$",))
+    assert "a\\_b & $n$ \\\\" in tex
+    with pytest.raises(ValueError, match="not in the table"):
+        to_booktabs(df, raw_columns=("missing",))
+    with pytest.raises(ValueError):
+        to_booktabs(pd.DataFrame())

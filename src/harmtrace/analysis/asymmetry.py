@@ -41,7 +41,7 @@ from harmtrace.analysis.transitions import (
     transition_shares,
     wilson_interval,
 )
-from harmtrace.report.latex import write_table_tex
+from harmtrace.report.latex import escape, write_table_tex
 from harmtrace.report.macros import (
     Number,
     ci,
@@ -311,7 +311,7 @@ def _chi2_rows(
         )
         table = per.to_numpy().sum(axis=0).reshape(len(categories), len(TRANSITIONS))
         row: dict[str, object] = {"population": pop, "n": int(table.sum())}
-        if table.sum() < MIN_N:
+        if table.sum() < MIN_N or sub["record_id"].nunique() < MIN_N:
             row.update(
                 statistic=np.nan,
                 dof=0,
@@ -549,7 +549,7 @@ def ratios_table(results: Mapping[str, SampleAsymmetry], labels: Mapping[str, st
                     "Rate": r.metric.capitalize(),
                     "Comparison": f"{_title(r.numerator)} / {_title(r.denominator)}",
                     "Cells": f"{fmt_int(r.n_num)} / {fmt_int(r.n_den)}",
-                    "Ratio [CI]": r.note
+                    "Ratio [CI]": escape(r.note)
                     or (f"{fmt_num(r.ratio)} {fmt_ci(r.ci_lo, r.ci_hi, pct=False, digits=2)}"),
                 }
             )
@@ -567,7 +567,7 @@ def logit_table(results: Mapping[str, SampleAsymmetry], labels: Mapping[str, str
                 {
                     "Sample": labels.get(sample, sample),
                     "Contrast": "",
-                    "Odds ratio [CI]": lg.note,
+                    "Odds ratio [CI]": escape(lg.note),
                     "Holm p": "",
                 }
             )

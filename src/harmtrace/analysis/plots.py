@@ -328,3 +328,44 @@ def plot_relevance_by_transition(results, labels: Mapping[str, str]) -> plt.Figu
     ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- validity
+
+
+def plot_preference_agreement(results, labels: Mapping[str, str]) -> plt.Figure:
+    """Share of preference pairs whose rejected response is graded at least as severe."""
+    frames = [(d, r.preferences) for d, r in results.items() if r.preferences is not None]
+    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    cats = [OVERALL, *CATEGORIES]
+    width = 0.8 / max(len(frames), 1)
+    x = np.arange(len(cats))
+    for j, (dataset, prefs) in enumerate(frames):
+        p = prefs.set_index("category").reindex(cats)
+        share = p["at_least"].to_numpy(dtype=float)
+        err = _errbar(share, p["at_least_lo"].to_numpy(float), p["at_least_hi"].to_numpy(float))
+        ax.bar(
+            x + (j - (len(frames) - 1) / 2) * width,
+            np.nan_to_num(share),
+            width,
+            yerr=np.nan_to_num(err),
+            capsize=2,
+            label=labels.get(dataset, dataset),
+            error_kw={"elinewidth": 0.8},
+        )
+        ax.bar(
+            x + (j - (len(frames) - 1) / 2) * width,
+            np.nan_to_num(p["above"].to_numpy(dtype=float)),
+            width,
+            color="none",
+            edgecolor="#333333",
+            hatch="//",
+            lw=0.5,
+        )
+    ax.set_xticks(x, [_title(c) for c in cats], rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("rejected graded >= chosen\n(hatched: strictly >)")
+    if frames:
+        ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -46,7 +46,7 @@ from harmtrace.analysis.transitions import (
     wilson_interval,
 )
 from harmtrace.graders.labels import category_targets, has_labels
-from harmtrace.report.latex import write_table_tex
+from harmtrace.report.latex import escape, write_table_tex
 from harmtrace.report.macros import (
     Number,
     ci,
@@ -550,7 +550,7 @@ def detection_table(results: Mapping[str, DatasetValidity], labels: Mapping[str,
                     "Response sens.": f"{fmt_pct(r['share'])} ({fmt_int(r['k'])}/{fmt_int(r['n'])})"
                     if r["n"]
                     else "n/a",
-                    "Paired diff. [CI]": det["note"]
+                    "Paired diff. [CI]": escape(det["note"])
                     or (f"{_points(diff)} [{_points(lo)}, {_points(hi)}] pp"),
                     "McNemar p": fmt_p(det["mcnemar_p"]) if not det["note"] else "",
                 }
