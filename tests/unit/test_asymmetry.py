@@ -72,7 +72,14 @@ def synthetic_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
                     row[f"{side}_prob_{cat}"] = float(sev > 0)
                     row[f"{side}_severity_{cat}"] = sev
                     row[f"{side}_confidence_{cat}"] = 1.0
-            row.update(relevance=relevance, refusal=False, grader="human", grader_version="t")
+            row.update(
+                status="ok",
+                error=None,
+                relevance=relevance,
+                refusal=False,
+                grader="human",
+                grader_version="t",
+            )
             judgments.append(row)
             i += 1
     rec = pd.DataFrame(records).astype("string")
@@ -83,7 +90,7 @@ def synthetic_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
         elif "_prob_" in col or "_confidence_" in col:
             jud[col] = jud[col].astype("Float64")
     jud["refusal"] = jud["refusal"].astype("boolean")
-    for col in ("record_id", "grader", "grader_version"):
+    for col in ("record_id", "status", "error", "grader", "grader_version"):
         jud[col] = jud[col].astype("string")
     validate(rec, "records")
     validate(jud, "judgments")
@@ -136,6 +143,7 @@ def test_every_transition_share(numbers):
         for t, k in zip(("de-escalate", "preserve", "escalate"), counts, strict=True):
             _share(numbers, f"{DATASET} {pop} {cat} {t}", k, n)
     assert numbers[f"{DATASET} records"].value == N
+    assert numbers[f"{DATASET} failed judgments"].value == 0
 
 
 def test_escalation_origin_per_cell_and_per_record(numbers):
@@ -233,3 +241,19 @@ def test_models_on_the_synthetic_file(judged):
     od = res.ordinal
     assert od is not None and od.n_obs == N * len(CATEGORIES)
     assert np.isfinite(od.coefficients.set_index("term").loc["prompt_sev", "estimate"])
+
+
+def test_failed_judgments_are_counted_not_analysed():
+    rec, jud = synthetic_frames()
+    sev_cols = [c for c in jud.columns if "_severity_" in c or "_prob_" in c or "_conf" in c]
+    failed = jud.index[:2]  # two "A" records
+    jud.loc[failed, sev_cols] = pd.NA
+    jud.loc[failed, ["relevance", "refusal"]] = pd.NA
+    jud.loc[failed, "status"] = "failed"
+    jud.loc[failed, "error"] = "timeout"
+    validate(jud, "judgments")
+    res = analyse_asymmetry(merge_judged(rec, jud), n_resamples=50, models=False)[DATASET]
+    assert res.n_failed == 2 and res.n_records == N - 2
+    nums = asymmetry_numbers({DATASET: res}, 0.05)
+    assert nums[f"{DATASET} failed judgments"].value == 2
+    assert nums[f"{DATASET} sexual persistence k"].value == 28

@@ -18,12 +18,13 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from harmtrace.cli import app
-from harmtrace.data.normalize import normalize_dataset
+from harmtrace.data.normalize import normalize_dataset, write_normalized
 from harmtrace.data.registry import get_dataset
 from harmtrace.graders.embedded import EmbeddedGrader
 from harmtrace.graders.labels import training_fingerprint
 from harmtrace.io import read_table, write_table
 from harmtrace.report.macros import count, pct, real, write_numbers
+from tests.devdata import write_user_records
 from tests.rendering import rendered
 
 CATS = ("hate", "sexual", "violence", "self_harm")
@@ -47,9 +48,8 @@ def training_subset(records: pd.DataFrame) -> pd.DataFrame:
 def trained(raw_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_grade")
     full = normalize_dataset(get_dataset("openai-moderation"), raw_dir).records
-    recs = training_subset(full)
-    rec_path = root / "records" / "openai-moderation.parquet"
-    write_table(recs, rec_path, "records")
+    rec_path = root / "records" / "moderation-subset.parquet"
+    recs = write_user_records(training_subset(full), rec_path, "moderation-subset")
     paths = {
         "records": rec_path,
         "model": root / "model",
@@ -65,12 +65,20 @@ def trained(raw_dir, tmp_path_factory):
         paths["model"],
         "--oof",
         paths["oof"],
+        "--folds",
+        2,
+    )
+    assert res.exit_code == 0, res.output
+    res = invoke(
+        "evaluate-grader",
+        "--records",
+        paths["records"],
+        "--model-dir",
+        paths["model"],
         "--numbers",
         paths["numbers"],
         "--table",
         paths["table"],
-        "--folds",
-        2,
     )
     assert res.exit_code == 0, res.output
     return {"root": root, "recs": recs, **paths}
@@ -80,9 +88,10 @@ def trained(raw_dir, tmp_path_factory):
 def air(raw_dir, trained):
     """AIR-Bench records and their judgments by the trained grader."""
     root = trained["root"]
-    recs = normalize_dataset(get_dataset("air-bench-2024"), raw_dir).records
+    result = normalize_dataset(get_dataset("air-bench-2024"), raw_dir)
+    recs = result.records
     rec_path = root / "records" / "air-bench-2024.parquet"
-    write_table(recs, rec_path, "records")
+    write_normalized(result, rec_path, None)
     out = root / "judgments" / "air-bench-2024.parquet"
     res = invoke(
         "grade",
@@ -156,7 +165,7 @@ def test_train_grader_numbers_and_table(trained):
 def _grade(trained, out, *extra):
     return invoke(
         "grade",
-        "openai-moderation",
+        "moderation-subset",
         "--records",
         trained["records"],
         "--model-dir",
@@ -167,9 +176,9 @@ def _grade(trained, out, *extra):
     )
 
 
-def test_grade_with_oof_puts_oof_scores_on_the_prompt_side(trained, tmp_path):
+def test_grading_the_training_set_uses_its_out_of_fold_scores(trained, tmp_path):
     out = tmp_path / "judged.parquet"
-    res = _grade(trained, out, "--oof", trained["oof"])
+    res = _grade(trained, out)
     assert res.exit_code == 0, res.output
     judged = read_table(out, "judgments")
     oof = pd.read_parquet(trained["oof"]).set_index("record_id")
@@ -186,31 +195,65 @@ def test_grade_with_oof_puts_oof_scores_on_the_prompt_side(trained, tmp_path):
         # moderation records have no response
         assert judged[f"response_prob_{cat}"].isna().all()
     assert judged["relevance"].isna().all()
-    assert (judged["grader"] == "embedded").all()
+    assert (judged["grader"] == "embedded").all() and (judged["status"] == "ok").all()
 
 
-def test_grade_without_oof_uses_the_in_sample_model(trained, tmp_path):
+def _as_other_dataset(recs: pd.DataFrame, n: int) -> pd.DataFrame:
+    other = recs.head(n).copy()
+    other["record_id"] = pd.array([f"{i:016x}" for i in range(n)], dtype="string")
+    other["dataset"] = pd.array(["elsewhere"] * n, dtype="string")
+    return other
+
+
+def test_grading_other_records_uses_the_fitted_model(trained, tmp_path):
+    other = _as_other_dataset(trained["recs"], 40)
+    other = write_user_records(other, tmp_path / "other.parquet", "elsewhere")
     out = tmp_path / "judged.parquet"
-    res = _grade(trained, out)
+    res = invoke(
+        "grade",
+        "elsewhere",
+        "--records",
+        tmp_path / "other.parquet",
+        "--model-dir",
+        trained["model"],
+        "--out",
+        out,
+    )
     assert res.exit_code == 0, res.output
     judged = read_table(out, "judgments")
     model = EmbeddedGrader.load(trained["model"])
-    direct = model.score(trained["recs"]["prompt"].tolist())
-    oof = pd.read_parquet(trained["oof"]).set_index("record_id")
-    oof = oof.loc[judged["record_id"].astype(str)]
+    direct = model.score(other["prompt"].tolist())
     for cat in CATS:
         got = judged[f"prompt_prob_{cat}"].to_numpy(dtype=float)
         np.testing.assert_allclose(got, direct[f"prob_{cat}"].to_numpy())
-        assert not np.allclose(got, oof[f"prob_{cat}"].to_numpy())
-    assert (judged["grader_version"] == model.version).all()
+    version = judged["grader_version"].iloc[0]
+    assert version.startswith(model.version + "/spec-")
 
 
-def test_grade_oof_must_cover_every_record(trained, tmp_path):
-    short = tmp_path / "short_oof.parquet"
-    pd.read_parquet(trained["oof"]).iloc[5:].to_parquet(short, index=False)
-    res = _grade(trained, tmp_path / "j.parquet", "--oof", short)
+def test_grading_partly_training_records_is_refused(trained, tmp_path):
+    mixed = pd.concat(
+        [trained["recs"].head(10), _as_other_dataset(trained["recs"].iloc[10:], 3)],
+        ignore_index=True,
+    )
+    write_user_records(mixed, tmp_path / "mixed.parquet", "mixed")
+    res = invoke(
+        "grade",
+        "mixed",
+        "--records",
+        tmp_path / "mixed.parquet",
+        "--model-dir",
+        trained["model"],
+        "--out",
+        tmp_path / "j.parquet",
+    )
     assert res.exit_code == 2
-    assert "prompt_scores lacks 5 of the records" in res.output
+    assert "10 of 13 records were training records" in res.output
+
+
+def test_grade_spec_errors_name_the_key(trained, tmp_path):
+    res = _grade(trained, tmp_path / "j.parquet", "--spec", '{"extractr": "tfidf"}')
+    assert res.exit_code == 2
+    assert "grader.embedded.extractr" in res.output
 
 
 def test_grade_input_file(trained, tmp_path):
@@ -271,7 +314,13 @@ def test_grade_input_needs_output(trained, tmp_path):
 def test_grade_unknown_grader(tmp_path):
     res = invoke("grade", "openai-moderation", "--grader", "oracle", "--model-dir", tmp_path)
     assert res.exit_code == 2
-    assert "grader 'oracle' is not available yet" in res.output
+    assert "unknown grader 'oracle'; registered: embedded, human, openai" in res.output
+
+
+def test_grade_missing_model_is_a_clear_error(tmp_path):
+    res = invoke("grade", "openai-moderation", "--model-dir", tmp_path / "none")
+    assert res.exit_code == 2
+    assert "no trained embedded grader in" in res.output and "train-grader" in res.output
 
 
 # ------------------------------------------------------------------ validate-relevance
@@ -344,8 +393,8 @@ def test_data_numbers(trained, air, tmp_path):
     assert payload["producer"] == "data"
     nums = rendered(payload["numbers"])
     n_mod, n_air = len(trained["recs"]), len(air["recs"])
-    assert nums["openai-moderation records"] == f"{n_mod:,}".replace(",", "{,}")
-    assert nums["openai-moderation responses"] == "0"
+    assert nums["moderation-subset records"] == f"{n_mod:,}".replace(",", "{,}")
+    assert nums["moderation-subset responses"] == "0"
     assert nums["air-bench-2024 records"] == str(n_air)
     assert nums["air-bench-2024 responses"] == str(int(air["recs"]["response"].notna().sum()))
     assert nums["total records"] == f"{n_mod + n_air:,}".replace(",", "{,}")

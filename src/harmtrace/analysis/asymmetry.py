@@ -140,6 +140,8 @@ class SampleAsymmetry:
 
     sample: str
     n_records: int
+    n_failed: int
+    """Records whose judgment failed (status ``failed``): counted, not analysed."""
     shares: pd.DataFrame = field(repr=False)
     """``category, population, transition, count, n, share, ci_lo, ci_hi``."""
     origin: pd.DataFrame = field(repr=False)
@@ -392,7 +394,10 @@ def analyse_sample(
             levels=present or list(categories),
             alpha=alpha,
         )
-    return SampleAsymmetry(sample, len(counts), shares, origin, rates, ratios, chi2, logit, ordinal)
+    failed = int((sub["status"] == "failed").sum()) if "status" in sub.columns else 0
+    return SampleAsymmetry(
+        sample, len(counts), failed, shares, origin, rates, ratios, chi2, logit, ordinal
+    )
 
 
 def analyse_asymmetry(
@@ -429,6 +434,7 @@ def asymmetry_numbers(results: Mapping[str, SampleAsymmetry], alpha: float) -> d
     for sample, res in results.items():
         tag = sample
         nums[f"{tag} records"] = count(res.n_records)
+        nums[f"{tag} failed judgments"] = count(res.n_failed)
         for r in res.shares.itertuples():
             key = f"{tag} {r.population} {r.category} {r.transition}"
             nums.update(_share_numbers(key, int(r.count), int(r.n), r.share, r.ci_lo, r.ci_hi))

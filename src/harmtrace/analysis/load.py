@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harmtrace.data.provenance import read_records
 from harmtrace.errors import HarmtraceError
 from harmtrace.io import read_table
 
@@ -63,8 +64,9 @@ def load_judged(
                     f"{path} does not exist: run `snakemake --cores 2 {path}` (or the whole "
                     f"workflow) first, or change the notebook's datasets/grader parameters"
                 )
+        records = read_records(rec, dataset=name)  # schema, provenance, expected count
         try:
-            frames.append(merge_judged(read_table(rec, "records"), read_table(jud, "judgments")))
+            frames.append(merge_judged(records, read_table(jud, "judgments")))
         except ValueError as exc:
             raise HarmtraceError(f"{jud}: {exc}") from exc
     return pd.concat(frames, ignore_index=True)

@@ -39,7 +39,7 @@ from harmtrace.stats import (
     paired_ordinal_tests,
     rank_biserial_paired_ci,
 )
-from harmtrace.taxonomy import CATEGORIES, RELEVANCE_LEVELS, SEVERITY_LEVELS, TRANSITIONS
+from harmtrace.taxonomy import CATEGORIES, RELEVANCE_LEVELS, SEVERITY_LEVELS, SIDES, TRANSITIONS
 
 __all__ = [
     "CATEGORY_LEVELS",
@@ -69,7 +69,6 @@ POOLED = "pooled"
 """Pseudo-category from :func:`add_pooled`: every record x real category row."""
 CATEGORY_LEVELS: tuple[str, ...] = (*CATEGORIES, OVERALL, POOLED)
 
-SIDES = ("prompt", "response")
 HH_SIDES = ("chosen", "rejected")
 _DROP_BY_DEFAULT = ("prompt", "response")  # raw texts: no need to copy them 5x
 
