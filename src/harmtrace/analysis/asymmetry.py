@@ -428,9 +428,13 @@ def _p_or_words(p: float, note: str) -> Number:
     return pvalue(p) if np.isfinite(p) else text(note or TOO_FEW)
 
 
-def asymmetry_numbers(results: Mapping[str, SampleAsymmetry], alpha: float) -> dict[str, Number]:
+def asymmetry_numbers(
+    results: Mapping[str, SampleAsymmetry], alpha: float, n_boot: int | None = None
+) -> dict[str, Number]:
     """Numbers under stable keys ``<sample> <what>`` (macro names derive from them)."""
     nums: dict[str, Number] = {"ci level": pct(1 - alpha, 0), "min n": count(MIN_N)}
+    if n_boot is not None:
+        nums["bootstrap iterations"] = count(n_boot)
     for sample, res in results.items():
         tag = sample
         nums[f"{tag} records"] = count(res.n_records)

@@ -195,9 +195,13 @@ def _level_name(level: int) -> str:
     return SEVERITY_NAMES[int(level)].lower()
 
 
-def relevance_numbers(results: Mapping[str, SampleRelevance], alpha: float) -> dict[str, Number]:
+def relevance_numbers(
+    results: Mapping[str, SampleRelevance], alpha: float, n_boot: int | None = None
+) -> dict[str, Number]:
     """Numbers under stable keys ``<sample> <what>``."""
     nums: dict[str, Number] = {"ci level": pct(1 - alpha, 0), "min n": count(MIN_N)}
+    if n_boot is not None:
+        nums["bootstrap iterations"] = count(n_boot)
     for sample, res in results.items():
         tag = sample
         nums[f"{tag} records"] = count(res.n_records)

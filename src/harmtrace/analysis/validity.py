@@ -368,13 +368,18 @@ def _detection_numbers(key: str, det: Mapping[str, object]) -> dict[str, Number]
 
 
 def validity_numbers(
-    results: Mapping[str, DatasetValidity], alpha: float, reference_grader: str | None = None
+    results: Mapping[str, DatasetValidity],
+    alpha: float,
+    reference_grader: str | None = None,
+    n_boot: int | None = None,
 ) -> dict[str, Number]:
     """Numbers under stable keys ``<dataset> <what>``."""
     nums: dict[str, Number] = {
         "ci level": pct(1 - alpha, 0),
         "reference grader": text(reference_grader or "none"),
     }
+    if n_boot is not None:
+        nums["bootstrap iterations"] = count(n_boot)
     for dataset, res in results.items():
         tag = dataset
         nums[f"{tag} records"] = count(res.n_records)
