@@ -211,6 +211,12 @@ def test_collect_assets_flattens_producer_folders_and_refuses_clashes(tmp_path):
         ]
     )
     assert sorted(assets) == ["figures/02_x--f.png", "tables/02_x--a.tex", "tables/grader--b.tex"]
+    # Snakemake's timestamp files in directory outputs are not assets (two folders clash)
+    (tmp_path / "figures" / "02_x" / ".snakemake_timestamp").write_text("")
+    (tmp_path / "figures" / "03_y").mkdir()
+    (tmp_path / "figures" / "03_y" / ".snakemake_timestamp").write_text("")
+    more = collect_assets([tmp_path / "figures" / "02_x", tmp_path / "figures" / "03_y"])
+    assert sorted(more) == ["figures/02_x--f.png"]
     (tmp_path / "tables" / "other").mkdir()
     (tmp_path / "tables" / "other" / "grader--b.tex").write_text("clash")
     with pytest.raises(PaperError, match="would both be tables/grader--b.tex"):

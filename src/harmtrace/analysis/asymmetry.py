@@ -610,9 +610,10 @@ def write_asymmetry_tables(
         "ratios": (ratios_table(results, labels), ("Cells", "Ratio [CI]")),
         "logit": (logit_table(results, labels), ("Odds ratio [CI]", "Holm p")),
     }
+    aligns = {"rates": "llrlll", "ratios": "lllrl", "logit": "lllr"}
     paths = []
     for name, (frame, raw) in frames.items():
         path = Path(tables_dir) / f"{producer}--{name}.tex"
-        write_table_tex(frame, path, raw_columns=raw)
+        write_table_tex(frame, path, raw_columns=raw, align=aligns[name])
         paths.append(path)
     return paths

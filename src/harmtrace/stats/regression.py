@@ -283,7 +283,10 @@ def brant_test(y: np.ndarray, x: pd.DataFrame) -> BrantResult:
         pis.append(pi)
         infos.append(np.linalg.pinv(X.T @ (X * (pi * (1 - pi))[:, None])))
     note = (
-        f"cut-point(s) y > {', '.join(map(str, skipped))} left out (separation)" if skipped else ""
+        f"cut-points above {', '.join(map(str, skipped))} left out, as some group never "
+        "exceeds them"
+        if skipped
+        else ""
     )
     if len(betas) < 2:
         return BrantResult(empty, note or "fewer than two estimable cut-points")
