@@ -257,3 +257,14 @@ def test_failed_judgments_are_counted_not_analysed():
     nums = asymmetry_numbers({DATASET: res}, 0.05)
     assert nums[f"{DATASET} failed judgments"].value == 2
     assert nums[f"{DATASET} sexual persistence k"].value == 28
+
+
+def test_the_same_keys_whatever_the_data(judged):
+    """The paper may cite any key: small data must define it too (in words)."""
+    few = judged.iloc[[0, 1, 40, 41]].copy()
+    full_a = asymmetry_numbers(analyse_asymmetry(judged, n_resamples=50), 0.05)
+    few_a = asymmetry_numbers(analyse_asymmetry(few, n_resamples=50), 0.05)
+    assert set(full_a) == set(few_a)
+    full_r = relevance_numbers(analyse_relevance(judged, n_resamples=50), 0.05)
+    few_r = relevance_numbers(analyse_relevance(few, n_resamples=50), 0.05)
+    assert set(full_r) == set(few_r)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -157,9 +158,17 @@ class SampleAsymmetry:
 
 
 def _shares(long: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Transition shares for every category and population; empty groups get n = 0."""
     out = []
+    grid = pd.MultiIndex.from_product(
+        [[*CATEGORIES, OVERALL], list(TRANSITIONS)], names=["category", "transition"]
+    )
     for pop, positive in POPULATIONS.items():
         s = transition_shares(long, by=["category"], prompt_positive_only=positive, alpha=alpha)
+        s = s.assign(category=s["category"].astype(str), transition=s["transition"].astype(str))
+        s = s.set_index(["category", "transition"]).reindex(grid).reset_index()
+        s["count"] = s["count"].fillna(0).astype(int)
+        s["n"] = s["n"].fillna(0).astype(int)
         out.append(s.assign(population=pop))
     return pd.concat(out, ignore_index=True)
 
@@ -419,8 +428,14 @@ def analyse_asymmetry(
 
 
 def _share_numbers(key: str, k: int, n: int, share: float, lo: float, hi: float) -> dict:
+    """A share with its interval and counts; words where there is nothing to share out."""
     if n == 0:
-        return {key: text("no records"), f"{key} n": count(0)}
+        return {
+            key: text("no records"),
+            f"{key} ci": text("n/a"),
+            f"{key} k": count(0),
+            f"{key} n": count(0),
+        }
     return {key: pct(share), f"{key} ci": ci(lo, hi), f"{key} k": count(k), f"{key} n": count(n)}
 
 
@@ -453,6 +468,7 @@ def asymmetry_numbers(
             key = f"{tag} {r.metric} ratio {r.numerator} {r.denominator}"
             if r.note:
                 nums[key] = text(r.note)
+                nums[f"{key} ci"] = text("n/a")
             else:
                 nums[key] = real(r.ratio)
                 nums[f"{key} ci"] = ci(r.ci_lo, r.ci_hi, pct=False, digits=2)
@@ -465,20 +481,34 @@ def asymmetry_numbers(
                 nums[f"{key} dof"] = count(int(r.dof))
                 nums[f"{key} v"] = real(r.cramers_v)
                 nums[f"{key} v ci"] = ci(r.v_lo, r.v_hi, pct=False, digits=2)
+            else:  # every key the paper may cite exists, in words when there is no value
+                for suffix in ("", " dof", " v", " v ci"):
+                    nums[f"{key}{suffix}"] = text("n/a")
         nums.update(_model_numbers(tag, res))
     return nums
 
 
 def _model_numbers(tag: str, res: SampleAsymmetry) -> dict[str, Number]:
+    """Model numbers under a fixed set of keys: words where a model gives no value."""
     nums: dict[str, Number] = {}
     lg = res.logit
     if lg is not None:
         key = f"{tag} logit"
+        why = text(lg.note or "not estimable")
         nums[f"{key} n"] = count(lg.n_obs)
         nums[f"{key} records"] = count(lg.n_clusters)
-        if not lg.estimable:
-            nums[f"{key} category p"] = text(lg.note)
-        else:
+        for suffix in (
+            "category p",
+            "category wald",
+            "category df",
+            "prompt severity or",
+            "prompt severity or ci",
+        ):
+            nums[f"{key} {suffix}"] = why
+        for a, b in combinations(CATEGORIES, 2):
+            for suffix in ("or", "or ci", "p holm"):
+                nums[f"{key} {a} vs {b} {suffix}"] = why
+        if lg.estimable:
             nums[f"{key} category p"] = pvalue(lg.factor_p)
             nums[f"{key} category wald"] = real(lg.factor_wald, 1)
             nums[f"{key} category df"] = count(lg.factor_df)
@@ -497,10 +527,15 @@ def _model_numbers(tag: str, res: SampleAsymmetry) -> dict[str, Number]:
     od = res.ordinal
     if od is not None:
         key = f"{tag} ordinal"
+        why = text(od.note or "not estimable")
         nums[f"{key} n"] = count(od.n_obs)
-        if not od.estimable:
-            nums[f"{key} prompt severity or"] = text(od.note)
-        else:
+        for name in ("prompt severity", *CATEGORIES):
+            for suffix in ("or", "or ci", "p"):
+                nums[f"{key} {name} {suffix}"] = why
+        for suffix in ("brant p", "brant note", "brant chi", "brant df"):
+            nums[f"{key} {suffix}"] = why
+        nums[f"{key} reference"] = text(od.reference or "n/a")
+        if od.estimable:
             coef = od.coefficients.set_index("term")
             for term, r in coef.iterrows():
                 name = (
@@ -512,14 +547,16 @@ def _model_numbers(tag: str, res: SampleAsymmetry) -> dict[str, Number]:
                 nums[f"{key} {name} or ci"] = ci(r["or_lo"], r["or_hi"], pct=False, digits=2)
                 nums[f"{key} {name} p"] = pvalue(r["pvalue"])
             br = od.brant
-            if br is None or br.table.empty:
-                nums[f"{key} brant p"] = text(br.note if br is not None else "not computed")
-            else:
+            note = text(br.note if br is not None and br.note else "all cut-points")
+            nums[f"{key} brant note"] = note
+            if br is not None and not br.table.empty:
                 omni = br.table.set_index("term").loc["omnibus"]
                 nums[f"{key} brant p"] = pvalue(omni["pvalue"])
-                nums[f"{key} brant note"] = text(br.note or "all cut-points")
                 nums[f"{key} brant chi"] = real(omni["chi2"], 1)
                 nums[f"{key} brant df"] = count(int(omni["df"]))
+            else:
+                for suffix in ("brant p", "brant chi", "brant df"):
+                    nums[f"{key} {suffix}"] = note
     return nums
 
 

@@ -216,6 +216,7 @@ def relevance_numbers(
                     nums[f"{key} ci"] = ci(r.ci_lo, r.ci_hi)
                 else:
                     nums[key] = text("no records")
+                    nums[f"{key} ci"] = text("n/a")
         eligible = res.by_severity.loc[res.by_severity["n"] >= MIN_N]
         if len(eligible) >= 2:
             low = eligible.sort_values(["share3", "level"], kind="stable").iloc[0]
@@ -226,8 +227,7 @@ def relevance_numbers(
             key = f"{tag} {r.test.replace('_', ' ')}"
             nums[f"{key} p"] = pvalue(r.pvalue) if np.isfinite(r.pvalue) else text(r.note)
             nums[f"{key} n"] = count(int(r.n))
-            if np.isfinite(r.zscore):
-                nums[f"{key} z"] = real(r.zscore)
+            nums[f"{key} z"] = real(r.zscore) if np.isfinite(r.zscore) else text("n/a")
         c = res.compliance
         nums[f"{tag} compliance escalations"] = count(int(c["cells"]))
         nums[f"{tag} compliance escalation records"] = count(int(c["records"]))

@@ -337,6 +337,7 @@ def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, N
                     nums[f"{key} ci"] = ci(r["ci_lo"], r["ci_hi"])
                 else:
                     nums[key] = text("no escalations")
+                    nums[f"{key} ci"] = text("n/a")
         if res.prompts_zero and sample in res.prompts_zero:
             zero, total = res.prompts_zero[sample]
             nums[f"{sample} prompts graded zero"] = count(zero)
@@ -370,17 +371,22 @@ def _paired_numbers(paired: PairedSideComparison) -> dict[str, Number]:
             nums[f"{tag} rbc ci"] = ci(r["rbc_lo"], r["rbc_hi"], pct=False, digits=2)
         else:
             nums[f"{tag} rbc"] = text("no untied pairs")
+            nums[f"{tag} rbc ci"] = text("n/a")
         for test in ("wilcoxon", "pratt", "sign"):
             p = r[f"{test}_p"]
             nums[f"{tag} {test} p"] = pvalue(p) if np.isfinite(p) else text("no pairs")
-            if cat != OVERALL and np.isfinite(r[f"{test}_p_holm"]):
-                nums[f"{tag} {test} p holm"] = pvalue(r[f"{test}_p_holm"])
+            if cat != OVERALL:
+                holm = r[f"{test}_p_holm"]
+                nums[f"{tag} {test} p holm"] = (
+                    pvalue(holm) if np.isfinite(holm) else text("no pairs")
+                )
     d = paired.deescalation
     for r in d.loc[d["population"] == "prompt_positive"].itertuples():
         tag = "hh deesc" if r.category == OVERALL else f"hh deesc {r.category}"
         nums[f"{tag} pairs"] = count(int(r.n_pairs))
         if not r.n_pairs:
-            nums[f"{tag} diff"] = text("no pairs")
+            for suffix in ("diff", "diff ci", "chosen", "rejected", "mcnemar p"):
+                nums[f"{tag} {suffix}"] = text("no pairs")
             continue
         nums[f"{tag} chosen"] = pct(r.share_chosen)
         nums[f"{tag} rejected"] = pct(r.share_rejected)

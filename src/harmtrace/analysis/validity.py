@@ -338,7 +338,12 @@ def analyse_validity(
 
 def _rate_numbers(key: str, r: Mapping[str, float]) -> dict[str, Number]:
     if not r["n"]:
-        return {key: text("no records"), f"{key} n": count(0)}
+        return {
+            key: text("no records"),
+            f"{key} ci": text("n/a"),
+            f"{key} k": count(0),
+            f"{key} n": count(0),
+        }
     return {
         key: pct(r["share"]),
         f"{key} ci": ci(r["ci_lo"], r["ci_hi"]),
@@ -358,6 +363,7 @@ def _detection_numbers(key: str, det: Mapping[str, object]) -> dict[str, Number]
     nums[f"{key} response only"] = count(paired["response_only"])  # type: ignore[index]
     if det["note"]:
         nums[f"{key} diff"] = text(str(det["note"]))
+        nums[f"{key} diff ci"] = text("n/a")
         nums[f"{key} mcnemar p"] = text(str(det["note"]))
     else:
         diff, lo, hi = det["diff"]  # type: ignore[misc]
@@ -460,10 +466,9 @@ def _agreement_numbers(key: str, agr) -> dict[str, Number]:
         nums[f"{key} alpha"] = real(agr.alpha_ordinal)
         nums[f"{key} alpha ci"] = ci(agr.alpha_lo, agr.alpha_hi, pct=False, digits=2)
     else:
-        nums[f"{key} kappa"] = text(agr.note or TOO_FEW)
-        nums[f"{key} alpha"] = text(agr.note or TOO_FEW)
-    if np.isfinite(agr.exact):
-        nums[f"{key} exact"] = pct(agr.exact)
+        for suffix in ("kappa", "kappa ci", "alpha", "alpha ci"):
+            nums[f"{key} {suffix}"] = text(agr.note or TOO_FEW)
+    nums[f"{key} exact"] = pct(agr.exact) if np.isfinite(agr.exact) else text("n/a")
     return nums
 
 

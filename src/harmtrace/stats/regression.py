@@ -335,6 +335,8 @@ class OrdinalFit:
     coefficients: pd.DataFrame = field(repr=False)
     """Slopes (log cumulative odds of a *higher* outcome) with clustered SEs and ORs."""
     brant: BrantResult | None = None
+    reference: str = ""
+    """The factor level the category odds ratios compare with."""
 
 
 def ordinal_regression(
@@ -381,9 +383,13 @@ def ordinal_regression(
             cov_kwds={"groups": groups},
         )
     if not res.mle_retvals.get("converged", False):
-        return OrdinalFit(False, "did not converge", n_obs, n_clusters, observed, empty)
+        return OrdinalFit(
+            False, "did not converge", n_obs, n_clusters, observed, empty, None, lv[0]
+        )
     k = x.shape[1]
     coef = _coef_frame(x.columns, np.asarray(res.params)[:k], np.asarray(res.bse)[:k], alpha)
     if not np.all(np.isfinite(coef["se"])):
-        return OrdinalFit(False, "covariance not estimable", n_obs, n_clusters, observed, empty)
-    return OrdinalFit(True, "", n_obs, n_clusters, observed, coef, brant_test(codes, x))
+        return OrdinalFit(
+            False, "covariance not estimable", n_obs, n_clusters, observed, empty, None, lv[0]
+        )
+    return OrdinalFit(True, "", n_obs, n_clusters, observed, coef, brant_test(codes, x), lv[0])
