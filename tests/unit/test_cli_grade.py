@@ -468,8 +468,10 @@ def test_embedded_shards_gather_to_the_unsharded_judgments(trained, air, tmp_pat
     shards = []
     for i in (1, 2, 3):
         out = tmp_path / f"shard-{i}.parquet"
-        res = invoke("grade", "x", "--grader", "embedded", "--records", records,
-                     "--model-dir", trained["model"], "--shard", f"{i}/3", "--out", out)  # fmt: skip
+        res = invoke(
+            "grade", "x", "--grader", "embedded", "--records", records,
+            "--model-dir", trained["model"], "--shard", f"{i}/3", "--out", out,
+        )  # fmt: skip
         assert res.exit_code == 0, res.output
         shards.append(out)
     gathered = tmp_path / "gathered.parquet"

@@ -323,3 +323,16 @@ def test_cache_is_wal_and_first_answer_wins(tmp_path):
         second = b.put("k", "m", "t", "d", Answer("two", "stop", 3, 4))
         assert first.content == second.content == "one"
         assert b.get("k") == Answer("one", "stop", 1, 2) and b.get("nope") is None
+
+
+def test_an_error_in_on_result_stops_the_batch_and_is_raised():
+    def explode(index, result):
+        raise RuntimeError(f"callback failed at {index}")
+
+    with (
+        FakeServer() as server,
+        LLMClient(settings(server.url, concurrency=2)) as client,
+        pytest.raises(RuntimeError, match="callback failed"),
+    ):
+        client.complete_json(iter(requests(2000)), Harm, on_result=explode)
+    assert server.count() < 2000

@@ -323,6 +323,7 @@ class LLMClient:
         run = _Run(self, stats, parser)
         started = self._clock()
         window = asyncio.Semaphore(self._window)
+        broken: list[Exception] = []
 
         def finished(index: int, task: asyncio.Task[Result[Any]]) -> None:
             window.release()
@@ -335,10 +336,13 @@ class LLMClient:
                 reason = (result.error or "")[:80]
                 stats.errors[reason] = stats.errors.get(reason, 0) + 1
             progress.update()
-            if on_result is not None:
-                on_result(index, result)
-            else:
+            if on_result is None:
                 keep[index] = result
+                return
+            try:
+                on_result(index, result)
+            except Exception as exc:  # a callback error must stop the batch, not vanish
+                broken.append(exc)
 
         headers = {"User-Agent": f"harmtrace/{harmtrace.__version__}"}
         if self._key:
@@ -355,6 +359,8 @@ class LLMClient:
                 async with asyncio.TaskGroup() as group:
                     for index, request in enumerate(requests):
                         await window.acquire()
+                        if broken:
+                            break
                         task = group.create_task(run.one(request))
                         task.add_done_callback(lambda t, i=index: finished(i, t))
         except BaseExceptionGroup as group_error:
@@ -364,6 +370,8 @@ class LLMClient:
             progress.close()
             self.stats.add(stats)
             log.info("%s: %s", desc, stats.summary())
+        if broken:
+            raise broken[0]
         return [keep[i] for i in range(len(keep))]
 
     # ------------------------------------------------------------------ internals
