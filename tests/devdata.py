@@ -18,20 +18,18 @@ from harmtrace.data.fetch import MIRROR_ENV, fetch_dataset
 from harmtrace.data.normalize import normalize_dataset
 from harmtrace.data.registry import get_dataset
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def mirror_root() -> Path:
-    """The dataset mirror: ``$HARMTRACE_DATA_MIRROR``, else ``shared/datasets`` beside the
+    """The benchmark mirror: ``$HARMTRACE_DATA_MIRROR``, else ``shared/datasets`` beside the
     checkout (where CI puts it), else beside the working directory."""
     env = os.environ.get(MIRROR_ENV)
-    if env:
-        return Path(env)
-    checkout = Path(__file__).resolve().parents[1]
-    for candidate in (
-        checkout.parent / "shared" / "datasets",
-        Path.cwd().parent / "shared" / "datasets",
-    ):
+    candidates = [Path(env)] if env else []
+    candidates += [ROOT.parent / "shared" / "datasets", Path.cwd().parent / "shared" / "datasets"]
+    for candidate in candidates:
         if candidate.is_dir():
-            return candidate
+            return candidate.resolve()
     raise FileNotFoundError(f"no benchmark mirror found: set {MIRROR_ENV}")
 
 
@@ -45,3 +43,18 @@ def _records(dataset: str, mirror: Path) -> pd.DataFrame:
 def mirror_records(dataset: str, mirror: Path | None = None) -> pd.DataFrame:
     """Validated records of one mirrored dataset (a fresh copy on every call)."""
     return _records(dataset, Path(mirror or mirror_root()).resolve()).copy()
+
+
+def write_user_records(frame: pd.DataFrame, path: Path, name: str) -> pd.DataFrame:
+    """Write ``frame`` as a user dataset ``name`` (relabelled, with user provenance), the
+    way tests hand a subset or a variant of a benchmark to the CLI."""
+    from harmtrace.data.provenance import Provenance
+    from harmtrace.io import write_table
+
+    out = frame.copy()
+    out["dataset"] = pd.array([name] * len(out), dtype="string")
+    prov = Provenance(
+        kind="user", dataset=name, source="test", files=(), n_records=len(out), n_quarantined=0
+    )
+    write_table(out, path, "records", metadata=prov.to_metadata())
+    return out

@@ -16,9 +16,10 @@ import pytest
 from harmtrace.graders import make_grader, validate_judgments
 from harmtrace.graders.llamaguard import GuardMap
 from harmtrace.graders.rubric import RubricPrompts
-from harmtrace.io import read_table, write_table
+from harmtrace.io import read_table
 from harmtrace.llm import AnswerCache, LLMConfigError
 from harmtrace.taxonomy import CATEGORIES
+from tests.devdata import write_user_records
 from tests.fakeserver import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,7 +255,7 @@ def run_cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
 def test_kill_and_resume_repeats_no_answered_request_and_writes_no_key(tmp_path):
     recs = make_records(60)
     rec_path = tmp_path / "records" / "toy.parquet"
-    write_table(recs, rec_path, "records")
+    write_user_records(recs, rec_path, "toy")
     cache = tmp_path / "cache" / "answers.sqlite"
     out = tmp_path / "judgments" / "toy.parquet"
     env = {

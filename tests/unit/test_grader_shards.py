@@ -9,9 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from harmtrace.cli import app
+from harmtrace.errors import HarmtraceError
 from harmtrace.graders.shards import Shard, ShardError, gather_judgments, read_shard, shard_count
 from harmtrace.io import read_table, read_table_rows, write_table
 from harmtrace.taxonomy import CATEGORIES
+from tests.devdata import write_user_records
 from tests.unit.test_grader_human import labelled
 
 runner = CliRunner()
@@ -52,19 +54,27 @@ def test_shard_parsing_and_counts():
 def test_streamed_slices_equal_the_full_read(tmp_path):
     recs = records(50)
     path = tmp_path / "r.parquet"
-    write_table(recs, path, "records")
+    write_user_records(recs, path, "toy")
     full = read_table(path, "records")
     for start, stop in [(0, 50), (0, 0), (13, 37), (45, 50), (49, 60)]:
         part = read_table_rows(path, "records", start, stop, batch_rows=7)
         pd.testing.assert_frame_equal(part, full.iloc[start:stop].reset_index(drop=True))
-    joined = pd.concat([read_shard(path, Shard(i, 4)) for i in range(1, 5)], ignore_index=True)
+    joined = pd.concat(
+        [read_shard(path, Shard(i, 4), dataset="toy") for i in range(1, 5)], ignore_index=True
+    )
     pd.testing.assert_frame_equal(joined, full)
+    with pytest.raises(HarmtraceError, match="holds dataset 'toy', expected 'other'"):
+        read_shard(path, Shard(1, 4), dataset="other")
+    plain = tmp_path / "plain.parquet"
+    write_table(recs, plain, "records")
+    with pytest.raises(HarmtraceError, match="no provenance"):
+        read_shard(plain, Shard(1, 2))
 
 
 def test_cli_shards_gather_to_the_unsharded_judgments(tmp_path):
     recs = records(23)
     path = tmp_path / "records" / "toy.parquet"
-    write_table(recs, path, "records")
+    write_user_records(recs, path, "toy")
     whole = tmp_path / "whole.parquet"
     res = runner.invoke(app, ["grade", "toy", "--grader", "human", "--records", str(path),
                               "--out", str(whole)])  # fmt: skip

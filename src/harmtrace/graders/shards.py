@@ -59,12 +59,37 @@ def shard_count(n_records: int, shard_size: int) -> int:
     return max(1, math.ceil(n_records / shard_size))
 
 
-def read_shard(path: Path, shard: Shard | None) -> pd.DataFrame:
-    """The records of one shard (all records when ``shard`` is None), validated."""
+def read_shard(path: Path, shard: Shard | None, dataset: str | None = None) -> pd.DataFrame:
+    """The records of one shard (all records when ``shard`` is None), validated, with the
+    table's provenance checked as :func:`harmtrace.data.provenance.read_records` does."""
+    from harmtrace.data.provenance import (
+        ProvenanceError,
+        check_provenance,
+        read_provenance,
+        read_records,
+    )
+
     if shard is None:
-        return read_table(path, "records")
-    start, stop = shard.bounds(table_rows(path))
-    return read_table_rows(path, "records", start, stop)
+        return read_records(path, dataset=dataset)
+    n = table_rows(path)
+    prov = read_provenance(path)
+    if prov is None:
+        raise ProvenanceError(
+            f"{path}: no provenance; records must be written by `harmtrace normalize`"
+        )
+    if dataset is not None and prov.dataset != dataset:
+        raise ProvenanceError(f"{path}: holds dataset {prov.dataset!r}, expected {dataset!r}")
+    if n != prov.n_records:
+        raise ProvenanceError(f"{path}: {n} rows, {prov.n_records} were written; re-run normalize")
+    check_provenance(prov, str(path))
+    start, stop = shard.bounds(n)
+    part = read_table_rows(path, "records", start, stop)
+    names = set(part["dataset"].dropna().unique())
+    if names - {prov.dataset}:
+        raise ProvenanceError(
+            f"{path}: provenance names {prov.dataset!r}, the rows name {sorted(names)}"
+        )
+    return part
 
 
 def gather_judgments(shards: Sequence[Path], records: Path | None = None) -> pd.DataFrame:
