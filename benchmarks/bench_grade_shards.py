@@ -59,8 +59,7 @@ def main() -> None:
     import pandas as pd
 
     from harmtrace.graders.embedded import train_grader
-    from harmtrace.io import write_table
-    from tests.devdata import mirror_records
+    from tests.devdata import mirror_records, write_user_records
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -84,7 +83,7 @@ def main() -> None:
             }
         )
         path = tmp / "records.parquet"
-        write_table(frame, path, "records")
+        write_user_records(frame, path, "bench")
         del frame, rows
         shards = math.ceil(n / args.shard_size)
         base = ["grade", "bench", "--grader", "embedded", "--records", str(path),

@@ -73,7 +73,7 @@ from tenacity import (
 
 import harmtrace
 from harmtrace.errors import HarmtraceError
-from harmtrace.llm.cache import Answer, AnswerCache, cache_key, messages_digest
+from harmtrace.llm.cache import Answer, AnswerCache, canonical_json, digest_of, key_from_parts
 from harmtrace.llm.progress import Progress, ProgressMode, RunStats
 from harmtrace.llm.replies import JsonReply, ReplyError, ReplyParser, reask_message
 
@@ -398,21 +398,33 @@ class _Run:
         self.limiter = AsyncLimiter(s.rps, 1.0) if s.rps else None
         self.inflight: dict[str, asyncio.Future[Answer]] = {}
         self.sampling = s.sampling()
+        self._formats: dict[int, tuple[str, str]] = {}
+        self._parsers: list[ReplyParser] = []
+        self._head = json.dumps({"model": s.model}, ensure_ascii=False)[:-1]
         # exponential backoff plus uniform jitter (a composition every tenacity has)
         self.backoff = wait_exponential(
             multiplier=s.backoff_initial, max=s.backoff_max
         ) + wait_random(0, s.backoff_initial)
 
-    def _format(self, parser: ReplyParser) -> dict[str, Any] | None:
+    def _format(self, parser: ReplyParser) -> tuple[str, str]:
+        """(canonical JSON of the answer-determining parameters, the request body's tail):
+        computed once per parser, since a JSON schema is the largest part of a request."""
+        cached = self._formats.get(id(parser))
+        if cached is not None:
+            return cached
         mode = self.settings.response_format
-        if parser.schema is None or mode == "none":
-            return None
-        if mode == "json_object":
-            return {"type": "json_object"}
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": parser.name, "schema": parser.schema, "strict": True},
-        }
+        params = dict(self.sampling)
+        if parser.schema is not None and mode == "json_object":
+            params["response_format"] = {"type": "json_object"}
+        elif parser.schema is not None and mode == "json_schema":
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": parser.name, "schema": parser.schema, "strict": True},
+            }
+        tail = json.dumps(params, ensure_ascii=False)[1:-1]
+        self._formats[id(parser)] = (canonical_json(params), tail)
+        self._parsers.append(parser)  # keeps id(parser) from being reused in this batch
+        return self._formats[id(parser)]
 
     async def one(self, request: ChatRequest) -> Result[Any]:
         parser = request.parser or self.parser
@@ -455,14 +467,13 @@ class _Run:
         return result
 
     async def _answer(
-        self, messages: list[dict[str, Any]], tag: str, fmt: dict[str, Any] | None
+        self, messages: list[dict[str, Any]], tag: str, fmt: tuple[str, str]
     ) -> tuple[Answer, bool, int]:
         """(answer, from cache, HTTP requests sent) for one conversation turn."""
         s = self.settings
-        params = dict(self.sampling)
-        if fmt is not None:
-            params["response_format"] = fmt
-        key = cache_key(s.model, tag, messages, params)
+        params_json, tail = fmt
+        messages_json = canonical_json(messages)
+        key = key_from_parts(s.model, tag, messages_json, params_json)
         cache = self.client.cache
         hit = cache.get(key)
         if hit is not None:
@@ -476,9 +487,10 @@ class _Run:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self.inflight[key] = future
         try:
-            body = {"model": s.model, "messages": messages, **params}
+            # the body reuses the canonical JSON: one serialisation per request
+            body = f'{self._head}, "messages": {messages_json}, {tail}}}'.encode()
             answer, attempts = await self._send_with_retries(body)
-            answer = cache.put(key, s.model, tag, messages_digest(messages), answer)
+            answer = cache.put(key, s.model, tag, digest_of(messages_json), answer)
             self.stats.prompt_tokens += answer.prompt_tokens
             self.stats.completion_tokens += answer.completion_tokens
             future.set_result(answer)
@@ -505,7 +517,7 @@ class _Run:
         exc = state.outcome.exception() if state.outcome else None
         log.debug("retry %d after %s", state.attempt_number, exc)
 
-    async def _send_with_retries(self, body: dict[str, Any]) -> tuple[Answer, int]:
+    async def _send_with_retries(self, body: bytes) -> tuple[Answer, int]:
         s = self.settings
         attempts = 0
         retrying = AsyncRetrying(
@@ -524,10 +536,9 @@ class _Run:
             raise _Transient(f"{exc} (gave up after {attempts} attempts)") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, body: dict[str, Any]) -> Answer:
+    async def _send(self, payload: bytes) -> Answer:
         s = self.settings
         assert self.http is not None
-        payload = json.dumps(body, ensure_ascii=False).encode()
         async with self.slots:
             if self.limiter is not None:
                 await self.limiter.acquire()
