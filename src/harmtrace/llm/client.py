@@ -173,11 +173,15 @@ class Result(Generic[T]):
 
 
 class _Transient(Exception):
-    """A failure worth retrying; ``retry_after`` is the server's requested wait, if any."""
+    """A failure worth retrying; ``retry_after`` is the server's requested wait, if any;
+    ``unreachable`` when no connection could be made at all."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, unreachable: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class _RequestFailed(Exception):
@@ -397,6 +401,8 @@ class _Run:
         self.slots = asyncio.Semaphore(s.concurrency)
         self.limiter = AsyncLimiter(s.rps, 1.0) if s.rps else None
         self.inflight: dict[str, asyncio.Future[Answer]] = {}
+        self.answered = 0
+        """HTTP responses received (of any status) in this batch."""
         self.sampling = s.sampling()
         self._formats: dict[int, tuple[str, str]] = {}
         self._parsers: list[ReplyParser] = []
@@ -438,6 +444,12 @@ class _Run:
             try:
                 answer, cached, attempts = await self._answer(messages, request.tag, fmt)
             except (_Transient, _RequestFailed) as exc:
+                if getattr(exc, "unreachable", False) and not self.answered:
+                    # nothing has ever answered: a wrong base_url would fail every record
+                    raise LLMConfigError(
+                        f"cannot reach {self.settings.base_url}: {exc}; check base_url and "
+                        "that the server is running"
+                    ) from None
                 result.cached = False
                 result.error = self.client.redact(str(exc))
                 return result
@@ -533,7 +545,9 @@ class _Run:
                     attempts += 1
                     return await self._send(body), attempts
         except _Transient as exc:
-            raise _Transient(f"{exc} (gave up after {attempts} attempts)") from None
+            raise _Transient(
+                f"{exc} (gave up after {attempts} attempts)", unreachable=exc.unreachable
+            ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, payload: bytes) -> Answer:
@@ -554,8 +568,13 @@ class _Run:
                     raw = await response.read()
             except TimeoutError:
                 raise _Transient(f"no answer within {s.timeout:g} s") from None
+            except aiohttp.ClientConnectorError as exc:
+                raise _Transient(
+                    f"connection error ({type(exc).__name__})", unreachable=True
+                ) from None
             except aiohttp.ClientError as exc:
                 raise _Transient(f"connection error ({type(exc).__name__})") from None
+        self.answered += 1
         return self._read(status, headers, raw)
 
     def _read(self, code: int, headers: Mapping[str, str], raw: bytes) -> Answer:
