@@ -76,12 +76,24 @@ def run_batch(url: str, concurrency: int, n: int, cache: Path, tag: str) -> dict
     return {"requests": n - 1, "wall_s": wall, "cpu_s": cpu}
 
 
+def server_cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds the fake server process has used so far."""
+    import psutil
+
+    t = psutil.Process(proc.pid).cpu_times()
+    return t.user + t.system
+
+
 def throughput(latency: float, rounds: int, tmp: Path) -> dict:
     proc, url = start_server(latency)
     out = {}
     try:
         for c in (1, 8, 64):
+            before = server_cpu(proc)
             r = run_batch(url, c, rounds * c + 1, tmp / f"t{c}.sqlite", f"c{c}")
+            r["server_cpu_ms_per_request"] = round(
+                1000 * (server_cpu(proc) - before) / r["requests"], 3
+            )
             ideal = c / latency
             rate = r["requests"] / r["wall_s"]
             out[str(c)] = {
@@ -91,7 +103,11 @@ def throughput(latency: float, rounds: int, tmp: Path) -> dict:
                 "ratio_to_ideal": round(rate / ideal, 3),
                 "client_cpu_ms_per_request": round(1000 * r["cpu_s"] / r["requests"], 3),
             }
-            print(f"concurrency {c:3d}: {rate:7.1f} req/s = {rate / ideal:.2f} of ideal")
+            print(
+                f"concurrency {c:3d}: {rate:7.1f} req/s = {rate / ideal:.2f} of ideal "
+                f"(CPU per request: client {out[str(c)]['client_cpu_ms_per_request']:.2f} ms, "
+                f"server {r['server_cpu_ms_per_request']:.2f} ms)"
+            )
     finally:
         proc.terminate()
     return out
