@@ -88,27 +88,6 @@ rule compare_extractors:
         "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
 
 
-SHARD_SIZE = config["grade"].get("shard_size", 20000)
-
-
-def shard_plan_file(dataset):
-    return f"results/shards/{dataset}.plan.json"
-
-
-def judgment_shard(grader, dataset, shard, shards):
-    return f"results/shards/{grader}/{dataset}/{shard}-of-{shards}.parquet"
-
-
-def judgment_shards(wildcards):
-    """Every shard of one grader's judgments of one dataset (known once the plan exists)."""
-    plan = checkpoints.shard_plan.get(dataset=wildcards.dataset).output[0]
-    n = json.loads(Path(plan).read_text(encoding="utf-8"))["shards"]
-    return [
-        judgment_shard(wildcards.grader, wildcards.dataset, i, n)
-        for i in range(1, n + 1)
-    ]
-
-
 checkpoint shard_plan:
     """How many grading shards of grade.shard_size records a dataset needs."""
     input:
