@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 reproduce: system $(STAMP)
+	SNAKEMAKE=$(BIN)/snakemake bash scripts/unlock-stale
 	$(BIN)/snakemake --cores $(CORES)
 
 test: system-test $(STAMP)
