@@ -268,3 +268,34 @@ def test_the_same_keys_whatever_the_data(judged):
     full_r = relevance_numbers(analyse_relevance(judged, n_resamples=50), 0.05)
     few_r = relevance_numbers(analyse_relevance(few, n_resamples=50), 0.05)
     assert set(full_r) == set(few_r)
+
+
+def test_a_labelled_csv_through_normalize_and_the_human_grader(tmp_path):
+    """The same file as a researcher would bring it: CSV -> records -> human grader."""
+    from harmtrace.data.normalize import normalize_user_file
+    from harmtrace.graders import make_grader
+
+    rec, jud = synthetic_frames()
+    labels = jud[[c for c in jud.columns if "_severity_" in c] + ["relevance"]]
+    csv = pd.concat(
+        [rec[["item_id", "prompt", "response"]].rename(columns={"item_id": "id"}), labels],
+        axis=1,
+    )
+    path = tmp_path / "my_labels.csv"
+    csv.to_csv(path, index=False)
+    records = normalize_user_file(
+        path, DATASET, "prompt", "response", id_column="id", response_source="labelled"
+    ).records
+    judgments = make_grader("human").grade(records)
+    via_file = asymmetry_numbers(
+        analyse_asymmetry(merge_judged(records, judgments), n_resamples=300, seed=1), 0.05
+    )
+    direct = asymmetry_numbers(
+        analyse_asymmetry(merge_judged(rec, jud), n_resamples=300, seed=1), 0.05
+    )
+    assert set(via_file) == set(direct)
+    for key in direct:
+        if "ci" in key.split() or key.endswith(" ci"):
+            continue  # bootstrap draws follow record order, which normalize may change
+        assert via_file[key] == direct[key], key
+    assert via_file[f"{DATASET} escalations from zero records"].value == pytest.approx(8 / 17)
