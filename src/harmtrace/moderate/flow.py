@@ -156,12 +156,13 @@ def _judged_items(records: pd.DataFrame, judgments: pd.DataFrame) -> pd.DataFram
 
 
 def analyse_responses(
-    records: pd.DataFrame, judgments: pd.DataFrame, scorer: Scorer
+    records: pd.DataFrame, judgments: pd.DataFrame, scorer: Scorer, workers: int = 1
 ) -> ResponseAnalysis:
     """Join, split and score: the policy-independent part of the flow.
 
     The judgments must come from the same grader as ``scorer`` (same version string), so
     that whole-response scores, sentence scores and re-scored outputs are comparable.
+    ``workers`` processes split sentences (see :func:`~harmtrace.moderate.sentences.split_many`).
     """
     items = _judged_items(records, judgments)
     versions = sorted(set(items["grader_version"].dropna().astype(str)))
@@ -180,7 +181,7 @@ def analyse_responses(
             f"e.g. record {items.loc[unscored, 'record_id'].iloc[0]}; grade them again"
         )
     responses = as_texts(items["response"])
-    spans = split_many(responses)
+    spans = split_many(responses, workers=workers)
     counts = np.array([len(s) for s in spans], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     sentence_texts = [sp.text for group in spans for sp in group]
@@ -806,6 +807,7 @@ def moderate_records(
     clock: Clock = system_clock,
     llm: LLMBackend | None = None,
     explain: bool = True,
+    workers: int = 1,
 ) -> list[Trace]:
     """One trace per record with a response, in record order, under ``policy``.
 
@@ -816,7 +818,7 @@ def moderate_records(
     """
     check_backend(policy, llm)
     stamps = {"raw": stage_clock(clock)}
-    analysis = analyse_responses(records, judgments, scorer)
+    analysis = analyse_responses(records, judgments, scorer, workers=workers)
     stamps["analysis"] = stage_clock(clock)
     decisions = decide(analysis, policy)
     stamps["intervention"] = stage_clock(clock)

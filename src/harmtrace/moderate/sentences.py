@@ -64,12 +64,27 @@ def split_spans(text: str, language: str = "en") -> list[Span]:
     return [Span(s, e, text[s:e]) for s, e in zip(starts, ends, strict=True)]
 
 
-def split_many(texts: Sequence[str], language: str = "en") -> list[list[Span]]:
-    """:func:`split_spans` per text; repeated texts are split once."""
-    seen: dict[str, list[Span]] = {}
-    out = []
-    for text in texts:
-        if text not in seen:
-            seen[text] = split_spans(text, language)
-        out.append(seen[text])
-    return out
+def _split_chunk(args: tuple[list[str], str]) -> list[list[Span]]:
+    texts, language = args
+    return [split_spans(t, language) for t in texts]
+
+
+def split_many(texts: Sequence[str], language: str = "en", workers: int = 1) -> list[list[Span]]:
+    """:func:`split_spans` per text; repeated texts are split once.
+
+    pysbd is pure Python and the slowest step of the flow, so with ``workers > 1`` the
+    distinct texts are split in that many processes (same result, in order).
+    """
+    unique = list(dict.fromkeys(texts))
+    if workers > 1 and len(unique) >= 200:
+        from concurrent.futures import ProcessPoolExecutor
+
+        size = -(-len(unique) // (workers * 4))
+        chunks = [(unique[i : i + size], language) for i in range(0, len(unique), size)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(_split_chunk, chunks))
+        done = [spans for part in parts for spans in part]
+    else:
+        done = [split_spans(t, language) for t in unique]
+    by_text = dict(zip(unique, done, strict=True))
+    return [by_text[t] for t in texts]

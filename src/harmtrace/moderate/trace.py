@@ -25,8 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 import fastjsonschema
+import yaml
 from pydantic import BaseModel, ConfigDict
 
 from harmtrace.errors import HarmtraceError
