@@ -214,11 +214,12 @@ def threshold_matrix(policy: PolicySpec) -> np.ndarray:
 
 
 def levels_of(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Level code 0..3 per (row, category): how many of the category's thresholds the
-    value reaches (thresholds rise with the level, so this is the highest level reached).
-    Missing values reach nothing."""
+    """Level code 0..3 per (row, category): the highest level whose threshold the value
+    reaches (levels switched off never are). Missing values reach nothing."""
     v = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
-    return (v[:, :, None] >= thresholds[None, :, :]).sum(axis=2).astype(np.int8)
+    reached = v[:, :, None] >= thresholds[None, :, :]
+    codes = np.arange(1, thresholds.shape[1] + 1, dtype=np.int8)
+    return (reached * codes).max(axis=2, initial=0).astype(np.int8)
 
 
 @dataclass
