@@ -7,6 +7,7 @@ Judgments are produced by the same scorer, as the real flow requires.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 
@@ -39,7 +40,9 @@ class KeywordScorer:
 
     def severities(self, text: str) -> dict[str, int]:
         words = set(_words(text))
-        return {c: max([v for k, v in KEYWORDS[c].items() if k in words], default=0) for c in CATEGORIES}
+        return {
+            c: max([v for k, v in KEYWORDS[c].items() if k in words], default=0) for c in CATEGORIES
+        }
 
     def score(self, texts: Sequence[str]) -> pd.DataFrame:
         self.calls.append(len(texts))
@@ -71,7 +74,8 @@ class KeywordScorer:
 
     def explain(self, texts, categories, k: int = 3) -> list[list[str]]:
         return [
-            [w for w in _words(t) if w in KEYWORDS[c]][:k] for t, c in zip(texts, categories, strict=True)
+            [w for w in _words(t) if w in KEYWORDS[c]][:k]
+            for t, c in zip(texts, categories, strict=True)
         ]
 
 
@@ -80,7 +84,10 @@ def make_records(rows: Sequence[tuple[str, str | None]], dataset: str = "toy") -
     n = len(rows)
     return pd.DataFrame(
         {
-            "record_id": pd.array([f"{i:016x}" for i in range(1, n + 1)], dtype="string"),
+            "record_id": pd.array(
+                [hashlib.sha256(f"{dataset}/{i}".encode()).hexdigest()[:16] for i in range(n)],
+                dtype="string",
+            ),
             "dataset": pd.array([dataset] * n, dtype="string"),
             "item_id": pd.array([f"item-{i}" for i in range(n)], dtype="string"),
             "prompt": pd.array([p for p, _ in rows], dtype="string"),
@@ -131,7 +138,9 @@ class ScriptedLLM:
     name = "scripted"
     version = "scripted-llm/1"
 
-    def __init__(self, rewrite_text: str = "A calm reply.", regenerate_text: str = "A safe reply.") -> None:
+    def __init__(
+        self, rewrite_text: str = "A calm reply.", regenerate_text: str = "A safe reply."
+    ) -> None:
         self.rewrite_text = rewrite_text
         self.regenerate_text = regenerate_text
         self.rewrites: list[RewriteRequest] = []

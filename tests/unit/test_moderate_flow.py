@@ -55,7 +55,9 @@ def test_one_trace_per_response_and_the_rest_counted(toy, caplog):
 
 def test_observe_never_changes_an_output_but_records_flags(toy):
     records, judgments, scorer = toy
-    traces = by_item(moderate_records(records, judgments, scorer, get_policy("observe"), clock=CLOCK))
+    traces = by_item(
+        moderate_records(records, judgments, scorer, get_policy("observe"), clock=CLOCK)
+    )
     for t in traces.values():
         assert t.stages.final.output == t.stages.raw.response
         assert t.stages.intervention.action == "pass"
@@ -94,7 +96,9 @@ def test_block_high_blocks_and_explains_why(toy):
 def test_redaction_replaces_only_flagged_sentences(toy):
     records, judgments, scorer = toy
     traces = by_item(
-        moderate_records(records, judgments, scorer, get_policy("redact_medium_block_high"), clock=CLOCK)
+        moderate_records(
+            records, judgments, scorer, get_policy("redact_medium_block_high"), clock=CLOCK
+        )
     )
     t = traces["item-2"]
     assert t.stages.intervention.action == "redact"
@@ -148,9 +152,9 @@ def test_probability_basis_uses_probabilities(toy):
 
 def test_empty_response_gets_a_trace_without_sentences(toy):
     records, judgments, scorer = toy
-    t = by_item(moderate_records(records, judgments, scorer, get_policy("block_high"), clock=CLOCK))[
-        "item-5"
-    ]
+    t = by_item(
+        moderate_records(records, judgments, scorer, get_policy("block_high"), clock=CLOCK)
+    )["item-5"]
     assert t.stages.raw.response == ""
     assert t.stages.analysis.sentences == []
     assert t.stages.final.output == ""
@@ -163,7 +167,12 @@ def test_timestamps_come_from_the_clock(toy):
         records, judgments, scorer, get_policy("observe"), clock=lambda: next(moments)
     )
     st = traces[0].stages
-    assert [st.raw.timestamp, st.analysis.timestamp, st.intervention.timestamp, st.final.timestamp] == [
+    assert [
+        st.raw.timestamp,
+        st.analysis.timestamp,
+        st.intervention.timestamp,
+        st.final.timestamp,
+    ] == [
         "2025-03-12T10:00:00.005Z",
         "2025-03-12T10:00:01.005Z",
         "2025-03-12T10:00:02.005Z",
@@ -173,9 +182,13 @@ def test_timestamps_come_from_the_clock(toy):
 
 def test_reruns_are_byte_identical_and_ids_depend_on_the_policy(toy):
     records, judgments, scorer = toy
-    run = lambda name: [dumps(t) for t in moderate_records(  # noqa: E731
-        records, judgments, scorer, get_policy(name), clock=CLOCK
-    )]
+
+    def run(name):
+        return [
+            dumps(t)
+            for t in moderate_records(records, judgments, scorer, get_policy(name), clock=CLOCK)
+        ]
+
     assert run("block_high") == run("block_high")
     a = moderate_records(records, judgments, scorer, get_policy("block_high"), clock=CLOCK)
     b = moderate_records(records, judgments, scorer, get_policy("observe"), clock=CLOCK)
@@ -225,7 +238,9 @@ def test_llm_output_that_is_still_harmful_is_blocked(toy):
         },
         llm=llm,
     )
-    t = by_item(moderate_records(records, judgments, scorer, policy, clock=CLOCK, llm=llm))["item-1"]
+    t = by_item(moderate_records(records, judgments, scorer, policy, clock=CLOCK, llm=llm))[
+        "item-1"
+    ]
     assert t.stages.final.output == policy.safe_message
     assert "still reached a blocking level" in t.stages.intervention.justification
 

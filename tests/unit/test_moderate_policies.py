@@ -82,13 +82,17 @@ def test_llm_actions_fail_validation_without_a_backend():
 
 
 def test_get_policy_prefers_user_specs_and_checks_backends():
-    user = {"strict": spec(name="strict", actions={"low": "block", "medium": "block", "high": "block"})}
+    user = {
+        "strict": spec(name="strict", actions={"low": "block", "medium": "block", "high": "block"})
+    }
     assert get_policy("strict", user=user).actions["low"] == "block"
     with pytest.raises(PolicyError, match="unknown policy 'nope'"):
         get_policy("nope")
     with pytest.raises(PolicyError, match="declares name"):
         get_policy("other", user={"other": spec(name="strict")})
-    rewriting = {"rw": spec(name="rw", actions={"low": "pass", "medium": "rewrite", "high": "block"})}
+    rewriting = {
+        "rw": spec(name="rw", actions={"low": "pass", "medium": "rewrite", "high": "block"})
+    }
     with pytest.raises(PolicyError, match="LLM"):
         get_policy("rw", user=rewriting)
 

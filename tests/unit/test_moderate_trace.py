@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-import re
 import json
+import re
 
 import pytest
 
+from harmtrace.errors import HarmtraceError
 from harmtrace.moderate.clock import clock_from_env, fixed_clock, isoformat
 from harmtrace.moderate.flow import moderate_records
 from harmtrace.moderate.policies import get_policy
@@ -20,7 +21,6 @@ from harmtrace.moderate.trace import (
     validate_trace,
     write_traces,
 )
-from harmtrace.errors import HarmtraceError
 from tests.moderation_fakes import KeywordScorer, make_judgments, make_records
 
 
@@ -67,7 +67,10 @@ def test_written_traces_read_back_equal(traces, tmp_path):
         (lambda t: t.update(request_id="nope"), "request_id"),
         (lambda t: t["stages"]["final"].update(summary="two\nlines"), "stages/final/summary"),
         (lambda t: t["stages"]["analysis"]["scores"].pop("hate"), "stages/analysis/scores"),
-        (lambda t: t["stages"]["intervention"].update(action="shrug"), "stages/intervention/action"),
+        (
+            lambda t: t["stages"]["intervention"].update(action="shrug"),
+            "stages/intervention/action",
+        ),
         (lambda t: t["stages"]["raw"].update(timestamp="yesterday"), "stages/raw/timestamp"),
         (lambda t: t.update(extra=1), "(top level)"),
     ],
