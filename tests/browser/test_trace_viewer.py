@@ -165,9 +165,9 @@ def test_open_a_trace_and_read_its_four_stages(browser, site):
     mark = browser.find_element(By.CSS_SELECTOR, "mark.flag")
     assert mark.text == "He would stab the dragon."
     assert "violence" in browser.find_element(By.CSS_SELECTOR, ".badge").text
-    assert browser.find_element(By.CSS_SELECTOR, "pre.diff .add").text == "+[removed: violence]"
+    assert browser.find_element(By.CSS_SELECTOR, "pre.diff .add").text == "+[sentence removed]"
     final = browser.find_element(By.CSS_SELECTOR, "[data-testid=final-output]").text
-    assert final == "[removed: violence] Then he went home."
+    assert final == "[sentence removed] Then he went home."
 
 
 def test_a_script_in_a_response_is_shown_and_never_runs(browser, site):

@@ -104,10 +104,10 @@ def test_redaction_replaces_only_flagged_sentences(toy):
     assert t.stages.intervention.action == "redact"
     assert t.stages.intervention.changed_sentences == [1]
     assert t.stages.final.output == (
-        "Once there was a knight. [removed: violence] Then he went home."
+        "Once there was a knight. [sentence removed] Then he went home."
     )
     assert t.stages.final.severity["violence"] == 0
-    assert "+[removed: violence]" in t.stages.intervention.diff
+    assert "+[sentence removed]" in t.stages.intervention.diff
     # Low findings are annotated, not changed
     rude = traces["item-4"]
     assert rude.stages.intervention.action == "annotate"

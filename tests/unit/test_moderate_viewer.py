@@ -88,7 +88,7 @@ def test_trace_page_has_the_four_stages_and_marks(site):
     for stage in ("stage-raw", "stage-analysis", "stage-intervention", "stage-final"):
         assert f'id="{stage}"' in html
     assert '<mark class="flag level-medium" id="s1">He would stab the dragon.</mark>' in html
-    assert '<span class="add">+[removed: violence]</span>' in html
+    assert '<span class="add">+[sentence removed]</span>' in html
 
 
 def test_stale_pages_are_removed(tmp_path, site):

@@ -8,7 +8,7 @@ A policy maps what the safety analysis found to one action. Scores are turned in
 ``pass``       show the response unchanged
 ``annotate``   show it unchanged, with the flags attached for the reader
 ``redact``     modify: replace each sentence flagged at or above the level with a
-               placeholder naming its category
+               placeholder (``redaction``)
 ``rewrite``    modify: an LLM rewrites the flagged sentences (needs an LLM backend)
 ``block``      replace the response with the policy's safe message
 ``regenerate`` an LLM writes a new response under the policy's constraints (needs an
@@ -121,7 +121,12 @@ class PolicySpec(BaseModel):
     actions: dict[str, Action]
     safe_message: str = Field(DEFAULT_SAFE_MESSAGE, min_length=1)
     redaction: str = Field(
-        "[removed: {category}]", description="placeholder; {category} is filled in"
+        "[sentence removed]",
+        description=(
+            "placeholder for a redacted sentence; may name {category}. The default names "
+            "none because the placeholder is re-scored with the output, and a category "
+            "word would score as that category"
+        ),
     )
     unlocalized: Literal["pass", "annotate", "block"] = Field(
         "block",
