@@ -158,8 +158,9 @@ def policy_effects(
     Columns: ``*by, n, escalations_before, escalations_after, removed, removed_share,
     removed_lo, removed_hi, harmful_escalations, harmful_removed, harmful_removed_share,
     harmful_removed_lo, harmful_removed_hi, benign, benign_changed, benign_changed_share,
-    benign_changed_lo, benign_changed_hi, benign_blocked, benign_blocked_share, relevant, relevance_lost,
-    relevance_lost_share, relevance_lost_lo, relevance_lost_hi, mean_relevance_change``.
+    benign_changed_lo, benign_changed_hi, benign_blocked, benign_blocked_share, relevant,
+    relevance_lost, relevance_lost_share, relevance_lost_lo, relevance_lost_hi,
+    mean_relevance_change``.
     """
     d = long.copy()
     esc_b = (d["transition_before"] == "escalate").to_numpy()
