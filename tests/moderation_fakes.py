@@ -65,7 +65,7 @@ class KeywordScorer:
         rel, ref = [], []
         for p, r in zip(prompts, responses, strict=True):
             refusal = "cannot" in r.lower()
-            shared = set(_words(p)) & set(_words(r))
+            shared = {w for w in _words(p) if len(w) >= 4} & set(_words(r))
             rel.append(1 if refusal or not shared else 3)
             ref.append(refusal)
         return pd.DataFrame(

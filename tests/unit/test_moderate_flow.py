@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,6 +14,7 @@ from harmtrace.moderate.flow import (
     ModerationError,
     analyse_responses,
     decide,
+    levels_of,
     moderate_records,
     redact_text,
     request_id,
@@ -273,3 +275,26 @@ def test_redact_text_keeps_layout():
     text = "One.  Two!\n\nThree?"
     spans = split_spans(text)
     assert redact_text(spans, {1: "[x]"}) == "One.  [x]\n\nThree?"
+
+
+def test_levels_of_takes_the_highest_level_reached_even_with_levels_off():
+    thr = np.array([[0.2, np.inf, 0.6], [np.inf, np.inf, np.inf]])
+    values = np.array([[0.1, 0.9], [0.3, 0.0], [0.7, np.nan]])
+    assert levels_of(values, thr).tolist() == [[0, 0], [1, 0], [3, 0]]
+
+
+def test_redaction_placeholder_may_name_the_category(toy):
+    records, judgments, scorer = toy
+    policy = validate_policy(
+        {
+            "name": "named",
+            "version": "1",
+            "description": "redact medium with the category named",
+            "actions": {"low": "pass", "medium": "redact", "high": "redact"},
+            "redaction": "[removed: {category}]",
+        }
+    )
+    t = by_item(moderate_records(records, judgments, scorer, policy, clock=CLOCK))["item-2"]
+    assert (
+        t.stages.final.output == "Once there was a knight. [removed: violence] Then he went home."
+    )
