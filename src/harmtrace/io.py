@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from harmtrace.errors import HarmtraceError
-from harmtrace.taxonomy import CATEGORIES
+from harmtrace.taxonomy import CATEGORIES, SIDES
 
 _DTYPES = {
     "string": "string",
@@ -80,12 +80,31 @@ def _check_column(where: str, col: str, s: pd.Series, spec: dict[str, Any]) -> N
 
 
 def _expand(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Concrete column specs; ``templated_columns`` names expand once per harm category."""
+    """Concrete column specs in table order; ``templated_columns`` names expand once per
+    side (``{side}``: prompt, response) and harm category (``{category}``)."""
     specs = dict(schema["columns"])
     for template, spec in (schema.get("templated_columns") or {}).items():
-        for category in CATEGORIES:
-            specs[template.format(category=category)] = spec
+        sides = SIDES if "{side}" in template else ("",)
+        for side in sides:
+            for category in CATEGORIES:
+                name = template.format(side=side, category=category)
+                specs[name] = {k: _sided(v, side) for k, v in spec.items()}
     return specs
+
+
+def _sided(value: Any, side: str) -> Any:
+    """Per-side overrides: ``nullable: {prompt: false, response: true}``."""
+    return value.get(side, value) if isinstance(value, dict) and side in value else value
+
+
+def column_specs(schema_name: str) -> dict[str, dict[str, Any]]:
+    """Every concrete column of a table schema with its spec, in table order."""
+    return _expand(load_schema(schema_name))
+
+
+def column_dtypes(schema_name: str) -> dict[str, str]:
+    """pandas dtype per column of a table schema (the one place dtypes are decided)."""
+    return {col: _DTYPES[spec["type"]] for col, spec in column_specs(schema_name).items()}
 
 
 def validate(df: pd.DataFrame, schema_name: str, where: str = "") -> pd.DataFrame:
@@ -105,17 +124,63 @@ def validate(df: pd.DataFrame, schema_name: str, where: str = "") -> pd.DataFram
     for col, spec in specs.items():
         if col in df.columns:
             _check_column(where, col, df[col], spec)
+            _check_required_when(where, col, df, spec)
     return df
 
 
-def write_table(df: pd.DataFrame, path: Path, schema_name: str) -> None:
-    """Validate, then write parquet atomically with deterministic bytes."""
-    validate(df, schema_name, where=str(path))
+def _check_required_when(where: str, col: str, df: pd.DataFrame, spec: dict[str, Any]) -> None:
+    """``required_when: {status: ok}``: no nulls in rows where another column has that value."""
+    for other, value in (spec.get("required_when") or {}).items():
+        bad = df[col].isna() & (df[other] == value).fillna(False).astype(bool)
+        if bad.any():
+            raise SchemaError(
+                f"{where}: column {col!r} is null where {other} == {value!r}: {_examples(bad)}"
+            )
+
+
+def check_output_file(path: Path, option: str = "output") -> Path:
+    """Fail early and clearly when ``path`` cannot become a file: it is a directory, or
+    one of its parents is a file. Creates the missing parent folders."""
+    path = Path(path)
+    if path.is_dir():
+        raise HarmtraceError(f"{option} {path} is a directory; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HarmtraceError(
+                    f"{option} {path}: {parent} is a file, not a folder; choose another path"
+                )
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_table(
+    df: pd.DataFrame, path: Path, schema_name: str, metadata: dict[str, str] | None = None
+) -> None:
+    """Validate, then write parquet atomically with deterministic bytes.
+
+    ``metadata`` (string keys and values) is stored in the parquet schema beside pandas'
+    own; :func:`read_table_metadata` reads it back.
+    """
+    validate(df, schema_name, where=str(path))
+    check_output_file(path)
     tmp = path.with_name(f".{path.name}.part")
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged.update({k.encode(): v.encode() for k, v in sorted(metadata.items())})
+        table = table.replace_schema_metadata(merged)
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
+
+
+def read_table_metadata(path: Path) -> dict[str, str]:
+    """The string key-value metadata a table was written with (pandas' own left out)."""
+    if not Path(path).is_file():
+        raise SchemaError(f"{path}: no such table")
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if k != b"pandas"}
 
 
 def read_table(path: Path, schema_name: str) -> pd.DataFrame:
