@@ -119,6 +119,8 @@ def make_judgments(records: pd.DataFrame, scorer: KeywordScorer) -> pd.DataFrame
     data["refusal"] = pd.array(
         [bool(v) if h else None for v, h in zip(rel["refusal"], has, strict=True)], dtype="boolean"
     )
+    data["status"] = "ok"
+    data["error"] = None
     data["grader"] = "fake"
     data["grader_version"] = scorer.version
     frame = pd.DataFrame(data)[judgment_columns()]

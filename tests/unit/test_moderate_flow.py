@@ -298,3 +298,20 @@ def test_redaction_placeholder_may_name_the_category(toy):
     assert (
         t.stages.final.output == "Once there was a knight. [removed: violence] Then he went home."
     )
+
+
+def test_failed_judgments_are_refused(toy):
+    records, judgments, scorer = toy
+    j = judgments.copy()
+    j.loc[1, "status"] = "failed"
+    with pytest.raises(ModerationError, match="1 response\\(s\\) have failed judgments"):
+        analyse_responses(records, j, scorer)
+
+
+def test_judgments_of_the_same_model_with_a_spec_suffix_are_accepted(toy):
+    records, judgments, scorer = toy
+    j = judgments.copy()
+    j["grader_version"] = pd.array([f"{scorer.version}/spec-abc"] * len(j), dtype="string")
+    traces = moderate_records(records, j, scorer, get_policy("observe"), clock=CLOCK)
+    assert traces[0].grader.version == f"{scorer.version}/spec-abc"
+    assert traces[0].stages.analysis.grader_version == scorer.version

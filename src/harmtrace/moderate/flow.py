@@ -102,6 +102,7 @@ class ResponseAnalysis:
     sentence_scores: pd.DataFrame
     scorer_name: str
     scorer_version: str
+    judgments_version: str
     n_records: int
     n_without_response: int
 
@@ -132,6 +133,7 @@ def _judged_items(records: pd.DataFrame, judgments: pd.DataFrame) -> pd.DataFram
         raise ModerationError(f"records hold duplicate record_id values, e.g. {dup}")
     need = [
         "record_id",
+        "status",
         "relevance",
         "refusal",
         "grader_version",
@@ -166,14 +168,24 @@ def analyse_responses(
     """
     items = _judged_items(records, judgments)
     versions = sorted(set(items["grader_version"].dropna().astype(str)))
-    if versions and versions != [scorer.version]:
+    if len(versions) > 1:
+        raise ModerationError(f"judgments mix grader versions {versions}; grade again")
+    if versions and not (
+        versions[0] == scorer.version or versions[0].startswith(f"{scorer.version}/")
+    ):
         raise ModerationError(
-            f"judgments were graded by {versions} but the scorer is {scorer.version!r}; "
+            f"judgments were graded by {versions[0]!r} but the scorer is {scorer.version!r}; "
             "pass the model the judgments were graded with, or grade again"
         )
     has_response = items["response"].notna().to_numpy()
     n_records = len(items)
     items = items.loc[has_response].reset_index(drop=True)
+    failed = (items["status"].astype(str) != "ok").to_numpy()
+    if failed.any():
+        raise ModerationError(
+            f"{int(failed.sum())} response(s) have failed judgments (status != ok), e.g. "
+            f"record {items.loc[failed, 'record_id'].iloc[0]}; grade them again"
+        )
     unscored = items[[f"response_severity_{c}" for c in CATEGORIES]].isna().any(axis=1)
     if unscored.any():
         raise ModerationError(
@@ -197,6 +209,7 @@ def analyse_responses(
         sentence_scores=scores,
         scorer_name=scorer.name,
         scorer_version=scorer.version,
+        judgments_version=versions[0] if versions else scorer.version,
         n_records=n_records,
         n_without_response=int((~has_response).sum()),
     )
@@ -436,6 +449,10 @@ def request_id(policy: PolicySpec, record_id: str) -> str:
     return f"req-{digest[:16]}"
 
 
+def _rounded(x: float) -> float | None:
+    return round(float(x), 4) if np.isfinite(x) else None
+
+
 def _level_name(code: int) -> str | None:
     return LEVELS[code - 1] if code > 0 else None
 
@@ -563,7 +580,7 @@ def build_traces(
         )
 
     pref = PolicyRef(name=policy.name, version=policy.version, policy_version=policy.policy_version)
-    gref = GraderRef(name=analysis.scorer_name, version=analysis.scorer_version)
+    gref = GraderRef(name=analysis.scorer_name, version=analysis.judgments_version)
     traces = []
     rows = items[[*RECORD_COLUMNS, "response_source"]].to_dict("records")
     for i in range(n):
@@ -575,9 +592,9 @@ def build_traces(
         action = str(outcomes.action[i])
         scores = {
             cat: CategoryScore(
-                prob=round(float(probs_r[i, c]), 4),
+                prob=_rounded(probs_r[i, c]),
                 severity=int(sev_r[i, c]),
-                confidence=round(float(conf_r[i, c]), 4),
+                confidence=_rounded(conf_r[i, c]),
                 level=_level_name(int(decisions.response_levels[i, c])),
             )
             for c, cat in enumerate(CATEGORIES)

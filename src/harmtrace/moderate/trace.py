@@ -43,9 +43,10 @@ class _Model(BaseModel):
 
 
 class CategoryScore(_Model):
-    prob: float
+    prob: float | None
+    """Calibrated probability; None when the grader gives none."""
     severity: int
-    confidence: float
+    confidence: float | None
     level: str | None
     """Policy level this score reaches (``low``, ``medium``, ``high``) or None."""
 
