@@ -187,4 +187,7 @@ def test_plots_draw_one_panel_per_sample(res):
     assert len(plot_policy_transitions(res.transitions, samples, {}, POLICIES).axes) == 1
     fig = plot_frontier(res.frontier, res.effects, samples, {}, POLICIES)
     assert len(fig.axes[0].lines) == 2  # block and redact families
+    points = np.vstack([c.get_offsets() for c in fig.axes[0].collections])
+    bh = overall(res.effects, "block_high")
+    assert [bh["benign_changed_share"], bh["harmful_removed_share"]] in points.tolist()
     assert len(plot_category_needs(res.needs, samples, {}, POLICIES).axes) == 1

@@ -94,7 +94,7 @@ def plot_frontier(
             if len(row):
                 x, y = (
                     float(row["benign_changed_share"].iloc[0]),
-                    float(row["removed_share"].iloc[0]),
+                    float(row["harmful_removed_share"].iloc[0]),
                 )
                 ax.scatter([x], [y], color="black", s=14, zorder=3)
                 ax.annotate(p, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
