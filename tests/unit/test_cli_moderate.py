@@ -17,6 +17,7 @@ from harmtrace.moderate.backends import EmbeddedScorer
 from harmtrace.moderate.trace import iter_traces
 
 runner = CliRunner()
+PIN = ("--clock", "1970-01-01T00:00:00Z")
 
 
 def invoke(*args: object):
@@ -58,9 +59,9 @@ def run_moderate(root, policy, out, *extra):
 
 def test_moderate_writes_one_trace_per_response_byte_stably(inputs, tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    res = run_moderate(inputs, "redact_medium_block_high", a, "--clock-epoch", 0)
+    res = run_moderate(inputs, "redact_medium_block_high", a, *PIN)
     assert res.exit_code == 0, res.output
-    assert run_moderate(inputs, "redact_medium_block_high", b, "--clock-epoch", 0).exit_code == 0
+    assert run_moderate(inputs, "redact_medium_block_high", b, *PIN).exit_code == 0
     assert a.read_bytes() == b.read_bytes()
     traces = list(iter_traces(a))
     assert len(traces) == 80
@@ -79,7 +80,7 @@ def test_source_date_epoch_pins_the_clock(inputs, tmp_path, monkeypatch):
 def test_user_policy_from_a_spec_and_llm_refusal(inputs, tmp_path):
     spec = '{version: "1", description: strict, actions: {low: block, medium: block, high: block}}'
     out = tmp_path / "strict.jsonl"
-    res = run_moderate(inputs, "strict", out, "--policy-spec", spec, "--clock-epoch", 0)
+    res = run_moderate(inputs, "strict", out, "--policy-spec", spec, *PIN)
     assert res.exit_code == 0, res.output
     actions = {t["stages"]["intervention"]["action"] for t in iter_traces(out)}
     assert actions <= {"pass", "block"}
@@ -111,7 +112,7 @@ def test_records_of_another_dataset_are_refused(inputs, tmp_path):
 
 def test_trace_viewer_verb(inputs, tmp_path):
     out = tmp_path / "block_high.jsonl"
-    assert run_moderate(inputs, "block_high", out, "--clock-epoch", 0).exit_code == 0
+    assert run_moderate(inputs, "block_high", out, *PIN).exit_code == 0
     res = invoke("trace-viewer", "--traces", out, "--out-dir", tmp_path / "site")
     assert res.exit_code == 0, res.output
     assert (tmp_path / "site" / "index.html").is_file()

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from harmtrace.errors import HarmtraceError
-from harmtrace.moderate.clock import clock_from_env, fixed_clock, isoformat
+from harmtrace.moderate.clock import clock_from_env, fixed_clock, isoformat, parse_clock
 from harmtrace.moderate.flow import moderate_records
 from harmtrace.moderate.policies import get_policy
 from harmtrace.moderate.trace import (
@@ -94,6 +94,19 @@ def test_reading_a_bad_line_names_file_and_line(traces, tmp_path):
 def test_duplicate_request_ids_are_refused(traces, tmp_path):
     with pytest.raises(TraceError, match="occurs twice"):
         write_traces([traces[0], traces[0]], tmp_path / "dup.jsonl")
+
+
+def test_parse_clock_settings(monkeypatch):
+    assert isoformat(parse_clock("2025-03-12T10:00:00Z")()) == "2025-03-12T10:00:00.000Z"
+    assert isoformat(parse_clock("2025-03-12T11:00:00+01:00")()) == "2025-03-12T10:00:00.000Z"
+    assert isoformat(parse_clock(86400)()) == "1970-01-02T00:00:00.000Z"
+    assert isoformat(parse_clock("86400")()) == "1970-01-02T00:00:00.000Z"
+    assert parse_clock("now")().year >= 2025
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    assert isoformat(parse_clock(None)()) == "1970-01-01T00:00:00.000Z"
+    for bad in ("tomorrow", "2025-03-12T10:00:00"):
+        with pytest.raises(HarmtraceError, match="clock"):
+            parse_clock(bad)
 
 
 def test_clock_helpers(monkeypatch):

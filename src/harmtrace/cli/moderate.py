@@ -32,9 +32,12 @@ def moderate(
         str | None,
         typer.Option(help="a user policy as a JSON/YAML mapping (e.g. from the config)"),
     ] = None,
-    clock_epoch: Annotated[
-        int | None,
-        typer.Option(help="pin trace timestamps to this Unix time [$SOURCE_DATE_EPOCH, else now]"),
+    clock: Annotated[
+        str | None,
+        typer.Option(
+            help="trace timestamps: an ISO 8601 instant or Unix time to pin them, or 'now' "
+            "[$SOURCE_DATE_EPOCH if set, else now]"
+        ),
     ] = None,
     workers: Annotated[int, typer.Option(help="processes for sentence splitting")] = 1,
 ) -> None:
@@ -43,7 +46,7 @@ def moderate(
 
     from harmtrace.io import read_table
     from harmtrace.moderate.backends import EmbeddedScorer
-    from harmtrace.moderate.clock import clock_from_env
+    from harmtrace.moderate.clock import parse_clock
     from harmtrace.moderate.flow import moderate_records
     from harmtrace.moderate.policies import get_policy
     from harmtrace.moderate.trace import write_traces
@@ -66,7 +69,7 @@ def moderate(
         judged = read_table(judgments, "judgments")
         scorer = EmbeddedScorer.load(model_dir)
         traces = moderate_records(
-            recs, judged, scorer, chosen, clock=clock_from_env(clock_epoch), workers=workers
+            recs, judged, scorer, chosen, clock=parse_clock(clock), workers=workers
         )
         n = write_traces(traces, out)
         log.info(

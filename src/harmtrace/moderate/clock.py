@@ -49,6 +49,31 @@ def clock_from_env(epoch: int | None = None) -> Clock:
         ) from None
 
 
+def parse_clock(value: str | int | None) -> Clock:
+    """A clock from a setting: ``None`` (see :func:`clock_from_env`), ``"now"`` (the
+    system clock), an integer Unix time, or an ISO 8601 instant with a time zone
+    (``2025-01-01T00:00:00Z``)."""
+    if value is None:
+        return clock_from_env()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return fixed_clock(value)
+    text = str(value).strip()
+    if text == "now":
+        return system_clock
+    if text.lstrip("-").isdigit():
+        return fixed_clock(int(text))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise HarmtraceError(
+            f"clock {value!r} is not 'now', a Unix time or an ISO 8601 instant "
+            "such as 2025-01-01T00:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise HarmtraceError(f"clock {value!r} has no time zone; add Z or +00:00")
+    return fixed_clock(moment.timestamp())
+
+
 def isoformat(moment: datetime) -> str:
     """``2025-03-12T10:00:00.000Z``: UTC, millisecond precision, a literal Z."""
     if moment.tzinfo is None:
