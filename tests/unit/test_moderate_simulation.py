@@ -15,6 +15,7 @@ from harmtrace.moderate.flow import analyse_responses
 from harmtrace.moderate.policies import get_policy
 from harmtrace.moderate.simulation import (
     category_needs,
+    check_traces_agree,
     long_outcomes,
     policy_cost,
     policy_effects,
@@ -191,3 +192,29 @@ def test_plots_draw_one_panel_per_sample(res):
     bh = overall(res.effects, "block_high")
     assert [bh["benign_changed_share"], bh["harmful_removed_share"]] in points.tolist()
     assert len(plot_category_needs(res.needs, samples, {}, POLICIES).axes) == 1
+
+
+def test_traces_agree_with_the_simulation(setup, res, tmp_path):
+    from harmtrace.errors import HarmtraceError
+    from harmtrace.moderate.clock import fixed_clock
+    from harmtrace.moderate.flow import moderate_records
+    from harmtrace.moderate.trace import write_traces
+
+    scorer = KeywordScorer()
+    records = make_records(ROWS)
+    judgments = make_judgments(records, scorer)
+    paths = []
+    for name in POLICIES:
+        traces = moderate_records(
+            records, judgments, scorer, get_policy(name), clock=fixed_clock(0)
+        )
+        path = tmp_path / name / "toy.jsonl"
+        write_traces(traces, path)
+        paths.append(path)
+    policies = [get_policy(p) for p in POLICIES]
+    table = check_traces_agree(res.outcomes, policies, paths)
+    assert table["agree"].tolist() == [5, 5, 5]
+    tampered = res.outcomes.copy()
+    tampered.loc[tampered["policy"] == "block_high", "action"] = "pass"
+    with pytest.raises(HarmtraceError, match="disagree"):
+        check_traces_agree(tampered, policies, paths)
