@@ -10,6 +10,7 @@ from harmtrace.moderate.policies import (
     PolicySpec,
     get_policy,
     load_registry,
+    policy_config_problems,
     policy_with,
     validate_policy,
 )
@@ -127,3 +128,17 @@ def test_policy_with_sweeps_probability_thresholds():
     assert swept.category_thresholds("hate") == (None, None, 0.5)
     assert isinstance(swept, PolicySpec)
     assert all(swept.category_thresholds(c)[2] == 0.5 for c in CATEGORIES)
+
+
+def test_policy_config_problems_lists_every_problem():
+    assert policy_config_problems(["observe", "block_high"], {}) == []
+    user = {
+        "observe": spec(name="observe"),
+        "llm": spec(name="llm", actions={"low": "pass", "medium": "rewrite", "high": "block"}),
+        "fine": spec(name="fine"),
+    }
+    problems = policy_config_problems(["fine", "missing"], user)
+    assert len(problems) == 3
+    assert any("may not take a shipped name" in p for p in problems)
+    assert any("moderate.policies.llm" in p and "LLM" in p for p in problems)
+    assert any("unknown policy 'missing'" in p for p in problems)

@@ -352,3 +352,26 @@ def policy_with(policy: PolicySpec, **changes: Any) -> PolicySpec:
         return PolicySpec.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(f"policy {data.get('name')!r} with {sorted(changes)}: {exc}") from None
+
+
+def policy_config_problems(
+    names: list[str], user: Mapping[str, Mapping[str, Any]] | None, where: str = "moderate"
+) -> list[str]:
+    """Every problem with a workflow's policy settings, for a parse-time config check:
+    unknown names, user policies that are invalid, take a shipped name, or need an LLM."""
+    problems: list[str] = []
+    shipped = load_registry()
+    user = dict(user or {})
+    for name, spec in user.items():
+        if name in shipped:
+            problems.append(f"{where}.policies.{name}: a user policy may not take a shipped name")
+            continue
+        try:
+            get_policy(name, llm=None, user=user)
+        except PolicyError as exc:
+            problems.append(f"{where}.policies.{name}: {exc}")
+    for name in names:
+        if name not in shipped and name not in user:
+            known = ", ".join(sorted({*shipped, *user}))
+            problems.append(f"{where}: unknown policy {name!r} (known: {known})")
+    return problems
