@@ -362,7 +362,7 @@ def policy_config_problems(
     problems: list[str] = []
     shipped = load_registry()
     user = dict(user or {})
-    for name, spec in user.items():
+    for name in user:
         if name in shipped:
             problems.append(f"{where}.policies.{name}: a user policy may not take a shipped name")
             continue
