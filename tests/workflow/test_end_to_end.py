@@ -109,3 +109,15 @@ def test_same_inputs_same_bytes(built: Path, mirror: Path):
     )
     after = {t: (built / t).read_bytes() for t in targets}
     assert before == after
+
+
+def test_every_notebook_runs_as_is_against_results(built: Path, tmp_path: Path):
+    """What a researcher does in JupyterLab: open a notebook and run it, no parameters."""
+    import papermill
+
+    shutil.copytree(built / "results", tmp_path / "results")
+    for nb in sorted((built / "notebooks").glob("*.ipynb")):
+        papermill.execute_notebook(
+            str(nb), str(tmp_path / nb.name), cwd=str(tmp_path), progress_bar=False
+        )
+        assert (tmp_path / nb.name).is_file()
