@@ -414,7 +414,10 @@ def check_traces_agree(
             continue
         name = traces[0]["policy"]["name"]
         if name not in by_name:
-            continue
+            raise HarmtraceError(
+                f"{path}: traces of policy {name!r}, which the simulation did not run; "
+                "add it to the simulated policies or drop the file"
+            )
         want = by_name[name].policy_version
         got = traces[0]["policy"]["policy_version"]
         if got != want:
