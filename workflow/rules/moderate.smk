@@ -21,18 +21,6 @@ for _entry in MODERATE.notebook_entries:
     _spec["inputs"] = [*(_spec.get("inputs") or []), *_inputs]
 
 
-def traces(policy, dataset):
-    return f"{TRACES_DIR}/{policy}/{dataset}.jsonl"
-
-
-def policy_spec_args(wildcards):
-    """`--policy-spec <json>` for a user policy from config; nothing for a shipped one."""
-    spec = MODERATE.user_policies.get(wildcards.policy)
-    if spec is None:
-        return []
-    return ["--policy-spec", json.dumps({"name": wildcards.policy, **spec}, sort_keys=True)]
-
-
 if MODERATE.policies and MODERATE.datasets:
 
     rule moderate:
@@ -42,21 +30,21 @@ if MODERATE.policies and MODERATE.datasets:
             judgments=judgments(MODERATE.grader, "{dataset}"),
             model=f"{EMBEDDED_DIR}/model.pkl",
         output:
-            traces("{policy}", "{dataset}"),
-        wildcard_constraints:
-            policy="|".join(MODERATE.policies),
-            dataset="|".join(MODERATE.datasets),
+            f"{TRACES_DIR}/{{policy}}/{{dataset}}.jsonl",
         log:
             logfile("moderate", "{policy}/{dataset}"),
         benchmark:
             bench("moderate", "{policy}/{dataset}")
+        wildcard_constraints:
+            policy="|".join(MODERATE.policies),
+            dataset="|".join(MODERATE.datasets),
         conda:
             ENV
         threads: MODERATE.workers
         params:
-            spec=policy_spec_args,
+            spec=lambda wildcards: MODERATE.policy_spec_args(wildcards.policy),
             clock=MODERATE.clock,
-            model_dir=EMBEDDED_DIR,
+            model_dir=lambda wildcards, input: Path(input.model).parent,
             code=code_hash(verbs=["moderate"]),
         shell:
             "harmtrace moderate {wildcards.dataset:q} --policy {wildcards.policy:q} "
@@ -67,7 +55,9 @@ if MODERATE.policies and MODERATE.datasets:
     rule trace_viewer:
         """A static, offline site to search, filter and read one policy's traces."""
         input:
-            lambda wildcards: [traces(wildcards.policy, d) for d in MODERATE.datasets],
+            lambda wildcards: [
+                f"{TRACES_DIR}/{wildcards.policy}/{d}.jsonl" for d in MODERATE.datasets
+            ],
         output:
             index=report(
                 "results/traces/{policy}/index.html",
@@ -77,16 +67,18 @@ if MODERATE.policies and MODERATE.datasets:
             ),
             pages=directory("results/traces/{policy}/requests"),
             assets=directory("results/traces/{policy}/assets"),
-        wildcard_constraints:
-            policy="|".join(MODERATE.policies),
         log:
             logfile("moderate", "{policy}/viewer"),
         benchmark:
             bench("moderate", "{policy}/viewer")
+        wildcard_constraints:
+            policy="|".join(MODERATE.policies),
         conda:
             ENV
         params:
-            traces=lambda wildcards, input: [a for path in input for a in ("--traces", path)],
+            traces=lambda wildcards, input: [
+                a for path in input for a in ("--traces", path)
+            ],
             out_dir=lambda wildcards, output: Path(output.index).parent,
             code=code_hash(verbs=["trace-viewer"]),
         shell:

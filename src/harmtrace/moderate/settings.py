@@ -35,6 +35,16 @@ class ModerateSettings:
     workers: int
     notebook_entries: list[str] = field(default_factory=list)
 
+    def policy_spec_args(self, policy: str) -> list[str]:
+        """CLI arguments for a policy: ``--policy-spec <json>`` for a user policy from the
+        config, nothing for a shipped one."""
+        import json
+
+        spec = self.user_policies.get(policy)
+        if spec is None:
+            return []
+        return ["--policy-spec", json.dumps({"name": policy, **spec}, sort_keys=True)]
+
 
 def datasets_with_responses(config: Mapping[str, Any], datasets: list[str]) -> list[str]:
     """Registered datasets whose registry entry has responses, and user datasets with a
@@ -92,7 +102,10 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
                     "grader blocks; remove it"
                 )
         problems += policy_config_problems(
-            list(params.get("policies") or []), user, where=f"{where}.parameters"
+            list(params.get("policies") or []),
+            user,
+            where=f"{where}.parameters.policies",
+            check_user=False,
         )
         for d in spec["datasets"]:
             if d not in with_responses:
