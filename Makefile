@@ -46,6 +46,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_embedded_grader.py --output results/benchmarks/embedded_grader.json
+	$(BIN)/python benchmarks/bench_moderation.py --output results/benchmarks/moderation.json
 
 clean:
 	rm -rf results .snakemake
