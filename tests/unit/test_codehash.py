@@ -78,3 +78,11 @@ def test_editing_one_verb_leaves_its_neighbours_alone(pkg):
 def test_unknown_verb_is_a_key_error():
     with pytest.raises(KeyError, match="no harmtrace verb 'nope'"):
         codehash.code_hash(verbs=["nope"])
+
+
+def test_prompt_templates_in_data_folders_are_hashed():
+    from harmtrace.codehash import describe
+
+    files = describe(verbs=["grade"], modules=["harmtrace.graders.openai"])
+    assert "graders/prompts/harm.system.v1.j2" in files
+    assert "graders/prompts/llamaguard3.v1.yaml" in files
