@@ -47,6 +47,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_embedded_grader.py --output results/benchmarks/embedded_grader.json
+	$(BIN)/python benchmarks/bench_moderation.py --output results/benchmarks/moderation.json
 	$(BIN)/python benchmarks/bench_llm_client.py --output results/benchmarks/llm_client.json
 	$(BIN)/python benchmarks/bench_grade_shards.py --output results/benchmarks/grade_shards.json
 

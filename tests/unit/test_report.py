@@ -223,3 +223,13 @@ def test_collect_assets_flattens_producer_folders_and_refuses_clashes(tmp_path):
         collect_assets([tmp_path / "tables" / "grader--b.tex", tmp_path / "tables" / "other"])
     with pytest.raises(PaperError, match="under a tables/ or figures/ folder"):
         collect_assets([tmp_path / "elsewhere.tex"])
+
+
+def test_collect_assets_skips_hidden_files_of_two_notebook_folders(tmp_path):
+    for stem in ("01_a", "06_b"):
+        folder = tmp_path / "figures" / stem
+        folder.mkdir(parents=True)
+        (folder / f"{stem}--f.pdf").write_bytes(b"pdf")
+        (folder / ".snakemake_timestamp").write_text("")
+    assets = collect_assets([tmp_path / "figures" / "01_a", tmp_path / "figures" / "06_b"])
+    assert sorted(assets) == ["figures/01_a--f.pdf", "figures/06_b--f.pdf"]
