@@ -44,7 +44,6 @@ from harmtrace.moderate.policies import (
     PolicySpec,
     validate_policy,
 )
-from harmtrace.stats import wilson_ci
 from harmtrace.taxonomy import CATEGORIES
 
 CATEGORY_ORDER: tuple[str, ...] = (*CATEGORIES, OVERALL)
@@ -145,9 +144,14 @@ def long_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rate(k: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
+    """Share with a Wilson interval (statsmodels); NaN where there is nothing to count."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
     share = np.divide(k, n, out=np.full(len(k), np.nan), where=n > 0)
-    lo, hi = wilson_ci(k, n, alpha)
-    return share, np.asarray(lo), np.asarray(hi)
+    lo, hi = proportion_confint(k, np.where(n > 0, n, 1), alpha=alpha, method="wilson")
+    empty = n <= 0
+    return share, np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
 
 
 def policy_effects(
