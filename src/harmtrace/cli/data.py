@@ -18,6 +18,8 @@ def datasets() -> None:
 
     for spec in load_registry().values():
         status = "mirrored" if spec.mirrored else "needs network"
+        if spec.kind != "records":
+            status += f", {spec.kind}"
         if spec.access == "gated":
             status += f", gated (needs ${spec.token_env})"
         typer.echo(f"{spec.name:22s} {status:42s} {spec.license:14s} {spec.title}")
@@ -87,6 +89,9 @@ def normalize(
         else:
             if dataset is None:
                 raise HarmtraceError("give a DATASET name or --input FILE")
+            if get_dataset(dataset).kind != "records":
+                log.info("%s is reference data, not records: nothing to normalize", dataset)
+                return
             result = normalize_dataset(
                 get_dataset(dataset),
                 raw_dir,

@@ -35,6 +35,10 @@ class BadRowsError(HarmtraceError):
     """Rows failed the quality checks under the ``error`` policy."""
 
 
+class NotRecordsError(HarmtraceError):
+    """The dataset is reference data (e.g. a taxonomy), which has no records."""
+
+
 def record_id(dataset: str, item_id: str, response_source: str | None) -> str:
     """Stable 16-hex id: same dataset, item and response source give the same id everywhere."""
     key = "\x1f".join((dataset, item_id, response_source or ""))
@@ -190,6 +194,11 @@ def normalize_dataset(
     max_text_chars: int = 100_000,
 ) -> Normalized:
     """Read a fetched dataset through its adapter and check the expected record count."""
+    if spec.kind != "records":
+        raise NotRecordsError(
+            f"{spec.name} is reference data (kind: {spec.kind}), not records; normalize skips "
+            "it (load it with harmtrace.data.air_taxonomy.LOADERS[spec.adapter])"
+        )
     manifest = read_manifest(raw_dir, spec.name)
     files = {f["path"]: raw_dir / spec.name / f["path"] for f in manifest["files"]}
     if spec.adapter not in ADAPTERS:
