@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from harmtrace.errors import HarmtraceError
-from harmtrace.taxonomy import CATEGORIES
+from harmtrace.taxonomy import CATEGORIES, SIDES
 
 _DTYPES = {
     "string": "string",
@@ -80,12 +80,31 @@ def _check_column(where: str, col: str, s: pd.Series, spec: dict[str, Any]) -> N
 
 
 def _expand(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Concrete column specs; ``templated_columns`` names expand once per harm category."""
+    """Concrete column specs in table order; ``templated_columns`` names expand once per
+    side (``{side}``: prompt, response) and harm category (``{category}``)."""
     specs = dict(schema["columns"])
     for template, spec in (schema.get("templated_columns") or {}).items():
-        for category in CATEGORIES:
-            specs[template.format(category=category)] = spec
+        sides = SIDES if "{side}" in template else ("",)
+        for side in sides:
+            for category in CATEGORIES:
+                name = template.format(side=side, category=category)
+                specs[name] = {k: _sided(v, side) for k, v in spec.items()}
     return specs
+
+
+def _sided(value: Any, side: str) -> Any:
+    """Per-side overrides: ``nullable: {prompt: false, response: true}``."""
+    return value.get(side, value) if isinstance(value, dict) and side in value else value
+
+
+def column_specs(schema_name: str) -> dict[str, dict[str, Any]]:
+    """Every concrete column of a table schema with its spec, in table order."""
+    return _expand(load_schema(schema_name))
+
+
+def column_dtypes(schema_name: str) -> dict[str, str]:
+    """pandas dtype per column of a table schema (the one place dtypes are decided)."""
+    return {col: _DTYPES[spec["type"]] for col, spec in column_specs(schema_name).items()}
 
 
 def validate(df: pd.DataFrame, schema_name: str, where: str = "") -> pd.DataFrame:
@@ -105,7 +124,18 @@ def validate(df: pd.DataFrame, schema_name: str, where: str = "") -> pd.DataFram
     for col, spec in specs.items():
         if col in df.columns:
             _check_column(where, col, df[col], spec)
+            _check_required_when(where, col, df, spec)
     return df
+
+
+def _check_required_when(where: str, col: str, df: pd.DataFrame, spec: dict[str, Any]) -> None:
+    """``required_when: {status: ok}``: no nulls in rows where another column has that value."""
+    for other, value in (spec.get("required_when") or {}).items():
+        bad = df[col].isna() & (df[other] == value).fillna(False).astype(bool)
+        if bad.any():
+            raise SchemaError(
+                f"{where}: column {col!r} is null where {other} == {value!r}: {_examples(bad)}"
+            )
 
 
 def write_table(df: pd.DataFrame, path: Path, schema_name: str) -> None:

@@ -21,4 +21,7 @@ SEVERITY_NAMES: dict[int, str] = {0: "Safe", 1: "Low", 2: "Medium", 3: "High"}
 
 RELEVANCE_LEVELS: tuple[int, ...] = (1, 2, 3)
 
+SIDES: tuple[str, ...] = ("prompt", "response")
+"""The two texts of a record that get a harm judgment each."""
+
 TRANSITIONS: tuple[str, ...] = ("de-escalate", "preserve", "escalate")

@@ -167,9 +167,9 @@ def _grade(trained, out, *extra):
     )
 
 
-def test_grade_with_oof_puts_oof_scores_on_the_prompt_side(trained, tmp_path):
+def test_grading_the_training_set_uses_its_out_of_fold_scores(trained, tmp_path):
     out = tmp_path / "judged.parquet"
-    res = _grade(trained, out, "--oof", trained["oof"])
+    res = _grade(trained, out)
     assert res.exit_code == 0, res.output
     judged = read_table(out, "judgments")
     oof = pd.read_parquet(trained["oof"]).set_index("record_id")
@@ -186,31 +186,65 @@ def test_grade_with_oof_puts_oof_scores_on_the_prompt_side(trained, tmp_path):
         # moderation records have no response
         assert judged[f"response_prob_{cat}"].isna().all()
     assert judged["relevance"].isna().all()
-    assert (judged["grader"] == "embedded").all()
+    assert (judged["grader"] == "embedded").all() and (judged["status"] == "ok").all()
 
 
-def test_grade_without_oof_uses_the_in_sample_model(trained, tmp_path):
+def _as_other_dataset(recs: pd.DataFrame, n: int) -> pd.DataFrame:
+    other = recs.head(n).copy()
+    other["record_id"] = pd.array([f"{i:016x}" for i in range(n)], dtype="string")
+    other["dataset"] = pd.array(["elsewhere"] * n, dtype="string")
+    return other
+
+
+def test_grading_other_records_uses_the_fitted_model(trained, tmp_path):
+    other = _as_other_dataset(trained["recs"], 40)
+    write_table(other, tmp_path / "other.parquet", "records")
     out = tmp_path / "judged.parquet"
-    res = _grade(trained, out)
+    res = invoke(
+        "grade",
+        "elsewhere",
+        "--records",
+        tmp_path / "other.parquet",
+        "--model-dir",
+        trained["model"],
+        "--out",
+        out,
+    )
     assert res.exit_code == 0, res.output
     judged = read_table(out, "judgments")
     model = EmbeddedGrader.load(trained["model"])
-    direct = model.score(trained["recs"]["prompt"].tolist())
-    oof = pd.read_parquet(trained["oof"]).set_index("record_id")
-    oof = oof.loc[judged["record_id"].astype(str)]
+    direct = model.score(other["prompt"].tolist())
     for cat in CATS:
         got = judged[f"prompt_prob_{cat}"].to_numpy(dtype=float)
         np.testing.assert_allclose(got, direct[f"prob_{cat}"].to_numpy())
-        assert not np.allclose(got, oof[f"prob_{cat}"].to_numpy())
-    assert (judged["grader_version"] == model.version).all()
+    version = judged["grader_version"].iloc[0]
+    assert version.startswith(model.version + "/spec-")
 
 
-def test_grade_oof_must_cover_every_record(trained, tmp_path):
-    short = tmp_path / "short_oof.parquet"
-    pd.read_parquet(trained["oof"]).iloc[5:].to_parquet(short, index=False)
-    res = _grade(trained, tmp_path / "j.parquet", "--oof", short)
+def test_grading_partly_training_records_is_refused(trained, tmp_path):
+    mixed = pd.concat(
+        [trained["recs"].head(10), _as_other_dataset(trained["recs"].iloc[10:], 3)],
+        ignore_index=True,
+    )
+    write_table(mixed, tmp_path / "mixed.parquet", "records")
+    res = invoke(
+        "grade",
+        "mixed",
+        "--records",
+        tmp_path / "mixed.parquet",
+        "--model-dir",
+        trained["model"],
+        "--out",
+        tmp_path / "j.parquet",
+    )
     assert res.exit_code == 2
-    assert "prompt_scores lacks 5 of the records" in res.output
+    assert "10 of 13 records were training records" in res.output
+
+
+def test_grade_spec_errors_name_the_key(trained, tmp_path):
+    res = _grade(trained, tmp_path / "j.parquet", "--spec", '{"extractr": "tfidf"}')
+    assert res.exit_code == 2
+    assert "grader.embedded.extractr" in res.output
 
 
 def test_grade_input_file(trained, tmp_path):
@@ -271,7 +305,13 @@ def test_grade_input_needs_output(trained, tmp_path):
 def test_grade_unknown_grader(tmp_path):
     res = invoke("grade", "openai-moderation", "--grader", "oracle", "--model-dir", tmp_path)
     assert res.exit_code == 2
-    assert "grader 'oracle' is not available yet" in res.output
+    assert "unknown grader 'oracle'; registered: embedded, human, openai" in res.output
+
+
+def test_grade_missing_model_is_a_clear_error(tmp_path):
+    res = invoke("grade", "openai-moderation", "--model-dir", tmp_path / "none")
+    assert res.exit_code == 2
+    assert "no trained embedded grader in" in res.output and "train-grader" in res.output
 
 
 # ------------------------------------------------------------------ validate-relevance

@@ -60,11 +60,8 @@ rule grade:
     """Severity, confidence and relevance for every record of one dataset."""
     input:
         records="results/records/{dataset}.parquet",
+        # the training set is graded with the model's stored out-of-fold scores
         model=rules.train_grader.output.model,
-        # the training set is graded with its out-of-fold scores, never in-sample
-        oof=lambda wildcards: (
-            rules.train_grader.output.oof if wildcards.dataset == TRAIN else []
-        ),
     output:
         "results/judgments/embedded/{dataset}.parquet",
     log:
@@ -75,10 +72,9 @@ rule grade:
         "../../environment.yml"
     params:
         model_dir=lambda wildcards, input: Path(input.model).parent,
-        oof=lambda wildcards, input: f"--oof {input.oof}" if input.oof else "",
     shell:
         "harmtrace grade --grader embedded {wildcards.dataset} --records {input.records} "
-        "--model-dir {params.model_dir} {params.oof} --out {output} > {log} 2>&1"
+        "--model-dir {params.model_dir} --out {output} > {log} 2>&1"
 
 
 rule validate_relevance:

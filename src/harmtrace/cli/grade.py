@@ -63,13 +63,15 @@ def train_grader(
 @app.command()
 def grade(
     dataset: Annotated[str | None, typer.Argument(help="dataset whose records to grade")] = None,
-    grader: Annotated[str, typer.Option(help="grader backend")] = "embedded",
-    records: Annotated[Path | None, typer.Option(help="records parquet")] = None,
-    model_dir: Annotated[Path, typer.Option(help="trained embedded grader")] = Path(
-        "results/models/embedded"
+    grader: Annotated[str, typer.Option(help="grader backend (see `harmtrace graders`)")] = (
+        "embedded"
     ),
-    oof: Annotated[
-        Path | None, typer.Option(help="out-of-fold prompt scores (for the training set)")
+    spec: Annotated[
+        str | None, typer.Option(help="the backend's config block as JSON (config grader.NAME)")
+    ] = None,
+    records: Annotated[Path | None, typer.Option(help="records parquet")] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="embedded: trained model folder (overrides the spec)")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="judgments parquet")] = None,
     input: Annotated[Path | None, typer.Option(help="any .csv/.jsonl/.parquet of texts")] = None,
@@ -78,16 +80,18 @@ def grade(
     output: Annotated[Path | None, typer.Option(help="scores parquet for --input")] = None,
 ) -> None:
     """Severity per category, confidence and relevance for records or a file of texts."""
-    from harmtrace.graders.embedded import EmbeddedGrader, grade_records, grade_texts
+    from harmtrace.graders.registry import make_grader
     from harmtrace.io import read_table, write_table
 
     try:
-        if grader != "embedded":
-            raise HarmtraceError(f"grader {grader!r} is not available yet; use 'embedded'")
-        model = EmbeddedGrader.load(model_dir)
+        overrides = {"model_dir": str(model_dir) if model_dir else None}
+        backend = make_grader(grader, _spec_json(spec), **overrides)
+        backend.check()
         if input is not None:
             if not text_column or output is None:
                 raise HarmtraceError("--input needs --text-column and --output")
+            if not hasattr(backend, "grade_texts"):
+                raise HarmtraceError(f"grader {grader!r} grades records, not loose texts")
             from harmtrace.data.normalize import read_user_file
 
             frame = read_user_file(input)
@@ -96,7 +100,7 @@ def grade(
                 if col and col not in frame:
                     raise HarmtraceError(f"{input}: no column {col!r}; the file has {shown}")
             ids = frame[id_column].map(str).tolist() if id_column else None
-            scores = grade_texts(model, frame[text_column].tolist(), ids)
+            scores = backend.grade_texts(frame[text_column].tolist(), ids)
             output.parent.mkdir(parents=True, exist_ok=True)
             scores.to_parquet(output, index=False)
             log.info("graded %d texts into %s", len(scores), output)
@@ -105,18 +109,49 @@ def grade(
             raise HarmtraceError("give a DATASET or --input FILE")
         records = records or Path("results/records") / f"{dataset}.parquet"
         recs = read_table(records, "records")
-        prompt_scores = None
-        if oof is not None:
-            import pandas as pd
-
-            prompt_scores = pd.read_parquet(oof)
-            log.info("prompt side from out-of-fold scores %s", oof)
-        judged = grade_records(model, recs, prompt_scores=prompt_scores)
+        log.info("grading %d records of %s with %s", len(recs), dataset, backend.version)
+        judged = backend.grade(recs)
         out = out or Path("results/judgments") / grader / f"{dataset}.parquet"
         write_table(judged, out, "judgments")
-        log.info("graded %d records into %s", len(judged), out)
+        failed = int((judged["status"] == "failed").sum())
+        log.info("graded %d records into %s (%d failed)", len(judged), out, failed)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
+
+
+def _spec_json(spec: str | None) -> dict:
+    """``--spec`` as a mapping: inline JSON, or ``@path`` to a JSON/YAML file."""
+    import json
+
+    import yaml
+
+    if not spec:
+        return {}
+    try:
+        if spec.startswith("@"):
+            value = yaml.safe_load(Path(spec[1:]).read_text(encoding="utf-8"))
+        else:
+            value = json.loads(spec)
+    except (OSError, ValueError) as exc:
+        raise HarmtraceError(f"--spec: not JSON or a readable @file ({exc})") from exc
+    if not isinstance(value, dict):
+        raise HarmtraceError("--spec must be a JSON object (the grader's config block)")
+    return value
+
+
+@app.command()
+def graders() -> None:
+    """List the registered grader backends with their config keys."""
+    from harmtrace.graders.registry import grader_class, grader_names
+
+    for name in grader_names():
+        try:
+            cls = grader_class(name)
+        except HarmtraceError as exc:
+            typer.echo(f"{name:10s} unavailable: {exc}")
+            continue
+        keys = ", ".join(cls.Spec.model_fields)
+        typer.echo(f"{name:10s} {cls.backend_version:6s} keys: {keys}")
 
 
 @app.command("compare-extractors")

@@ -5,22 +5,23 @@ Two small contracts live here:
 * :class:`FeatureExtractor` turns texts into a feature matrix (``fit`` / ``transform``),
   identified by ``name`` and ``version`` so a saved model records exactly what produced
   its inputs.
-* :class:`Grader` turns a records frame into a judgments frame whose columns are fixed
-  by :func:`judgment_columns` (the same for the embedded, LLM and human backends).
+* :class:`Grader` is a registered backend (:mod:`harmtrace.graders.registry`): built from a
+  pydantic spec (its config block), it turns a records frame into a judgments frame. The
+  columns, dtypes and ranges come from ``schemas/judgments.yaml`` alone.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
-from harmtrace.taxonomy import CATEGORIES
-
-SIDES: tuple[str, ...] = ("prompt", "response")
-"""The two texts of a record that get a harm judgment each."""
+from harmtrace.io import column_dtypes, validate
 
 
 def as_texts(values: Any) -> list[str]:
@@ -66,79 +67,100 @@ class FeatureExtractor(abc.ABC):
         return {"name": self.name, "version": self.version, "params": self.params()}
 
 
+class GraderSpec(BaseModel):
+    """Base of every backend's config block: unknown keys are errors, values are frozen.
+
+    A field declared with ``json_schema_extra={"affects_judgments": False}`` (a timeout, a
+    concurrency limit, where a model lives) is left out of the spec hash, so changing it
+    does not change ``grader_version``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def judgment_fields(self) -> dict[str, Any]:
+        out = {}
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra
+            if isinstance(extra, dict) and extra.get("affects_judgments") is False:
+                continue
+            out[name] = getattr(self, name)
+        return out
+
+    def spec_hash(self) -> str:
+        """First 12 hex digits of sha256 over the judgment-relevant fields (sorted JSON)."""
+        payload = json.dumps(self.judgment_fields(), sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
 class Grader(abc.ABC):
-    """A grader backend: records in, judgments (see :func:`judgment_columns`) out."""
+    """A grader backend: records in, judgments (``schemas/judgments.yaml``) out.
+
+    Subclasses set ``name``, ``Spec`` (their pydantic config block) and ``backend_version``,
+    register with :func:`harmtrace.graders.registry.register_grader`, and do no work in
+    ``__init__``.
+    """
 
     name: ClassVar[str] = "abstract"
+    Spec: ClassVar[type[GraderSpec]] = GraderSpec
+    backend_version: ClassVar[str] = "0"
+
+    def __init__(self, spec: GraderSpec) -> None:
+        self.spec = spec
 
     @property
-    @abc.abstractmethod
     def version(self) -> str:
-        """A string that changes whenever the judgments could change."""
+        """``<name>-<backend version>/spec-<hash>``; backends append what else matters."""
+        return f"{self.name}-{self.backend_version}/spec-{self.spec.spec_hash()}"
+
+    def check(self) -> None:
+        """Fail fast, before any record is read, when the backend cannot run (no trained
+        model, no API key); the message says how to fix it."""
 
     @abc.abstractmethod
     def grade(self, records: pd.DataFrame) -> pd.DataFrame:
-        """One judgment row per record, columns and dtypes as in :func:`judgment_dtypes`."""
+        """One judgment row per record, in record order; failures are rows too."""
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records about the backend that made it."""
+        return {"grader": self.name, "version": self.version, "spec": self.spec.model_dump()}
 
 
 def judgment_columns() -> list[str]:
     """Column order of a judgments table."""
-    cols = ["record_id"]
-    for side in SIDES:
-        for cat in CATEGORIES:
-            cols += [f"{side}_prob_{cat}", f"{side}_severity_{cat}", f"{side}_confidence_{cat}"]
-    return [*cols, "relevance", "refusal", "grader", "grader_version"]
+    return list(judgment_dtypes())
 
 
 def judgment_dtypes() -> dict[str, str]:
-    """pandas dtypes of a judgments table (nullable everywhere a value can be missing)."""
-    dtypes: dict[str, str] = {}
-    for col in judgment_columns():
-        if col in ("record_id", "grader", "grader_version"):
-            dtypes[col] = "string"
-        elif "_severity_" in col or col == "relevance":
-            dtypes[col] = "Int8"
-        elif col == "refusal":
-            dtypes[col] = "boolean"
-        else:
-            dtypes[col] = "Float64"
-    return dtypes
+    """pandas dtypes of a judgments table."""
+    return column_dtypes("judgments")
 
 
 def empty_judgments(record_ids: Sequence[str], grader: str, grader_version: str) -> pd.DataFrame:
-    """A judgments frame for ``record_ids`` with every judgment missing."""
+    """A judgments frame for ``record_ids`` with every judgment missing and status ``ok``;
+    backends fill the columns they produce (and mark failures with :func:`mark_failed`)."""
     n = len(record_ids)
-    data: dict[str, Any] = {}
-    for col, dtype in judgment_dtypes().items():
-        data[col] = pd.array([pd.NA] * n, dtype=dtype)
-    frame = pd.DataFrame(data, columns=judgment_columns())
+    frame = pd.DataFrame(
+        {col: pd.array([pd.NA] * n, dtype=dtype) for col, dtype in judgment_dtypes().items()}
+    )
     frame["record_id"] = pd.array(list(record_ids), dtype="string")
+    frame["status"] = pd.array(["ok"] * n, dtype="string")
     frame["grader"] = pd.array([grader] * n, dtype="string")
     frame["grader_version"] = pd.array([grader_version] * n, dtype="string")
     return frame
 
 
-def validate_judgments(frame: pd.DataFrame) -> None:
-    """Raise ``ValueError`` unless ``frame`` has the judgments columns, dtypes and ranges."""
-    expected = judgment_columns()
-    if list(frame.columns) != expected:
-        missing = [c for c in expected if c not in frame.columns]
-        extra = [c for c in frame.columns if c not in expected]
-        raise ValueError(f"judgment columns differ: missing={missing} extra={extra}")
-    for col, dtype in judgment_dtypes().items():
-        if str(frame[col].dtype) != dtype:
-            raise ValueError(f"column {col!r} has dtype {frame[col].dtype}, expected {dtype}")
-    if frame["record_id"].isna().any() or frame["record_id"].duplicated().any():
-        raise ValueError("record_id must be present and unique")
-    for col in frame.columns:
-        values = frame[col].dropna()
-        if values.empty:
-            continue
-        if "_severity_" in col and not values.isin([0, 1, 2, 3]).all():
-            raise ValueError(f"{col} outside 0..3")
-        if col == "relevance" and not values.isin([1, 2, 3]).all():
-            raise ValueError("relevance outside 1..3")
-        if ("_prob_" in col or "_confidence_" in col) and not (
-            (values >= 0).all() and (values <= 1).all()
-        ):
-            raise ValueError(f"{col} outside [0, 1]")
+def mark_failed(frame: pd.DataFrame, rows: Any, error: str | Sequence[str]) -> pd.DataFrame:
+    """Set ``status`` failed, the reason, and null judgments on ``rows`` (positions)."""
+    rows = list(rows)
+    judged = [c for c in frame.columns if c.startswith(("prompt_", "response_"))]
+    judged += ["relevance", "refusal"]
+    for col in judged:
+        frame.iloc[rows, frame.columns.get_loc(col)] = pd.NA
+    frame.iloc[rows, frame.columns.get_loc("status")] = "failed"
+    frame.iloc[rows, frame.columns.get_loc("error")] = error
+    return frame
+
+
+def validate_judgments(frame: pd.DataFrame, where: str = "judgments") -> pd.DataFrame:
+    """Raise :class:`harmtrace.io.SchemaError` unless ``frame`` is a valid judgments table."""
+    return validate(frame, "judgments", where=where)

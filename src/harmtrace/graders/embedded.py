@@ -29,12 +29,15 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import sklearn
+from pydantic import BaseModel, ConfigDict, Field
 from sklearn.model_selection import StratifiedKFold
 
 import harmtrace
+from harmtrace.errors import HarmtraceError
 from harmtrace.graders.base import (
     FeatureExtractor,
     Grader,
+    GraderSpec,
     as_texts,
     judgment_columns,
     judgment_dtypes,
@@ -48,6 +51,7 @@ from harmtrace.graders.labels import (
     severe_targets,
     training_fingerprint,
 )
+from harmtrace.graders.registry import register_grader
 from harmtrace.graders.relevance import RelevanceScorer
 from harmtrace.graders.severity import SeverityThresholds, choose_thresholds, map_severity
 from harmtrace.taxonomy import CATEGORIES
@@ -71,8 +75,9 @@ def score_columns() -> list[str]:
     return cols
 
 
-class EmbeddedGrader(Grader):
-    """Calibrated per-category classifiers on one feature extractor."""
+class EmbeddedGrader:
+    """Calibrated per-category classifiers on one feature extractor (the model; the
+    registered backend that grades records with it is :class:`EmbeddedBackend`)."""
 
     name: ClassVar[str] = GRADER_NAME
 
@@ -484,6 +489,8 @@ def grade_records(
         refusal[idx] = rel["refusal"].array
     out["relevance"] = relevance
     out["refusal"] = refusal
+    out["status"] = "ok"
+    out["error"] = pd.NA
     out["grader"] = GRADER_NAME
     out["grader_version"] = model.version
     out = out[judgment_columns()]
@@ -499,3 +506,75 @@ def grade_texts(
     scores["grader"] = GRADER_NAME
     scores["grader_version"] = model.version
     return scores
+
+
+# ---------------------------------------------------------------------- backend
+class CompareSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extractors: tuple[str, ...] = Field(
+        ("tfidf", "wordllama"), min_length=1, description="Extractors compared out-of-fold."
+    )
+    seeds: tuple[int, ...] = Field(
+        (0, 1, 2), min_length=1, description="Fold seeds; metrics as mean and sd over them."
+    )
+
+
+class EmbeddedSpec(GraderSpec):
+    """Config block ``grader.embedded``."""
+
+    model_dir: str = Field(
+        "results/models/embedded",
+        description="Where the trained model, its manifest and out-of-fold scores live.",
+        json_schema_extra={"affects_judgments": False},
+    )
+    extractor: str = Field(DEFAULT_EXTRACTOR, description="Feature extractor.")
+    train_dataset: str = Field(
+        "openai-moderation", description="Dataset with human labels the grader is trained on."
+    )
+    folds: int = Field(5, ge=2, description="Cross-fitting folds.")
+    seed: int = Field(0, description="Seed of fold assignment and model fitting.")
+    compare: CompareSpec = Field(
+        default_factory=CompareSpec,
+        description="The extractor comparison reported in the docs and the paper.",
+        json_schema_extra={"affects_judgments": False},
+    )
+
+
+@register_grader
+class EmbeddedBackend(Grader):
+    """Grades records with the trained model in ``spec.model_dir``.
+
+    Records the model was trained on are graded with their stored out-of-fold scores, never
+    in-sample; a dataset partly inside the training set is refused
+    (:func:`stored_oof_scores`).
+    """
+
+    name: ClassVar[str] = GRADER_NAME
+    Spec: ClassVar[type[GraderSpec]] = EmbeddedSpec
+    backend_version: ClassVar[str] = GRADER_VERSION
+
+    def check(self) -> None:
+        directory = Path(self.spec.model_dir)
+        if not (directory / MODEL_FILE).is_file():
+            raise HarmtraceError(
+                f"no trained embedded grader in {directory}: run `harmtrace train-grader` "
+                "(or `snakemake` to build it) first"
+            )
+
+    def load(self) -> EmbeddedGrader:
+        self.check()
+        return EmbeddedGrader.load(self.spec.model_dir)
+
+    def grade(self, records: pd.DataFrame) -> pd.DataFrame:
+        model = self.load()
+        try:
+            prompt_scores = stored_oof_scores(self.spec.model_dir, records)
+        except ValueError as exc:
+            raise HarmtraceError(str(exc)) from exc
+        out = grade_records(model, records, prompt_scores=prompt_scores)
+        out["grader_version"] = f"{model.version}/spec-{self.spec.spec_hash()}"
+        return out.astype(judgment_dtypes())
+
+    def grade_texts(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> pd.DataFrame:
+        return grade_texts(self.load(), texts, ids)
