@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
 from harmtrace.data.air_taxonomy import AirTaxonomy, load_air_taxonomy
 from harmtrace.graders.base import as_texts
@@ -51,19 +51,39 @@ from harmtrace.trees.effects import (
     effect_taxonomy,
     likelihood_of,
 )
-from harmtrace.trees.generate import TreeGenerationError, TreeGenerator, register
+from harmtrace.errors import HarmtraceError
+from harmtrace.trees.base import GeneratorSpec, TreeGenerator
+from harmtrace.trees.registry import register_generator
 from harmtrace.trees.schema import HarmBenefitTree, TreeRecord
 
-PROXY_VERSION = "1"
+PROXY_VERSION = "1.0"
 EXTENT_OF_SEVERITY = {0: "minor", 1: "minor", 2: "significant", 3: "major"}
 UNLINKED_EXTENT = "significant"
 
 
-class EmbeddedTreeSpec(BaseModel):
-    """Method parameters of the proxy generator (paths are resources, not spec)."""
+REFERENCE_QUANTILES = (0.5, 0.95)
+REFERENCE_CUTOFFS: dict[str, tuple[float, float]] = {"wordllama": (0.257, 0.422)}
+"""Median and 95th percentile of the best-risk similarity of the 1,680 OpenAI moderation
+texts (:func:`reference_cutoffs`, rounded to 3 digits; checked by a unit test)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
+class ProxyError(HarmtraceError):
+    """The proxy generator cannot run (no trained grader, no taxonomy, bad settings)."""
+
+
+class EmbeddedTreeSpec(GeneratorSpec):
+    """Config block ``trees.generators.embedded``."""
+
+    model_dir: str = Field(
+        default="results/models/embedded",
+        description="the trained embedded grader (harmtrace train-grader)",
+        json_schema_extra={"affects_trees": False},
+    )
+    raw_dir: str = Field(
+        default="data/raw",
+        description="where the fetched air-2024-taxonomy lives",
+        json_schema_extra={"affects_trees": False},
+    )
     embedding: Literal["wordllama", "minilm"] = Field(
         default="wordllama",
         description="sentence embedding for AIR matching; minilm needs the minilm extra",
@@ -78,11 +98,24 @@ class EmbeddedTreeSpec(BaseModel):
         "null: the measured default of the embedding (REFERENCE_CUTOFFS)",
     )
 
+    @model_validator(mode="after")
+    def _cutoffs_known(self) -> EmbeddedTreeSpec:
+        if self.similarity_cutoffs is None and self.embedding not in REFERENCE_CUTOFFS:
+            raise ValueError(
+                f"no reference similarity cut-offs for embedding {self.embedding!r}; set "
+                "similarity_cutoffs (harmtrace.trees.proxy.reference_cutoffs computes them)"
+            )
+        lo, hi = self.cutoffs
+        if not lo <= hi:
+            raise ValueError(f"similarity_cutoffs must be increasing, got {self.similarity_cutoffs}")
+        return self
 
-REFERENCE_QUANTILES = (0.5, 0.95)
-REFERENCE_CUTOFFS: dict[str, tuple[float, float]] = {"wordllama": (0.257, 0.422)}
-"""Median and 95th percentile of the best-risk similarity of the 1,680 OpenAI moderation
-texts (:func:`reference_cutoffs`, rounded to 3 digits; checked by a unit test)."""
+    @property
+    def cutoffs(self) -> tuple[float, float]:
+        lo, hi = self.similarity_cutoffs or REFERENCE_CUTOFFS[self.embedding]
+        return float(lo), float(hi)
+
+
 
 
 def match_texts(taxonomy: AirTaxonomy) -> list[str]:
@@ -111,54 +144,64 @@ def reference_cutoffs(
     return float(lo), float(hi)
 
 
-@register
+@register_generator
 class EmbeddedTreeGenerator(TreeGenerator):
+    """Proxy trees from the embedded grader and zero-shot AIR matching (offline)."""
+
     name: ClassVar[str] = "embedded"
+    Spec: ClassVar[type[GeneratorSpec]] = EmbeddedTreeSpec
+    backend_version: ClassVar[str] = PROXY_VERSION
     proxy: ClassVar[bool] = True
-    Spec: ClassVar[type[BaseModel]] = EmbeddedTreeSpec
 
     def __init__(
         self,
         spec: EmbeddedTreeSpec,
         *,
-        model_dir: str | Path = "results/models/embedded",
-        raw_dir: str | Path = "data/raw",
         grader: Any = None,
         taxonomy: AirTaxonomy | None = None,
-        **_: Any,
     ) -> None:
+        """``grader`` and ``taxonomy`` may be injected (tests); else loaded on first use."""
         super().__init__(spec)
-        self.model_dir = Path(model_dir)
-        if grader is None:
-            from harmtrace.graders.embedded import EmbeddedGrader
-
-            if not (self.model_dir / "model.pkl").is_file():
-                raise TreeGenerationError(
-                    f"{self.model_dir}: no trained embedded grader; run `harmtrace "
-                    "train-grader` (or snakemake results/models/embedded/model.pkl) first"
-                )
-            grader = EmbeddedGrader.load(self.model_dir)
-        self.grader = grader
-        self.taxonomy = taxonomy if taxonomy is not None else load_air_taxonomy(raw_dir)
+        self.model_dir = Path(spec.model_dir)
+        self._grader = grader
+        self._taxonomy = taxonomy
         self._embedder: Any = None
         self._risk_emb: np.ndarray | None = None
         self._benefit_emb: np.ndarray | None = None
-        cuts = spec.similarity_cutoffs or REFERENCE_CUTOFFS.get(spec.embedding)
-        if cuts is None:
-            raise TreeGenerationError(
-                f"no reference similarity cut-offs for embedding {spec.embedding!r}; set "
-                "similarity_cutoffs (harmtrace.trees.proxy.reference_cutoffs computes them)"
+
+    def check(self) -> None:
+        if self._grader is None and not (self.model_dir / "model.pkl").is_file():
+            raise ProxyError(
+                f"{self.model_dir}: no trained embedded grader; run `harmtrace train-grader` "
+                "(or snakemake results/models/embedded/model.pkl) first"
             )
-        self.cutoffs = (float(cuts[0]), float(cuts[1]))
-        missing = set(self.taxonomy.level2) - set(air_links())
+        if self._taxonomy is None:
+            self._taxonomy = load_air_taxonomy(self.spec.raw_dir)
+        missing = set(self._taxonomy.level2) - set(air_links())
         if missing:
-            raise TreeGenerationError(f"air_links.yaml has no entry for {sorted(missing)}")
+            raise ProxyError(f"air_links.yaml has no entry for {sorted(missing)}")
+
+    @property
+    def grader(self) -> Any:
+        if self._grader is None:
+            from harmtrace.graders.embedded import EmbeddedGrader
+
+            self.check()
+            self._grader = EmbeddedGrader.load(self.model_dir)
+        return self._grader
+
+    @property
+    def taxonomy(self) -> AirTaxonomy:
+        if self._taxonomy is None:
+            self.check()
+        assert self._taxonomy is not None
+        return self._taxonomy
 
     @property
     def version(self) -> str:
         return (
-            f"embedded-proxy-{PROXY_VERSION}/{self.grader.version}/"
-            f"air-{self.taxonomy.sha256[:12]}/{self.spec.embedding}"
+            f"{super().version}/{self.grader.version}/air-{self.taxonomy.sha256[:12]}/"
+            f"{self.spec.embedding}"
         )
 
     # ------------------------------------------------------------------ signals
@@ -191,7 +234,7 @@ class EmbeddedTreeGenerator(TreeGenerator):
         try:
             oof = stored_oof_scores(self.model_dir, records)
         except ValueError as exc:
-            raise TreeGenerationError(f"{records['dataset'].iloc[0]}: {exc}") from exc
+            raise ProxyError(f"{records['dataset'].iloc[0]}: {exc}") from exc
         if oof is None:
             return self.grader.score(as_texts(records["prompt"])).reset_index(drop=True)
         indexed = oof.set_index(oof["record_id"].astype("string"))
@@ -227,7 +270,7 @@ class EmbeddedTreeGenerator(TreeGenerator):
         return out
 
     def likelihood_of_similarity(self, s: float) -> str:
-        lo, hi = self.cutoffs
+        lo, hi = self.spec.cutoffs
         return LIKELIHOODS[0] if s < lo else LIKELIHOODS[1] if s < hi else LIKELIHOODS[2]
 
     def build_tree(

@@ -19,7 +19,6 @@ name makes the tree invalid.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import re
 from importlib import resources
@@ -221,12 +220,6 @@ class TreeRecord(_Model):
         if (self.status == "ok") != (self.tree is not None):
             raise ValueError("status 'ok' needs a tree and 'failed' must not have one")
         return self
-
-
-def spec_hash(spec: BaseModel) -> str:
-    """Stable short hash of a pydantic spec (canonical JSON, sorted keys)."""
-    payload = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
 def tree_json_schema() -> dict[str, Any]:
