@@ -231,7 +231,8 @@ def test_explanations_rank_effects_by_absolute_contribution():
     assert [e["side"] for e in ex] == ["harm", "benefit"]
     assert ex[0]["air_l2"] == "Security Risks" and ex[0]["contribution"] == pytest.approx(1.0)
     assert ex[1]["contribution"] == pytest.approx(-0.5)
-    assert format_effect(ex[0]).startswith("+1.00 harm Security Risks -> property (major, high")
+    assert format_effect(ex[0]) == "+1.00 harm Security Risks -> property (major, high, immediate)"
+    assert format_effect(ex[1]) == "-0.50 benefit -> liberty (major, high, immediate)"
 
 
 def test_weights_check_refuses_non_monotone_and_negative():

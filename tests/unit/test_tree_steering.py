@@ -31,9 +31,9 @@ def test_builtin_profiles_resolve_as_documented():
     ws = resolve_profiles(fitted(), BUILTIN_PROFILES)
     assert list(ws) == ["fitted", "lenient", "strict"]
     assert ws["strict"].action["benefit"] == 0.5 and ws["strict"].discount == 1.0
-    assert ws["strict"].threshold == 0.3
+    assert ws["strict"].threshold == 0.4
     assert ws["lenient"].action["benefit"] == 2.0 and ws["lenient"].discount == pytest.approx(0.4)
-    assert ws["lenient"].threshold == 0.7
+    assert ws["lenient"].threshold == 0.6
     assert ws["fitted"] == fitted()
 
 

@@ -310,11 +310,12 @@ def explain(design: Design, w: Weights, top: int = 3) -> list[list[dict[str, Any
 
 
 def format_effect(e: dict[str, Any]) -> str:
-    """One line: ``+0.83 harm Violence & Extremism -> physical (major, high, immediate)``."""
-    what = e["air_l2"] if e["side"] == "harm" else "benefit"
+    """One line, e.g. ``+0.83 harm Violence & Extremism -> physical (major, high,
+    immediate)`` or ``-0.40 benefit -> liberty (minor, high, immediate)``."""
+    what = f"harm {e['air_l2']}" if e["side"] == "harm" else "benefit"
     when = "immediate" if e["immediate"] else "downstream"
     return (
-        f"{e['contribution']:+.2f} {e['side']} {what} -> {e['category']} "
+        f"{e['contribution']:+.2f} {what} -> {e['category']} "
         f"({e['extent']}, {e['likelihood']}, {when})"
     )
 
@@ -657,5 +658,6 @@ def bootstrap_weights(
             }
         )
     frame = pd.DataFrame(out)
-    frame["n_effects"] = frame["n_effects"].astype("Int64")
-    return frame
+    return frame.astype(
+        {"weight": "string", "estimate": "Float64", "lo": "Float64", "hi": "Float64"}
+    ).assign(n_effects=frame["n_effects"].astype("Int64"))

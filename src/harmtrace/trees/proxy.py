@@ -144,6 +144,41 @@ def reference_cutoffs(
     return float(lo), float(hi)
 
 
+class AirMatcher:
+    """Zero-shot matching of prompts to AIR level-4 risks and to benefit categories by
+    cosine similarity of sentence embeddings (risk texts are embedded once)."""
+
+    def __init__(self, taxonomy: AirTaxonomy, embedding: str = "wordllama") -> None:
+        from harmtrace.graders.features import make_extractor
+
+        self.taxonomy = taxonomy
+        self.extractor = make_extractor(embedding)
+        self._risks: np.ndarray | None = None
+        self._benefits: np.ndarray | None = None
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.extractor.transform(as_texts(texts)), dtype=np.float64)
+
+    def risk_similarity(self, emb: np.ndarray) -> np.ndarray:
+        """Cosine similarity of embedded prompts to each level-4 risk, shape (n, 314)."""
+        if self._risks is None:
+            self._risks = self.embed(match_texts(self.taxonomy))
+        return emb @ self._risks.T
+
+    def benefit_similarity(self, emb: np.ndarray) -> np.ndarray:
+        if self._benefits is None:
+            self._benefits = self.embed(benefit_texts())
+        return emb @ self._benefits.T
+
+    def level2_ranking(self, prompts: list[str]) -> pd.DataFrame:
+        """Per prompt, level-2 categories ranked by their best level-4 similarity.
+
+        Columns: ``prompt``, ``rank`` (0 best), ``l2``, ``j`` and ``idx`` of the best
+        risk, ``sim``.
+        """
+        return _rank_level2(self.risk_similarity(self.embed(prompts)), self.taxonomy)
+
+
 @register_generator
 class EmbeddedTreeGenerator(TreeGenerator):
     """Proxy trees from the embedded grader and zero-shot AIR matching (offline)."""
@@ -165,9 +200,7 @@ class EmbeddedTreeGenerator(TreeGenerator):
         self.model_dir = Path(spec.model_dir)
         self._grader = grader
         self._taxonomy = taxonomy
-        self._embedder: Any = None
-        self._risk_emb: np.ndarray | None = None
-        self._benefit_emb: np.ndarray | None = None
+        self._matcher: AirMatcher | None = None
 
     def check(self) -> None:
         if self._grader is None and not (self.model_dir / "model.pkl").is_file():
@@ -205,28 +238,17 @@ class EmbeddedTreeGenerator(TreeGenerator):
         )
 
     # ------------------------------------------------------------------ signals
+    @property
+    def matcher(self) -> AirMatcher:
+        if self._matcher is None:
+            self._matcher = AirMatcher(self.taxonomy, self.spec.embedding)
+        return self._matcher
+
     def embed(self, texts: list[str]) -> np.ndarray:
-        if self._embedder is None:
-            from harmtrace.graders.features import make_extractor
-
-            self._embedder = make_extractor(self.spec.embedding)
-        return np.asarray(self._embedder.transform(texts), dtype=np.float64)
-
-    def risk_similarity(self, prompts: list[str]) -> np.ndarray:
-        """Cosine similarity of each prompt to each level-4 risk, shape (n, 314)."""
-        if self._risk_emb is None:
-            self._risk_emb = self.embed(match_texts(self.taxonomy))
-            self._benefit_emb = self.embed(benefit_texts())
-        return self.embed(prompts) @ self._risk_emb.T
+        return self.matcher.embed(texts)
 
     def level2_ranking(self, prompts: list[str]) -> pd.DataFrame:
-        """Per prompt, level-2 categories ranked by their best level-4 similarity.
-
-        Columns: ``prompt``, ``rank`` (0 best), ``l2``, ``j`` and ``idx`` of the best
-        risk, ``sim``.
-        """
-        sim = self.risk_similarity(prompts)
-        return _rank_level2(sim, self.taxonomy)
+        return self.matcher.level2_ranking(prompts)
 
     def grader_scores(self, records: pd.DataFrame) -> pd.DataFrame:
         from harmtrace.graders.embedded import score_columns, stored_oof_scores
@@ -247,9 +269,9 @@ class EmbeddedTreeGenerator(TreeGenerator):
             return []
         prompts = as_texts(records["prompt"])
         scores = self.grader_scores(records)
-        sim = self.risk_similarity(prompts)
-        assert self._benefit_emb is not None
-        ben_sim = self.embed(prompts) @ self._benefit_emb.T
+        emb = self.matcher.embed(prompts)
+        sim = self.matcher.risk_similarity(emb)
+        ben_sim = self.matcher.benefit_similarity(emb)
         ranked = _rank_level2(sim, self.taxonomy)
         top = ranked[ranked["rank"] < self.spec.top_k]
         top_by_prompt = {i: g for i, g in top.groupby("prompt", sort=True)}

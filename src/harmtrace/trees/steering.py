@@ -12,8 +12,8 @@ Built-in profiles (a community can add its own under ``trees.profiles`` in the c
 
 * ``fitted``: the weights fitted to labels, threshold 0.5;
 * ``strict``: benefits count half, downstream (non-immediate) harms count fully, and a
-  prompt is flagged from probability 0.3;
-* ``lenient``: benefits count double, downstream harms count half, flagged from 0.7.
+  prompt is flagged from probability 0.4;
+* ``lenient``: benefits count double, downstream harms count half, flagged from 0.6.
 """
 
 from __future__ import annotations
@@ -57,15 +57,15 @@ class ProfileSpec(BaseModel):
 BUILTIN_PROFILES: dict[str, ProfileSpec] = {
     FITTED: ProfileSpec(description="weights fitted to labels by maximum likelihood"),
     "strict": ProfileSpec(
-        description="benefits count half, downstream harms count fully, flag from p >= 0.3",
+        description="benefits count half, downstream harms count fully, flag from p >= 0.4",
         scale={"action.benefit": 0.5},
         set={"discount": 1.0},
-        threshold=0.3,
+        threshold=0.4,
     ),
     "lenient": ProfileSpec(
-        description="benefits count double, downstream harms count half, flag from p >= 0.7",
+        description="benefits count double, downstream harms count half, flag from p >= 0.6",
         scale={"action.benefit": 2.0, "discount": 0.5},
-        threshold=0.7,
+        threshold=0.6,
     ),
 }
 

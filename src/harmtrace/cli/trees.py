@@ -1,0 +1,262 @@
+"""Tree verbs: generate harm-benefit trees, fit the aggregation weights, score and steer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from harmtrace.cli._app import app, fail, log
+from harmtrace.errors import HarmtraceError
+
+Spec = Annotated[
+    str | None,
+    typer.Option(help="the generator's config block as JSON, or @file.yaml (trees.generators.NAME)"),
+]
+Generator = Annotated[str, typer.Option(help="tree generator: embedded (offline proxy) | openai")]
+RecordsDir = Annotated[Path, typer.Option(help="folder of records parquet files")]
+
+
+def _mapping(value: str | None, what: str) -> dict[str, Any]:
+    """An option holding a mapping: inline JSON, or ``@path`` to a JSON/YAML file."""
+    import json
+
+    import yaml
+
+    if not value:
+        return {}
+    try:
+        if value.startswith("@"):
+            out = yaml.safe_load(Path(value[1:]).read_text(encoding="utf-8"))
+        else:
+            out = json.loads(value)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise HarmtraceError(f"{what}: not JSON or a readable @file ({exc})") from exc
+    if out is None:
+        return {}
+    if not isinstance(out, dict):
+        raise HarmtraceError(f"{what} must be a mapping")
+    return out
+
+
+def _generator(name: str, spec: str | None, model_dir: Path | None, raw_dir: Path | None) -> Any:
+    from harmtrace.trees.registry import make_generator
+
+    overrides: dict[str, Any] = {}
+    if raw_dir is not None:
+        overrides["raw_dir"] = str(raw_dir)
+    if model_dir is not None and name == "embedded":
+        overrides["model_dir"] = str(model_dir)
+    options = _mapping(spec, "--spec")
+    if name == "openai":
+        from harmtrace.trees.llm_client import client_for
+
+        gen = make_generator(name, options, **overrides)
+        gen.client = client_for(gen.spec, options)
+    else:
+        gen = make_generator(name, options, **overrides)
+    gen.check()
+    return gen
+
+
+def _profiles(weights: Path, profiles: str | None) -> dict[str, Any]:
+    from harmtrace.trees.harm_benefit import load_weights
+    from harmtrace.trees.steering import profile_specs, resolve_profiles
+
+    fitted, _ = load_weights(weights)
+    return resolve_profiles(fitted, profile_specs(_mapping(profiles, "--profiles")))
+
+
+@app.command()
+def trees(
+    datasets: Annotated[
+        list[str] | None, typer.Argument(help="datasets whose records get trees")
+    ] = None,
+    generator: Generator = "embedded",
+    spec: Spec = None,
+    records_dir: RecordsDir = Path("results/records"),
+    out_dir: Annotated[Path, typer.Option(help="trees go to OUT_DIR/<generator>/<dataset>.jsonl")] = Path("results/trees"),
+    model_dir: Annotated[Path | None, typer.Option(help="embedded: trained grader folder")] = None,
+    raw_dir: Annotated[Path | None, typer.Option(help="where the AIR taxonomy was fetched")] = None,
+    input: Annotated[Path | None, typer.Option(help="a .csv/.jsonl/.parquet of prompts")] = None,
+    text_column: Annotated[str | None, typer.Option(help="prompt column of --input")] = None,
+    id_column: Annotated[str | None, typer.Option(help="id column of --input")] = None,
+    output: Annotated[Path | None, typer.Option(help="--input: per-row results parquet")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="--input: fitted weights (fit-tree-weights)")
+    ] = None,
+    profiles: Annotated[
+        str | None, typer.Option(help="steering profiles as JSON or @file (trees.profiles)")
+    ] = None,
+) -> None:
+    """Harm-benefit trees for datasets (one JSONL per dataset), or for a file of prompts
+    (with --input: tree JSON, score, probability, label per profile, top effects)."""
+    from harmtrace.trees.tree_files import summarise, write_trees
+
+    try:
+        gen = _generator(generator, spec, model_dir, raw_dir)
+        if input is not None:
+            if datasets:
+                raise HarmtraceError("give DATASET names or --input, not both")
+            if not text_column or output is None:
+                raise HarmtraceError("--input needs --text-column and --output")
+            _trees_for_file(gen, input, text_column, id_column, output, weights, profiles)
+            return
+        if not datasets:
+            raise HarmtraceError("give one or more DATASET names, or --input FILE")
+        from harmtrace.io import read_table
+
+        for ds in datasets:
+            recs = read_table(records_dir / f"{ds}.parquet", "records")
+            out = gen.generate(recs)
+            path = out_dir / generator / f"{ds}.jsonl"
+            write_trees(out, path)
+            for line in summarise(out).lines():
+                log.info("%s: %s", ds, line)
+            log.info("wrote %s", path)
+    except HarmtraceError as exc:
+        fail(exc)
+
+
+def _trees_for_file(
+    gen: Any,
+    input: Path,
+    text_column: str,
+    id_column: str | None,
+    output: Path,
+    weights: Path | None,
+    profiles: str | None,
+) -> None:
+    import json
+
+    import pandas as pd
+
+    from harmtrace.data.normalize import read_user_file
+    from harmtrace.io import write_table
+    from harmtrace.trees.harm_benefit import score_table
+    from harmtrace.trees.tree_files import prompt_records, summarise
+
+    frame = read_user_file(input)
+    shown = [c for c in frame.columns if c != "_source_row"]
+    for col in (text_column, id_column):
+        if col and col not in frame:
+            raise HarmtraceError(f"{input}: no column {col!r}; the file has {shown}")
+    ids = frame[id_column].map(str).tolist() if id_column else None
+    if ids is not None and len(set(ids)) != len(ids):
+        raise HarmtraceError(f"{input}: column {id_column!r} has duplicate ids")
+    texts = frame[text_column].fillna("").map(str).tolist()
+    empty = [i + 2 for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        raise HarmtraceError(f"{input}: empty prompt in row(s) {empty[:10]}")
+    name = input.stem
+    recs = prompt_records(texts, name, ids)
+    out = gen.generate(recs)
+    for line in summarise(out).lines():
+        log.info("%s", line)
+    weights = weights or Path("results/harm_benefit") / gen.name / "weights.json"
+    steer = _profiles(weights, profiles)
+    table = score_table(out, list(gen.taxonomy.level2), steer)
+    table.insert(
+        2,
+        "input_id",
+        pd.array(ids if ids is not None else recs["item_id"].tolist(), dtype="string"),
+    )
+    table["input_text"] = pd.array(texts, dtype="string")
+    table["input_tree"] = pd.array(
+        [
+            json.dumps(t.tree.model_dump(mode="json"), sort_keys=True) if t.tree else None
+            for t in out
+        ],
+        dtype="string",
+    )
+    write_table(table, output, "harm_benefit")
+    log.info("wrote %d rows to %s (profiles: %s)", len(table), output, ", ".join(steer))
+
+
+@app.command("fit-tree-weights")
+def fit_tree_weights(
+    generator: Generator = "embedded",
+    trees_dir: Annotated[Path, typer.Option(help="folder of <dataset>.jsonl tree files")] = Path("results/trees/embedded"),
+    records_dir: RecordsDir = Path("results/records"),
+    out_dir: Annotated[Path, typer.Option(help="weights.json, weights_ci.parquet, oof.parquet")] = Path("results/harm_benefit/embedded"),
+    raw_dir: Annotated[Path, typer.Option(help="where the AIR taxonomy was fetched")] = Path("data/raw"),
+    settings: Annotated[str | None, typer.Option(help="fit settings as JSON or @file (trees.fit)")] = None,
+) -> None:
+    """Fit the aggregation weights to labels (harmful benchmarks vs benign texts), with
+    leave-one-source-out and k-fold cross-fitted predictions and bootstrap intervals."""
+    from harmtrace.data.air_taxonomy import load_air_taxonomy
+    from harmtrace.io import read_table, write_table
+    from harmtrace.trees.harm_benefit import FitSettings, fit_aggregation, fitting_set, save_weights
+    from harmtrace.trees.tree_files import read_trees
+
+    try:
+        fs_settings = FitSettings.model_validate(_mapping(settings, "--settings"))
+        names = [*fs_settings.harmful, *fs_settings.benign]
+        tree_files = {n: read_trees(trees_dir / f"{n}.jsonl") for n in names}
+        records = {n: read_table(records_dir / f"{n}.parquet", "records") for n in names}
+        fs = fitting_set(tree_files, records, fs_settings)
+        gens = {t.provenance.generator for t in fs.trees}
+        if gens != {generator}:
+            raise HarmtraceError(f"{trees_dir}: trees come from {sorted(gens)}, not {generator!r}")
+        tax = load_air_taxonomy(raw_dir)
+        log.info(
+            "fitting on %d trees (%d harmful, %d benign; %d failed trees left out)",
+            len(fs.trees),
+            int(fs.y.sum()),
+            int((1 - fs.y).sum()),
+            sum(t.status == "failed" for t in fs.trees),
+        )
+        result = fit_aggregation(fs, list(tax.level2), fs_settings)
+        first = fs.trees[0].provenance
+        prov = {
+            "generator": first.generator,
+            "versions": sorted({t.provenance.version for t in fs.trees}),
+            "spec_hash": first.spec_hash,
+            "proxy": first.proxy,
+        }
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_weights(result, out_dir / "weights.json", prov)
+        write_table(result.ci, out_dir / "weights_ci.parquet", "tree_weights")
+        write_table(result.oof, out_dir / "oof.parquet", "tree_oof")
+        log.info("cross-fitted:\n%s", result.cv.to_string(index=False))
+    except (HarmtraceError, ValueError) as exc:
+        fail(exc)
+
+
+@app.command("score-trees")
+def score_trees_cmd(
+    datasets: Annotated[list[str], typer.Argument(help="datasets whose trees to score")],
+    trees_dir: Annotated[Path, typer.Option(help="folder of <dataset>.jsonl tree files")] = Path("results/trees/embedded"),
+    weights_dir: Annotated[Path, typer.Option(help="weights.json (and oof.parquet) from fit-tree-weights")] = Path("results/harm_benefit/embedded"),
+    out_dir: Annotated[Path | None, typer.Option(help="tables go here (default WEIGHTS_DIR)")] = None,
+    raw_dir: Annotated[Path, typer.Option(help="where the AIR taxonomy was fetched")] = Path("data/raw"),
+    profiles: Annotated[str | None, typer.Option(help="steering profiles as JSON or @file (trees.profiles)")] = None,
+) -> None:
+    """Score trees under the fitted weights and every steering profile (no regeneration):
+    one harm_benefit table per dataset, with explanations and cross-fitted probabilities."""
+    from harmtrace.data.air_taxonomy import load_air_taxonomy
+    from harmtrace.io import read_table, write_table
+    from harmtrace.trees.harm_benefit import score_table
+    from harmtrace.trees.tree_files import read_trees
+
+    try:
+        steer = _profiles(weights_dir / "weights.json", profiles)
+        oof_path = weights_dir / "oof.parquet"
+        oof = read_table(oof_path, "tree_oof") if oof_path.is_file() else None
+        tax = load_air_taxonomy(raw_dir)
+        out_dir = out_dir or weights_dir
+        for ds in datasets:
+            table = score_table(read_trees(trees_dir / f"{ds}.jsonl"), list(tax.level2), steer, oof)
+            path = out_dir / f"{ds}.parquet"
+            write_table(table, path, "harm_benefit")
+            rates = {p: float(table[f"label_{p}"].mean()) for p in steer}
+            log.info(
+                "%s: %d prompts, %d failed trees; flag rate %s",
+                ds,
+                len(table),
+                int((table["tree_status"] == "failed").sum()),
+                ", ".join(f"{p} {r:.1%}" for p, r in rates.items()),
+            )
+    except (HarmtraceError, ValueError) as exc:
+        fail(exc)
