@@ -1,4 +1,6 @@
-# The README's commands. Everything runs inside .venv, created on first use.
+# The README's commands. System packages first (scripts/setup-system: apt when root or
+# passwordless sudo, else one message with the apt line), then everything runs inside
+# .venv, created on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +9,13 @@ CORES ?= 8
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: reproduce test lint bench venv clean
+.PHONY: reproduce test lint bench report lab venv system system-test clean
+
+system:
+	bash scripts/setup-system paper
+
+system-test:
+	bash scripts/setup-system test
 
 venv: $(STAMP)
 
@@ -18,10 +26,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-reproduce: $(STAMP)
+reproduce: system $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
-test: $(STAMP)
+test: system-test $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -29,6 +37,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+
+report: reproduce
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=. notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_embedded_grader.py --output results/benchmarks/embedded_grader.json

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -10,12 +8,13 @@ configfile: "config/config.yaml"
 
 validate(config, "workflow/schemas/config.schema.yaml")
 
-DATASETS = config["data"]["datasets"]
-RAW = config["data"]["raw_dir"]
+
+include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    grader="|".join(GRADERS),
 
 
 include: "workflow/rules/data.smk"
@@ -25,8 +24,8 @@ include: "workflow/rules/paper.smk"
 
 
 rule all:
+    """Every final product: records, judgments, the grader and its checks, notebooks, the PDF."""
     default_target: True
     input:
-        rules.records.input,
-        expand("results/judgments/embedded/{dataset}.parquet", dataset=DATASETS),
+        FINAL,
         rules.paper.output,

@@ -7,23 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.devdata import mirror_root
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def mirror_path() -> Path | None:
-    """The benchmark mirror: $HARMTRACE_DATA_MIRROR, else ../shared/datasets beside the repo."""
-    env = os.environ.get("HARMTRACE_DATA_MIRROR")
-    candidates = [Path(env)] if env else []
-    candidates.append(ROOT.parent / "shared" / "datasets")
-    for c in candidates:
-        if c.is_dir():
-            return c.resolve()
-    return None
 
 
 @pytest.fixture(scope="session")
 def mirror() -> Path:
-    path = mirror_path()
+    try:
+        path = mirror_root()
+    except FileNotFoundError:
+        path = None
     if path is None:
         if os.environ.get("CI"):
             pytest.fail("CI needs the benchmark mirror: set HARMTRACE_DATA_MIRROR")

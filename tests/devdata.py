@@ -18,20 +18,18 @@ from harmtrace.data.fetch import MIRROR_ENV, fetch_dataset
 from harmtrace.data.normalize import normalize_dataset
 from harmtrace.data.registry import get_dataset
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def mirror_root() -> Path:
-    """The dataset mirror: ``$HARMTRACE_DATA_MIRROR``, else ``shared/datasets`` beside the
+    """The benchmark mirror: ``$HARMTRACE_DATA_MIRROR``, else ``shared/datasets`` beside the
     checkout (where CI puts it), else beside the working directory."""
     env = os.environ.get(MIRROR_ENV)
-    if env:
-        return Path(env)
-    checkout = Path(__file__).resolve().parents[1]
-    for candidate in (
-        checkout.parent / "shared" / "datasets",
-        Path.cwd().parent / "shared" / "datasets",
-    ):
+    candidates = [Path(env)] if env else []
+    candidates += [ROOT.parent / "shared" / "datasets", Path.cwd().parent / "shared" / "datasets"]
+    for candidate in candidates:
         if candidate.is_dir():
-            return candidate
+            return candidate.resolve()
     raise FileNotFoundError(f"no benchmark mirror found: set {MIRROR_ENV}")
 
 

@@ -138,14 +138,49 @@ def _check_required_when(where: str, col: str, df: pd.DataFrame, spec: dict[str,
             )
 
 
-def write_table(df: pd.DataFrame, path: Path, schema_name: str) -> None:
-    """Validate, then write parquet atomically with deterministic bytes."""
-    validate(df, schema_name, where=str(path))
+def check_output_file(path: Path, option: str = "output") -> Path:
+    """Fail early and clearly when ``path`` cannot become a file: it is a directory, or
+    one of its parents is a file. Creates the missing parent folders."""
+    path = Path(path)
+    if path.is_dir():
+        raise HarmtraceError(f"{option} {path} is a directory; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HarmtraceError(
+                    f"{option} {path}: {parent} is a file, not a folder; choose another path"
+                )
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_table(
+    df: pd.DataFrame, path: Path, schema_name: str, metadata: dict[str, str] | None = None
+) -> None:
+    """Validate, then write parquet atomically with deterministic bytes.
+
+    ``metadata`` (string keys and values) is stored in the parquet schema beside pandas'
+    own; :func:`read_table_metadata` reads it back.
+    """
+    validate(df, schema_name, where=str(path))
+    check_output_file(path)
     tmp = path.with_name(f".{path.name}.part")
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged.update({k.encode(): v.encode() for k, v in sorted(metadata.items())})
+        table = table.replace_schema_metadata(merged)
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
+
+
+def read_table_metadata(path: Path) -> dict[str, str]:
+    """The string key-value metadata a table was written with (pandas' own left out)."""
+    if not Path(path).is_file():
+        raise SchemaError(f"{path}: no such table")
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if k != b"pandas"}
 
 
 def read_table(path: Path, schema_name: str) -> pd.DataFrame:

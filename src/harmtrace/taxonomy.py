@@ -16,6 +16,9 @@ CATEGORY_TITLES: dict[str, str] = {
     "self_harm": "Self-harm",
 }
 
+MODERATION_LABEL_KEYS: tuple[str, ...] = ("S", "S3", "H", "H2", "V", "V2", "HR", "SH")
+"""Label keys of the OpenAI moderation set (records keep them as ``label_<KEY>``)."""
+
 SEVERITY_LEVELS: tuple[int, ...] = (0, 1, 2, 3)
 SEVERITY_NAMES: dict[int, str] = {0: "Safe", 1: "Low", 2: "Medium", 3: "High"}
 

@@ -69,3 +69,69 @@ def test_datasets_lists_access_status():
     res = runner.invoke(app, ["datasets"])
     assert res.exit_code == 0
     assert "gated (needs $HF_TOKEN)" in res.output and "mirrored" in res.output
+
+
+def _normalize_input(src, out, *extra):
+    return runner.invoke(
+        app,
+        [
+            *("normalize", "--input", str(src), "--name", "x", "--prompt-column", "prompt"),
+            *("--response-column", "response", "--out", str(out), *map(str, extra)),
+        ],
+    )
+
+
+def test_trailing_comma_csv_fails_naming_the_rows(tmp_path):
+    src = tmp_path / "t.csv"
+    src.write_text("prompt,response\nhow do I bake bread,Here is how,\nwhat is 2+2,4,\n")
+    res = _normalize_input(src, tmp_path / "x.parquet")
+    assert res.exit_code == 2, res.output
+    assert "row 2 (item 000000): 3 fields, the header has 2" in res.output
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_normalize_refuses_a_registered_name_for_a_user_file(tmp_path):
+    src = tmp_path / "t.csv"
+    src.write_text("prompt\nhello\n")
+    res = runner.invoke(
+        app,
+        [
+            *("normalize", "--input", str(src), "--name", "simplesafetytests"),
+            *("--prompt-column", "prompt", "--out", str(tmp_path / "s.parquet")),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "'simplesafetytests' is a registered dataset" in res.output
+
+
+def test_normalize_output_that_is_a_directory_is_a_clear_error(tmp_path):
+    src = tmp_path / "t.csv"
+    src.write_text("prompt,response\nhello,hi\n")
+    (tmp_path / "out.parquet").mkdir()
+    res = _normalize_input(src, tmp_path / "out.parquet")
+    assert res.exit_code == 2
+    assert "is a directory; give a file name" in res.output
+
+
+def test_allow_unpinned_flag_reaches_fetch_and_normalize(tmp_path):
+    folder = tmp_path / "mirror" / "harmbench"
+    folder.mkdir(parents=True)
+    rows = "".join(f"do harm {i},standard,chem,b{i}\n" for i in range(200))
+    (folder / "harmbench_behaviors_text_all.csv").write_text(
+        "Behavior,FunctionalCategory,SemanticCategory,BehaviorID\n" + rows
+    )
+    fetch = ["fetch", "harmbench", "--raw-dir", str(tmp_path / "raw")]
+    fetch += ["--mirror", str(tmp_path / "mirror")]
+    res = runner.invoke(app, fetch)
+    assert res.exit_code == 2 and "--allow-unpinned harmbench" in res.output
+    res = runner.invoke(app, [*fetch, "--allow-unpinned", "harmbench"])
+    assert res.exit_code == 0, res.output
+    norm = ["normalize", "harmbench", "--raw-dir", str(tmp_path / "raw")]
+    norm += ["--out", str(tmp_path / "hb.parquet")]
+    res = runner.invoke(app, norm)
+    assert res.exit_code == 2 and "no pinned sha256" in res.output
+    res = runner.invoke(app, [*norm, "--allow-unpinned", "harmbench"])
+    assert res.exit_code == 0, res.output
+    from harmtrace.data.provenance import read_records
+
+    assert len(read_records(tmp_path / "hb.parquet", "harmbench")) == 200

@@ -65,12 +65,20 @@ def trained(raw_dir, tmp_path_factory):
         paths["model"],
         "--oof",
         paths["oof"],
+        "--folds",
+        2,
+    )
+    assert res.exit_code == 0, res.output
+    res = invoke(
+        "evaluate-grader",
+        "--records",
+        paths["records"],
+        "--model-dir",
+        paths["model"],
         "--numbers",
         paths["numbers"],
         "--table",
         paths["table"],
-        "--folds",
-        2,
     )
     assert res.exit_code == 0, res.output
     return {"root": root, "recs": recs, **paths}

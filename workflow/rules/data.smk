@@ -1,49 +1,54 @@
 rule fetch:
+    """Download a registered dataset (or copy it from the mirror) and verify its sha256."""
     output:
         manifest=f"{RAW}/{{dataset}}/MANIFEST.json",
     log:
-        "results/logs/fetch/{dataset}.log",
+        logfile("fetch", "{dataset}"),
     benchmark:
-        "results/benchmarks/fetch/{dataset}.tsv"
+        bench("fetch", "{dataset}")
     conda:
-        "../../environment.yml"
+        ENV
     params:
         raw_dir=lambda wildcards, output: Path(output.manifest).parent.parent,
         # only when set, so that $HARMTRACE_DATA_MIRROR still applies otherwise
-        mirror=lambda wildcards: (
-            f"--mirror {config['data']['mirror']!r}"
-            if config["data"]["mirror"]
-            else ""
+        mirror=(
+            ["--mirror", config["data"]["mirror"]] if config["data"]["mirror"] else []
         ),
+        code=code_hash(verbs=["fetch"]),
     shell:
-        "harmtrace fetch {wildcards.dataset} --raw-dir {params.raw_dir} {params.mirror} "
-        "> {log} 2>&1"
+        "harmtrace fetch {wildcards.dataset:q} --raw-dir {params.raw_dir:q} {params.mirror:q} "
+        "> {log:q} 2>&1"
 
 
 rule normalize:
+    """Validated prompt-response records; bad rows stop the run or go to quarantine."""
     input:
-        manifest=rules.fetch.output.manifest,
+        unpack(normalize_input),
     output:
         records="results/records/{dataset}.parquet",
         quarantine="results/records/{dataset}.quarantine.jsonl",
     log:
-        "results/logs/normalize/{dataset}.log",
+        logfile("normalize", "{dataset}"),
     benchmark:
-        "results/benchmarks/normalize/{dataset}.tsv"
+        bench("normalize", "{dataset}")
     conda:
-        "../../environment.yml"
+        ENV
     params:
-        raw_dir=lambda wildcards, input: Path(input.manifest).parent.parent,
+        source=normalize_source,
         bad_rows=config["data"]["bad_rows"],
         max_text_chars=config["data"]["max_text_chars"],
+        code=code_hash(verbs=["normalize"]),
     shell:
-        "harmtrace normalize {wildcards.dataset} --raw-dir {params.raw_dir} "
-        "--out {output.records} --quarantine {output.quarantine} "
-        "--bad-rows {params.bad_rows} --max-text-chars {params.max_text_chars} "
-        "> {log} 2>&1"
+        "harmtrace normalize {params.source:q} "
+        "--out {output.records:q} --quarantine {output.quarantine:q} "
+        "--bad-rows {params.bad_rows:q} --max-text-chars {params.max_text_chars} "
+        "> {log:q} 2>&1"
 
 
 rule records:
     """Target: every configured dataset as validated records."""
     input:
-        expand("results/records/{dataset}.parquet", dataset=DATASETS),
+        expand(records("{dataset}"), dataset=DATASETS),
+
+
+FINAL.extend(rules.records.input)

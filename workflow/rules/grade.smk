@@ -1,109 +1,179 @@
-EMBEDDED = config["grader"]["embedded"]
-TRAIN = EMBEDDED["train_dataset"]
+EMBEDDED = grader_block("embedded")
+TRAIN = EMBEDDED.get("train_dataset")
+RELEVANCE_DATASET = (config["grade"].get("relevance_check") or {}).get("dataset")
 
 
 rule train_grader:
     """Fit the embedded grader on human labels; score its own training texts out-of-fold."""
     input:
-        records=f"results/records/{TRAIN}.parquet",
+        records=records(TRAIN),
     output:
-        model="results/models/embedded/model.pkl",
-        manifest="results/models/embedded/manifest.json",
-        oof="results/models/embedded/oof_scores.parquet",
-        numbers="results/numbers/grader.json",
-        table="results/tables/grader--oof_metrics.tex",
+        model=f"{EMBEDDED_DIR}/model.pkl",
+        manifest=f"{EMBEDDED_DIR}/manifest.json",
+        oof=f"{EMBEDDED_DIR}/oof_scores.parquet",
     log:
-        "results/logs/grade/train_grader.log",
+        logfile("grade", "train_grader"),
     benchmark:
-        "results/benchmarks/grade/train_grader.tsv"
+        bench("grade", "train_grader")
     conda:
-        "../../environment.yml"
+        ENV
     params:
-        extractor=EMBEDDED["extractor"],
-        folds=EMBEDDED["folds"],
-        seed=EMBEDDED["seed"],
+        extractor=EMBEDDED.get("extractor"),
+        folds=EMBEDDED.get("folds"),
+        seed=EMBEDDED.get("seed"),
         model_dir=lambda wildcards, output: Path(output.model).parent,
+        code=code_hash(verbs=["train-grader"]),
     shell:
-        "harmtrace train-grader --records {input.records} --model-dir {params.model_dir} "
-        "--extractor {params.extractor} --folds {params.folds} --seed {params.seed} "
-        "--numbers {output.numbers} --table {output.table} > {log} 2>&1"
+        "harmtrace train-grader --records {input.records:q} --model-dir {params.model_dir:q} "
+        "--extractor {params.extractor:q} --folds {params.folds} --seed {params.seed} "
+        "> {log:q} 2>&1"
+
+
+rule evaluate_grader:
+    """Out-of-fold validity of the embedded grader against its training labels."""
+    input:
+        records=records(TRAIN),
+        model=rules.train_grader.output.model,
+        oof=rules.train_grader.output.oof,
+    output:
+        numbers=numbers("grader"),
+        table=report(
+            "results/tables/grader--oof_metrics.tex",
+            caption="../report/grader.rst",
+            category="Grader",
+        ),
+    log:
+        logfile("grade", "evaluate_grader"),
+    benchmark:
+        bench("grade", "evaluate_grader")
+    conda:
+        ENV
+    params:
+        model_dir=lambda wildcards, input: Path(input.model).parent,
+        code=code_hash(verbs=["evaluate-grader"]),
+    shell:
+        "harmtrace evaluate-grader --records {input.records:q} --model-dir {params.model_dir:q} "
+        "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
 
 
 rule compare_extractors:
     """Out-of-fold AUROC/AUPRC/F1 and throughput of each offline feature extractor."""
     input:
-        records=f"results/records/{TRAIN}.parquet",
+        records=records(TRAIN),
     output:
-        results="results/models/embedded/extractor_comparison.parquet",
-        numbers="results/numbers/extractors.json",
-        table="results/tables/extractors--comparison.tex",
+        results=f"{EMBEDDED_DIR}/extractor_comparison.parquet",
+        numbers=numbers("extractors"),
+        table=report(
+            "results/tables/extractors--comparison.tex",
+            caption="../report/extractors.rst",
+            category="Grader",
+        ),
     log:
-        "results/logs/grade/compare_extractors.log",
+        logfile("grade", "compare_extractors"),
     benchmark:
-        "results/benchmarks/grade/compare_extractors.tsv"
+        bench("grade", "compare_extractors")
     conda:
-        "../../environment.yml"
+        ENV
     threads: 2
     params:
-        extractors=",".join(EMBEDDED["compare"]["extractors"]),
-        seeds=",".join(str(s) for s in EMBEDDED["compare"]["seeds"]),
-        folds=EMBEDDED["folds"],
-        configured=EMBEDDED["extractor"],
+        extractors=",".join(EMBEDDED.get("compare", {}).get("extractors", [])),
+        seeds=",".join(str(s) for s in EMBEDDED.get("compare", {}).get("seeds", [])),
+        folds=EMBEDDED.get("folds"),
+        configured=EMBEDDED.get("extractor"),
+        code=code_hash(verbs=["compare-extractors"]),
     shell:
-        "harmtrace compare-extractors --records {input.records} "
-        "--extractors {params.extractors} --seeds {params.seeds} --folds {params.folds} "
-        "--configured {params.configured} --out {output.results} "
-        "--numbers {output.numbers} --table {output.table} > {log} 2>&1"
+        "harmtrace compare-extractors --records {input.records:q} "
+        "--extractors {params.extractors:q} --seeds {params.seeds:q} --folds {params.folds} "
+        "--configured {params.configured:q} --out {output.results:q} "
+        "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
 
 
 rule grade:
-    """Severity, confidence and relevance for every record of one dataset."""
+    """Severity, confidence and relevance for every record of one dataset, by one backend."""
     input:
-        records="results/records/{dataset}.parquet",
-        # the training set is graded with the model's stored out-of-fold scores
-        model=rules.train_grader.output.model,
+        unpack(grader_inputs),
+        records=records("{dataset}"),
     output:
-        "results/judgments/embedded/{dataset}.parquet",
+        judgments("{grader}", "{dataset}"),
     log:
-        "results/logs/grade/embedded/{dataset}.log",
+        logfile("grade", "{grader}/{dataset}"),
     benchmark:
-        "results/benchmarks/grade/embedded/{dataset}.tsv"
+        bench("grade", "{grader}/{dataset}")
     conda:
-        "../../environment.yml"
+        ENV
     params:
-        model_dir=lambda wildcards, input: Path(input.model).parent,
+        spec=lambda wildcards: json.dumps(
+            grader_block(wildcards.grader), sort_keys=True
+        ),
+        code=lambda wildcards: grader_code(wildcards.grader),
     shell:
-        "harmtrace grade --grader embedded {wildcards.dataset} --records {input.records} "
-        "--model-dir {params.model_dir} --out {output} > {log} 2>&1"
+        "harmtrace grade {wildcards.dataset:q} --grader {wildcards.grader:q} "
+        "--spec {params.spec:q} --records {input.records:q} --out {output:q} > {log:q} 2>&1"
 
 
-rule validate_relevance:
-    """Agreement of the relevance/refusal method with the AIR-Bench judge's refusal scores."""
-    input:
-        records="results/records/air-bench-2024.parquet",
-        judgments="results/judgments/embedded/air-bench-2024.parquet",
-    output:
-        numbers="results/numbers/relevance.json",
-        table="results/tables/relevance--validation.tex",
-    log:
-        "results/logs/grade/validate_relevance.log",
-    conda:
-        "../../environment.yml"
-    shell:
-        "harmtrace validate-relevance --records {input.records} "
-        "--judgments {input.judgments} --numbers {output.numbers} --table {output.table} "
-        "> {log} 2>&1"
+FINAL.extend(rules.train_grader.output)
+FINAL.extend(rules.evaluate_grader.output)
+FINAL.extend(rules.compare_extractors.output)
+FINAL.extend(
+    expand(judgments("{grader}", "{dataset}"), grader=GRADERS, dataset=DATASETS)
+)
+PAPER_NUMBERS.extend(
+    [rules.train_grader.output.numbers, rules.compare_extractors.output.numbers]
+)
+PAPER_ASSETS.extend(
+    [rules.train_grader.output.table, rules.compare_extractors.output.table]
+)
+
+
+if RELEVANCE_DATASET:
+
+    rule validate_relevance:
+        """Agreement of the relevance/refusal method with a judge's refusal scores."""
+        input:
+            records=records(RELEVANCE_DATASET),
+            judgments=judgments(REFERENCE_GRADER, RELEVANCE_DATASET),
+            model=rules.train_grader.output.model,
+        output:
+            numbers=numbers("relevance"),
+            table=report(
+                "results/tables/relevance--validation.tex",
+                caption="../report/relevance.rst",
+                category="Grader",
+            ),
+        log:
+            logfile("grade", "validate_relevance"),
+        benchmark:
+            bench("grade", "validate_relevance")
+        conda:
+            ENV
+        params:
+            model_dir=lambda wildcards, input: Path(input.model).parent,
+            code=code_hash(verbs=["validate-relevance"]),
+        shell:
+            "harmtrace validate-relevance --records {input.records:q} "
+            "--judgments {input.judgments:q} --model-dir {params.model_dir:q} "
+            "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
+
+    PAPER_NUMBERS.append(rules.validate_relevance.output.numbers)
+    PAPER_ASSETS.append(rules.validate_relevance.output.table)
 
 
 rule flag_rates:
     """Prompt flag rates per dataset: how much known harm the thresholds still catch."""
     input:
-        expand("results/judgments/embedded/{dataset}.parquet", dataset=DATASETS),
+        expand(judgments(REFERENCE_GRADER, "{dataset}"), dataset=DATASETS),
     output:
-        "results/numbers/flags.json",
+        numbers("flags"),
     log:
-        "results/logs/grade/flag_rates.log",
+        logfile("grade", "flag_rates"),
+    benchmark:
+        bench("grade", "flag_rates")
     conda:
-        "../../environment.yml"
+        ENV
+    params:
+        code=code_hash(verbs=["flag-rates"]),
     shell:
-        "harmtrace flag-rates --out {output} {input} > {log} 2>&1"
+        "harmtrace flag-rates --out {output:q} {input:q} > {log:q} 2>&1"
+
+
+PAPER_NUMBERS.append(rules.flag_rates.output[0])

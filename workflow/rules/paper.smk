@@ -1,74 +1,77 @@
-NUMBERS = [
-    "results/numbers/cited.json",
-    "results/numbers/data.json",
-    "results/numbers/flags.json",
-    "results/numbers/grader.json",
-    "results/numbers/extractors.json",
-    "results/numbers/relevance.json",
-    "results/numbers/01_transitions.json",
-]
-
-
 rule data_numbers:
     """Record counts per dataset, for the paper's data section."""
     input:
-        expand("results/records/{dataset}.parquet", dataset=DATASETS),
+        expand(records("{dataset}"), dataset=DATASETS),
     output:
-        "results/numbers/data.json",
+        numbers("data"),
     log:
-        "results/logs/numbers/data.log",
+        logfile("numbers", "data"),
+    benchmark:
+        bench("numbers", "data")
     conda:
-        "../../environment.yml"
+        ENV
+    params:
+        code=code_hash(verbs=["data-numbers"]),
     shell:
-        "harmtrace data-numbers --out {output} {input} > {log} 2>&1"
+        "harmtrace data-numbers --out {output:q} {input:q} > {log:q} 2>&1"
 
 
 rule cited_numbers:
     """Figures quoted from the seed study (src/harmtrace/report/cited.yaml)."""
     output:
-        "results/numbers/cited.json",
+        numbers("cited"),
     log:
-        "results/logs/numbers/cited.log",
+        logfile("numbers", "cited"),
+    benchmark:
+        bench("numbers", "cited")
     conda:
-        "../../environment.yml"
+        ENV
+    params:
+        code=code_hash(verbs=["cited-numbers"]),
     shell:
-        "harmtrace cited-numbers --out {output} > {log} 2>&1"
+        "harmtrace cited-numbers --out {output:q} > {log:q} 2>&1"
+
+
+PAPER_NUMBERS.extend([rules.data_numbers.output[0], rules.cited_numbers.output[0]])
 
 
 rule numbers:
     """Every producer's numbers as LaTeX macros: the only source of numbers in the paper."""
     input:
-        NUMBERS,
+        sorted(PAPER_NUMBERS),
     output:
         "results/paper/numbers.tex",
     log:
-        "results/logs/paper/numbers.log",
+        logfile("paper", "numbers"),
+    benchmark:
+        bench("paper", "numbers")
     conda:
-        "../../environment.yml"
+        ENV
+    params:
+        code=code_hash(verbs=["numbers"]),
     shell:
-        "harmtrace numbers {output} {input} > {log} 2>&1"
+        "harmtrace numbers {output:q} {input:q} > {log:q} 2>&1"
 
 
 rule paper:
+    """The paper draft: LaTeX sources, every number a macro, tables and figures from results/."""
     input:
-        tex="paper/main.tex",
-        bib="paper/references.bib",
+        sources="paper",
         numbers=rules.numbers.output,
-        notebook_outputs=rules.notebook_transitions.output,
-        grader_tables=[
-            "results/tables/grader--oof_metrics.tex",
-            "results/tables/extractors--comparison.tex",
-            "results/tables/relevance--validation.tex",
-        ],
+        assets=sorted(PAPER_ASSETS),
     output:
-        pdf="results/paper/paper.pdf",
+        pdf=report(
+            "results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"
+        ),
     log:
-        "results/logs/paper/paper.log",
+        logfile("paper", "paper"),
     benchmark:
-        "results/benchmarks/paper/paper.tsv"
+        bench("paper", "paper")
     conda:
-        "../../environment.yml"
+        ENV
+    params:
+        code=code_hash(verbs=["paper"]),
     shell:
-        "harmtrace paper --out {output.pdf} --numbers {input.numbers} --sources paper "
-        "--figures results/figures --tables results/tables "
-        "--build-dir results/paper/build > {log} 2>&1"
+        "harmtrace paper --out {output.pdf:q} --numbers {input.numbers:q} "
+        "--sources {input.sources:q} --build-dir results/paper/build {input.assets:q} "
+        "> {log:q} 2>&1"

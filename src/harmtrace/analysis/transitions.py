@@ -42,7 +42,7 @@ from harmtrace.stats import (
     wilcoxon_signed_rank,
     wilson_ci,
 )
-from harmtrace.taxonomy import CATEGORIES, RELEVANCE_LEVELS, SEVERITY_LEVELS, TRANSITIONS
+from harmtrace.taxonomy import CATEGORIES, RELEVANCE_LEVELS, SEVERITY_LEVELS, SIDES, TRANSITIONS
 
 __all__ = [
     "CATEGORY_LEVELS",
@@ -70,7 +70,6 @@ POOLED = "pooled"
 """Pseudo-category from :func:`add_pooled`: every record x real category row."""
 CATEGORY_LEVELS: tuple[str, ...] = (*CATEGORIES, OVERALL, POOLED)
 
-SIDES = ("prompt", "response")
 HH_SIDES = ("chosen", "rejected")
 _DROP_BY_DEFAULT = ("prompt", "response")  # raw texts: no need to copy them 5x
 

@@ -38,3 +38,10 @@ def fail(exc: Exception) -> NoReturn:
 RawDir = Annotated[Path, typer.Option(help="where fetched files live")]
 BadRows = Annotated[str, typer.Option(help="error | quarantine: what to do with bad rows")]
 MaxChars = Annotated[int, typer.Option(help="longest allowed prompt/context/response")]
+AllowUnpinned = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-unpinned",
+        help="dataset whose files have no pinned sha256 but may be used anyway (repeatable)",
+    ),
+]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harmtrace.cli._app import BadRows, MaxChars, RawDir, app, fail, log
+from harmtrace.cli._app import AllowUnpinned, BadRows, MaxChars, RawDir, app, fail, log
 from harmtrace.errors import HarmtraceError
 
 
@@ -33,6 +33,7 @@ def fetch(
         str | None, typer.Option(help="local mirror folder; default $HARMTRACE_DATA_MIRROR")
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds per HTTP request")] = 60.0,
+    allow_unpinned: AllowUnpinned = None,
 ) -> None:
     """Download datasets (or copy them from a mirror), verify sha256, write atomically."""
     from harmtrace.data.fetch import fetch_dataset, resolve_mirror
@@ -42,7 +43,9 @@ def fetch(
         specs = [get_dataset(n) for n in names]
         where = resolve_mirror(mirror)
         for spec in specs:
-            path = fetch_dataset(spec, raw_dir, where, timeout=timeout)
+            path = fetch_dataset(
+                spec, raw_dir, where, timeout=timeout, allow_unpinned=allow_unpinned or ()
+            )
             log.info("%s ready: %s", spec.name, path)
     except HarmtraceError as exc:
         fail(exc)
@@ -63,10 +66,12 @@ def normalize(
     id_column: Annotated[str | None, typer.Option(help="item id column")] = None,
     context_column: Annotated[str | None, typer.Option(help="earlier-turns column")] = None,
     response_source: Annotated[str | None, typer.Option(help="model that wrote responses")] = None,
+    allow_unpinned: AllowUnpinned = None,
 ) -> None:
     """Write validated prompt-response records to results/records/<dataset>.parquet."""
     from harmtrace.data.normalize import normalize_dataset, normalize_user_file, write_normalized
     from harmtrace.data.registry import get_dataset
+    from harmtrace.io import check_output_file
 
     try:
         if input is not None:
@@ -74,6 +79,17 @@ def normalize(
                 raise HarmtraceError("give either a DATASET or --input, not both")
             if not name or not prompt_column:
                 raise HarmtraceError("--input needs --name and --prompt-column")
+            label = name
+        elif dataset is None:
+            raise HarmtraceError("give a DATASET name or --input FILE")
+        else:
+            label = dataset
+        out = check_output_file(out or Path("results/records") / f"{label}.parquet", "--out")
+        quarantine = check_output_file(
+            quarantine or out.with_name(f"{label}.quarantine.jsonl"), "--quarantine"
+        )
+        if input is not None:
+            assert name is not None and prompt_column is not None
             result = normalize_user_file(
                 input,
                 name,
@@ -85,22 +101,17 @@ def normalize(
                 bad_rows=bad_rows,  # type: ignore[arg-type]
                 max_text_chars=max_text_chars,
             )
-            label = name
         else:
-            if dataset is None:
-                raise HarmtraceError("give a DATASET name or --input FILE")
-            if get_dataset(dataset).kind != "records":
-                log.info("%s is reference data, not records: nothing to normalize", dataset)
+            if get_dataset(label).kind != "records":
+                log.info("%s is reference data, not records: nothing to normalize", label)
                 return
             result = normalize_dataset(
-                get_dataset(dataset),
+                get_dataset(label),
                 raw_dir,
                 bad_rows=bad_rows,  # type: ignore[arg-type]
                 max_text_chars=max_text_chars,
+                allow_unpinned=allow_unpinned or (),
             )
-            label = dataset
-        out = out or Path("results/records") / f"{label}.parquet"
-        quarantine = quarantine or out.with_name(f"{label}.quarantine.jsonl")
         write_normalized(result, out, quarantine)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)

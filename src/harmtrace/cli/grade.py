@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harmtrace.cli._app import app, fail, log
+from harmtrace.cli._app import BadRows, MaxChars, app, fail, log
 from harmtrace.errors import HarmtraceError
 
 
@@ -17,18 +17,50 @@ def train_grader(
     model_dir: Annotated[
         Path, typer.Option(help="folder for model.pkl, manifest.json, oof_scores.parquet")
     ],
-    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
-    table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
     oof: Annotated[Path | None, typer.Option(help="also copy the out-of-fold scores here")] = None,
-    extractor: Annotated[str, typer.Option(help="tfidf | wordllama | minilm")] = "tfidf",
+    extractor: Annotated[
+        str | None, typer.Option(help="tfidf | wordllama | minilm (default: the documented pick)")
+    ] = None,
     folds: Annotated[int, typer.Option(help="cross-fitting folds")] = 5,
     seed: Annotated[int, typer.Option(help="seed of folds and fitting")] = 0,
 ) -> None:
     """Fit the embedded grader on all labelled records and score them out-of-fold."""
     import shutil
 
-    from harmtrace.graders.embedded import OOF_FILE, stored_oof_scores
+    from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, OOF_FILE
     from harmtrace.graders.embedded import train_grader as fit_and_cross_fit
+    from harmtrace.io import read_table
+
+    extractor = extractor or DEFAULT_EXTRACTOR
+    try:
+        recs = read_table(records, "records")
+        log.info(
+            "training and cross-fitting %d folds on %d records (%s)", folds, len(recs), extractor
+        )
+        model = fit_and_cross_fit(recs, model_dir, extractor=extractor, seed=seed, n_splits=folds)
+        log.info("saved %s (version %s)", model_dir, model.version)
+        if oof is not None:
+            oof.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(model_dir / OOF_FILE, oof)
+    except (HarmtraceError, ValueError) as exc:
+        fail(exc)
+
+
+@app.command("evaluate-grader")
+def evaluate_grader(
+    records: Annotated[Path, typer.Option(help="the grader's training records (label_<KEY>)")],
+    model_dir: Annotated[Path, typer.Option(help="trained embedded grader")],
+    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
+    table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
+) -> None:
+    """Out-of-fold validity of the embedded grader against its human labels.
+
+    A verb of its own, apart from training, so that an edit of the statistics reruns this
+    report and not the training and grading.
+    """
+    import json
+
+    from harmtrace.graders.embedded import MANIFEST_FILE, stored_oof_scores
     from harmtrace.graders.evaluation import oof_metrics, severe_agreement
     from harmtrace.io import read_table
     from harmtrace.report.grader_report import grader_numbers, grader_table
@@ -37,15 +69,12 @@ def train_grader(
 
     try:
         recs = read_table(records, "records")
-        log.info(
-            "training and cross-fitting %d folds on %d records (%s)", folds, len(recs), extractor
-        )
-        model = fit_and_cross_fit(recs, model_dir, extractor=extractor, seed=seed, n_splits=folds)
-        log.info("saved %s (version %s)", model_dir, model.version)
         scores = stored_oof_scores(model_dir, recs)
-        if oof is not None:
-            oof.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(model_dir / OOF_FILE, oof)
+        if scores is None:
+            raise HarmtraceError(f"{records}: not the training records of {model_dir}")
+        manifest = json.loads((model_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        extractor = manifest["extractor"]["name"]
+        folds = int(manifest["files"]["oof_scores.parquet"]["n_splits"])
         metrics = oof_metrics(recs, scores)
         log.info("out-of-fold metrics:\n%s", metrics.to_string())
         severe = severe_agreement(recs, scores)
@@ -56,7 +85,7 @@ def train_grader(
         write_table_tex(
             tab, table, raw_columns=tuple(tab.columns), align="lrrrrrl", escape_header=False
         )
-    except (HarmtraceError, ValueError) as exc:
+    except (HarmtraceError, ValueError, OSError, KeyError) as exc:
         fail(exc)
 
 
@@ -78,32 +107,33 @@ def grade(
     text_column: Annotated[str | None, typer.Option(help="text column of --input")] = None,
     id_column: Annotated[str | None, typer.Option(help="id column of --input")] = None,
     output: Annotated[Path | None, typer.Option(help="scores parquet for --input")] = None,
+    bad_rows: BadRows = "error",
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(help="side file for bad rows of --input (default <output>.quarantine.jsonl)"),
+    ] = None,
+    max_text_chars: MaxChars = 100_000,
 ) -> None:
     """Severity per category, confidence and relevance for records or a file of texts."""
     from harmtrace.graders.registry import make_grader
     from harmtrace.io import read_table, write_table
 
     try:
+        if input is not None:
+            if not text_column or output is None:
+                raise HarmtraceError("--input needs --text-column and --output")
+            quarantine = _check_input_outputs(output, quarantine)
         overrides = {"model_dir": str(model_dir) if model_dir else None}
         backend = make_grader(grader, _spec_json(spec), **overrides)
         backend.check()
         if input is not None:
-            if not text_column or output is None:
-                raise HarmtraceError("--input needs --text-column and --output")
+            assert text_column is not None and output is not None and quarantine is not None
             if not hasattr(backend, "grade_texts"):
                 raise HarmtraceError(f"grader {grader!r} grades records, not loose texts")
-            from harmtrace.data.normalize import read_user_file
-
-            frame = read_user_file(input)
-            shown = [c for c in frame.columns if c != "_source_row"]
-            for col in (text_column, id_column):
-                if col and col not in frame:
-                    raise HarmtraceError(f"{input}: no column {col!r}; the file has {shown}")
-            ids = frame[id_column].map(str).tolist() if id_column else None
-            scores = backend.grade_texts(frame[text_column].tolist(), ids)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            scores.to_parquet(output, index=False)
-            log.info("graded %d texts into %s", len(scores), output)
+            _grade_input(
+                backend, input, text_column, id_column, output, quarantine, bad_rows,
+                max_text_chars,
+            )  # fmt: skip
             return
         if dataset is None:
             raise HarmtraceError("give a DATASET or --input FILE")
@@ -117,6 +147,51 @@ def grade(
         log.info("graded %d records into %s (%d failed)", len(judged), out, failed)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
+
+
+def _check_input_outputs(output: Path, quarantine: Path | None) -> Path:
+    """Fail before any work when --output or --quarantine cannot be written."""
+    from harmtrace.io import check_output_file
+
+    check_output_file(output, "--output")
+    quarantine = check_output_file(
+        quarantine or output.with_name(f"{output.stem}.quarantine.jsonl"), "--quarantine"
+    )
+    if quarantine.resolve() == output.resolve():
+        raise HarmtraceError("--quarantine and --output must be different files")
+    return quarantine
+
+
+def _grade_input(
+    backend,
+    input: Path,
+    text_column: str,
+    id_column: str | None,
+    output: Path,
+    quarantine: Path,
+    bad_rows: str,
+    max_text_chars: int,
+) -> None:
+    """Grade a user's file of texts: every row graded or quarantined, by its row number."""
+    from harmtrace.data.normalize import read_texts, write_quarantine
+
+    texts = read_texts(
+        input,
+        text_column,
+        id_column,
+        bad_rows=bad_rows,  # type: ignore[arg-type]
+        max_text_chars=max_text_chars,
+    )
+    scores = backend.grade_texts(texts.texts["text"].tolist(), texts.texts["id"].tolist())
+    scores.insert(1, "source_row", texts.texts["source_row"].to_numpy())
+    try:
+        scores.to_parquet(output, index=False)
+    except OSError as exc:
+        raise HarmtraceError(f"--output {output}: cannot write ({exc.strerror or exc})") from exc
+    write_quarantine(texts.quarantined, quarantine)
+    log.info("graded %d texts into %s", len(scores), output)
+    if len(texts.quarantined):
+        log.warning("quarantined %d bad row(s) to %s", len(texts.quarantined), quarantine)
 
 
 def _spec_json(spec: str | None) -> dict:
@@ -160,10 +235,14 @@ def compare_extractors_cmd(
     out: Annotated[Path, typer.Option(help="comparison parquet")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table")],
-    extractors: Annotated[str, typer.Option(help="comma-separated names")] = "tfidf,wordllama",
+    extractors: Annotated[
+        str | None, typer.Option(help="comma-separated names (default: tfidf,wordllama)")
+    ] = None,
     seeds: Annotated[str, typer.Option(help="comma-separated fold seeds")] = "0,1,2",
     folds: Annotated[int, typer.Option(help="folds per seed")] = 5,
-    configured: Annotated[str, typer.Option(help="the configured default")] = "tfidf",
+    configured: Annotated[
+        str | None, typer.Option(help="the configured default (default: the documented pick)")
+    ] = None,
 ) -> None:
     """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category."""
     from harmtrace.graders.compare import (
@@ -171,11 +250,14 @@ def compare_extractors_cmd(
         choose_default_extractor,
         compare_extractors,
     )
+    from harmtrace.graders.features import COMPARED_EXTRACTORS, DEFAULT_EXTRACTOR
     from harmtrace.io import read_table
     from harmtrace.report.grader_report import extractor_numbers, extractor_table
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
 
+    extractors = extractors or ",".join(COMPARED_EXTRACTORS)
+    configured = configured or DEFAULT_EXTRACTOR
     try:
         recs = read_table(records, "records")
         summary = compare_extractors(

@@ -30,16 +30,20 @@ def numbers(
 def paper(
     out: Annotated[Path, typer.Option(help="the PDF to write")],
     numbers: Annotated[Path, typer.Option(help="macros from `harmtrace numbers`")],
+    assets: Annotated[
+        list[Path],
+        typer.Argument(
+            help="table/figure files or producer folders under results/{tables,figures}"
+        ),
+    ],
     sources: Annotated[Path, typer.Option(help="folder with main.tex")] = Path("paper"),
-    figures: Annotated[Path, typer.Option(help="results figures folder")] = Path("results/figures"),
-    tables: Annotated[Path, typer.Option(help="results tables folder")] = Path("results/tables"),
     build_dir: Annotated[Path, typer.Option(help="scratch folder")] = Path("results/paper/build"),
 ) -> None:
     """Build the paper PDF with latexmk, stamped with the git commit."""
-    from harmtrace.report.paper import build_paper
+    from harmtrace.report.paper import build_paper, collect_assets
 
     try:
-        build_paper(sources, numbers, {"figures": figures, "tables": tables}, out, build_dir)
+        build_paper(sources, numbers, collect_assets(assets), out, build_dir)
     except HarmtraceError as exc:
         fail(exc)
 

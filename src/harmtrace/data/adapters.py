@@ -17,11 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from harmtrace.errors import HarmtraceError
+from harmtrace.taxonomy import MODERATION_LABEL_KEYS
 
 Adapter = Callable[[dict[str, Path]], pd.DataFrame]
 ADAPTERS: dict[str, Adapter] = {}
 
-OPENAI_LABEL_KEYS = ("S", "S3", "H", "H2", "V", "V2", "HR", "SH")
+OPENAI_LABEL_KEYS = MODERATION_LABEL_KEYS
 
 
 class AdapterError(HarmtraceError):

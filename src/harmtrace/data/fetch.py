@@ -1,7 +1,10 @@
 """Fetch benchmark files: from upstream with retries, or from a local mirror.
 
 Every file is checked against its pinned sha256 and written atomically, so a
-killed or corrupted download can never be mistaken for data.
+killed or corrupted download can never be mistaken for data. A file the registry
+has not pinned is refused unless the user opts in for that dataset by name
+(``allow_unpinned``), and :func:`verify_fetched` re-hashes the fetched files
+before anything reads them, so a raw file edited after fetch is caught.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,6 +52,14 @@ class OfflineError(FetchError):
 
 class GatedDatasetError(FetchError):
     """A gated dataset was requested without its access token."""
+
+
+class UnpinnedError(FetchError):
+    """A file without a pinned sha256, for a dataset the user did not opt in for."""
+
+
+class RawFileChangedError(FetchError):
+    """A fetched file no longer matches the digest recorded (or pinned) for it."""
 
 
 def resolve_mirror(configured: str | os.PathLike[str] | None) -> Path | None:
@@ -140,12 +151,35 @@ def _download(url: str, tmp: Path, headers: dict[str, str], timeout: float, atte
     once()
 
 
-def _pick_mirror_source(spec: DatasetSpec, mirror: Path) -> Source | None:
+def _unpinned(source: Source) -> list[str]:
+    return [f.path for f in source.files if f.sha256 is None]
+
+
+def _unpinned_error(spec: DatasetSpec, source: Source, where: str) -> UnpinnedError:
+    return UnpinnedError(
+        f"{spec.name}: {where} source {source.name!r} has file(s) {_unpinned(source)} with no "
+        "pinned sha256 in the registry, so their content cannot be verified. Pin the digest "
+        f"in src/harmtrace/data/registry.yaml after a trusted download, or opt in with "
+        f"--allow-unpinned {spec.name} (config: data.allow_unpinned)"
+    )
+
+
+def _pick_mirror_source(
+    spec: DatasetSpec, mirror: Path, allow_unpinned: Collection[str] = ()
+) -> Source | None:
+    """The first complete source in the mirror, preferring fully pinned ones.
+
+    A complete but unpinned source is used only when the user opted in for this
+    dataset; otherwise it is an :class:`UnpinnedError`, not a silent fallback.
+    """
     folder = mirror / spec.name
-    for source in spec.sources:
-        if all((folder / f.path).is_file() for f in source.files):
-            return source
-    return None
+    complete = [s for s in spec.sources if all((folder / f.path).is_file() for f in s.files)]
+    pinned = [s for s in complete if not _unpinned(s)]
+    if pinned:
+        return pinned[0]
+    if complete and spec.name not in allow_unpinned:
+        raise _unpinned_error(spec, complete[0], f"the mirror {folder} holds only the")
+    return complete[0] if complete else None
 
 
 def fetch_dataset(
@@ -155,15 +189,17 @@ def fetch_dataset(
     *,
     timeout: float = 60.0,
     attempts: int = 4,
+    allow_unpinned: Collection[str] = (),
 ) -> Path:
     """Place a dataset's files in ``raw_dir/<name>/`` and write its MANIFEST.json.
 
     With a mirror the files are copied from ``mirror/<name>/``; otherwise they
-    are downloaded from the first source whose files all have URLs.
+    are downloaded from the first source whose files all have URLs. Files without
+    a pinned sha256 are fetched only when ``spec.name`` is in ``allow_unpinned``.
     """
     dest_dir = raw_dir / spec.name
     if mirror is not None:
-        source = _pick_mirror_source(spec, mirror)
+        source = _pick_mirror_source(spec, mirror, allow_unpinned)
         if source is None:
             wanted = "; ".join(", ".join(f.path for f in s.files) for s in spec.sources)
             raise FetchError(
@@ -179,6 +215,8 @@ def fetch_dataset(
                 f"mirror: set {MIRROR_ENV}=/path/to/mirror or data.mirror in config/config.yaml"
             )
         origin = "upstream"
+        if _unpinned(source) and spec.name not in allow_unpinned:
+            raise _unpinned_error(spec, source, "the upstream")
     headers: dict[str, str] = {}
     if spec.access == "gated" and origin == "upstream":
         token = os.environ.get(spec.token_env or "")
@@ -238,3 +276,45 @@ def read_manifest(raw_dir: Path, dataset: str) -> dict:
     if not path.is_file():
         raise FetchError(f"{dataset}: {path} not found; run `harmtrace fetch {dataset}` first")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def verify_fetched(spec: DatasetSpec, raw_dir: Path, allow_unpinned: Collection[str] = ()) -> dict:
+    """Re-check fetched files before anything reads them; return the manifest.
+
+    Each file's sha256 is recomputed and must equal the one fetch recorded in
+    MANIFEST.json, which in turn must equal the registry's pin (when pinned). An
+    unpinned file needs the same opt-in as at fetch time.
+    """
+    manifest = read_manifest(raw_dir, spec.name)
+    refetch = f"re-fetch it: `harmtrace fetch {spec.name}` (or delete {raw_dir / spec.name})"
+    source = spec.source_named(manifest.get("source", ""))
+    if manifest.get("dataset") != spec.name or source is None:
+        raise RawFileChangedError(
+            f"{spec.name}: {raw_dir / spec.name / MANIFEST} does not name this dataset and "
+            f"one of its registry sources; {refetch}"
+        )
+    recorded = {f["path"]: f["sha256"] for f in manifest.get("files", [])}
+    wanted = [f.path for f in source.files]
+    if sorted(recorded) != sorted(wanted):
+        raise RawFileChangedError(
+            f"{spec.name}: MANIFEST lists {sorted(recorded)}, the registry source "
+            f"{source.name!r} has {sorted(wanted)}; {refetch}"
+        )
+    if _unpinned(source) and spec.name not in allow_unpinned:
+        raise _unpinned_error(spec, source, "the fetched")
+    for fspec in source.files:
+        path = raw_dir / spec.name / fspec.path
+        if not path.is_file():
+            raise RawFileChangedError(f"{spec.name}: {path} is missing; {refetch}")
+        if fspec.sha256 is not None and recorded[fspec.path] != fspec.sha256:
+            raise RawFileChangedError(
+                f"{spec.name}: MANIFEST records sha256 {recorded[fspec.path]} for "
+                f"{fspec.path}, the registry pins {fspec.sha256}; {refetch}"
+            )
+        digest = sha256_of(path)
+        if digest != recorded[fspec.path]:
+            raise RawFileChangedError(
+                f"{spec.name}: {path} was changed after fetch (sha256 {digest}, fetched "
+                f"{recorded[fspec.path]}); {refetch}"
+            )
+    return manifest

@@ -64,6 +64,10 @@ class DatasetSpec(BaseModel):
     expected_records: int | None = None
     sources: tuple[Source, ...]
 
+    def source_named(self, name: str) -> Source | None:
+        """The source called ``name``, or None when the registry has no such source."""
+        return next((s for s in self.sources if s.name == name), None)
+
     @property
     def mirrored(self) -> bool:
         """Whether the local mirror is expected to carry this dataset (some source pinned)."""
@@ -85,3 +89,8 @@ def get_dataset(name: str) -> DatasetSpec:
         known = ", ".join(sorted(registry))
         raise UnknownDatasetError(f"unknown dataset {name!r}; known datasets: {known}")
     return registry[name]
+
+
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a registry dataset (and so may not name a user's file)."""
+    return name in load_registry()

@@ -115,6 +115,7 @@ class Grader(abc.ABC):
     def check(self) -> None:
         """Fail fast, before any record is read, when the backend cannot run (no trained
         model, no API key); the message says how to fix it."""
+        return None
 
     @abc.abstractmethod
     def grade(self, records: pd.DataFrame) -> pd.DataFrame:

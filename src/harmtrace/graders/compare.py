@@ -24,7 +24,7 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from harmtrace.graders.base import as_texts
 from harmtrace.graders.calibration import CalibratedLinear
 from harmtrace.graders.embedded import fold_assignments
-from harmtrace.graders.features import make_extractor
+from harmtrace.graders.features import COMPARED_EXTRACTORS, make_extractor
 from harmtrace.graders.labels import category_targets
 from harmtrace.graders.severity import best_fbeta_threshold
 from harmtrace.taxonomy import CATEGORIES
@@ -121,7 +121,7 @@ def summarize_comparison(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 def compare_extractors(
     records: pd.DataFrame,
-    extractors: Sequence[str] = ("tfidf", "wordllama"),
+    extractors: Sequence[str] = COMPARED_EXTRACTORS,
     n_splits: int = 5,
     seeds: Sequence[int] = (0, 1, 2),
     inner_splits: int = 5,

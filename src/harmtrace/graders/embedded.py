@@ -43,7 +43,7 @@ from harmtrace.graders.base import (
     judgment_dtypes,
 )
 from harmtrace.graders.calibration import CalibratedLinear
-from harmtrace.graders.features import make_extractor
+from harmtrace.graders.features import COMPARED_EXTRACTORS, DEFAULT_EXTRACTOR, make_extractor
 from harmtrace.graders.labels import (
     SEVERE_KEYS,
     category_targets,
@@ -56,9 +56,6 @@ from harmtrace.graders.relevance import RelevanceScorer
 from harmtrace.graders.severity import SeverityThresholds, choose_thresholds, map_severity
 from harmtrace.taxonomy import CATEGORIES
 
-DEFAULT_EXTRACTOR = "tfidf"
-"""What :func:`harmtrace.graders.compare.choose_default_extractor` picked on the moderation
-set (highest mean AUPRC among extractors scoring >= 1000 texts/s; see docs/grader.md)."""
 GRADER_NAME = "embedded"
 GRADER_VERSION = "1.0"
 MODEL_FILE = "model.pkl"
@@ -513,7 +510,7 @@ class CompareSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     extractors: tuple[str, ...] = Field(
-        ("tfidf", "wordllama"), min_length=1, description="Extractors compared out-of-fold."
+        COMPARED_EXTRACTORS, min_length=1, description="Extractors compared out-of-fold."
     )
     seeds: tuple[int, ...] = Field(
         (0, 1, 2), min_length=1, description="Fold seeds; metrics as mean and sd over them."

@@ -253,6 +253,13 @@ class MiniLMExtractor(FeatureExtractor):
         return state
 
 
+DEFAULT_EXTRACTOR = "tfidf"
+"""What :func:`harmtrace.graders.compare.choose_default_extractor` picked on the moderation
+set (highest mean AUPRC among extractors scoring >= 1000 texts/s; see docs/grader.md)."""
+
+COMPARED_EXTRACTORS: tuple[str, ...] = ("tfidf", "wordllama")
+"""Extractors the comparison runs by default (minilm needs the optional torch extra)."""
+
 EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
     "tfidf": TfidfExtractor,
     "wordllama": WordLlamaExtractor,

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from harmtrace.taxonomy import CATEGORIES
+from harmtrace.taxonomy import CATEGORIES, MODERATION_LABEL_KEYS
 
-LABEL_KEYS: tuple[str, ...] = ("S", "S3", "H", "H2", "V", "V2", "HR", "SH")
+LABEL_KEYS: tuple[str, ...] = MODERATION_LABEL_KEYS
 """Label keys of the OpenAI moderation release; records carry them as ``label_<KEY>``."""
 
 CATEGORY_KEYS: dict[str, tuple[str, ...]] = {

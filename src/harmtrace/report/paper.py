@@ -36,6 +36,33 @@ def git_stamp(repo: Path) -> tuple[str, int]:
     return commit + ("-dirty" if dirty else ""), when
 
 
+ASSET_KINDS = ("tables", "figures")
+
+
+def collect_assets(paths: list[Path]) -> dict[str, Path]:
+    """``{"tables/<file>": path, "figures/<file>": path}`` from files and producer folders.
+
+    The kind is the ``tables`` or ``figures`` folder a path lies under; producer folders are
+    flattened, which is safe because every file name starts with its producer. Two files
+    with one name are an error, never a silent overwrite.
+    """
+    found: dict[str, Path] = {}
+    for path in paths:
+        path = Path(path)
+        kind = next((k for k in reversed(path.parts) if k in ASSET_KINDS), None)
+        if kind is None:
+            raise PaperError(f"{path}: an asset must lie under a tables/ or figures/ folder")
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        if not path.exists():
+            raise PaperError(f"{path}: no such table or figure")
+        for file in files:
+            key = f"{kind}/{file.name}"
+            if key in found and found[key] != file:
+                raise PaperError(f"{file} and {found[key]} would both be {key} in the paper")
+            found[key] = file
+    return found
+
+
 def build_paper(
     sources: Path,
     numbers: Path,
@@ -46,8 +73,8 @@ def build_paper(
 ) -> Path:
     """Copy sources and assets into ``build_dir``, run latexmk, copy the PDF to ``out_pdf``.
 
-    ``assets`` maps a folder name the .tex refers to (``figures``, ``tables``)
-    to the results folder that holds it.
+    ``assets`` maps a path inside the build (``tables/x.tex``) to the file that fills it
+    (see :func:`collect_assets`).
     """
     if shutil.which("latexmk") is None:
         raise PaperError(
@@ -57,8 +84,9 @@ def build_paper(
     if build_dir.exists():
         shutil.rmtree(build_dir)
     shutil.copytree(sources, build_dir)
-    for name, folder in assets.items():
-        shutil.copytree(folder, build_dir / name)
+    for name, file in sorted(assets.items()):
+        (build_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, build_dir / name)
     shutil.copyfile(numbers, build_dir / "numbers.tex")
     commit, when = git_stamp(repo)
     (build_dir / "buildinfo.tex").write_text(

@@ -1,0 +1,83 @@
+"""Cross-field checks of the workflow config, run when the Snakefile is parsed.
+
+The JSON schema (``workflow/schemas/config.schema.yaml``) checks each value on its own;
+what it cannot say is how values relate: an analysed dataset must be one the DAG builds,
+a grader must be registered and its block must fit its pydantic spec, a user dataset may
+not take a registered name. Failing here, at parse time, puts the message on the
+terminal instead of in a job's log file halfway through a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harmtrace.errors import HarmtraceError
+
+
+class ConfigError(HarmtraceError):
+    """The config's values do not fit together."""
+
+
+def all_datasets(config: Mapping[str, Any]) -> list[str]:
+    """Registered datasets to fetch, then user datasets, in config order."""
+    data = config["data"]
+    return [*data["datasets"], *(data.get("user_datasets") or {})]
+
+
+def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[str]:
+    """Raise :class:`ConfigError` listing every problem; return the dataset names."""
+    from harmtrace.data.registry import load_registry
+    from harmtrace.graders.registry import GraderConfigError, grader_names, make_spec
+
+    problems: list[str] = []
+    registry = load_registry()
+    data = config["data"]
+    known = ", ".join(sorted(registry))
+    for name in data["datasets"]:
+        if name not in registry:
+            problems.append(f"data.datasets: {name!r} is not a registered dataset ({known})")
+    for name, spec in (data.get("user_datasets") or {}).items():
+        where = f"data.user_datasets.{name}"
+        if name in registry:
+            problems.append(f"{where}: a user dataset may not take the registered name {name!r}")
+        if not (workdir / spec["path"]).is_file():
+            problems.append(f"{where}.path: no such file {spec['path']!r}")
+    datasets = all_datasets(config)
+
+    graders = config["grade"]["graders"]
+    for name in graders:
+        if name not in grader_names():
+            problems.append(f"grade.graders: unknown grader {name!r} ({', '.join(grader_names())})")
+            continue
+        try:
+            make_spec(name, (config.get("grader") or {}).get(name) or {})
+        except GraderConfigError as exc:
+            problems.append(str(exc))
+    embedded = (config.get("grader") or {}).get("embedded") or {}
+    train = embedded.get("train_dataset")
+    if "embedded" in graders and train not in datasets:
+        problems.append(f"grader.embedded.train_dataset: {train!r} is not in data.datasets")
+    check = config["grade"].get("relevance_check") or {}
+    if check.get("dataset") and check["dataset"] not in datasets:
+        problems.append(
+            f"grade.relevance_check.dataset: {check['dataset']!r} is not in data.datasets"
+        )
+
+    for block, spec in config["analysis"].items():
+        where = f"analysis.{block}"
+        if spec["grader"] not in graders:
+            problems.append(f"{where}.grader: {spec['grader']!r} is not in grade.graders")
+        for name in spec["datasets"]:
+            if name not in datasets:
+                problems.append(
+                    f"{where}.datasets: {name!r} is not configured "
+                    "(add it to data.datasets or data.user_datasets)"
+                )
+        nb = workdir / "notebooks" / f"{spec['notebook']}.ipynb"
+        if not nb.is_file():
+            problems.append(f"{where}.notebook: no notebook {nb}")
+    if problems:
+        raise ConfigError("config problems:\n  - " + "\n  - ".join(problems))
+    return datasets

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harmtrace import codehash
+
+SRC = Path(codehash.__file__).resolve().parent
+
+
+@pytest.fixture
+def pkg(tmp_path, monkeypatch):
+    """A copy of the package that the hash functions read instead of the real one."""
+    root = tmp_path / "harmtrace"
+    shutil.copytree(SRC, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(codehash, "ROOT", root)
+    codehash._module_imports.cache_clear()
+    codehash._verb.cache_clear()
+    yield root
+    codehash._module_imports.cache_clear()
+    codehash._verb.cache_clear()
+
+
+def _edit(path: Path) -> None:
+    path.write_text(path.read_text() + "\n# edited\n")
+    codehash._module_imports.cache_clear()
+    codehash._verb.cache_clear()
+
+
+def test_a_verb_covers_what_it_imports_and_not_other_stages():
+    files = codehash.describe(verbs=["fetch"])
+    assert "data/fetch.py" in files and "data/registry.yaml" in files
+    assert not [f for f in files if f.startswith(("graders/", "stats/", "analysis/"))]
+    grading = codehash.describe(verbs=["train-grader"])
+    assert "graders/embedded.py" in grading and "graders/calibration.py" in grading
+    assert not [f for f in grading if f.startswith(("stats/", "analysis/", "report/"))]
+    assert "stats/proportions.py" in codehash.describe(verbs=["evaluate-grader"])
+
+
+def test_registry_backends_are_added_explicitly():
+    plain = codehash.describe(verbs=["grade"])
+    assert "graders/embedded.py" not in plain  # the registry imports it by name
+    full = codehash.describe(verbs=["grade"], modules=["harmtrace.graders.embedded"])
+    assert "graders/embedded.py" in full and "graders/relevance.py" in full
+
+
+def test_notebook_imports_are_followed(tmp_path):
+    nb = tmp_path / "n.ipynb"
+    cells = [{"cell_type": "code", "source": ["from harmtrace.stats import wilson_ci\n"]}]
+    nb.write_text(json.dumps({"cells": cells}))
+    files = codehash.describe(notebooks=[nb])
+    assert "stats/proportions.py" in files and "stats/__init__.py" in files
+
+
+def test_hash_moves_with_imported_code_only(pkg):
+    fetch = codehash.code_hash(verbs=["fetch"])
+    train = codehash.code_hash(verbs=["train-grader"])
+    _edit(pkg / "graders" / "embedded.py")
+    assert codehash.code_hash(verbs=["fetch"]) == fetch
+    assert codehash.code_hash(verbs=["train-grader"]) != train
+
+
+def test_editing_one_verb_leaves_its_neighbours_alone(pkg):
+    grade = pkg / "cli" / "grade.py"
+    before = {v: codehash.code_hash(verbs=[v]) for v in ("flag-rates", "train-grader")}
+    text = grade.read_text().replace(
+        '"""How often prompts are flagged', '"""How often, per category, prompts are flagged'
+    )
+    grade.write_text(text)
+    codehash._verb.cache_clear()
+    assert codehash.code_hash(verbs=["flag-rates"]) != before["flag-rates"]
+    assert codehash.code_hash(verbs=["train-grader"]) == before["train-grader"]
+
+
+def test_unknown_verb_is_a_key_error():
+    with pytest.raises(KeyError, match="no harmtrace verb 'nope'"):
+        codehash.code_hash(verbs=["nope"])

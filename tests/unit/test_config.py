@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harmtrace.config import ConfigError, all_datasets, check_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def test_the_default_config_is_consistent():
+    assert check_config(DEFAULT, ROOT) == DEFAULT["data"]["datasets"]
+
+
+def test_user_datasets_follow_the_registered_ones(tmp_path):
+    cfg = copy.deepcopy(DEFAULT)
+    (tmp_path / "mine.csv").write_text("p\nhi\n")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_transitions.ipynb").write_text("{}")
+    cfg["data"]["user_datasets"] = {"mine": {"path": "mine.csv", "prompt_column": "p"}}
+    assert all_datasets(cfg)[-1] == "mine"
+    assert check_config(cfg, tmp_path)[-1] == "mine"
+
+
+def test_every_problem_is_listed_at_once():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["data"]["datasets"] = ["harmbench", "nope"]
+    cfg["analysis"]["transitions"]["notebook"] = "99_missing"
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, ROOT)
+    text = str(err.value)
+    assert "'nope' is not a registered dataset" in text
+    assert "grader.embedded.train_dataset: 'openai-moderation' is not in data.datasets" in text
+    assert "'air-bench-2024' is not configured" in text
+    assert "analysis.transitions.notebook: no notebook" in text
+
+
+def test_grader_blocks_are_checked_by_their_spec():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["grader"]["embedded"]["folds"] = 1
+    with pytest.raises(ConfigError, match=r"grader\.embedded\.folds"):
+        check_config(cfg, ROOT)

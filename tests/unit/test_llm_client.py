@@ -1,0 +1,325 @@
+"""The shared LLM client against a fake OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email.utils
+import multiprocessing
+import time
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from harmtrace.llm import (
+    AnswerCache,
+    ChatRequest,
+    ClientSettings,
+    JsonReply,
+    LLMClient,
+    LLMConfigError,
+    TextReply,
+    cache_key,
+    strict_schema,
+)
+from harmtrace.llm.client import parse_retry_after
+from tests.fakeserver import FakeServer
+
+Level = Literal[0, 1, 2, 3]
+
+
+class Harm(BaseModel):
+    rationale: str = Field(max_length=200)
+    hate: Level
+    violence: Level
+
+
+def settings(url: str, **kw) -> ClientSettings:
+    base = dict(
+        base_url=url,
+        model="fake-model",
+        api_key_env=None,
+        progress="off",
+        backoff_initial=0.01,
+        backoff_max=0.05,
+        timeout=2.0,
+    )
+    return ClientSettings(**{**base, **kw})
+
+
+def requests(n: int, offset: int = 0) -> list[ChatRequest]:
+    return [
+        ChatRequest(
+            [{"role": "user", "content": f"record {i} [hate={i % 4}] [violence={(i // 4) % 4}]"}],
+            tag="test-v1",
+        )
+        for i in range(offset, offset + n)
+    ]
+
+
+def expected(i: int) -> tuple[int, int]:
+    return i % 4, (i // 4) % 4
+
+
+def test_every_request_ends_answered_or_failed_under_heavy_faults():
+    faults = {
+        "429": 0.30,
+        "500": 0.10,
+        "malformed": 0.025,
+        "truncated": 0.025,
+        "hang": 0.01,
+        "out_of_range": 0.02,
+    }
+    n = 200
+    with FakeServer(latency=0.002, faults=faults, seed=3, hang=10.0) as server:
+        s = settings(server.url, concurrency=16, timeout=0.4)
+        with LLMClient(s) as client:
+            results = client.complete_json(requests(n), Harm)
+            stats = client.last_run
+    assert len(results) == n
+    faulted = {e.fault for e in server.log}
+    assert {"429", "500", "malformed", "truncated", "hang"} <= faulted
+    for i, r in enumerate(results):
+        if r.ok:
+            assert (r.value.hate, r.value.violence) == expected(i)
+        else:
+            assert r.value is None and r.error  # explicit failure with its reason
+            assert any(w in r.error for w in ("HTTP", "no answer within", "unusable reply"))
+    ok = sum(r.ok for r in results)
+    assert ok >= 0.95 * n
+    assert stats.records == n and stats.failures == n - ok
+    assert stats.retries > 0.3 * n and stats.reasks > 0 and stats.repaired > 0
+    assert stats.requests == server.count()
+
+
+def test_retry_after_is_honoured():
+    # backoff alone would wait ~0.01 s; the server asked for 1 s
+    with (
+        FakeServer(script=["429"], retry_after=1.0) as server,
+        LLMClient(settings(server.url)) as client,
+    ):
+        [result] = client.complete_json(requests(1), Harm)
+    assert result.ok and result.attempts == 2
+    assert server.log[1].t - server.log[0].t >= 0.95
+
+
+def test_parse_retry_after_forms():
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert parse_retry_after({"retry-after": "3"}) == 3.0
+    now = 1_000_000.0
+    date = email.utils.formatdate(now + 7, usegmt=True)
+    assert parse_retry_after({"retry-after": date}, now=now) == pytest.approx(7, abs=1)
+    assert parse_retry_after({}) is None
+    assert parse_retry_after({"retry-after": "soon"}) is None
+
+
+def test_warm_rerun_sends_zero_requests_and_gives_the_same_values(tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    with FakeServer(latency=0.001, faults={"500": 0.2}) as server:
+        with LLMClient(settings(server.url, cache=str(cache))) as client:
+            first = client.complete_json(requests(60), Harm)
+        sent = server.count()
+        with LLMClient(settings(server.url, cache=str(cache))) as client:
+            second = client.complete_json(requests(60), Harm)
+            assert client.last_run.requests == 0 and client.last_run.cache_hits == 60
+        assert server.count() == sent
+    assert all(r.ok for r in first)
+    assert [r.value for r in first] == [r.value for r in second]
+    assert all(r.cached for r in second) and not any(r.cached for r in first)
+
+
+def test_cache_key_ignores_url_and_key_but_not_what_changes_answers(tmp_path):
+    cache = str(tmp_path / "c.sqlite")
+    with FakeServer() as a, FakeServer() as b:
+        with LLMClient(settings(a.url, cache=cache), api_key="k1") as client:
+            client.complete_json(requests(5), Harm)
+        with LLMClient(settings(b.url, cache=cache), api_key="k2") as client:
+            client.complete_json(requests(5), Harm)
+        assert b.count() == 0
+        with LLMClient(settings(b.url, cache=cache, temperature=0.7)) as client:
+            client.complete_json(requests(5), Harm)
+        assert b.count() == 5
+    msgs = [{"role": "user", "content": "x"}]
+    base = cache_key("m", "t", msgs, {"temperature": 0})
+    assert base == cache_key("m", "t", [dict(m) for m in msgs], {"temperature": 0})
+    assert base != cache_key("m2", "t", msgs, {"temperature": 0})
+    assert base != cache_key("m", "t2", msgs, {"temperature": 0})
+    assert base != cache_key("m", "t", msgs, {"temperature": 0, "max_tokens": 5})
+    assert base != cache_key("m", "t", [{"role": "user", "content": "y"}], {"temperature": 0})
+
+
+def test_identical_requests_in_flight_are_sent_once():
+    with (
+        FakeServer(latency=0.05) as server,
+        LLMClient(settings(server.url, concurrency=8)) as client,
+    ):
+        results = client.complete_json(requests(1) * 10, Harm)
+        assert client.last_run.cache_hits == 9
+    assert server.count() == 1
+    assert len({r.value.model_dump_json() for r in results}) == 1
+
+
+def test_concurrency_limit_holds():
+    with (
+        FakeServer(latency=0.03) as server,
+        LLMClient(settings(server.url, concurrency=3)) as client,
+    ):
+        client.complete_json(requests(30), Harm)
+    assert server.max_inflight == 3
+
+
+def test_rate_limit_spaces_requests():
+    with FakeServer() as server:
+        start = time.monotonic()
+        with LLMClient(settings(server.url, rps=10, concurrency=16)) as client:
+            client.complete_json(requests(25), Harm)
+        elapsed = time.monotonic() - start
+    # a bucket of 10 then 10/s: 15 more requests need about 1.5 s
+    assert elapsed >= 1.2
+
+
+def test_reask_then_explicit_failure_with_reason():
+    with FakeServer(script=["out_of_range"]) as server, LLMClient(settings(server.url)) as client:
+        [ok] = client.complete_json(requests(1), Harm)
+    assert ok.ok and ok.reasks == 1 and ok.attempts == 2
+    assert server.log[1].digest != server.log[0].digest  # the re-ask is a new conversation
+
+    with (
+        FakeServer(script=["truncated"] * 3) as server,
+        LLMClient(settings(server.url, max_reasks=2)) as client,
+    ):
+        [bad] = client.complete_json(requests(1), Harm)
+    assert not bad.ok and bad.reasks == 2
+    assert "unusable reply after 3 tries" in bad.error and "cut off at max_tokens" in bad.error
+
+
+def test_validator_rejects_and_reasks():
+    def no_hate_with_violence(h: Harm) -> None:
+        if h.hate and h.violence:
+            raise ValueError("hate and violence cannot both be set here")
+
+    with FakeServer() as server, LLMClient(settings(server.url, max_reasks=1)) as client:
+        [r] = client.complete_json(
+            [ChatRequest([{"role": "user", "content": "[hate=1] [violence=2]"}])],
+            Harm,
+            no_hate_with_violence,
+        )
+    assert not r.ok and "cannot both be set" in r.error and server.count() == 2
+
+
+def test_bad_request_fails_that_request_only():
+    with (
+        FakeServer(script=["400"]) as server,
+        LLMClient(settings(server.url, concurrency=1)) as client,
+    ):
+        results = client.complete_json(requests(3), Harm)
+    assert [r.ok for r in results] == [False, True, True]
+    assert results[0].error.startswith("HTTP 400: This model's maximum context length")
+    assert server.count() == 3  # a 400 is not retried
+
+
+def test_wrong_key_aborts_with_the_variable_named_and_the_key_redacted(monkeypatch):
+    secret = "sk-proj-TOPSECRET0123456789"
+    monkeypatch.setenv("HT_TEST_KEY", secret)
+    with FakeServer(api_key="sk-other") as server:
+        s = settings(server.url, api_key_env="HT_TEST_KEY")
+        with LLMClient(s) as client, pytest.raises(LLMConfigError) as err:
+            client.complete_json(requests(20), Harm)
+    message = str(err.value)
+    assert "HTTP 401" in message and "HT_TEST_KEY" in message
+    assert secret not in message and "TOPSECRET" not in message
+    assert server.log[0].auth == f"Bearer {secret}"
+
+
+def test_unset_key_variable_is_one_clear_error(monkeypatch):
+    monkeypatch.delenv("HT_NO_SUCH_KEY", raising=False)
+    with pytest.raises(LLMConfigError, match="HT_NO_SUCH_KEY is not set"):
+        LLMClient(settings("http://127.0.0.1:9/v1", api_key_env="HT_NO_SUCH_KEY"))
+
+
+def test_connection_refused_is_a_failure_not_a_crash():
+    s = settings("http://127.0.0.1:9/v1", max_retries=1)
+    with LLMClient(s) as client:
+        [r] = client.complete_json(requests(1), Harm)
+    assert not r.ok and "connection error" in r.error and "2 attempts" in r.error
+
+
+def test_streaming_results_keep_nothing():
+    seen = {}
+    with FakeServer() as server, LLMClient(settings(server.url)) as client:
+        out = client.complete_json(
+            iter(requests(12)), Harm, on_result=lambda i, r: seen.__setitem__(i, r)
+        )
+    assert out == [] and sorted(seen) == list(range(12))
+    assert all((seen[i].value.hate, seen[i].value.violence) == expected(i) for i in seen)
+
+
+def test_free_text_replies_and_mixed_parsers():
+    def verdict(text: str) -> str:
+        first = text.strip().splitlines()[0]
+        if first not in ("safe", "unsafe"):
+            raise ValueError(f"first line is {first!r}")
+        return first
+
+    text = TextReply(verdict, name="guard")
+    with FakeServer() as server:
+        reqs = [
+            ChatRequest([{"role": "user", "content": "hello"}], parser=text),
+            ChatRequest([{"role": "user", "content": "x [unsafe=S1]"}], parser=text),
+            *requests(1),
+        ]
+        with LLMClient(settings(server.url)) as client:
+            results = client.complete(reqs, JsonReply(Harm))
+    assert [r.value for r in results[:2]] == ["safe", "unsafe"]
+    assert isinstance(results[2].value, Harm)
+    assert server.count() == 3
+
+
+def test_strict_schema_closes_objects():
+    class Inner(BaseModel):
+        title: str
+        default: int = 3
+
+    class Outer(BaseModel):
+        inner: Inner
+        level: Level = 0
+
+    schema = strict_schema(Outer)
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["inner", "level"]
+    inner = schema["$defs"]["Inner"]
+    assert inner["required"] == ["title", "default"] and inner["additionalProperties"] is False
+    assert "title" in inner["properties"]  # a property called title survives
+    assert "default" not in schema["properties"]["level"]
+    assert schema["properties"]["level"]["enum"] == [0, 1, 2, 3]
+
+
+def _worker(url: str, cache: str, offset: int) -> None:
+    with LLMClient(settings(url, cache=cache, concurrency=4)) as client:
+        results = client.complete_json(requests(40, offset), Harm)
+    assert all(r.ok for r in results)
+
+
+def test_processes_share_one_cache_file(tmp_path):
+    cache = str(tmp_path / "shared.sqlite")
+    ctx = multiprocessing.get_context("spawn")
+    with FakeServer(latency=0.005) as server:
+        procs = [ctx.Process(target=_worker, args=(server.url, cache, o)) for o in (0, 20)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0, 0]
+    with AnswerCache(cache) as c:
+        assert len(c) == 60  # 0..59: the 20 overlapping requests stored once
+
+
+def test_cache_is_wal_and_first_answer_wins(tmp_path):
+    from harmtrace.llm.cache import Answer
+
+    path = tmp_path / "c.sqlite"
+    with AnswerCache(path) as a, AnswerCache(path) as b:
+        assert a._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        first = a.put("k", "m", "t", "d", Answer("one", "stop", 1, 2))
+        second = b.put("k", "m", "t", "d", Answer("two", "stop", 3, 4))
+        assert first.content == second.content == "one"
+        assert b.get("k") == Answer("one", "stop", 1, 2) and b.get("nope") is None

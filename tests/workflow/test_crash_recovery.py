@@ -1,0 +1,53 @@
+"""kill -9 in the middle of a run, rerun, and get exactly what an uninterrupted run gives.
+
+The default workflow profile (profiles/default, loaded by Snakemake itself) sets
+rerun-incomplete, and `rule all` requests every final product, so a half-written or
+missing output is always noticed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.workflow.helpers import env_for, snakemake
+
+pytestmark = pytest.mark.workflow
+
+PRODUCTS = [
+    "results/models/embedded/manifest.json",
+    "results/models/embedded/oof_scores.parquet",
+    "results/numbers/grader.json",
+    "results/tables/grader--oof_metrics.tex",
+    "results/judgments/embedded/openai-moderation.parquet",
+    "results/judgments/embedded/hh-rlhf-harmless.parquet",
+    "results/numbers/01_transitions.json",
+    "results/paper/numbers.tex",
+]
+
+
+@pytest.mark.parametrize("delay", [3.0, 12.0, 25.0])
+def test_kill_9_then_rerun_gives_identical_products(built, mirror, delay):
+    before = {p: (built / p).read_bytes() for p in PRODUCTS}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--forcerun", "train_grader",
+         "--omit-from", "paper"],
+        cwd=built,
+        env=env_for(built, mirror),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    snakemake(built, "--cores", "2", "--omit-from", "paper", mirror=mirror)
+    after = {p: (built / p).read_bytes() for p in PRODUCTS}
+    assert [p for p in PRODUCTS if before[p] != after[p]] == []
+    again = snakemake(built, "-n", "--cores", "1", "--omit-from", "paper", mirror=mirror)
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,0 +1,119 @@
+"""Path helpers, input functions and shared state derived from config.
+
+Rules name no dataset or grader; every path below follows config. Each rule's `code`
+param hashes the harmtrace modules it runs (harmtrace.codehash), so a library edit
+replans exactly the affected jobs.
+"""
+
+import json
+from pathlib import Path
+
+from harmtrace.codehash import code_hash
+from harmtrace.config import check_config
+from harmtrace.graders.registry import BUILTIN
+
+DATASETS = check_config(config)
+USER_DATASETS = config["data"].get("user_datasets") or {}
+REGISTERED = [d for d in DATASETS if d not in USER_DATASETS]
+RAW = config["data"]["raw_dir"]
+GRADERS = config["grade"]["graders"]
+REFERENCE_GRADER = GRADERS[0]
+ENV = "../../environment.yml"
+
+# Producers append here; `rule all` and the paper read them (paper.smk is included last).
+PAPER_NUMBERS = []
+PAPER_ASSETS = []
+FINAL = []
+
+
+def records(dataset):
+    return f"results/records/{dataset}.parquet"
+
+
+def judgments(grader, dataset):
+    return f"results/judgments/{grader}/{dataset}.parquet"
+
+
+def numbers(producer):
+    return f"results/numbers/{producer}.json"
+
+
+def logfile(stage, name):
+    return f"results/logs/{stage}/{name}.log"
+
+
+def bench(stage, name):
+    return f"results/benchmarks/{stage}/{name}.tsv"
+
+
+def grader_block(name):
+    return (config.get("grader") or {}).get(name) or {}
+
+
+def grader_code(name):
+    """Code hash of grading with one backend (the registry imports it by name)."""
+    return code_hash(verbs=["grade"], modules=[BUILTIN.get(name, "harmtrace.graders")])
+
+
+def grader_inputs(wildcards):
+    """What a backend needs besides the records (the embedded grader: its trained model)."""
+    if wildcards.grader == "embedded":
+        return {
+            "model": f"{grader_block('embedded').get('model_dir', EMBEDDED_DIR)}/model.pkl"
+        }
+    return {}
+
+
+EMBEDDED_DIR = grader_block("embedded").get("model_dir", "results/models/embedded")
+
+
+def normalize_input(wildcards):
+    """A registered dataset's fetch manifest, or a user dataset's own file."""
+    if wildcards.dataset in USER_DATASETS:
+        return {"source": USER_DATASETS[wildcards.dataset]["path"]}
+    return {"source": rules.fetch.output.manifest.format(dataset=wildcards.dataset)}
+
+
+def normalize_source(wildcards):
+    """CLI arguments naming where the records come from (every value shell-quoted)."""
+    spec = USER_DATASETS.get(wildcards.dataset)
+    if spec is None:
+        return [wildcards.dataset, "--raw-dir", RAW]
+    args = ["--input", spec["path"], "--name", wildcards.dataset]
+    for key in ("prompt_column", "response_column", "id_column", "context_column"):
+        if spec.get(key):
+            args += [f"--{key.replace('_', '-')}", spec[key]]
+    if spec.get("response_source"):
+        args += ["--response-source", spec["response_source"]]
+    return args
+
+
+def notebook_inputs(spec):
+    """Records and judgments of the analysed datasets, plus the entry's own inputs."""
+    datasets = spec["datasets"]
+    extra = [
+        path.format(grader=spec["grader"], dataset=dataset)
+        for path in spec.get("inputs", [])
+        for dataset in datasets
+    ]
+    return {
+        "records": [records(d) for d in datasets],
+        "judgments": [judgments(spec["grader"], d) for d in datasets],
+        "extra": sorted(set(extra)),
+    }
+
+
+def notebook_parameters(producer, spec):
+    """Everything papermill injects: the entry's parameters plus where to read and write."""
+    stem = spec["notebook"]
+    return {
+        **spec.get("parameters", {}),
+        "producer": producer,
+        "grader": spec["grader"],
+        "datasets": spec["datasets"],
+        "records_dir": "results/records",
+        "judgments_dir": "results/judgments",
+        "tables_dir": f"results/tables/{stem}",
+        "figures_dir": f"results/figures/{stem}",
+        "numbers_out": numbers(stem),
+    }
