@@ -48,14 +48,7 @@ def _generator(name: str, spec: str | None, model_dir: Path | None, raw_dir: Pat
         overrides["raw_dir"] = str(raw_dir)
     if model_dir is not None and name == "embedded":
         overrides["model_dir"] = str(model_dir)
-    options = _mapping(spec, "--spec")
-    if name == "openai":
-        from harmtrace.trees.llm_client import client_for
-
-        gen = make_generator(name, options, **overrides)
-        gen.client = client_for(gen.spec, options)
-    else:
-        gen = make_generator(name, options, **overrides)
+    gen = make_generator(name, _mapping(spec, "--spec"), **overrides)
     gen.check()
     return gen
 

@@ -1,29 +1,34 @@
 """The ``openai`` tree generator: harm-benefit trees from an OpenAI-compatible chat model.
 
-Works with general chat models (``style: chat``, prompts in :mod:`harmtrace.trees.prompts`)
-and with the SafetyReporter pair served by vLLM (``style: safetyreporter``: HarmReporter
-and BenefitReporter each answer their half; the halves are merged). For each prompt:
+All requests go through :class:`harmtrace.llm.LLMClient`, the client the LLM grader
+uses: concurrency and rate limits, retries with backoff on 429/5xx/timeouts, and the
+SQLite answer cache, so a rerun (or a killed run started again) answers finished
+requests from the cache and sends only what is missing.
 
-1. ask; parse the answer as JSON, repairing it with json-repair when strict parsing
-   fails (the record says ``repaired``); validate it against the tree schema and the AIR
-   taxonomy;
-2. if that fails, ask again (a new request: the chat style adds the bad answer and the
-   error, both styles change the sampling seed), at most ``max_attempts`` times in all;
-3. after the last failed attempt, write a ``failed`` record with every error and the
-   last raw answer. Transport failures that outlast the client's retries are failures
-   of that prompt, not of the run.
+Two styles:
 
-Requests go through a shared chat client (:class:`ChatClient`): the LLM grader's client
-with its persistent cache, so a rerun, or a killed run started again, answers finished
-requests from the cache and only sends what is missing.
+* ``chat`` (general chat models): the prompts of :mod:`harmtrace.trees.prompts` ask for
+  the tree as JSON under the tree schema, sent as a strict ``response_format`` whose AIR
+  names are enumerated from the loaded taxonomy. Each reply is parsed (repaired with
+  json-repair when strict parsing fails; the record says ``repaired``) and validated
+  against the schema and the taxonomy. An unusable reply is re-asked in the same
+  conversation with the reason, at most ``max_attempts - 1`` times; then the prompt is
+  recorded as ``failed`` with the errors and the last raw reply.
+* ``safetyreporter`` (HarmReporter and BenefitReporter served by vLLM): each model gets
+  the bare prompt (its chat template frames it) and answers a JSON list; the two halves
+  are merged (:func:`harmtrace.trees.prompts.from_safetyreporter`). These single-turn
+  models are not re-asked: a prompt whose halves do not give a valid tree is generated
+  again with the next seed, at most ``max_attempts`` times in all, then recorded as
+  ``failed``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import copy
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 from pydantic import Field
@@ -31,90 +36,133 @@ from pydantic import Field
 from harmtrace.data.air_taxonomy import AirTaxonomy, load_air_taxonomy
 from harmtrace.errors import HarmtraceError
 from harmtrace.graders.base import as_texts
+from harmtrace.llm import ChatRequest, ClientSettings, LLMClient, ReplyError, RunStats
+from harmtrace.llm.client import read_api_key
+from harmtrace.llm.replies import load_json, strict_schema
 from harmtrace.trees import prompts as P
 from harmtrace.trees.base import GeneratorSpec, TreeGenerator
 from harmtrace.trees.registry import register_generator
-from harmtrace.trees.schema import TreeRecord
+from harmtrace.trees.schema import HarmBenefitTree, TreeRecord
 
 LLM_GENERATOR_VERSION = "1.0"
+_RUN = {"json_schema_extra": {"affects_trees": False}}
+"""Field option for settings that change how fast, not what, is generated."""
 
-
-class LLMTreeError(HarmtraceError):
-    """The LLM generator cannot run (no client, bad settings)."""
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """What a chat client returns for one request."""
-
-    text: str
-    cached: bool = False
-    usage: dict[str, int] = field(default_factory=dict)
-
-
-class ChatClient(Protocol):
-    """The one call the generator needs from an OpenAI-compatible client."""
-
-    async def chat(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str,
-        temperature: float,
-        max_tokens: int,
-        seed: int | None,
-        json_mode: bool,
-    ) -> ChatReply: ...
 
 
 class OpenAITreeSpec(GeneratorSpec):
     """Config block ``trees.generators.openai``."""
 
     style: Literal["chat", "safetyreporter"] = Field(
-        default="chat", description="chat: any chat model; safetyreporter: HarmReporter+BenefitReporter"
+        default="chat",
+        description="chat: any chat model; safetyreporter: HarmReporter + BenefitReporter",
     )
-    model: str = Field(default="gpt-4o-mini", description="chat model (style chat)")
+    base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 for vLLM",
+        **_RUN,
+    )
+    model: str = Field(default="gpt-4o-mini", min_length=1, description="chat model (style chat)")
     harm_model: str = Field(
         default="jl3676/HarmReporter", description="harm model (style safetyreporter)"
     )
     benefit_model: str = Field(
         default="jl3676/BenefitReporter", description="benefit model (style safetyreporter)"
     )
+    api_key_env: str | None = Field(
+        default="OPENAI_API_KEY",
+        description="NAME of the environment variable holding the key (null: send none)",
+        **_RUN,
+    )
     temperature: float = Field(default=0.0, ge=0, le=2, description="sampling temperature")
-    max_tokens: int = Field(default=4096, ge=64, description="answer length limit")
-    seed: int = Field(default=0, description="sampling seed of the first attempt")
-    max_attempts: int = Field(default=3, ge=1, le=10, description="asks per prompt, retries included")
-    json_mode: bool = Field(
-        default=True, description="ask for a JSON object (response_format); style chat only"
+    max_tokens: int = Field(default=4096, ge=64, description="most tokens per reply")
+    seed: int | None = Field(default=None, description="sampling seed, where supported")
+    response_format: Literal["json_schema", "json_object", "none"] = Field(
+        default="json_schema", description="how the JSON tree is requested (style chat)"
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=10, description="asks per prompt, re-asks or regenerations included"
+    )
+    concurrency: int = Field(default=8, ge=1, le=1024, description="requests in flight", **_RUN)
+    rps: float | None = Field(default=None, gt=0, description="requests per second cap", **_RUN)
+    timeout: float = Field(default=120.0, gt=0, description="seconds per request", **_RUN)
+    max_retries: int = Field(default=5, ge=0, description="retries on 429/5xx/timeouts", **_RUN)
+    backoff_initial: float = Field(default=1.0, ge=0, description="first backoff (s)", **_RUN)
+    backoff_max: float = Field(default=60.0, ge=0, description="longest backoff (s)", **_RUN)
+    cache: str | None = Field(
+        default="results/cache/trees.sqlite",
+        description="SQLite answer cache shared by reruns (null keeps nothing)",
+        **_RUN,
+    )
+    progress: Literal["auto", "bar", "log", "off"] = Field(
+        default="auto", description="progress display", **_RUN
     )
     raw_dir: str = Field(
-        default="data/raw",
-        description="where the fetched air-2024-taxonomy lives",
-        json_schema_extra={"affects_trees": False},
+        default="data/raw", description="where the fetched air-2024-taxonomy lives", **_RUN
     )
-    concurrency: int = Field(
-        default=16,
-        ge=1,
-        description="prompts in flight at once",
-        json_schema_extra={"affects_trees": False},
-    )
+
+
+@dataclass(frozen=True)
+class ParsedTree:
+    tree: HarmBenefitTree
+    repaired: bool
+    warnings: list[str]
+
+
+def request_schema(taxonomy: AirTaxonomy) -> dict[str, Any]:
+    """The strict tree schema with AIR level-2 and level-3 names enumerated, so servers
+    with guided decoding can only produce names the taxonomy has."""
+    schema = copy.deepcopy(strict_schema(HarmBenefitTree))
+    air = schema["$defs"]["AirType"]["properties"]
+    air["l2"] = {"type": "string", "enum": list(taxonomy.level2), "description": "AIR level-2"}
+    l3 = sorted(set(taxonomy.risks["l3"]))
+    air["l3"] = {"anyOf": [{"type": "string", "enum": l3}, {"type": "null"}]}
+    return schema
+
+
+class TreeReply:
+    """Reply parser for the chat style: JSON (repaired if needed), then the tree schema
+    and the AIR taxonomy; the reason of a failure is what the re-ask tells the model."""
+
+    name = "harm_benefit_tree"
+    reask = True
+
+    def __init__(self, taxonomy: AirTaxonomy, schema: dict[str, Any] | None) -> None:
+        self.taxonomy = taxonomy
+        self.schema = schema
+
+    def parse(self, content: str) -> ParsedTree:
+        try:
+            obj, repaired = P.load_json(content)
+            tree, warnings = P.validate_tree(obj, self.taxonomy)
+        except P.TreeParseError as exc:
+            raise ReplyError(str(exc)) from exc
+        return ParsedTree(tree, repaired, warnings)
+
+
+class HalfReply:
+    """Reply parser for one SafetyReporter model: a JSON list, repaired if needed."""
+
+    schema = None
+    reask = False
+
+    def __init__(self, side: str) -> None:
+        self.name = f"safetyreporter_{side}"
+        self.side = side
+
+    def parse(self, content: str) -> tuple[Any, bool]:
+        obj, repaired = load_json(content)
+        if not isinstance(obj, list):
+            raise ReplyError(f"the {self.side} model did not answer a JSON list")
+        return obj, repaired
 
 
 @dataclass
-class Attempts:
-    """Bookkeeping of one prompt's attempts."""
-
-    n: int = 0
+class _Outcome:
+    attempts: int = 0
     errors: list[str] = field(default_factory=list)
-    repaired: bool = False
-    last_raw: str | None = None
-    usage: dict[str, int] = field(default_factory=dict)
-    cached: int = 0
-
-    def add_usage(self, reply: ChatReply) -> None:
-        for k, v in reply.usage.items():
-            self.usage[k] = self.usage.get(k, 0) + int(v)
-        self.cached += int(reply.cached)
+    raw: str | None = None
+    parsed: ParsedTree | None = None
 
 
 @register_generator
@@ -126,17 +174,11 @@ class OpenAITreeGenerator(TreeGenerator):
     backend_version: ClassVar[str] = LLM_GENERATOR_VERSION
     proxy: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        spec: OpenAITreeSpec,
-        *,
-        client: ChatClient | None = None,
-        taxonomy: AirTaxonomy | None = None,
-    ) -> None:
+    def __init__(self, spec: OpenAITreeSpec, *, taxonomy: AirTaxonomy | None = None) -> None:
         super().__init__(spec)
-        self.client = client
         self._taxonomy = taxonomy
-        self.stats = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.stats = RunStats()
+        """Client statistics summed over this generator's runs (requests, cache hits...)."""
 
     @property
     def taxonomy(self) -> AirTaxonomy:
@@ -145,142 +187,133 @@ class OpenAITreeGenerator(TreeGenerator):
         return self._taxonomy
 
     def check(self) -> None:
-        if self.client is None:
-            raise LLMTreeError(
-                "the openai tree generator needs a chat client (harmtrace.llm); "
-                "configure the endpoint (base URL, model, API key variable) and try again"
-            )
+        """The taxonomy loads and the key variable is set (LLMConfigError names it)."""
         _ = self.taxonomy
+        read_api_key(self.spec.api_key_env)
+
+    def template_hash(self) -> str:
+        text = P.system_prompt(self.taxonomy) if self.spec.style == "chat" else "bare prompt"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     @property
     def version(self) -> str:
         s = self.spec
         models = s.model if s.style == "chat" else f"{s.harm_model}+{s.benefit_model}"
-        return f"{super().version}/prompt-{P.PROMPT_VERSION}/{s.style}/{models}"
+        return (
+            f"{super().version}/prompt-{P.PROMPT_VERSION}-{self.template_hash()}/"
+            f"{s.style}/{models}"
+        )
 
-    # ---------------------------------------------------------------- one prompt
-    async def _ask(self, messages: list[dict[str, str]], model: str, seed: int, att: Attempts) -> str:
-        assert self.client is not None
+    def settings(self, model: str, seed: int | None, reasks: int, fmt: str) -> ClientSettings:
         s = self.spec
-        reply = await self.client.chat(
-            messages,
+        return ClientSettings(
+            base_url=s.base_url,
             model=model,
+            api_key_env=s.api_key_env,
             temperature=s.temperature,
             max_tokens=s.max_tokens,
             seed=seed,
-            json_mode=s.json_mode and s.style == "chat",
+            response_format=fmt,  # type: ignore[arg-type]
+            concurrency=s.concurrency,
+            rps=s.rps,
+            timeout=s.timeout,
+            max_retries=s.max_retries,
+            max_reasks=reasks,
+            backoff_initial=s.backoff_initial,
+            backoff_max=s.backoff_max,
+            cache=s.cache,
+            progress=s.progress,
         )
-        att.add_usage(reply)
-        self.stats["requests"] += 1
-        self.stats["cached"] += int(reply.cached)
-        for k in ("prompt_tokens", "completion_tokens"):
-            self.stats[k] += int(reply.usage.get(k, 0))
-        return reply.text
 
-    async def _chat_tree(self, prompt: str, att: Attempts) -> Any:
+    # ------------------------------------------------------------------ styles
+    def _chat(self, prompts: Sequence[str]) -> list[_Outcome]:
         s = self.spec
-        messages = P.chat_messages(self.taxonomy, prompt)
-        while att.n < s.max_attempts:
-            att.n += 1
-            text = await self._ask(messages, s.model, s.seed + att.n - 1, att)
-            att.last_raw = text
-            try:
-                tree, repaired, warnings = P.parse_chat_answer(text, self.taxonomy)
-            except P.TreeParseError as exc:
-                att.errors.append(f"attempt {att.n}: {exc}")
-                messages = [
-                    *messages[:2],
-                    {"role": "assistant", "content": text},
-                    {"role": "user", "content": P.retry_message(str(exc))},
+        schema = request_schema(self.taxonomy) if s.response_format == "json_schema" else None
+        parser = TreeReply(self.taxonomy, schema)
+        tag = f"harm-benefit-tree/{P.PROMPT_VERSION}-{self.template_hash()}"
+        requests = [ChatRequest(P.chat_messages(self.taxonomy, p), tag=tag) for p in prompts]
+        settings = self.settings(s.model, s.seed, s.max_attempts - 1, s.response_format)
+        with LLMClient(settings) as client:
+            results = client.complete(requests, parser, desc="trees")
+            self.stats.add(client.last_run)
+        out = []
+        for r in results:
+            o = _Outcome(attempts=(r.reasks + 1) if r.content is not None else 0, raw=r.content)
+            if r.ok:
+                o.parsed = r.value
+            else:
+                o.errors.append(r.error or "no answer")
+            out.append(o)
+        return out
+
+    def _safetyreporter(self, prompts: Sequence[str]) -> list[_Outcome]:
+        s = self.spec
+        out = [_Outcome() for _ in prompts]
+        pending = list(range(len(prompts)))
+        for attempt in range(1, s.max_attempts + 1):
+            if not pending:
+                break
+            seed = None if s.seed is None else s.seed + attempt - 1
+            tag = f"safetyreporter/attempt-{attempt}"
+            halves = {}
+            for side, model in (("harm", s.harm_model), ("benefit", s.benefit_model)):
+                settings = self.settings(model, seed, 0, "none")
+                requests = [
+                    ChatRequest([{"role": "user", "content": prompts[i]}], tag=tag)
+                    for i in pending
                 ]
-                continue
-            att.repaired = repaired
-            return tree, warnings
-        return None
-
-    async def _safetyreporter_tree(self, prompt: str, att: Attempts) -> Any:
-        s = self.spec
-        messages = [{"role": "user", "content": prompt}]
-        while att.n < s.max_attempts:
-            att.n += 1
-            seed = s.seed + att.n - 1
-            harm_text, benefit_text = await asyncio.gather(
-                self._ask(messages, s.harm_model, seed, att),
-                self._ask(messages, s.benefit_model, seed, att),
-            )
-            att.last_raw = f"HARMS:\n{harm_text}\n\nBENEFITS:\n{benefit_text}"
-            try:
-                harm_obj, r1 = P.load_json(harm_text)
-                benefit_obj, r2 = P.load_json(benefit_text)
-                merged = P.from_safetyreporter(harm_obj, benefit_obj)
-                tree, warnings = P.validate_tree(merged, self.taxonomy)
-            except P.TreeParseError as exc:
-                att.errors.append(f"attempt {att.n}: {exc}")
-                continue
-            att.repaired = r1 or r2
-            return tree, warnings
-        return None
-
-    async def _one(self, record_id: str, dataset: str, prompt: str) -> TreeRecord:
-        att = Attempts()
-        build = self._chat_tree if self.spec.style == "chat" else self._safetyreporter_tree
-        try:
-            result = await build(prompt, att)
-        except Exception as exc:  # transport failure after the client's own retries
-            att.errors.append(f"attempt {att.n}: request failed: {type(exc).__name__}: {exc}")
-            result = None
-        prov = self.provenance()
-        if result is None:
-            return TreeRecord(
-                record_id=record_id,
-                dataset=dataset,
-                status="failed",
-                attempts=att.n,
-                repaired=False,
-                errors=att.errors or ["no answer"],
-                raw=att.last_raw,
-                provenance=prov,
-            )
-        tree, warnings = result
-        return TreeRecord(
-            record_id=record_id,
-            dataset=dataset,
-            status="ok",
-            attempts=att.n,
-            repaired=att.repaired,
-            errors=att.errors,
-            warnings=warnings,
-            tree=tree,
-            provenance=prov,
-        )
+                with LLMClient(settings) as client:
+                    halves[side] = client.complete(requests, HalfReply(side), desc=f"{side} trees")
+                    self.stats.add(client.last_run)
+            still = []
+            for k, i in enumerate(pending):
+                o = out[i]
+                o.attempts = attempt
+                h, b = halves["harm"][k], halves["benefit"][k]
+                o.raw = f"HARMS:\n{h.content}\n\nBENEFITS:\n{b.content}"
+                try:
+                    if not h.ok or not b.ok:
+                        raise P.TreeParseError(
+                            "; ".join(f"{n}: {r.error}" for n, r in (("harm", h), ("benefit", b)) if not r.ok)
+                        )
+                    merged = P.from_safetyreporter(h.value[0], b.value[0])
+                    tree, warnings = P.validate_tree(merged, self.taxonomy)
+                    o.parsed = ParsedTree(tree, h.value[1] or b.value[1], warnings)
+                except P.TreeParseError as exc:
+                    o.errors.append(f"attempt {attempt}: {exc}")
+                    still.append(i)
+            pending = still
+        return out
 
     # -------------------------------------------------------------------- batch
-    async def agenerate(self, records: pd.DataFrame) -> list[TreeRecord]:
-        self.check()
-        limit = asyncio.Semaphore(self.spec.concurrency)
-        prompts = as_texts(records["prompt"])
-
-        async def run(i: int) -> TreeRecord:
-            async with limit:
-                return await self._one(
-                    str(records["record_id"].iloc[i]), str(records["dataset"].iloc[i]), prompts[i]
-                )
-
-        return list(await asyncio.gather(*(run(i) for i in range(len(records)))))
-
     def generate(self, records: pd.DataFrame) -> list[TreeRecord]:
-        return asyncio.run(self.agenerate(records))
-
-
-def usage_summary(gen: OpenAITreeGenerator) -> dict[str, int]:
-    """Requests, cache hits and tokens of the generator's runs so far."""
-    return dict(gen.stats)
-
-
-__all__: Sequence[str] = [
-    "ChatClient",
-    "ChatReply",
-    "OpenAITreeGenerator",
-    "OpenAITreeSpec",
-    "usage_summary",
-]
+        self.check()
+        prompts = as_texts(records["prompt"])
+        outcomes = self._chat(prompts) if self.spec.style == "chat" else self._safetyreporter(prompts)
+        prov = self.provenance()
+        out = []
+        for rec, o in zip(records.itertuples(index=False), outcomes, strict=True):
+            common = {"record_id": str(rec.record_id), "dataset": str(rec.dataset), "provenance": prov}
+            if o.parsed is None:
+                out.append(
+                    TreeRecord(
+                        **common,
+                        status="failed",
+                        attempts=o.attempts,
+                        errors=o.errors or ["no answer"],
+                        raw=o.raw,
+                    )
+                )
+            else:
+                out.append(
+                    TreeRecord(
+                        **common,
+                        status="ok",
+                        attempts=o.attempts,
+                        repaired=o.parsed.repaired,
+                        errors=o.errors,
+                        warnings=o.parsed.warnings,
+                        tree=o.parsed.tree,
+                    )
+                )
+        return out
