@@ -43,3 +43,18 @@ def _records(dataset: str, mirror: Path) -> pd.DataFrame:
 def mirror_records(dataset: str, mirror: Path | None = None) -> pd.DataFrame:
     """Validated records of one mirrored dataset (a fresh copy on every call)."""
     return _records(dataset, Path(mirror or mirror_root()).resolve()).copy()
+
+
+def write_user_records(frame: pd.DataFrame, path: Path, name: str) -> pd.DataFrame:
+    """Write ``frame`` as a user dataset ``name`` (relabelled, with user provenance), the
+    way tests hand a subset or a variant of a benchmark to the CLI."""
+    from harmtrace.data.provenance import Provenance
+    from harmtrace.io import write_table
+
+    out = frame.copy()
+    out["dataset"] = pd.array([name] * len(out), dtype="string")
+    prov = Provenance(
+        kind="user", dataset=name, source="test", files=(), n_records=len(out), n_quarantined=0
+    )
+    write_table(out, path, "records", metadata=prov.to_metadata())
+    return out

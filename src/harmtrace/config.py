@@ -38,6 +38,9 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
     for name in data["datasets"]:
         if name not in registry:
             problems.append(f"data.datasets: {name!r} is not a registered dataset ({known})")
+    for name in data.get("allow_unpinned") or []:
+        if name not in data["datasets"]:
+            problems.append(f"data.allow_unpinned: {name!r} is not in data.datasets")
     for name, spec in (data.get("user_datasets") or {}).items():
         where = f"data.user_datasets.{name}"
         if name in registry:

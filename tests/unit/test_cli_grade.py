@@ -18,12 +18,13 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from harmtrace.cli import app
-from harmtrace.data.normalize import normalize_dataset
+from harmtrace.data.normalize import normalize_dataset, write_normalized
 from harmtrace.data.registry import get_dataset
 from harmtrace.graders.embedded import EmbeddedGrader
 from harmtrace.graders.labels import training_fingerprint
 from harmtrace.io import read_table, write_table
 from harmtrace.report.macros import count, pct, real, write_numbers
+from tests.devdata import write_user_records
 from tests.rendering import rendered
 
 CATS = ("hate", "sexual", "violence", "self_harm")
@@ -47,9 +48,8 @@ def training_subset(records: pd.DataFrame) -> pd.DataFrame:
 def trained(raw_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_grade")
     full = normalize_dataset(get_dataset("openai-moderation"), raw_dir).records
-    recs = training_subset(full)
-    rec_path = root / "records" / "openai-moderation.parquet"
-    write_table(recs, rec_path, "records")
+    rec_path = root / "records" / "moderation-subset.parquet"
+    recs = write_user_records(training_subset(full), rec_path, "moderation-subset")
     paths = {
         "records": rec_path,
         "model": root / "model",
@@ -88,9 +88,10 @@ def trained(raw_dir, tmp_path_factory):
 def air(raw_dir, trained):
     """AIR-Bench records and their judgments by the trained grader."""
     root = trained["root"]
-    recs = normalize_dataset(get_dataset("air-bench-2024"), raw_dir).records
+    result = normalize_dataset(get_dataset("air-bench-2024"), raw_dir)
+    recs = result.records
     rec_path = root / "records" / "air-bench-2024.parquet"
-    write_table(recs, rec_path, "records")
+    write_normalized(result, rec_path, None)
     out = root / "judgments" / "air-bench-2024.parquet"
     res = invoke(
         "grade",
@@ -164,7 +165,7 @@ def test_train_grader_numbers_and_table(trained):
 def _grade(trained, out, *extra):
     return invoke(
         "grade",
-        "openai-moderation",
+        "moderation-subset",
         "--records",
         trained["records"],
         "--model-dir",
@@ -206,7 +207,7 @@ def _as_other_dataset(recs: pd.DataFrame, n: int) -> pd.DataFrame:
 
 def test_grading_other_records_uses_the_fitted_model(trained, tmp_path):
     other = _as_other_dataset(trained["recs"], 40)
-    write_table(other, tmp_path / "other.parquet", "records")
+    other = write_user_records(other, tmp_path / "other.parquet", "elsewhere")
     out = tmp_path / "judged.parquet"
     res = invoke(
         "grade",
@@ -234,7 +235,7 @@ def test_grading_partly_training_records_is_refused(trained, tmp_path):
         [trained["recs"].head(10), _as_other_dataset(trained["recs"].iloc[10:], 3)],
         ignore_index=True,
     )
-    write_table(mixed, tmp_path / "mixed.parquet", "records")
+    write_user_records(mixed, tmp_path / "mixed.parquet", "mixed")
     res = invoke(
         "grade",
         "mixed",
@@ -392,8 +393,8 @@ def test_data_numbers(trained, air, tmp_path):
     assert payload["producer"] == "data"
     nums = rendered(payload["numbers"])
     n_mod, n_air = len(trained["recs"]), len(air["recs"])
-    assert nums["openai-moderation records"] == f"{n_mod:,}".replace(",", "{,}")
-    assert nums["openai-moderation responses"] == "0"
+    assert nums["moderation-subset records"] == f"{n_mod:,}".replace(",", "{,}")
+    assert nums["moderation-subset responses"] == "0"
     assert nums["air-bench-2024 records"] == str(n_air)
     assert nums["air-bench-2024 responses"] == str(int(air["recs"]["response"].notna().sum()))
     assert nums["total records"] == f"{n_mod + n_air:,}".replace(",", "{,}")

@@ -16,6 +16,11 @@ DATASETS = check_config(config)
 USER_DATASETS = config["data"].get("user_datasets") or {}
 REGISTERED = [d for d in DATASETS if d not in USER_DATASETS]
 RAW = config["data"]["raw_dir"]
+ALLOW_UNPINNED = [
+    arg
+    for name in config["data"].get("allow_unpinned") or []
+    for arg in ("--allow-unpinned", name)
+]
 GRADERS = config["grade"]["graders"]
 REFERENCE_GRADER = GRADERS[0]
 ENV = "../../environment.yml"
@@ -78,7 +83,7 @@ def normalize_source(wildcards):
     """CLI arguments naming where the records come from (every value shell-quoted)."""
     spec = USER_DATASETS.get(wildcards.dataset)
     if spec is None:
-        return [wildcards.dataset, "--raw-dir", RAW]
+        return [wildcards.dataset, "--raw-dir", RAW, *ALLOW_UNPINNED]
     args = ["--input", spec["path"], "--name", wildcards.dataset]
     for key in ("prompt_column", "response_column", "id_column", "context_column"):
         if spec.get(key):

@@ -14,10 +14,11 @@ rule fetch:
         mirror=(
             ["--mirror", config["data"]["mirror"]] if config["data"]["mirror"] else []
         ),
+        allow_unpinned=ALLOW_UNPINNED,
         code=code_hash(verbs=["fetch"]),
     shell:
         "harmtrace fetch {wildcards.dataset:q} --raw-dir {params.raw_dir:q} {params.mirror:q} "
-        "> {log:q} 2>&1"
+        "{params.allow_unpinned:q} > {log:q} 2>&1"
 
 
 rule normalize:

@@ -118,10 +118,10 @@ FINAL.extend(
     expand(judgments("{grader}", "{dataset}"), grader=GRADERS, dataset=DATASETS)
 )
 PAPER_NUMBERS.extend(
-    [rules.train_grader.output.numbers, rules.compare_extractors.output.numbers]
+    [rules.evaluate_grader.output.numbers, rules.compare_extractors.output.numbers]
 )
 PAPER_ASSETS.extend(
-    [rules.train_grader.output.table, rules.compare_extractors.output.table]
+    [rules.evaluate_grader.output.table, rules.compare_extractors.output.table]
 )
 
 

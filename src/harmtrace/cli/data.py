@@ -123,14 +123,14 @@ def data_numbers_cmd(
     records: Annotated[list[Path], typer.Argument(help="records parquet files")],
 ) -> None:
     """Record counts per dataset for the paper."""
-    from harmtrace.io import read_table
+    from harmtrace.data.provenance import read_records
     from harmtrace.report.grader_report import data_numbers
     from harmtrace.report.macros import write_numbers
 
     try:
         counts = {}
         for path in records:
-            df = read_table(path, "records")
+            df = read_records(path)
             counts[path.stem] = {
                 "records": len(df),
                 "with_response": int(df["response"].notna().sum()),

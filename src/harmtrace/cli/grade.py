@@ -27,13 +27,13 @@ def train_grader(
     """Fit the embedded grader on all labelled records and score them out-of-fold."""
     import shutil
 
+    from harmtrace.data.provenance import read_records
     from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, OOF_FILE
     from harmtrace.graders.embedded import train_grader as fit_and_cross_fit
-    from harmtrace.io import read_table
 
     extractor = extractor or DEFAULT_EXTRACTOR
     try:
-        recs = read_table(records, "records")
+        recs = read_records(records)
         log.info(
             "training and cross-fitting %d folds on %d records (%s)", folds, len(recs), extractor
         )
@@ -60,15 +60,15 @@ def evaluate_grader(
     """
     import json
 
+    from harmtrace.data.provenance import read_records
     from harmtrace.graders.embedded import MANIFEST_FILE, stored_oof_scores
     from harmtrace.graders.evaluation import oof_metrics, severe_agreement
-    from harmtrace.io import read_table
     from harmtrace.report.grader_report import grader_numbers, grader_table
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
 
     try:
-        recs = read_table(records, "records")
+        recs = read_records(records)
         scores = stored_oof_scores(model_dir, recs)
         if scores is None:
             raise HarmtraceError(f"{records}: not the training records of {model_dir}")
@@ -115,8 +115,9 @@ def grade(
     max_text_chars: MaxChars = 100_000,
 ) -> None:
     """Severity per category, confidence and relevance for records or a file of texts."""
+    from harmtrace.data.provenance import read_records
     from harmtrace.graders.registry import make_grader
-    from harmtrace.io import read_table, write_table
+    from harmtrace.io import write_table
 
     try:
         if input is not None:
@@ -138,7 +139,7 @@ def grade(
         if dataset is None:
             raise HarmtraceError("give a DATASET or --input FILE")
         records = records or Path("results/records") / f"{dataset}.parquet"
-        recs = read_table(records, "records")
+        recs = read_records(records, dataset=dataset)
         log.info("grading %d records of %s with %s", len(recs), dataset, backend.version)
         judged = backend.grade(recs)
         out = out or Path("results/judgments") / grader / f"{dataset}.parquet"
@@ -245,13 +246,13 @@ def compare_extractors_cmd(
     ] = None,
 ) -> None:
     """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category."""
+    from harmtrace.data.provenance import read_records
     from harmtrace.graders.compare import (
         MIN_TEXTS_PER_S,
         choose_default_extractor,
         compare_extractors,
     )
     from harmtrace.graders.features import COMPARED_EXTRACTORS, DEFAULT_EXTRACTOR
-    from harmtrace.io import read_table
     from harmtrace.report.grader_report import extractor_numbers, extractor_table
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
@@ -259,7 +260,7 @@ def compare_extractors_cmd(
     extractors = extractors or ",".join(COMPARED_EXTRACTORS)
     configured = configured or DEFAULT_EXTRACTOR
     try:
-        recs = read_table(records, "records")
+        recs = read_records(records)
         summary = compare_extractors(
             recs,
             extractors=[e for e in extractors.split(",") if e],
@@ -290,6 +291,7 @@ def validate_relevance_cmd(
     ),
 ) -> None:
     """Agreement of relevance/refusal with the AIR-Bench judge's refusal scores."""
+    from harmtrace.data.provenance import read_records
     from harmtrace.graders.embedded import EmbeddedGrader
     from harmtrace.graders.relevance import validate_relevance
     from harmtrace.io import read_table
@@ -298,7 +300,7 @@ def validate_relevance_cmd(
     from harmtrace.report.macros import write_numbers
 
     try:
-        recs = read_table(records, "records")
+        recs = read_records(records)
         judged = read_table(judgments, "judgments")
         model = EmbeddedGrader.load(model_dir)
         result = validate_relevance(recs, scorer=model.relevance)
