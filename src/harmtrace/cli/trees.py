@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from harmtrace.cli._app import app, fail, log
+from harmtrace.cli._app import BadRows, MaxChars, app, fail, log
 from harmtrace.errors import HarmtraceError
 
 Spec = Annotated[
@@ -82,6 +82,8 @@ def trees(
     profiles: Annotated[
         str | None, typer.Option(help="steering profiles as JSON or @file (trees.profiles)")
     ] = None,
+    bad_rows: BadRows = "error",
+    max_text_chars: MaxChars = 100_000,
 ) -> None:
     """Harm-benefit trees for datasets (one JSONL per dataset), or for a file of prompts
     (with --input: tree JSON, score, probability, label per profile, top effects)."""
@@ -94,14 +96,17 @@ def trees(
                 raise HarmtraceError("give DATASET names or --input, not both")
             if not text_column or output is None:
                 raise HarmtraceError("--input needs --text-column and --output")
-            _trees_for_file(gen, input, text_column, id_column, output, weights, profiles)
+            _trees_for_file(
+                gen, input, text_column, id_column, output, weights, profiles, bad_rows,
+                max_text_chars,
+            )  # fmt: skip
             return
         if not datasets:
             raise HarmtraceError("give one or more DATASET names, or --input FILE")
-        from harmtrace.io import read_table
+        from harmtrace.data.provenance import read_records
 
         for ds in datasets:
-            recs = read_table(records_dir / f"{ds}.parquet", "records")
+            recs = read_records(records_dir / f"{ds}.parquet", dataset=ds)
             out = gen.generate(recs)
             path = out_dir / generator / f"{ds}.jsonl"
             write_trees(out, path)
@@ -120,51 +125,50 @@ def _trees_for_file(
     output: Path,
     weights: Path | None,
     profiles: str | None,
+    bad_rows: str,
+    max_text_chars: int,
 ) -> None:
     import json
 
     import pandas as pd
 
-    from harmtrace.data.normalize import read_user_file
-    from harmtrace.io import write_table
+    from harmtrace.data.normalize import read_texts, write_quarantine
+    from harmtrace.io import check_output_file, write_table
     from harmtrace.trees.harm_benefit import score_table
     from harmtrace.trees.tree_files import prompt_records, summarise
 
-    frame = read_user_file(input)
-    shown = [c for c in frame.columns if c != "_source_row"]
-    for col in (text_column, id_column):
-        if col and col not in frame:
-            raise HarmtraceError(f"{input}: no column {col!r}; the file has {shown}")
-    ids = frame[id_column].map(str).tolist() if id_column else None
-    if ids is not None and len(set(ids)) != len(ids):
-        raise HarmtraceError(f"{input}: column {id_column!r} has duplicate ids")
-    texts = frame[text_column].fillna("").map(str).tolist()
-    empty = [i + 2 for i, t in enumerate(texts) if not t.strip()]
-    if empty:
-        raise HarmtraceError(f"{input}: empty prompt in row(s) {empty[:10]}")
-    name = input.stem
-    recs = prompt_records(texts, name, ids)
+    check_output_file(output, "--output")
+    quarantine = check_output_file(output.with_name(f"{output.stem}.quarantine.jsonl"), "--output")
+    weights = weights or Path("results/harm_benefit") / gen.name / "weights.json"
+    steer = _profiles(weights, profiles)  # fail on bad weights before generating anything
+    texts = read_texts(
+        input,
+        text_column,
+        id_column,
+        bad_rows=bad_rows,  # type: ignore[arg-type]
+        max_text_chars=max_text_chars,
+    )
+    t = texts.texts
+    recs = prompt_records(t["text"].tolist(), input.stem, t["id"].tolist())
     out = gen.generate(recs)
     for line in summarise(out).lines():
         log.info("%s", line)
-    weights = weights or Path("results/harm_benefit") / gen.name / "weights.json"
-    steer = _profiles(weights, profiles)
     table = score_table(out, list(gen.taxonomy.level2), steer)
-    table.insert(
-        2,
-        "input_id",
-        pd.array(ids if ids is not None else recs["item_id"].tolist(), dtype="string"),
-    )
-    table["input_text"] = pd.array(texts, dtype="string")
+    table.insert(2, "input_id", t["id"].reset_index(drop=True))
+    table.insert(3, "input_source_row", t["source_row"].reset_index(drop=True))
+    table["input_text"] = t["text"].reset_index(drop=True)
     table["input_tree"] = pd.array(
         [
-            json.dumps(t.tree.model_dump(mode="json"), sort_keys=True) if t.tree else None
-            for t in out
+            json.dumps(r.tree.model_dump(mode="json"), sort_keys=True) if r.tree else None
+            for r in out
         ],
         dtype="string",
     )
     write_table(table, output, "harm_benefit")
+    write_quarantine(texts.quarantined, quarantine)
     log.info("wrote %d rows to %s (profiles: %s)", len(table), output, ", ".join(steer))
+    if len(texts.quarantined):
+        log.warning("quarantined %d bad row(s) to %s", len(texts.quarantined), quarantine)
 
 
 @app.command("fit-tree-weights")
@@ -179,7 +183,8 @@ def fit_tree_weights(
     """Fit the aggregation weights to labels (harmful benchmarks vs benign texts), with
     leave-one-source-out and k-fold cross-fitted predictions and bootstrap intervals."""
     from harmtrace.data.air_taxonomy import load_air_taxonomy
-    from harmtrace.io import read_table, write_table
+    from harmtrace.data.provenance import read_records
+    from harmtrace.io import write_table
     from harmtrace.trees.harm_benefit import FitSettings, fit_aggregation, fitting_set, save_weights
     from harmtrace.trees.tree_files import read_trees
 
@@ -187,7 +192,7 @@ def fit_tree_weights(
         fs_settings = FitSettings.model_validate(_mapping(settings, "--settings"))
         names = [*fs_settings.harmful, *fs_settings.benign]
         tree_files = {n: read_trees(trees_dir / f"{n}.jsonl") for n in names}
-        records = {n: read_table(records_dir / f"{n}.parquet", "records") for n in names}
+        records = {n: read_records(records_dir / f"{n}.parquet", dataset=n) for n in names}
         fs = fitting_set(tree_files, records, fs_settings)
         gens = {t.provenance.generator for t in fs.trees}
         if gens != {generator}:

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from harmtrace.data.provenance import read_records
 from harmtrace.io import read_table
 from harmtrace.report.latex import escape
 from harmtrace.report.macros import Number, count, pct, real, text
@@ -58,7 +59,7 @@ def load_inputs(
     judgments_dir: Path | None = None,
     grader: str = "embedded",
 ) -> Inputs:
-    records = {d: read_table(Path(records_dir) / f"{d}.parquet", "records") for d in datasets}
+    records = {d: read_records(Path(records_dir) / f"{d}.parquet", dataset=d) for d in datasets}
     tables: dict[str, dict[str, pd.DataFrame]] = {}
     weights, ci = {}, {}
     for g in generators:
