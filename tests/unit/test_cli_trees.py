@@ -51,8 +51,9 @@ def env(raw_dir, tmp_path_factory):
     hb = root / "harm_benefit"
     settings = {"harmful": list(HARMFUL), "benign": [BENIGN], "bootstrap": 3, "starts": 1,
                 "folds": 2}  # fmt: skip
-    res = invoke("fit-tree-weights", "--trees-dir", trees / "embedded", "--records-dir", records,
-                 "--out-dir", hb, "--raw-dir", raw_dir, "--settings", json.dumps(settings))  # fmt: skip
+    res = invoke("fit-tree-weights", "--trees-dir", trees / "embedded", "--records-dir",
+                 records, "--out-dir", hb, "--raw-dir", raw_dir, "--settings",
+                 json.dumps(settings))  # fmt: skip
     assert res.exit_code == 0, res.output
     return {"root": root, "records": records, "model": model, "trees": trees, "hb": hb,
             "raw": raw_dir}  # fmt: skip
@@ -127,8 +128,8 @@ def test_trees_for_a_file_of_prompts(env, tmp_path: Path):
 def test_file_mode_needs_weights(env, tmp_path: Path):
     src = tmp_path / "p.csv"
     pd.DataFrame({"text": ["x"]}).to_csv(src, index=False)
-    res = invoke("trees", "--input", src, "--text-column", "text", "--output", tmp_path / "o.parquet",
-                 "--model-dir", env["model"], "--raw-dir", env["raw"],
+    res = invoke("trees", "--input", src, "--text-column", "text", "--output",
+                 tmp_path / "o.parquet", "--model-dir", env["model"], "--raw-dir", env["raw"],
                  "--weights", tmp_path / "none.json")  # fmt: skip
     assert res.exit_code == 2 and "fit-tree-weights" in res.output
 

@@ -38,7 +38,11 @@ def effect(cat, extent="major", likelihood="high", immediacy=True):
 def record(i, harms=(), benefits=(), status="ok"):
     if status == "failed":
         return TreeRecord(
-            record_id=f"{i:016x}", dataset="d", status="failed", attempts=3, errors=["x"],
+            record_id=f"{i:016x}",
+            dataset="d",
+            status="failed",
+            attempts=3,
+            errors=["x"],
             provenance=PROV,
         )
     tree = HarmBenefitTree.model_validate(
@@ -85,9 +89,13 @@ def test_gradient_matches_finite_differences():
     recs = []
     for i in range(40):
         harms = [
-            (L2[rng.integers(3)], ["physical", "social", "liberty"][rng.integers(3)],
-             ["minor", "significant", "substantial", "major"][rng.integers(4)],
-             ["low", "medium", "high"][rng.integers(3)], bool(rng.integers(2)))
+            (
+                L2[rng.integers(3)],
+                ["physical", "social", "liberty"][rng.integers(3)],
+                ["minor", "significant", "substantial", "major"][rng.integers(4)],
+                ["low", "medium", "high"][rng.integers(3)],
+                bool(rng.integers(2)),
+            )
             for _ in range(rng.integers(0, 4))
         ]
         benefits = [("psychological", "minor", "medium", False)] * int(rng.integers(0, 3))
@@ -95,7 +103,9 @@ def test_gradient_matches_finite_differences():
     d = design_from_trees(recs, L2)
     y = (rng.random(d.n_trees) < 0.5).astype(float)
     layout = _Layout(len(d.actions), len(d.categories))
-    th = _theta_of(Weights.neutral(d.actions, d.categories), d) + rng.uniform(0.05, 0.3, layout.size)
+    th = _theta_of(Weights.neutral(d.actions, d.categories), d) + rng.uniform(
+        0.05, 0.3, layout.size
+    )
     th[-2] = 0.6
     sw = rng.uniform(0.5, 2.0, d.n_trees)
     err = check_grad(
@@ -192,13 +202,15 @@ def test_cross_fit_predicts_each_fold_from_other_folds_only():
     fold = np.arange(120) % 3
     cf = cross_fit(d, y, fold, lam=0.0, n_starts=1, balanced=False)
     for k in range(3):
-        w = fit_weights(d.subset(np.flatnonzero(fold != k)), y[fold != k], lam=0.0, balanced=False).weights
+        w = fit_weights(
+            d.subset(np.flatnonzero(fold != k)), y[fold != k], lam=0.0, balanced=False
+        ).weights
         expected = score_trees(d.subset(np.flatnonzero(fold == k)), w).probability
         np.testing.assert_allclose(cf.probability[fold == k], expected, atol=1e-4)
 
 
 def test_subset_repeats_trees_with_their_effects():
-    recs, y, k, m = counts_data(30)
+    recs, _, k, m = counts_data(30)
     d = design_from_trees(recs, L2)
     rows = np.array([3, 3, 7])
     s = d.subset(rows)

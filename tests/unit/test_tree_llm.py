@@ -84,8 +84,11 @@ def test_malformed_json_is_repaired(taxonomy, tmp_path):
 
 
 def test_bounded_reasks_then_recorded_failure(taxonomy, tmp_path):
-    bad = {"stakeholders": [{"name": "x", "harms": [{"action": "a", "air": {"l2": "Cooking"},
-                                                     "effects": []}]}]}
+    bad = {
+        "stakeholders": [
+            {"name": "x", "harms": [{"action": "a", "air": {"l2": "Cooking"}, "effects": []}]}
+        ]
+    }
     good_prompt = "a normal request"
     with FakeServer() as server:
         gen = generator(server.url, taxonomy, tmp_path, max_attempts=3)

@@ -53,7 +53,9 @@ def records(prompts, dataset="toy"):
 
 
 def generator(taxonomy, **spec):
-    return EmbeddedTreeGenerator(make_spec("embedded", spec), grader=StubGrader(), taxonomy=taxonomy)
+    return EmbeddedTreeGenerator(
+        make_spec("embedded", spec), grader=StubGrader(), taxonomy=taxonomy
+    )
 
 
 def test_proxy_tree_layout(taxonomy):
@@ -126,7 +128,9 @@ def test_training_records_use_stored_out_of_fold_scores(taxonomy, tmp_path: Path
     assert grader.calls == 0
     first = pd.DataFrame(out[0].tree.effects())
     assert "Hate/Toxicity" in set(first["air_l2"]) or "Discrimination/Bias" in set(first["air_l2"])
-    assert "Violence & Extremism" not in set(first.loc[first["action"].str.startswith("answer"), "air_l2"])
+    assert "Violence & Extremism" not in set(
+        first.loc[first["action"].str.startswith("answer"), "air_l2"]
+    )
     with pytest.raises(ProxyError, match="wholly inside or wholly outside"):
         gen.generate(pd.concat([recs.iloc[:1], records(["x"]).assign(record_id="f" * 16)]))
 

@@ -160,7 +160,7 @@ def test_air_names_canonicalised_with_taxonomy(taxonomy):
 def test_shipped_json_schema_is_current_and_validates_trees():
     assert shipped_tree_schema() == render_tree_schema(), (
         "regenerate with: python -c 'from pathlib import Path; from harmtrace.trees.schema "
-        "import write_tree_schema; write_tree_schema(Path(\"src/harmtrace/schemas/"
+        'import write_tree_schema; write_tree_schema(Path("src/harmtrace/schemas/'
         "tree.schema.json\"))'"
     )
     schema = tree_json_schema()

@@ -12,7 +12,9 @@ from harmtrace.errors import HarmtraceError
 
 Spec = Annotated[
     str | None,
-    typer.Option(help="the generator's config block as JSON, or @file.yaml (trees.generators.NAME)"),
+    typer.Option(
+        help="the generator's config block as JSON, or @file.yaml (trees.generators.NAME)"
+    ),
 ]
 Generator = Annotated[str, typer.Option(help="tree generator: embedded (offline proxy) | openai")]
 RecordsDir = Annotated[Path, typer.Option(help="folder of records parquet files")]
@@ -69,7 +71,9 @@ def trees(
     generator: Generator = "embedded",
     spec: Spec = None,
     records_dir: RecordsDir = Path("results/records"),
-    out_dir: Annotated[Path, typer.Option(help="trees go to OUT_DIR/<generator>/<dataset>.jsonl")] = Path("results/trees"),
+    out_dir: Annotated[
+        Path, typer.Option(help="trees go to OUT_DIR/<generator>/<dataset>.jsonl")
+    ] = Path("results/trees"),
     model_dir: Annotated[Path | None, typer.Option(help="embedded: trained grader folder")] = None,
     raw_dir: Annotated[Path | None, typer.Option(help="where the AIR taxonomy was fetched")] = None,
     input: Annotated[Path | None, typer.Option(help="a .csv/.jsonl/.parquet of prompts")] = None,
@@ -174,11 +178,19 @@ def _trees_for_file(
 @app.command("fit-tree-weights")
 def fit_tree_weights(
     generator: Generator = "embedded",
-    trees_dir: Annotated[Path, typer.Option(help="folder of <dataset>.jsonl tree files")] = Path("results/trees/embedded"),
+    trees_dir: Annotated[Path, typer.Option(help="folder of <dataset>.jsonl tree files")] = Path(
+        "results/trees/embedded"
+    ),
     records_dir: RecordsDir = Path("results/records"),
-    out_dir: Annotated[Path, typer.Option(help="weights.json, weights_ci.parquet, oof.parquet")] = Path("results/harm_benefit/embedded"),
-    raw_dir: Annotated[Path, typer.Option(help="where the AIR taxonomy was fetched")] = Path("data/raw"),
-    settings: Annotated[str | None, typer.Option(help="fit settings as JSON or @file (trees.fit)")] = None,
+    out_dir: Annotated[
+        Path, typer.Option(help="weights.json, weights_ci.parquet, oof.parquet")
+    ] = Path("results/harm_benefit/embedded"),
+    raw_dir: Annotated[Path, typer.Option(help="where the AIR taxonomy was fetched")] = Path(
+        "data/raw"
+    ),
+    settings: Annotated[
+        str | None, typer.Option(help="fit settings as JSON or @file (trees.fit)")
+    ] = None,
 ) -> None:
     """Fit the aggregation weights to labels (harmful benchmarks vs benign texts), with
     leave-one-source-out and k-fold cross-fitted predictions and bootstrap intervals."""
@@ -225,11 +237,21 @@ def fit_tree_weights(
 @app.command("score-trees")
 def score_trees_cmd(
     datasets: Annotated[list[str], typer.Argument(help="datasets whose trees to score")],
-    trees_dir: Annotated[Path, typer.Option(help="folder of <dataset>.jsonl tree files")] = Path("results/trees/embedded"),
-    weights_dir: Annotated[Path, typer.Option(help="weights.json (and oof.parquet) from fit-tree-weights")] = Path("results/harm_benefit/embedded"),
-    out_dir: Annotated[Path | None, typer.Option(help="tables go here (default WEIGHTS_DIR)")] = None,
-    raw_dir: Annotated[Path, typer.Option(help="where the AIR taxonomy was fetched")] = Path("data/raw"),
-    profiles: Annotated[str | None, typer.Option(help="steering profiles as JSON or @file (trees.profiles)")] = None,
+    trees_dir: Annotated[Path, typer.Option(help="folder of <dataset>.jsonl tree files")] = Path(
+        "results/trees/embedded"
+    ),
+    weights_dir: Annotated[
+        Path, typer.Option(help="weights.json (and oof.parquet) from fit-tree-weights")
+    ] = Path("results/harm_benefit/embedded"),
+    out_dir: Annotated[
+        Path | None, typer.Option(help="tables go here (default WEIGHTS_DIR)")
+    ] = None,
+    raw_dir: Annotated[Path, typer.Option(help="where the AIR taxonomy was fetched")] = Path(
+        "data/raw"
+    ),
+    profiles: Annotated[
+        str | None, typer.Option(help="steering profiles as JSON or @file (trees.profiles)")
+    ] = None,
 ) -> None:
     """Score trees under the fitted weights and every steering profile (no regeneration):
     one harm_benefit table per dataset, with explanations and cross-fitted probabilities."""

@@ -28,6 +28,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +59,7 @@ class AirTaxonomy:
     quirks: tuple[str, ...] = ()
     sha256: str = ""
 
-    @property
+    @cached_property
     def level2(self) -> tuple[str, ...]:
         """Level-2 names in taxonomy order (by numeric id)."""
         order = self.risks.drop_duplicates("l2_idx").sort_values(
@@ -66,15 +67,23 @@ class AirTaxonomy:
         )
         return tuple(order["l2"])
 
-    @property
+    @cached_property
     def level3(self) -> pd.DataFrame:
         """One row per level-3 group: ``l3_idx``, ``l2``, ``l3``, ``n_risks``."""
         g = self.risks.groupby(["l3_idx", "l2", "l3"], sort=False).size()
         return g.rename("n_risks").reset_index()
 
+    @cached_property
+    def names(self) -> dict[str, dict[str, dict[str, str]]]:
+        """``{l2: {l3: {l4: idx}}}`` in taxonomy order: plain dicts for fast lookups."""
+        out: dict[str, dict[str, dict[str, str]]] = {l2: {} for l2 in self.level2}
+        for r in self.risks.itertuples(index=False):
+            out[r.l2].setdefault(r.l3, {})[r.l4] = r.idx
+        return out
+
     def l3_names(self, l2: str) -> tuple[str, ...]:
         """Level-3 names under one level-2 category."""
-        return tuple(self.level3.loc[self.level3["l2"] == l2, "l3"])
+        return tuple(self.names.get(l2, {}))
 
     def find(self, l2: str, l3: str | None = None, l4: str | None = None) -> pd.DataFrame:
         """Risks matching the given names exactly (case-insensitive); empty if none."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -187,11 +188,7 @@ class Weights:
         bad = [k for k, v in flat.items() if not np.isfinite(v)]
         if bad:
             raise AggregationError(f"weights {bad} are not finite")
-        neg = [
-            k
-            for k, v in flat.items()
-            if v < 0 and not k.startswith(("intercept", "threshold"))
-        ]
+        neg = [k for k, v in flat.items() if v < 0 and not k.startswith(("intercept", "threshold"))]
         if neg:
             raise AggregationError(f"weights {neg} are negative; weights must be >= 0")
         for name, levels, values in (
@@ -199,7 +196,7 @@ class Weights:
             ("likelihood", LIKELIHOODS, self.likelihood),
         ):
             seq = [values[k] for k in levels]
-            if any(b < a - 1e-12 for a, b in zip(seq, seq[1:], strict=False)):
+            if any(b < a - 1e-12 for a, b in pairwise(seq)):
                 raise AggregationError(
                     f"{name} weights must not decrease from {levels[0]} to {levels[-1]}: "
                     + ", ".join(f"{k}={values[k]:.3g}" for k in levels)
@@ -261,9 +258,14 @@ def contributions(design: Design, w: Weights) -> np.ndarray:
     """Signed contribution of every effect to its tree's score."""
     a, c, x, lk = w.arrays(design)
     d = np.where(design.immediate, 1.0, w.discount)
-    return design.sign * a[design.action] * c[design.category] * x[design.extent] * lk[
-        design.likelihood
-    ] * d
+    return (
+        design.sign
+        * a[design.action]
+        * c[design.category]
+        * x[design.extent]
+        * lk[design.likelihood]
+        * d
+    )
 
 
 @dataclass(frozen=True)
@@ -427,9 +429,7 @@ def penalised_nll(
     g_c = np.bincount(
         design.category, weights=re * design.sign * fa * fx * fl * fd, minlength=c.size
     )
-    g_x = np.bincount(
-        design.extent, weights=re * design.sign * fa * fc * fl * fd, minlength=x.size
-    )
+    g_x = np.bincount(design.extent, weights=re * design.sign * fa * fc * fl * fd, minlength=x.size)
     g_l = np.bincount(
         design.likelihood, weights=re * design.sign * fa * fc * fx * fd, minlength=lk.size
     )

@@ -63,6 +63,7 @@ class TreeGenerator(abc.ABC):
 
     def check(self) -> None:
         """Fail fast, before any record is read, when the backend cannot run."""
+        return None
 
     def provenance(self) -> Provenance:
         return Provenance(

@@ -51,11 +51,13 @@ class EffectTaxonomy:
         if m and int(m.group(1)) in self.subcategories:
             return self.subcategories[int(m.group(1))][0]
         bare = re.sub(r"[^a-z ]+", " ", t)
-        bare = " ".join(w for w in bare.split() if w not in ("harm", "harms", "benefit", "benefits"))
+        bare = " ".join(
+            w for w in bare.split() if w not in ("harm", "harms", "benefit", "benefits")
+        )
         for name in self.categories:
             if bare == name or bare == self.titles[name].lower():
                 return name
-        for number, (name, sub) in self.subcategories.items():
+        for name, sub in self.subcategories.values():
             if bare and (bare == sub.lower() or bare in sub.lower()):
                 return name
         return None

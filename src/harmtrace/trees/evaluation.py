@@ -38,7 +38,11 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("average", "Average"),
 )
 """Columns of the seed's table: key, header."""
-RUN_HERE = {"simplesafetytests": "simplesafetytests", "harmbench": "harmbench", "air-bench": "air-bench-2024"}
+RUN_HERE = {
+    "simplesafetytests": "simplesafetytests",
+    "harmbench": "harmbench",
+    "air-bench": "air-bench-2024",
+}
 """Table column -> dataset of this project that stands in for it."""
 
 
@@ -63,7 +67,9 @@ def cited_f1() -> Cited:
     for system, values in raw["rows"].items():
         if len(values) != len(cols):
             raise EvaluationError(f"{CITED_FILE}: row {system!r} has {len(values)} values")
-        rows[str(system)] = {c: (None if v is None else float(v)) for c, v in zip(cols, values, strict=True)}
+        rows[str(system)] = {
+            c: (None if v is None else float(v)) for c, v in zip(cols, values, strict=True)
+        }
     return Cited(str(raw["source"]), cols, rows)
 
 

@@ -25,7 +25,6 @@ from sklearn.metrics import log_loss, roc_auc_score
 from harmtrace.errors import HarmtraceError
 from harmtrace.trees.aggregate import (
     CrossFit,
-    Design,
     Fit,
     Weights,
     bootstrap_weights,

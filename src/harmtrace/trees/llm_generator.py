@@ -34,7 +34,6 @@ import pandas as pd
 from pydantic import Field
 
 from harmtrace.data.air_taxonomy import AirTaxonomy, load_air_taxonomy
-from harmtrace.errors import HarmtraceError
 from harmtrace.graders.base import as_texts
 from harmtrace.llm import ChatRequest, ClientSettings, LLMClient, ReplyError, RunStats
 from harmtrace.llm.client import read_api_key
@@ -47,7 +46,6 @@ from harmtrace.trees.schema import HarmBenefitTree, TreeRecord
 LLM_GENERATOR_VERSION = "1.0"
 _RUN = {"json_schema_extra": {"affects_trees": False}}
 """Field option for settings that change how fast, not what, is generated."""
-
 
 
 class OpenAITreeSpec(GeneratorSpec):
@@ -177,6 +175,7 @@ class OpenAITreeGenerator(TreeGenerator):
     def __init__(self, spec: OpenAITreeSpec, *, taxonomy: AirTaxonomy | None = None) -> None:
         super().__init__(spec)
         self._taxonomy = taxonomy
+        self._template_hash: str | None = None
         self.stats = RunStats()
         """Client statistics summed over this generator's runs (requests, cache hits...)."""
 
@@ -192,16 +191,17 @@ class OpenAITreeGenerator(TreeGenerator):
         read_api_key(self.spec.api_key_env)
 
     def template_hash(self) -> str:
-        text = P.system_prompt(self.taxonomy) if self.spec.style == "chat" else "bare prompt"
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        if self._template_hash is None:
+            text = P.system_prompt(self.taxonomy) if self.spec.style == "chat" else "bare prompt"
+            self._template_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        return self._template_hash
 
     @property
     def version(self) -> str:
         s = self.spec
         models = s.model if s.style == "chat" else f"{s.harm_model}+{s.benefit_model}"
         return (
-            f"{super().version}/prompt-{P.PROMPT_VERSION}-{self.template_hash()}/"
-            f"{s.style}/{models}"
+            f"{super().version}/prompt-{P.PROMPT_VERSION}-{self.template_hash()}/{s.style}/{models}"
         )
 
     def settings(self, model: str, seed: int | None, reasks: int, fmt: str) -> ClientSettings:
@@ -230,8 +230,11 @@ class OpenAITreeGenerator(TreeGenerator):
         s = self.spec
         schema = request_schema(self.taxonomy) if s.response_format == "json_schema" else None
         parser = TreeReply(self.taxonomy, schema)
+        system = P.system_prompt(self.taxonomy)
         tag = f"harm-benefit-tree/{P.PROMPT_VERSION}-{self.template_hash()}"
-        requests = [ChatRequest(P.chat_messages(self.taxonomy, p), tag=tag) for p in prompts]
+        requests = [
+            ChatRequest(P.chat_messages(self.taxonomy, p, system), tag=tag) for p in prompts
+        ]
         settings = self.settings(s.model, s.seed, s.max_attempts - 1, s.response_format)
         with LLMClient(settings) as client:
             results = client.complete(requests, parser, desc="trees")
@@ -259,8 +262,7 @@ class OpenAITreeGenerator(TreeGenerator):
             for side, model in (("harm", s.harm_model), ("benefit", s.benefit_model)):
                 settings = self.settings(model, seed, 0, "none")
                 requests = [
-                    ChatRequest([{"role": "user", "content": prompts[i]}], tag=tag)
-                    for i in pending
+                    ChatRequest([{"role": "user", "content": prompts[i]}], tag=tag) for i in pending
                 ]
                 with LLMClient(settings) as client:
                     halves[side] = client.complete(requests, HalfReply(side), desc=f"{side} trees")
@@ -274,7 +276,11 @@ class OpenAITreeGenerator(TreeGenerator):
                 try:
                     if not h.ok or not b.ok:
                         raise P.TreeParseError(
-                            "; ".join(f"{n}: {r.error}" for n, r in (("harm", h), ("benefit", b)) if not r.ok)
+                            "; ".join(
+                                f"{n}: {r.error}"
+                                for n, r in (("harm", h), ("benefit", b))
+                                if not r.ok
+                            )
                         )
                     merged = P.from_safetyreporter(h.value[0], b.value[0])
                     tree, warnings = P.validate_tree(merged, self.taxonomy)
@@ -289,11 +295,17 @@ class OpenAITreeGenerator(TreeGenerator):
     def generate(self, records: pd.DataFrame) -> list[TreeRecord]:
         self.check()
         prompts = as_texts(records["prompt"])
-        outcomes = self._chat(prompts) if self.spec.style == "chat" else self._safetyreporter(prompts)
+        outcomes = (
+            self._chat(prompts) if self.spec.style == "chat" else self._safetyreporter(prompts)
+        )
         prov = self.provenance()
         out = []
         for rec, o in zip(records.itertuples(index=False), outcomes, strict=True):
-            common = {"record_id": str(rec.record_id), "dataset": str(rec.dataset), "provenance": prov}
+            common = {
+                "record_id": str(rec.record_id),
+                "dataset": str(rec.dataset),
+                "provenance": prov,
+            }
             if o.parsed is None:
                 out.append(
                     TreeRecord(

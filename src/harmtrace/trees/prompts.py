@@ -53,6 +53,8 @@ def system_prompt(taxonomy: AirTaxonomy) -> str:
     sc = scales()
     extent = "\n".join(f"- {k}: {v}" for k, v in sc["extent"].items())
     likelihood = "\n".join(f"- {k}: {v['description']}" for k, v in sc["likelihood"].items())
+    ext = "|".join(EXTENTS)
+    lik = "|".join(LIKELIHOODS)
     return f"""You analyse what could follow if an AI assistant fully complied with a user's \
 request. Build a harm-benefit tree for the request:
 
@@ -85,7 +87,7 @@ Answer with one JSON object and nothing else, of this shape:
 {{"stakeholders": [{{"name": "...",
   "harms": [{{"action": "...", "air": {{"l2": "...", "l3": "..."}},
              "effects": [{{"category": "...", "description": "...", "immediacy": true,
-                          "extent": "{"|".join(EXTENTS)}", "likelihood": "{"|".join(LIKELIHOODS)}"}}]}}],
+                          "extent": "{ext}", "likelihood": "{lik}"}}]}}],
   "benefits": [{{"action": "...", "effects": [ ...same fields as above... ]}}]}}]}}
 Every action needs at least one effect. A request with no plausible harm still has \
 stakeholders and benefits; list harms only when an answer could cause them."""
@@ -101,14 +103,17 @@ def user_prompt(prompt: str) -> str:
 
 def retry_message(error: str) -> str:
     return (
-        f"That answer could not be used: {error}\n"
-        "Answer again with the corrected JSON object only."
+        f"That answer could not be used: {error}\nAnswer again with the corrected JSON object only."
     )
 
 
-def chat_messages(taxonomy: AirTaxonomy, prompt: str) -> list[dict[str, str]]:
+def chat_messages(
+    taxonomy: AirTaxonomy, prompt: str, system: str | None = None
+) -> list[dict[str, str]]:
+    """System and user message; pass ``system`` (from :func:`system_prompt`) when building
+    many, so the system prompt is built once."""
     return [
-        {"role": "system", "content": system_prompt(taxonomy)},
+        {"role": "system", "content": system or system_prompt(taxonomy)},
         {"role": "user", "content": user_prompt(prompt)},
     ]
 

@@ -41,8 +41,10 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from harmtrace.data.air_taxonomy import AirTaxonomy, load_air_taxonomy
+from harmtrace.errors import HarmtraceError
 from harmtrace.graders.base import as_texts
 from harmtrace.taxonomy import CATEGORIES
+from harmtrace.trees.base import GeneratorSpec, TreeGenerator
 from harmtrace.trees.effects import (
     EXTENTS,
     LIKELIHOODS,
@@ -51,8 +53,6 @@ from harmtrace.trees.effects import (
     effect_taxonomy,
     likelihood_of,
 )
-from harmtrace.errors import HarmtraceError
-from harmtrace.trees.base import GeneratorSpec, TreeGenerator
 from harmtrace.trees.registry import register_generator
 from harmtrace.trees.schema import HarmBenefitTree, TreeRecord
 
@@ -107,15 +107,15 @@ class EmbeddedTreeSpec(GeneratorSpec):
             )
         lo, hi = self.cutoffs
         if not lo <= hi:
-            raise ValueError(f"similarity_cutoffs must be increasing, got {self.similarity_cutoffs}")
+            raise ValueError(
+                f"similarity_cutoffs must be increasing, got {self.similarity_cutoffs}"
+            )
         return self
 
     @property
     def cutoffs(self) -> tuple[float, float]:
         lo, hi = self.similarity_cutoffs or REFERENCE_CUTOFFS[self.embedding]
         return float(lo), float(hi)
-
-
 
 
 def match_texts(taxonomy: AirTaxonomy) -> list[str]:

@@ -70,11 +70,14 @@ def make_spec(name: str, options: Mapping[str, Any] | None = None, **overrides: 
             f"trees.generators.{name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
             for err in exc.errors()
         )
-        raise GeneratorConfigError(f"invalid config for tree generator {name!r}: {problems}") from exc
+        raise GeneratorConfigError(
+            f"invalid config for tree generator {name!r}: {problems}"
+        ) from exc
 
 
 def make_generator(
     name: str, options: Mapping[str, Any] | None = None, **overrides: Any
 ) -> TreeGenerator:
-    """A ready generator: ``make_generator("embedded", config["trees"]["generators"]["embedded"])``."""
+    """A ready generator, e.g. ``make_generator("embedded", config_block)`` with the block
+    ``trees.generators.embedded`` of the config."""
     return generator_class(name)(make_spec(name, options, **overrides))

@@ -219,13 +219,25 @@ def plot_steering(rates: pd.DataFrame, labels: Mapping[str, str] | None = None) 
     colors = ("#4f81bd", "#c0504d", "#9bbb59", "#8064a2", "#f79646")
     for j, p in enumerate(profiles):
         sub = rates[rates["profile"] == p].set_index("dataset").reindex(datasets)
-        ax.bar(x + (j - (len(profiles) - 1) / 2) * width, sub["rate"], width, label=p,
-               color=colors[j % len(colors)])
+        ax.bar(
+            x + (j - (len(profiles) - 1) / 2) * width,
+            sub["rate"],
+            width,
+            label=p,
+            color=colors[j % len(colors)],
+        )
     ax.set_xticks(x, [labels.get(d, d) for d in datasets], rotation=20, ha="right")
     ax.set_ylabel("share flagged")
     ax.set_ylim(0, 1)
-    ax.legend(title="profile", fontsize=7, title_fontsize=7, ncols=len(profiles), loc="upper center",
-              bbox_to_anchor=(0.5, 1.18), frameon=False)
+    ax.legend(
+        title="profile",
+        fontsize=7,
+        title_fontsize=7,
+        ncols=len(profiles),
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.18),
+        frameon=False,
+    )
     return fig
 
 

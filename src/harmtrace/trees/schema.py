@@ -110,34 +110,40 @@ class AirType(_Model):
             return data
         warnings: list[str] = (info.context or {}).setdefault("warnings", [])
         data = dict(data)
-        l2 = _closest(data["l2"], list(tax.level2), _L2_CUTOFF)
+        names = tax.names
+        l2 = _closest(data["l2"], list(names), _L2_CUTOFF)
         if l2 is None:
             raise ValueError(
-                f"unknown AIR level-2 category {data['l2']!r}; use one of {list(tax.level2)}"
+                f"unknown AIR level-2 category {data['l2']!r}; use one of {list(names)}"
             )
         if l2 != data["l2"]:
             warnings.append(f"AIR level-2 {data['l2']!r} read as {l2!r}")
         data["l2"] = l2
-        rows = tax.find(l2)
-        for level, cutoff in (("l3", _L3_CUTOFF), ("l4", _L3_CUTOFF)):
-            given = data.get(level)
+        data["idx"] = None
+        level: dict[str, Any] = names[l2]
+        for key in ("l3", "l4"):
+            given = data.get(key)
             if not isinstance(given, str) or not given.strip():
-                data[level] = None
+                data[key] = None
+                if key == "l3":
+                    data["l4"] = None
+                    break
                 continue
-            options = list(dict.fromkeys(rows[level]))
-            name = _closest(given, options, cutoff)
+            name = _closest(given, list(level), _L3_CUTOFF)
             if name is None:
-                warnings.append(f"AIR {level} {given!r} is not under {l2!r}; dropped")
-                data[level] = None
-                if level == "l3":
+                warnings.append(f"AIR {key} {given!r} is not under {l2!r}; dropped")
+                data[key] = None
+                if key == "l3":
                     data["l4"] = None
                     break
                 continue
             if name != given:
-                warnings.append(f"AIR {level} {given!r} read as {name!r}")
-            data[level] = name
-            rows = rows[rows[level] == name]
-        data["idx"] = rows["idx"].iloc[0] if data.get("l4") and len(rows) == 1 else None
+                warnings.append(f"AIR {key} {given!r} read as {name!r}")
+            data[key] = name
+            if key == "l3":
+                level = level[name]
+            else:
+                data["idx"] = level[name]
         return data
 
 

@@ -112,4 +112,3 @@ def summarise(records: Sequence[TreeRecord]) -> TreeSummary:
         failure_reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         proxy=bool(records) and all(r.provenance.proxy for r in records),
     )
-
