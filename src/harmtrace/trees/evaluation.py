@@ -126,13 +126,14 @@ def f1_frame(results: Mapping[str, Mapping[str, F1]]) -> pd.DataFrame:
 def f1_table(
     results: Mapping[str, Mapping[str, F1]],
     cited: Cited | None = None,
-    notes: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Number]]:
     """The seed's table with this project's rows appended.
 
     Returns a frame of LaTeX-ready cells (numbers rendered from :class:`Number` values,
     "not run" where a dataset is not available here, "--" where the paper has none) and
-    the numbers behind our cells, keyed ``f1 <system> <dataset>``. A final column gives
+    the numbers behind our cells, keyed ``f1 <system> <dataset>`` by the short system id
+    (``labels`` maps ids to the names shown in the table). A final column gives
     the mean over the three sets run here, for every row that has all three.
     """
     cited = cited or cited_f1()
@@ -150,7 +151,7 @@ def f1_table(
         row["Avg. (3 run here)"] = cell(float(np.mean(have))) if len(have) == len(here) else "--"
         rows.append(row)
     for system, by_ds in results.items():
-        row = {"System": system, "Source": (notes or {}).get(system, "this work")}
+        row = {"System": (labels or {}).get(system, system), "Source": "this work"}
         vals = []
         for key, head in TABLE_COLUMNS:
             ds = RUN_HERE.get(key)

@@ -95,14 +95,15 @@ def evaluate(
     inputs: Inputs,
     harmful: Sequence[str],
     benign: Sequence[str],
-    labels: Mapping[str, str],
     scheme: str = "loso",
 ) -> Evaluation:
     """F1 per system and harmful dataset, and flag rates on the benign texts (as F1
-    objects whose ``flagged / n`` is the false-positive rate)."""
+    objects whose ``flagged / n`` is the false-positive rate). Systems are keyed by short
+    ids: ``grader`` (the embedded grader, flag at severity >= 2) and each generator name
+    (the aggregation of its trees)."""
     results: dict[str, dict[str, F1]] = {}
     if inputs.judgments:
-        name = labels.get("grader", "embedded grader")
+        name = "grader"
         results[name] = {}
         for d in [*harmful, *benign]:
             j = inputs.judgments[d]
@@ -114,7 +115,7 @@ def evaluate(
             else:
                 results[name][d] = prompt_f1(flags.tolist(), [True] * len(j))
     for g, by_ds in inputs.tables.items():
-        name = labels.get(g, f"aggregation ({g})")
+        name = g
         thr = float(inputs.weights[g]["weights"]["threshold"])
         results[name] = {}
         for d in [*harmful, *benign]:
@@ -164,12 +165,16 @@ def f1_table_tex(frame: pd.DataFrame) -> str:
 
 
 def write_f1_table(
-    evaluation: Evaluation, harmful: Sequence[str], path: Path, cited: Cited | None = None
+    evaluation: Evaluation,
+    harmful: Sequence[str],
+    path: Path,
+    labels: Mapping[str, str] | None = None,
+    cited: Cited | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Number]]:
     harmful_only = {
         s: {d: r for d, r in by.items() if d in harmful} for s, by in evaluation.results.items()
     }
-    frame, numbers = f1_table(harmful_only, cited)
+    frame, numbers = f1_table(harmful_only, cited, labels)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f1_table_tex(frame), encoding="utf-8")
     return frame, numbers
