@@ -53,14 +53,14 @@ def inputs():
                 [0.7, 0.4, 0.6, None],
                 [True, True, True, None],
                 ["Privacy", "Privacy", None, None],
-            ),  # fmt: skip
+            ),
             "b": hb_table(
                 "b",
                 [0.6, 0.1, 0.9, 0.1],
                 [0.6, 0.1, 0.9, None],
                 [True, False, True, None],
                 ["Privacy", None, "Self-harm", None],
-            ),  # fmt: skip
+            ),
         }
     }
     judgments = {
