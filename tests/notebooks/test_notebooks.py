@@ -6,8 +6,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -38,3 +40,59 @@ def test_no_function_or_class_definitions(path: Path):
 
 def test_there_is_a_transitions_notebook():
     assert any(p.name == "01_transitions.ipynb" for p in NOTEBOOKS)
+
+
+def _defaults(path: Path) -> dict:
+    """The values the tagged parameters cell assigns (literals only)."""
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    out = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def _injected(producer: str, spec: dict) -> dict:
+    """What the generic notebook rule injects (workflow/rules/common.smk)."""
+    stem = spec["notebook"]
+    return {
+        **spec.get("parameters", {}),
+        "producer": producer,
+        "grader": spec["grader"],
+        "datasets": spec["datasets"],
+        "records_dir": "results/records",
+        "judgments_dir": "results/judgments",
+        "tables_dir": f"results/tables/{stem}",
+        "figures_dir": f"results/figures/{stem}",
+        "numbers_out": f"results/numbers/{stem}.json",
+    }
+
+
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+ENTRIES = CONFIG["analysis"]
+
+
+@pytest.mark.parametrize("producer", sorted(ENTRIES))
+def test_defaults_match_what_the_workflow_injects(producer: str):
+    """Run as-is from JupyterLab, a notebook does what the DAG does with the default config."""
+    spec = ENTRIES[producer]
+    defaults = _defaults(ROOT / "notebooks" / f"{spec['notebook']}.ipynb")
+    injected = _injected(producer, spec)
+    assert {k: defaults.get(k) for k in injected} == injected
+
+
+def test_the_injected_parameters_are_the_rule_s():
+    """The test's copy of the injection matches the rule's (kept in common.smk)."""
+    text = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    for key in ("producer", "grader", "datasets", "records_dir", "judgments_dir"):
+        assert f'"{key}":' in text
+    for key in ("tables_dir", "figures_dir", "numbers_out"):
+        assert f'"{key}":' in text
+
+
+def test_every_notebook_has_a_config_entry():
+    stems = {spec["notebook"] for spec in ENTRIES.values()}
+    assert {p.stem for p in NOTEBOOKS} <= stems
