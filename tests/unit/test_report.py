@@ -194,3 +194,13 @@ def test_collect_assets_flattens_producer_folders_and_refuses_clashes(tmp_path):
         collect_assets([tmp_path / "tables" / "grader--b.tex", tmp_path / "tables" / "other"])
     with pytest.raises(PaperError, match="under a tables/ or figures/ folder"):
         collect_assets([tmp_path / "elsewhere.tex"])
+
+
+def test_collect_assets_skips_hidden_bookkeeping_files(tmp_path):
+    for producer in ("01_a", "05_b"):
+        folder = tmp_path / "figures" / producer
+        folder.mkdir(parents=True)
+        (folder / ".snakemake_timestamp").write_text("")
+        (folder / f"{producer}--f.pdf").write_bytes(b"pdf")
+    assets = collect_assets([tmp_path / "figures" / "01_a", tmp_path / "figures" / "05_b"])
+    assert sorted(assets) == ["figures/01_a--f.pdf", "figures/05_b--f.pdf"]

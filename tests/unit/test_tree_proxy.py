@@ -97,7 +97,7 @@ def test_spec_hash_ignores_paths_and_changes_with_method(taxonomy):
     b = make_spec("embedded", {})
     c = make_spec("embedded", {"top_k": 2})
     assert a.spec_hash() == b.spec_hash() != c.spec_hash()
-    with pytest.raises(GeneratorConfigError, match="trees.generators.embedded.top_k"):
+    with pytest.raises(GeneratorConfigError, match="trees.generator.embedded.top_k"):
         make_spec("embedded", {"top_k": 0})
     with pytest.raises(GeneratorConfigError, match="cut-offs"):
         make_spec("embedded", {"embedding": "minilm"})

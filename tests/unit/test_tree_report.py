@@ -134,12 +134,15 @@ def test_f1_table_and_numbers(inputs, tmp_path):
                                                ("dataset",))}  # fmt: skip
     nums = report.paper_numbers(ev, ["harmbench"], ["b"], inputs.weights, inputs.tables, steer,
                                 {"n": 80, "top1": .3, "top3": .5, "chance_top1": .0625,
-                                 "chance_top3": .1875}, numbers)  # fmt: skip
+                                 "chance_top3": .1875}, numbers, inputs.ci)  # fmt: skip
     assert all(isinstance(v, Number) for v in nums.values())
     assert nums["benign flagged embedded b"].value == pytest.approx(1 / 3)
     assert nums["auroc embedded loso"].value == 0.6
     assert nums["trees failed embedded"].value == 2
     assert nums["flag embedded strict harmbench"].value == 1.0
+    assert nums["top action embedded"].value == "Privacy"
+    assert nums["cited f1 harmbench"].value == 96.1
+    assert nums["cited f1 three run here"].value == pytest.approx((88.8 + 96.1 + 88.9) / 3)
     names = {macro_name("harmbenefit", k) for k in nums}
     assert len(names) == len(nums) and all(n.isalpha() for n in names)
 

@@ -38,6 +38,8 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("average", "Average"),
 )
 """Columns of the seed's table: key, header."""
+CITED_FOCUS = "SafetyAnalyst"
+"""The cited row whose figures also become paper numbers (``cited f1 <column>``)."""
 RUN_HERE = {
     "simplesafetytests": "simplesafetytests",
     "harmbench": "harmbench",
@@ -150,6 +152,12 @@ def f1_table(
         have = [vals[k] for k in here if vals.get(k) is not None]
         row["Avg. (3 run here)"] = cell(float(np.mean(have))) if len(have) == len(here) else "--"
         rows.append(row)
+        if system == CITED_FOCUS:
+            for key in (*here, "average"):
+                if vals.get(key) is not None:
+                    numbers[f"cited f1 {key}"] = real(float(vals[key]), 1)
+            if len(have) == len(here):
+                numbers["cited f1 three run here"] = real(float(np.mean(have)), 1)
     for system, by_ds in results.items():
         row = {"System": (labels or {}).get(system, system), "Source": "this work"}
         vals = []

@@ -49,7 +49,7 @@ _RUN = {"json_schema_extra": {"affects_trees": False}}
 
 
 class OpenAITreeSpec(GeneratorSpec):
-    """Config block ``trees.generators.openai``."""
+    """Config block ``trees.generator.openai``."""
 
     style: Literal["chat", "safetyreporter"] = Field(
         default="chat",

@@ -72,7 +72,7 @@ class ProxyError(HarmtraceError):
 
 
 class EmbeddedTreeSpec(GeneratorSpec):
-    """Config block ``trees.generators.embedded``."""
+    """Config block ``trees.generator.embedded``."""
 
     model_dir: str = Field(
         default="results/models/embedded",
@@ -187,6 +187,7 @@ class EmbeddedTreeGenerator(TreeGenerator):
     Spec: ClassVar[type[GeneratorSpec]] = EmbeddedTreeSpec
     backend_version: ClassVar[str] = PROXY_VERSION
     proxy: ClassVar[bool] = True
+    uses_embedded_grader: ClassVar[bool] = True
 
     def __init__(
         self,

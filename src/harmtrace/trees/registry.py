@@ -67,7 +67,7 @@ def make_spec(name: str, options: Mapping[str, Any] | None = None, **overrides: 
         return cls.Spec.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"trees.generators.{name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            f"trees.generator.{name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
             for err in exc.errors()
         )
         raise GeneratorConfigError(
@@ -79,5 +79,5 @@ def make_generator(
     name: str, options: Mapping[str, Any] | None = None, **overrides: Any
 ) -> TreeGenerator:
     """A ready generator, e.g. ``make_generator("embedded", config_block)`` with the block
-    ``trees.generators.embedded`` of the config."""
+    ``trees.generator.embedded`` of the config."""
     return generator_class(name)(make_spec(name, options, **overrides))

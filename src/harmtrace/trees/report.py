@@ -23,6 +23,7 @@ from harmtrace.data.provenance import read_records
 from harmtrace.io import read_table
 from harmtrace.report.latex import escape
 from harmtrace.report.macros import Number, count, pct, real, text
+from harmtrace.report.macros import ci as ci_number
 from harmtrace.trees.evaluation import (
     F1,
     NOT_RUN,
@@ -72,6 +73,17 @@ def load_inputs(
         for d in datasets:
             judgments[d] = read_table(Path(judgments_dir) / grader / f"{d}.parquet", "judgments")
     return Inputs(records, tables, judgments, weights, ci)
+
+
+def system_labels(
+    inputs: Inputs, grader_label: str = "Embedded grader (flag: severity 2+)"
+) -> dict[str, str]:
+    """Display names of the systems in the F1 table; proxy trees are marked as such."""
+    out = {"grader": grader_label}
+    for g, by_ds in inputs.tables.items():
+        proxy = all(bool(t["proxy"].all()) for t in by_ds.values())
+        out[g] = f"Aggregation, {g} trees" + (" (proxy)" if proxy else "")
+    return out
 
 
 def benign_ids(records: pd.DataFrame) -> pd.Index:
@@ -274,6 +286,7 @@ def paper_numbers(
     steering: Mapping[str, pd.DataFrame],
     agreement: Mapping[str, float] | None,
     f1_numbers: Mapping[str, Number],
+    weights_ci: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Number]:
     out: dict[str, Number] = dict(f1_numbers)
     for system, by_ds in evaluation.results.items():
@@ -299,6 +312,18 @@ def paper_numbers(
         out[f"trees failed {g}"] = count(int((all_t["tree_status"] == "failed").sum()))
         out[f"generator {g}"] = text(g)
         out[f"proxy {g}"] = text("proxy" if bool(all_t["proxy"].all()) else "LLM")
+    for g, ci in (weights_ci or {}).items():
+        est = ci.set_index("weight")
+        for w in ("action.benefit", "discount", "likelihood.low", "likelihood.medium"):
+            if w in est.index:
+                out[f"weight {g} {w}"] = real(float(est.loc[w, "estimate"]), 2)
+                out[f"weight {g} {w} ci"] = ci_number(
+                    float(est.loc[w, "lo"]), float(est.loc[w, "hi"]), pct=False, digits=2
+                )
+        harm = ci[ci["weight"].str.startswith("action.harm:") & (ci["n_effects"] > 0)]
+        top = harm.sort_values("estimate", ascending=False, kind="stable").iloc[0]
+        out[f"top action {g}"] = text(str(top["weight"]).removeprefix("action.harm:"))
+        out[f"top action {g} weight"] = real(float(top["estimate"]), 2)
     for g, rates in steering.items():
         for r in rates.itertuples():
             out[f"flag {g} {r.profile} {r.dataset}"] = pct(r.rate, 1)
