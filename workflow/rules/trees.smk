@@ -59,21 +59,24 @@ rule trees:
         unpack(tree_inputs),
     output:
         tree_file("{generator}", "{dataset}"),
-    wildcard_constraints:
-        generator="|".join(TREES.generators) or "^$",
-        dataset="|".join(TREES.datasets) or "^$",
     log:
         logfile("trees", "{generator}/{dataset}"),
     benchmark:
         bench("trees", "{generator}/{dataset}")
+    wildcard_constraints:
+        generator="|".join(TREES.generators) or "^$",
+        dataset="|".join(TREES.datasets) or "^$",
     conda:
         ENV
     params:
-        spec=lambda wildcards: json.dumps(TREES.block(wildcards.generator), sort_keys=True),
+        spec=lambda wildcards: json.dumps(
+            TREES.block(wildcards.generator), sort_keys=True
+        ),
         model_dir=EMBEDDED_DIR,
         raw_dir=RAW,
         code=lambda wildcards: code_hash(
-            verbs=["trees"], modules=[TREE_BUILTIN.get(wildcards.generator, "harmtrace.trees")]
+            verbs=["trees"],
+            modules=[TREE_BUILTIN.get(wildcards.generator, "harmtrace.trees")],
         ),
     shell:
         "harmtrace trees {wildcards.dataset:q} --generator {wildcards.generator:q} "
@@ -93,12 +96,12 @@ rule fit_tree_weights:
         weights=harm_benefit("{generator}", "weights.json"),
         ci=harm_benefit("{generator}", "weights_ci.parquet"),
         oof=harm_benefit("{generator}", "oof.parquet"),
-    wildcard_constraints:
-        generator="|".join(TREES.generators) or "^$",
     log:
         logfile("trees", "{generator}/fit"),
     benchmark:
         bench("trees", "{generator}/fit")
+    wildcard_constraints:
+        generator="|".join(TREES.generators) or "^$",
     conda:
         ENV
     params:
@@ -123,13 +126,13 @@ rule score_trees:
         taxonomy=TAXONOMY_MANIFEST,
     output:
         harm_benefit("{generator}", "{dataset}.parquet"),
-    wildcard_constraints:
-        generator="|".join(TREES.generators) or "^$",
-        dataset="|".join(TREES.datasets) or "^$",
     log:
         logfile("trees", "{generator}/score_{dataset}"),
     benchmark:
         bench("trees", "{generator}/score_{dataset}")
+    wildcard_constraints:
+        generator="|".join(TREES.generators) or "^$",
+        dataset="|".join(TREES.datasets) or "^$",
     conda:
         ENV
     params:
@@ -145,7 +148,11 @@ rule score_trees:
 
 
 FINAL.extend(
-    expand(tree_file("{generator}", "{dataset}"), generator=TREES.generators, dataset=TREES.datasets)
+    expand(
+        tree_file("{generator}", "{dataset}"),
+        generator=TREES.generators,
+        dataset=TREES.datasets,
+    )
 )
 FINAL.extend(
     expand(
