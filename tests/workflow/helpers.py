@@ -18,7 +18,16 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-COPY = ("Snakefile", "environment.yml", "config", "workflow", "profiles", "notebooks", "paper")
+COPY = (
+    "Snakefile",
+    "environment.yml",
+    "config",
+    "workflow",
+    "profiles",
+    "notebooks",
+    "paper",
+    "scripts",
+)
 
 SMALL = {
     "grader": {"embedded": {"folds": 3, "compare": {"extractors": ["tfidf"], "seeds": [0]}}},

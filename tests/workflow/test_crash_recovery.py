@@ -2,7 +2,9 @@
 
 The default workflow profile (profiles/default, loaded by Snakemake itself) sets
 rerun-incomplete, and `rule all` requests every final product, so a half-written or
-missing output is always noticed.
+missing output is always noticed. A killed Snakemake leaves its lock behind;
+`scripts/unlock-stale` (run by `make reproduce`) removes it when no Snakemake is alive
+in the folder, which is what the rerun here does too.
 """
 
 from __future__ import annotations
@@ -46,8 +48,28 @@ def test_kill_9_then_rerun_gives_identical_products(built, mirror, delay):
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    env = {**env_for(built, mirror), "SNAKEMAKE": f"{sys.executable} -m snakemake"}
+    subprocess.run(["bash", "scripts/unlock-stale"], cwd=built, env=env, check=True)
     snakemake(built, "--cores", "2", "--omit-from", "paper", mirror=mirror)
     after = {p: (built / p).read_bytes() for p in PRODUCTS}
     assert [p for p in PRODUCTS if before[p] != after[p]] == []
     again = snakemake(built, "-n", "--cores", "1", "--omit-from", "paper", mirror=mirror)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_live_run_keeps_its_lock(built, mirror):
+    lock = built / ".snakemake" / "locks"
+    lock.mkdir(parents=True, exist_ok=True)
+    (lock / "0.input.lock").write_text("held")
+    env = {**env_for(built, mirror), "SNAKEMAKE": "false"}
+    sleeper = subprocess.Popen(
+        ["bash", "-c", "exec -a snakemake-live sleep 30"], cwd=built, start_new_session=True
+    )
+    try:
+        res = subprocess.run(
+            ["bash", "scripts/unlock-stale"], cwd=built, env=env, capture_output=True, text=True
+        )
+    finally:
+        os.killpg(sleeper.pid, signal.SIGKILL)
+        (lock / "0.input.lock").unlink()
+    assert res.returncode == 0 and "is running here" in res.stderr

@@ -72,6 +72,28 @@ def grader_inputs(wildcards):
 EMBEDDED_DIR = grader_block("embedded").get("model_dir", "results/models/embedded")
 
 
+SHARD_SIZE = config["grade"].get("shard_size", 20000)
+"""Records per grading job (grade.shard_size)."""
+
+
+def shard_plan_file(dataset):
+    return f"results/shards/{dataset}.plan.json"
+
+
+def judgment_shard(grader, dataset, shard, shards):
+    return f"results/shards/{grader}/{dataset}/{shard}-of-{shards}.parquet"
+
+
+def judgment_shards(wildcards):
+    """Every shard of one grader's judgments of one dataset (known once the plan exists)."""
+    plan = checkpoints.shard_plan.get(dataset=wildcards.dataset).output[0]
+    n = json.loads(Path(plan).read_text(encoding="utf-8"))["shards"]
+    return [
+        judgment_shard(wildcards.grader, wildcards.dataset, i, n)
+        for i in range(1, n + 1)
+    ]
+
+
 def normalize_input(wildcards):
     """A registered dataset's fetch manifest, or a user dataset's own file."""
     if wildcards.dataset in USER_DATASETS:

@@ -52,8 +52,8 @@ def collect_assets(paths: list[Path]) -> dict[str, Path]:
         kind = next((k for k in reversed(path.parts) if k in ASSET_KINDS), None)
         if kind is None:
             raise PaperError(f"{path}: an asset must lie under a tables/ or figures/ folder")
-        # hidden files (Snakemake's .snakemake_timestamp in every directory output) are
-        # bookkeeping, not assets
+        # hidden files in a producer folder are bookkeeping (Snakemake's
+        # .snakemake_timestamp in every directory output), not assets
         files = (
             sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
             if path.is_dir()
