@@ -29,8 +29,12 @@ COPY = (
     "scripts",
 )
 
-SMALL = {"grader": {"embedded": {"folds": 3, "compare": {"extractors": ["tfidf"], "seeds": [0]}}}}
-"""A faster extractor comparison; everything else is the default configuration."""
+SMALL = {
+    "grader": {"embedded": {"folds": 3, "compare": {"extractors": ["tfidf"], "seeds": [0]}}},
+    "trees": {"fit": {"starts": 1, "bootstrap": 5}},
+}
+"""A faster extractor comparison and tree-weight fit; everything else is the default
+configuration."""
 
 
 def copy_project(dest: Path) -> Path:
