@@ -144,3 +144,21 @@ def notebook_parameters(producer, spec):
         "figures_dir": f"results/figures/{stem}",
         "numbers_out": numbers(stem),
     }
+
+
+# Harm-benefit trees (trees.smk)
+def tree_file(generator, dataset):
+    return f"results/trees/{generator}/{dataset}.jsonl"
+
+
+def harm_benefit(generator, name):
+    return f"results/harm_benefit/{generator}/{name}"
+
+
+def tree_inputs(wildcards):
+    """Records, the taxonomy, and what the generator builds on (the embedded grader)."""
+    out = {"records": records(wildcards.dataset), "taxonomy": TAXONOMY_MANIFEST}
+    if generator_class(wildcards.generator).uses_embedded_grader:
+        out["model"] = f"{EMBEDDED_DIR}/model.pkl"
+        out["oof"] = f"{EMBEDDED_DIR}/oof_scores.parquet"
+    return out

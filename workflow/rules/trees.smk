@@ -14,23 +14,6 @@ TREES = check_trees_config(config, DATASETS)
 TAXONOMY_MANIFEST = f"{RAW}/{AIR_TAXONOMY}/MANIFEST.json"
 
 
-def tree_file(generator, dataset):
-    return f"results/trees/{generator}/{dataset}.jsonl"
-
-
-def harm_benefit(generator, name):
-    return f"results/harm_benefit/{generator}/{name}"
-
-
-def tree_inputs(wildcards):
-    """Records, the taxonomy, and what the generator builds on (the embedded grader)."""
-    out = {"records": records(wildcards.dataset), "taxonomy": TAXONOMY_MANIFEST}
-    if generator_class(wildcards.generator).uses_embedded_grader:
-        out["model"] = f"{EMBEDDED_DIR}/model.pkl"
-        out["oof"] = f"{EMBEDDED_DIR}/oof_scores.parquet"
-    return out
-
-
 rule fetch_taxonomy:
     """Fetch the AIR 2024 risk taxonomy (reference data, not records); verify its sha256."""
     output:
@@ -43,7 +26,7 @@ rule fetch_taxonomy:
         ENV
     params:
         name=AIR_TAXONOMY,
-        raw_dir=RAW,
+        raw_dir=lambda wildcards, output: Path(output.manifest).parent.parent,
         mirror=(
             ["--mirror", config["data"]["mirror"]] if config["data"]["mirror"] else []
         ),
@@ -73,7 +56,7 @@ rule trees:
             TREES.block(wildcards.generator), sort_keys=True
         ),
         model_dir=EMBEDDED_DIR,
-        raw_dir=RAW,
+        raw_dir=lambda wildcards, input: Path(input.taxonomy).parent.parent,
         code=lambda wildcards: code_hash(
             verbs=["trees"],
             modules=[TREE_BUILTIN.get(wildcards.generator, "harmtrace.trees")],
@@ -106,7 +89,7 @@ rule fit_tree_weights:
         ENV
     params:
         settings=json.dumps(TREES.fit, sort_keys=True),
-        raw_dir=RAW,
+        raw_dir=lambda wildcards, input: Path(input.taxonomy).parent.parent,
         trees_dir=lambda wildcards: f"results/trees/{wildcards.generator}",
         out_dir=lambda wildcards, output: Path(output.weights).parent,
         code=code_hash(verbs=["fit-tree-weights"]),
@@ -137,7 +120,7 @@ rule score_trees:
         ENV
     params:
         profiles=json.dumps(TREES.profiles, sort_keys=True),
-        raw_dir=RAW,
+        raw_dir=lambda wildcards, input: Path(input.taxonomy).parent.parent,
         trees_dir=lambda wildcards: f"results/trees/{wildcards.generator}",
         weights_dir=lambda wildcards, input: Path(input.weights).parent,
         code=code_hash(verbs=["score-trees"]),
