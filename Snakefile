@@ -19,6 +19,7 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/grade.smk"
+include: "workflow/rules/transfer.smk"
 include: "workflow/rules/trees.smk"
 include: "workflow/rules/moderate.smk"
 include: "workflow/rules/analysis.smk"

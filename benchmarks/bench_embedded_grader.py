@@ -5,7 +5,12 @@ Trains the grader once on the OpenAI moderation samples, then times
 * ``score``: harm scoring of N texts (featurise, 4 category + 3 severe probabilities,
   severity and confidence), repeated ``--repeats`` times;
 * ``grade``: full judgments for N/2 prompt-response pairs (both sides scored, plus
-  relevance with its WordLlama similarity and refusal patterns).
+  relevance with its WordLlama similarity and the refusal detector).
+
+The refusal detector is the workflow's (garak's strings and PyRIT's labels, read from
+``--refusal-lexicon`` / ``--refusal-labels``, the DAG's records) when those files exist,
+else the tests' toy detector; the result says which (its cost does not depend on it).
+Training records: the mirror's moderation set, or ``--train-records`` (the DAG's).
 
 Texts come from the dataset mirror: every prompt and response in it, shuffled with a
 fixed seed, the first N taken (``--source mixed``), or one dataset's texts cycled to N.
@@ -28,10 +33,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, EmbeddedGrader, grade_records
+from harmtrace.graders.embedded import (
+    DEFAULT_EXTRACTOR,
+    EmbeddedGrader,
+    grade_records,
+    training_frame,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.devdata import mirror_records, mirror_root
+from tests.devdata import mirror_records, mirror_root, toy_refusal_detector
 
 SOURCES = {
     "openai-moderation": ("openai-moderation",),
@@ -63,6 +73,17 @@ def take(texts: list[str], n: int, seed: int) -> list[str]:
     return [texts[i] for i in np.tile(order, reps)[:n]]
 
 
+def refusal_detector(lexicon: Path, labels: Path, seed: int) -> tuple[object, str]:
+    """The workflow's refusal detector when its records exist, else the toy one."""
+    if lexicon.is_file() and labels.is_file():
+        from harmtrace.data.provenance import read_records
+        from harmtrace.graders.refusal import RefusalDetector
+
+        detector = RefusalDetector(seed=seed).fit(read_records(lexicon), read_records(labels))
+        return detector, f"{lexicon.name} + {labels.name}"
+    return toy_refusal_detector(), "toy (tests.devdata)"
+
+
 def pin_cores(cores: int) -> list[int]:
     available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if cores and available and len(available) > cores:
@@ -81,14 +102,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cores", type=int, default=2, help="pin to this many cores (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output", type=Path, default=None, help="write the JSON here")
+    ap.add_argument("--train-records", type=Path, nargs="*", default=None)
+    ap.add_argument(
+        "--refusal-lexicon", type=Path, default=Path("results/records/garak-refusal.parquet")
+    )
+    ap.add_argument(
+        "--refusal-labels", type=Path, default=Path("results/records/pyrit-refusal.parquet")
+    )
     args = ap.parse_args(argv)
 
     cores = pin_cores(args.cores)
     root = args.mirror or mirror_root()
-    train = mirror_records("openai-moderation", root)
+    if args.train_records:
+        from harmtrace.data.provenance import read_records
+
+        train = training_frame([read_records(p) for p in args.train_records])
+    else:
+        train = mirror_records("openai-moderation", root)
+    detector, detector_source = refusal_detector(
+        args.refusal_lexicon, args.refusal_labels, args.seed
+    )
 
     t0 = time.perf_counter()
-    model = EmbeddedGrader(extractor=args.extractor, seed=args.seed).fit(train)
+    model = EmbeddedGrader(extractor=args.extractor, seed=args.seed).fit(train, refusal=detector)
     train_seconds = time.perf_counter() - t0
 
     texts = take(mirror_texts(args.source, root), args.n_texts, args.seed)
@@ -121,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "extractor": args.extractor,
         "grader_version": model.version,
         "source": args.source,
+        "train_records": len(train),
+        "refusal_detector": detector_source,
         "n_texts": len(texts),
         "mean_chars": float(np.mean([len(t) for t in texts])),
         "repeats": args.repeats,

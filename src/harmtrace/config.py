@@ -26,6 +26,44 @@ def all_datasets(config: Mapping[str, Any]) -> list[str]:
     return [*data["datasets"], *(data.get("user_datasets") or {})]
 
 
+def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> list[str]:
+    """Datasets the embedded grader trains, weights, learns refusal from and holds out
+    must all be built by the DAG (and the weighted and held-out ones trained on)."""
+    from harmtrace.graders.registry import GraderConfigError, make_spec
+
+    try:
+        spec = make_spec("embedded", block or {})
+    except GraderConfigError:
+        return []  # already reported by the spec check
+    where = "grader.embedded"
+    problems = [
+        f"{where}.train_datasets: {name!r} is not in data.datasets"
+        for name in spec.train_datasets
+        if name not in datasets
+    ]
+    if len(set(spec.train_datasets)) != len(spec.train_datasets):
+        problems.append(f"{where}.train_datasets: a dataset is listed twice")
+    problems += [
+        f"{where}.source_weights: {name!r} is not in grader.embedded.train_datasets"
+        for name in spec.source_weights
+        if name not in spec.train_datasets
+    ]
+    for key in ("lexicon", "labels"):
+        name = getattr(spec.refusal, key)
+        if name not in datasets:
+            problems.append(f"{where}.refusal.{key}: {name!r} is not in data.datasets")
+    transfer = spec.transfer
+    named = [("holdout", name) for name in transfer.holdout]
+    if transfer.harm_word_source is not None:
+        named.append(("harm_word_source", transfer.harm_word_source))
+    problems += [
+        f"{where}.transfer.{key}: {name!r} is not in grader.embedded.train_datasets"
+        for key, name in named
+        if name not in spec.train_datasets
+    ]
+    return problems
+
+
 def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[str]:
     """Raise :class:`ConfigError` listing every problem; return the dataset names."""
     from harmtrace.data.registry import load_registry
@@ -58,10 +96,8 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
             make_spec(name, (config.get("grader") or {}).get(name) or {})
         except GraderConfigError as exc:
             problems.append(str(exc))
-    embedded = (config.get("grader") or {}).get("embedded") or {}
-    train = embedded.get("train_dataset")
-    if "embedded" in graders and train not in datasets:
-        problems.append(f"grader.embedded.train_dataset: {train!r} is not in data.datasets")
+    if "embedded" in graders:
+        problems += _embedded_problems((config.get("grader") or {}).get("embedded"), datasets)
     check = config["grade"].get("relevance_check") or {}
     if check.get("dataset") and check["dataset"] not in datasets:
         problems.append(

@@ -24,7 +24,7 @@ from harmtrace.graders.embedded import EmbeddedGrader
 from harmtrace.graders.labels import training_fingerprint
 from harmtrace.io import read_table, write_table
 from harmtrace.report.macros import count, pct, real, write_numbers
-from tests.devdata import write_user_records
+from tests.devdata import toy_refusal_records, write_user_records
 from tests.rendering import rendered
 
 CATS = ("hate", "sexual", "violence", "self_harm")
@@ -50,8 +50,13 @@ def trained(raw_dir, tmp_path_factory):
     full = normalize_dataset(get_dataset("openai-moderation"), raw_dir).records
     rec_path = root / "records" / "moderation-subset.parquet"
     recs = write_user_records(training_subset(full), rec_path, "moderation-subset")
+    lexicon, labelled = toy_refusal_records()
+    write_user_records(lexicon, root / "records" / "toy-lexicon.parquet", "toy-lexicon")
+    write_user_records(labelled, root / "records" / "toy-refusals.parquet", "toy-refusals")
     paths = {
         "records": rec_path,
+        "lexicon": root / "records" / "toy-lexicon.parquet",
+        "labelled": root / "records" / "toy-refusals.parquet",
         "model": root / "model",
         "oof": root / "oof.parquet",
         "numbers": root / "numbers" / "grader.json",
@@ -67,6 +72,10 @@ def trained(raw_dir, tmp_path_factory):
         paths["oof"],
         "--folds",
         2,
+        "--refusal-lexicon",
+        paths["lexicon"],
+        "--refusal-labels",
+        paths["labelled"],
     )
     assert res.exit_code == 0, res.output
     res = invoke(
@@ -198,16 +207,38 @@ def test_grading_the_training_set_uses_its_out_of_fold_scores(trained, tmp_path)
     assert (judged["grader"] == "embedded").all() and (judged["status"] == "ok").all()
 
 
-def _as_other_dataset(recs: pd.DataFrame, n: int) -> pd.DataFrame:
+def test_grade_in_sample_opts_out_of_out_of_fold_scores(trained, tmp_path):
+    """--in-sample scores even the training texts with the final model (diagnostics)."""
+    model = EmbeddedGrader.load(trained["model"])
+    direct = model.score(trained["recs"]["prompt"].tolist())
+    oof = pd.read_parquet(trained["oof"]).set_index("record_id")
+    for flags, expect_oof in (((), True), (("--in-sample",), False)):
+        out = tmp_path / f"judged{len(flags)}.parquet"
+        res = _grade(trained, out, *flags)
+        assert res.exit_code == 0, res.output
+        judged = read_table(out, "judgments")
+        want = oof.loc[judged["record_id"].astype(str)]
+        for cat in CATS:
+            got = judged[f"prompt_prob_{cat}"].to_numpy(dtype=float)
+            in_sample = direct[f"prob_{cat}"].to_numpy()
+            if expect_oof:
+                np.testing.assert_allclose(got, want[f"prob_{cat}"].to_numpy())
+                assert not np.allclose(got, in_sample)
+            else:
+                np.testing.assert_allclose(got, in_sample)
+        assert judged["grader_version"].str.startswith(model.version + "/spec-").all()
+
+
+def _as_other_dataset(recs: pd.DataFrame, n: int, suffix: str = "") -> pd.DataFrame:
     other = recs.head(n).copy()
     other["record_id"] = pd.array([f"{i:016x}" for i in range(n)], dtype="string")
     other["dataset"] = pd.array(["elsewhere"] * n, dtype="string")
+    other["prompt"] = other["prompt"] + suffix
     return other
 
 
-def test_grading_other_records_uses_the_fitted_model(trained, tmp_path):
-    other = _as_other_dataset(trained["recs"], 40)
-    other = write_user_records(other, tmp_path / "other.parquet", "elsewhere")
+def _grade_other(trained, tmp_path, other, *extra):
+    write_user_records(other, tmp_path / "other.parquet", "elsewhere")
     out = tmp_path / "judged.parquet"
     res = invoke(
         "grade",
@@ -218,9 +249,15 @@ def test_grading_other_records_uses_the_fitted_model(trained, tmp_path):
         trained["model"],
         "--out",
         out,
+        *extra,
     )
     assert res.exit_code == 0, res.output
-    judged = read_table(out, "judgments")
+    return read_table(out, "judgments")
+
+
+def test_grading_other_records_uses_the_fitted_model(trained, tmp_path):
+    other = _as_other_dataset(trained["recs"], 40, suffix=" (asked again)")
+    judged = _grade_other(trained, tmp_path, other)
     model = EmbeddedGrader.load(trained["model"])
     direct = model.score(other["prompt"].tolist())
     for cat in CATS:
@@ -228,6 +265,26 @@ def test_grading_other_records_uses_the_fitted_model(trained, tmp_path):
         np.testing.assert_allclose(got, direct[f"prob_{cat}"].to_numpy())
     version = judged["grader_version"].iloc[0]
     assert version.startswith(model.version + "/spec-")
+
+
+def test_training_texts_in_another_dataset_get_their_out_of_fold_scores(trained, tmp_path):
+    """Another dataset repeating training prompts (a second redistribution) is graded with
+    those texts' out-of-fold scores, never in-sample; new texts by the model."""
+    other = _as_other_dataset(trained["recs"], 40)
+    other.loc[30:, "prompt"] = other.loc[30:, "prompt"] + " (asked again)"
+    judged = _grade_other(trained, tmp_path, other)
+    model = EmbeddedGrader.load(trained["model"])
+    direct = model.score(other["prompt"].tolist())
+    oof = pd.read_parquet(trained["oof"]).set_index("record_id")
+    want = oof.loc[trained["recs"]["record_id"].astype(str).head(30)]
+    for cat in CATS:
+        got = judged[f"prompt_prob_{cat}"].to_numpy(dtype=float)
+        np.testing.assert_allclose(got[:30], want[f"prob_{cat}"].to_numpy())
+        np.testing.assert_allclose(got[30:], direct[f"prob_{cat}"].to_numpy()[30:])
+    in_sample = _grade_other(trained, tmp_path, other, "--in-sample")
+    np.testing.assert_allclose(
+        in_sample["prompt_prob_hate"].to_numpy(dtype=float), direct["prob_hate"].to_numpy()
+    )
 
 
 def test_grading_partly_training_records_is_refused(trained, tmp_path):
@@ -248,6 +305,33 @@ def test_grading_partly_training_records_is_refused(trained, tmp_path):
     )
     assert res.exit_code == 2
     assert "10 of 13 records were training records" in res.output
+
+
+def test_grade_prior_shift_out_writes_adjusted_judgments_and_priors(trained, tmp_path):
+    """The adjusted judgments sit beside the raw ones; at the EM fixed point each estimated
+    prior equals the mean adjusted probability (Saerens et al. 2002, eq. 2.9)."""
+    raw, shifted, priors = (tmp_path / n for n in ("raw.parquet", "s.parquet", "p.parquet"))
+    res = _grade(trained, raw, "--prior-shift-out", shifted, "--priors-out", priors)
+    assert res.exit_code == 0, res.output
+    judged, adjusted = read_table(raw, "judgments"), read_table(shifted, "judgments")
+    table = read_table(priors, "category_priors").set_index(["side", "category"])
+    oof = pd.read_parquet(trained["oof"]).set_index("record_id")
+    for cat in CATS:
+        raw_p = judged[f"prompt_prob_{cat}"].to_numpy(dtype=float)
+        np.testing.assert_allclose(raw_p, oof.loc[judged["record_id"], f"prob_{cat}"])
+        adj = adjusted[f"prompt_prob_{cat}"].to_numpy(dtype=float)
+        row = table.loc[("prompt", cat)]
+        assert row["converged"]
+        assert abs(adj.mean() - row["estimated_prior"]) < 1e-6
+        assert abs(raw_p.mean() - row["mean_prob_raw"]) < 1e-12
+    # spec option: the same adjustment as the grader's own config
+    again = tmp_path / "again.parquet"
+    res = _grade(trained, again, "--spec", '{"prior_shift": true}')
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(
+        read_table(again, "judgments")["prompt_prob_hate"].to_numpy(dtype=float),
+        adjusted["prompt_prob_hate"].to_numpy(dtype=float),
+    )
 
 
 def test_grade_spec_errors_name_the_key(trained, tmp_path):
@@ -327,7 +411,7 @@ def test_grade_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_validate_relevance(trained, air, tmp_path):
-    numbers, table = tmp_path / "rel.json", tmp_path / "rel.tex"
+    numbers, table, refusal = tmp_path / "rel.json", tmp_path / "rel.tex", tmp_path / "ref.tex"
     res = invoke(
         "validate-relevance",
         "--records",
@@ -338,6 +422,8 @@ def test_validate_relevance(trained, air, tmp_path):
         numbers,
         "--table",
         table,
+        "--refusal-table",
+        refusal,
         "--model-dir",
         trained["model"],
     )
@@ -356,6 +442,19 @@ def test_validate_relevance(trained, air, tmp_path):
     # one body row per relevance level that occurs in the judgments
     rows = [ln for ln in tex.splitlines() if ln.endswith("\\\\")]
     assert len(rows) == 1 + judged["relevance"].dropna().nunique()
+    # the refusal detector: in source (its own labelled responses, out-of-fold) and out of
+    # sample (these AIR-Bench responses), apart
+    model = EmbeddedGrader.load(trained["model"])
+    in_source = model.relevance.refusal.training["in_source"]
+    assert nums["refusal insource n"] == str(in_source["n"]) == "24"
+    assert nums["refusal insource kappa"] == f"{in_source['kappa']:.2f}"
+    assert nums["refusal test n"] == nums["n"]
+    assert nums["refusal test n flagged"] == nums["flagged"]
+    assert nums["refusal test kappa"] == nums["kappa"]
+    assert nums["refusal labelled source"] == "toy-refusals"
+    tex = refusal.read_text()
+    assert "In source (toy-refusals, out-of-fold) & Out of sample (air-bench-2024)" in tex
+    assert "Cohen's $\\kappa$" in tex
 
 
 def test_validate_relevance_refuses_judgments_of_another_model(trained, air, tmp_path):

@@ -35,7 +35,8 @@ def test_every_problem_is_listed_at_once():
         check_config(cfg, ROOT)
     text = str(err.value)
     assert "'nope' is not a registered dataset" in text
-    assert "grader.embedded.train_dataset: 'openai-moderation' is not in data.datasets" in text
+    assert "grader.embedded.train_datasets: 'openai-moderation' is not in data.datasets" in text
+    assert "grader.embedded.refusal.labels: 'pyrit-refusal' is not in data.datasets" in text
     assert "'air-bench-2024' is not configured" in text
     assert "analysis.transitions.notebook: no notebook" in text
 
@@ -44,4 +45,37 @@ def test_grader_blocks_are_checked_by_their_spec():
     cfg = copy.deepcopy(DEFAULT)
     cfg["grader"]["embedded"]["folds"] = 1
     with pytest.raises(ConfigError, match=r"grader\.embedded\.folds"):
+        check_config(cfg, ROOT)
+
+
+def test_embedded_training_refusal_and_transfer_sets_must_fit_together():
+    cfg = copy.deepcopy(DEFAULT)
+    block = cfg["grader"]["embedded"]
+    block["train_datasets"] = ["openai-moderation", "strongreject", "strongreject"]
+    block["source_weights"] = {"advbench": 2.0}
+    block["refusal"]["lexicon"] = "xstest"
+    block["transfer"]["holdout"] = ["harmbench"]
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, ROOT)
+    text = str(err.value)
+    assert "grader.embedded.train_datasets: a dataset is listed twice" in text
+    assert (
+        "grader.embedded.source_weights: 'advbench' is not in grader.embedded.train_datasets"
+        in text
+    )
+    assert "grader.embedded.refusal.lexicon: 'xstest' is not in data.datasets" in text
+    assert (
+        "grader.embedded.transfer.holdout: 'harmbench' is not in grader.embedded.train_datasets"
+        in text
+    )
+    assert (
+        "grader.embedded.transfer.harm_word_source: 'rho-overrefusal' is not in "
+        "grader.embedded.train_datasets" in text
+    )
+
+
+def test_source_weights_must_be_positive():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["grader"]["embedded"]["source_weights"] = {"strongreject": 0}
+    with pytest.raises(ConfigError, match=r"grader\.embedded\.source_weights"):
         check_config(cfg, ROOT)

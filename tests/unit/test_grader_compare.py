@@ -43,6 +43,26 @@ def test_compare_on_a_small_subset():
     assert (summary["n_seeds"] == 2).all()
 
 
+@pytest.mark.skipif(
+    not (mirror_root() / "openai-moderation").is_dir(), reason="dataset mirror not available"
+)
+def test_compare_with_an_embedding_cache_gives_the_same_metrics_and_no_speed():
+    from harmtrace.graders.features import EmbeddingCache, make_extractor
+
+    frame = mirror_records("openai-moderation")
+    t = category_targets(frame)
+    rare = (t["self_harm"].fillna(False) | t["violence"].fillna(False)).to_numpy(dtype=bool)
+    keep = np.sort(np.concatenate([np.flatnonzero(rare)[::2], np.flatnonzero(~rare)[::12]]))
+    small = frame.iloc[keep].reset_index(drop=True)
+    cache = EmbeddingCache("wordllama")
+    cache.lookup(small["prompt"].tolist(), make_extractor("wordllama").transform)
+    kw = {"extractors": ("tfidf+wordllama",), "n_splits": 2, "seeds": (0,), "inner_splits": 2}
+    live = compare_extractors(small, per_seed=True, **kw)
+    cached = compare_extractors(small, per_seed=True, embedding_caches={"wordllama": cache}, **kw)
+    np.testing.assert_allclose(cached["auprc"], live["auprc"], rtol=1e-6)
+    assert (live["texts_per_s"] > 0).all() and cached["texts_per_s"].isna().all()
+
+
 def _summary(rows):
     return pd.DataFrame(
         [

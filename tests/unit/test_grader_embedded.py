@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from harmtrace.errors import HarmtraceError
 from harmtrace.graders import embedded as emb
 from harmtrace.graders.base import judgment_columns, judgment_dtypes, validate_judgments
 from harmtrace.graders.embedded import (
@@ -23,7 +24,7 @@ from harmtrace.graders.embedded import (
 )
 from harmtrace.graders.labels import LABEL_KEYS, category_targets
 from harmtrace.taxonomy import CATEGORIES
-from tests.devdata import mirror_records, mirror_root
+from tests.devdata import mirror_records, mirror_root, toy_refusal_detector
 
 FAST = {"c_grid": (4.0,), "inner_splits": 3}
 needs_mirror = pytest.mark.skipif(
@@ -80,7 +81,9 @@ def moderation_subset() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted(moderation_subset) -> EmbeddedGrader:
-    return EmbeddedGrader(extractor="tfidf", seed=0, **FAST).fit(moderation_subset)
+    return EmbeddedGrader(extractor="tfidf", seed=0, **FAST).fit(
+        moderation_subset, refusal=toy_refusal_detector()
+    )
 
 
 def _parquet_sha(frame: pd.DataFrame) -> str:
@@ -183,8 +186,8 @@ def test_save_load_round_trip(fitted, moderation_subset, tmp_path):
 
 def test_refit_is_byte_identical(moderation_subset):
     part = moderation_subset.iloc[::2].reset_index(drop=True)
-    a = EmbeddedGrader(seed=3, **FAST).fit(part)
-    b = EmbeddedGrader(seed=3, **FAST).fit(part)
+    a = EmbeddedGrader(seed=3, **FAST).fit(part, refusal=toy_refusal_detector())
+    b = EmbeddedGrader(seed=3, **FAST).fit(part, refusal=toy_refusal_detector())
     assert a.version == b.version
     records = part.iloc[:40].copy()
     records["response"] = pd.array(["I cannot help with that."] * 20 + [None] * 20, dtype="string")
@@ -213,6 +216,16 @@ def test_judgments_columns_dtypes_and_nulls(fitted, moderation_subset):
     assert out["prompt_severity_hate"].notna().all()
     assert (out["grader"] == "embedded").all()
     assert (out["grader_version"] == fitted.version).all()
+
+
+def test_grading_responses_needs_a_refusal_detector(moderation_subset):
+    model = EmbeddedGrader(seed=0, **FAST).fit(moderation_subset.iloc[::3])
+    records = moderation_subset.iloc[:4].copy()
+    assert grade_records(model, records)["relevance"].isna().all()  # no responses: fine
+    records["response"] = pd.array(["Sure, here it is."] * 4, dtype="string")
+    with pytest.raises(HarmtraceError, match="refusal detector"):
+        grade_records(model, records)
+    assert model.manifest()["relevance"]["refusal"] is None
 
 
 def test_prompt_scores_replace_model_scores(fitted, moderation_subset):

@@ -48,7 +48,20 @@ def test_tfidf_pickle_is_byte_identical_across_fits():
     assert a == b
     assert b"_stop_words_id" not in a  # id(None) differs between processes
     again = pickle.loads(a)
-    assert (again.transform(TEXTS) != TfidfExtractor(min_df=1).fit_transform(TEXTS)).nnz == 0
+    assert (again.transform(TEXTS) != TfidfExtractor(min_df=1).fit(TEXTS).transform(TEXTS)).nnz == 0
+
+
+def test_tfidf_fit_transform_equals_fit_then_transform():
+    """One tokenisation pass gives the same matrix and the same fitted state (min_df=2
+    prunes, so the pruned vocabulary is exercised)."""
+    texts = [*TEXTS, *TEXTS[:3], "lovely lovely day"]
+    one = TfidfExtractor(min_df=2)
+    x1 = one.fit_transform(texts)
+    two = TfidfExtractor(min_df=2).fit(texts)
+    x2 = two.transform(texts)
+    assert x1.shape == x2.shape and abs(x1 - x2).max() < 1e-12  # equal up to rounding
+    assert one.fingerprint() == two.fingerprint()
+    assert pickle.dumps(one, protocol=5) == pickle.dumps(two, protocol=5)
 
 
 def test_tfidf_has_word_bigrams_and_char_ngrams():

@@ -97,6 +97,14 @@ def test_grader_numbers_picks_worst_and_best_by_auprc(metrics, severe):
     mean = (0.712 + 0.834 + 0.405 + 0.318) / 4
     assert nums["mean auprc"] == f"{mean:.2f}"
     assert nums["hate auroc"] == "0.90" and nums["self_harm precision"] == "0.60"
+    # issue-12 targets (.75/.95/.55/.75): none reached by these made-up figures but
+    # hate would need .75, and reaching it exactly counts as met
+    assert nums["hate auprc target"] == "0.75" and nums["hate auprc target met"] == "not met"
+    assert nums["auprc targets met"] == "0"
+    hit = metrics.assign(auprc=[0.75, 0.96, 0.40, 0.30])
+    again = rendered(grader_numbers(hit, severe, n_train=1680, extractor="tfidf", folds=5))
+    assert again["hate auprc target met"] == "met" and again["sexual auprc target met"] == "met"
+    assert again["violence auprc target met"] == "not met" and again["auprc targets met"] == "2"
     assert nums["violence known"] == "1{,}447" and nums["violence positive"] == "94"
     assert nums["hate severe recall"] == "25.0\\%"
     assert nums["sexual severe recall"] == "33.3\\%"

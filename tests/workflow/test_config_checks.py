@@ -21,8 +21,12 @@ CASES = {
         "analysis.transitions.datasets: 'elsewhere' is not configured",
     ),
     "train-not-configured": (
-        {"grader": {"embedded": {"train_dataset": "xstest"}}},
-        "grader.embedded.train_dataset: 'xstest' is not in data.datasets",
+        {"grader": {"embedded": {"train_datasets": ["openai-moderation", "xstest"]}}},
+        "grader.embedded.train_datasets: 'xstest' is not in data.datasets",
+    ),
+    "refusal-labels-not-configured": (
+        {"grader": {"embedded": {"refusal": {"labels": "xstest"}}}},
+        "grader.embedded.refusal.labels: 'xstest' is not in data.datasets",
     ),
     "unknown-grader": (
         {"grade": {"graders": ["oracle"]}},

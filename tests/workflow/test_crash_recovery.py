@@ -29,16 +29,17 @@ PRODUCTS = [
     "results/judgments/embedded/openai-moderation.parquet",
     "results/judgments/embedded/hh-rlhf-harmless.parquet",
     "results/numbers/01_transitions.json",
-    "results/paper/numbers.tex",
 ]
+"""Targets of the interrupted run: the grader and what the first analysis needs from it
+(a narrow target keeps each crash-and-rerun cycle short)."""
 
 
-@pytest.mark.parametrize("delay", [3.0, 12.0, 25.0])
+@pytest.mark.parametrize("delay", [4.0, 30.0])
 def test_kill_9_then_rerun_gives_identical_products(built, mirror, delay):
     before = {p: (built / p).read_bytes() for p in PRODUCTS}
     proc = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2", "--forcerun", "train_grader",
-         "--omit-from", "paper"],
+         *PRODUCTS],
         cwd=built,
         env=env_for(built, mirror),
         stdout=subprocess.DEVNULL,
@@ -50,10 +51,10 @@ def test_kill_9_then_rerun_gives_identical_products(built, mirror, delay):
     proc.wait()
     env = {**env_for(built, mirror), "SNAKEMAKE": f"{sys.executable} -m snakemake"}
     subprocess.run(["bash", "scripts/unlock-stale"], cwd=built, env=env, check=True)
-    snakemake(built, "--cores", "2", "--omit-from", "paper", mirror=mirror)
+    snakemake(built, "--cores", "2", *PRODUCTS, mirror=mirror)
     after = {p: (built / p).read_bytes() for p in PRODUCTS}
     assert [p for p in PRODUCTS if before[p] != after[p]] == []
-    again = snakemake(built, "-n", "--cores", "1", "--omit-from", "paper", mirror=mirror)
+    again = snakemake(built, "-n", "--cores", "1", *PRODUCTS, mirror=mirror)
     assert "Nothing to be done" in again.stdout + again.stderr
 
 

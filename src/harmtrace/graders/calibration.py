@@ -30,16 +30,20 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
 
-def platt_fit(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def platt_fit(
+    scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[float, float]:
     """Platt (1999) sigmoid parameters ``(a, b)`` with smoothed targets, slope ``a >= 0``.
 
     The slope is kept non-negative: when out-of-fold scores carry no signal they can be
     slightly anti-correlated with the labels (leaving a positive out of training lowers
     its own score), and an unconstrained fit would then invert the ranking of the final
-    model. With ``a = 0`` every text gets the (smoothed) base rate instead.
+    model. With ``a = 0`` every text gets the (smoothed) base rate instead. With
+    ``sample_weight`` each row's log-likelihood term counts that many times.
     """
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y, dtype=bool)
+    w = np.ones(len(s)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     target = np.where(y, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
 
@@ -47,8 +51,8 @@ def platt_fit(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         z = theta[0] * s + theta[1]
         # log(1 + exp(z)) - t * z, the negative log-likelihood, computed stably
         nll = np.logaddexp(0.0, z) - target * z
-        resid = 1.0 / (1.0 + np.exp(-z)) - target
-        return float(nll.sum()), np.array([np.dot(resid, s), resid.sum()])
+        resid = w * (1.0 / (1.0 + np.exp(-z)) - target)
+        return float(np.dot(w, nll)), np.array([np.dot(resid, s), resid.sum()])
 
     prior = np.log((n_neg + 1.0) / (n_pos + 1.0))
     res = minimize(
@@ -80,7 +84,9 @@ class _Standardiser:
         return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
 
 
-def _fit_lr(x: Any, y: np.ndarray, c: float, seed: int) -> LogisticRegression:
+def _fit_lr(
+    x: Any, y: np.ndarray, c: float, seed: int, sample_weight: np.ndarray | None = None
+) -> LogisticRegression:
     # liblinear's dual coordinate descent is several times faster than lbfgs on wide sparse
     # TF-IDF matrices; lbfgs suits the narrow dense embeddings. Both are deterministic.
     if sp.issparse(x):
@@ -98,7 +104,7 @@ def _fit_lr(x: Any, y: np.ndarray, c: float, seed: int) -> LogisticRegression:
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x, y)
+        model.fit(x, y, sample_weight=sample_weight)
     return model
 
 
@@ -124,12 +130,19 @@ class CalibratedLinear:
             return x
         return scaler(x.toarray() if sp.issparse(x) else x)
 
-    def _fit_one(self, x: Any, y: np.ndarray, c: float) -> tuple[LogisticRegression, Any]:
+    def _fit_one(
+        self, x: Any, y: np.ndarray, c: float, w: np.ndarray | None = None
+    ) -> tuple[LogisticRegression, Any]:
         scaler = _Standardiser(x) if self.standardise else None
-        return _fit_lr(self._prep(x, scaler), y, c, self.seed), scaler
+        return _fit_lr(self._prep(x, scaler), y, c, self.seed, w), scaler
 
-    def fit(self, x: Any, y: np.ndarray) -> CalibratedLinear:
+    def fit(
+        self, x: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> CalibratedLinear:
+        """Fit on rows ``x`` with labels ``y``; ``sample_weight`` (per row, e.g. per data
+        source) weights the regression, the choice of ``C`` and the Platt fit alike."""
         y = np.asarray(y, dtype=bool)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         n_pos, n_neg = int(y.sum()), int((~y).sum())
         if min(n_pos, n_neg) < 2:
             raise ValueError(
@@ -146,20 +159,22 @@ class CalibratedLinear:
         for c in self.c_grid:
             oof = np.empty(len(y), dtype=np.float64)
             for train, test in folds:
-                model, scaler = self._fit_one(x[train], y[train], c)
+                w_train = None if w is None else w[train]
+                model, scaler = self._fit_one(x[train], y[train], c, w_train)
                 oof[test] = model.decision_function(self._prep(x[test], scaler))
-            ap = float(average_precision_score(y, oof))
+            ap = float(average_precision_score(y, oof, sample_weight=w))
             self.cv_average_precision_[repr(c)] = ap
             if best is None or ap > best[0]:
                 best = (ap, c, oof)
         assert best is not None
         _, self.c_, oof_scores = best
-        self.a_, self.b_ = platt_fit(oof_scores, y)
+        self.a_, self.b_ = platt_fit(oof_scores, y, w)
         self.oof_prob_ = sigmoid(self.a_ * oof_scores + self.b_)
         self.inner_folds_ = k
         self.n_train_ = len(y)
         self.n_positive_ = n_pos
-        model, scaler = self._fit_one(x, y, self.c_)
+        self.prior_ = float(np.average(y, weights=w))
+        model, scaler = self._fit_one(x, y, self.c_, w)
         coef = model.coef_.ravel().astype(np.float64)
         intercept = float(model.intercept_[0])
         if scaler is not None:  # fold the standardisation into the linear map
@@ -187,6 +202,7 @@ class CalibratedLinear:
             "n_train": self.n_train_,
             "n_positive": self.n_positive_,
             "standardise": self.standardise,
+            "prior": getattr(self, "prior_", None),
         }
 
     def fingerprint(self) -> bytes:

@@ -9,6 +9,11 @@ the pooled held-out predictions give AUROC, average precision (AUPRC) and F1 at 
 threshold each fold model chose inside its own training data (``t_mid``, maximum F1 on
 inner out-of-fold predictions). Throughput is the number of held-out texts divided by the
 time spent featurising them and computing the four category probabilities.
+
+``embedding_caches`` (from ``harmtrace embed-texts``) supply precomputed embeddings of
+stateless extractors, also inside stacks such as ``tfidf+minilm``, so each text is
+embedded once; throughput is then not measured (``texts_per_s`` is NaN) because a cache
+lookup says nothing about speed: take it from ``benchmarks/bench_embedded_grader.py``.
 """
 
 from __future__ import annotations
@@ -41,11 +46,17 @@ def evaluate_extractor(
     inner_splits: int = 5,
     text_column: str = "prompt",
     extractor_params: dict[str, Any] | None = None,
+    embedding_caches: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Per-seed, per-category out-of-fold metrics for one extractor (see module docstring)."""
     texts = as_texts(records[text_column])
     targets = category_targets(records)
-    probe = make_extractor(extractor, **(extractor_params or {}))
+    caches = embedding_caches or None
+
+    def new() -> Any:
+        return make_extractor(extractor, caches=caches, **(extractor_params or {}))
+
+    probe = new()
     cached = probe.fit(texts).transform(texts) if probe.stateless else None
     rows = []
     for seed in seeds:
@@ -57,7 +68,7 @@ def evaluate_extractor(
         for k in range(n_splits):
             train = np.flatnonzero(folds != k)
             test = np.flatnonzero(folds == k)
-            ex = make_extractor(extractor, **(extractor_params or {}))
+            ex = new()
             ex.fit([texts[i] for i in train])
             x_train = (
                 cached[train] if cached is not None else ex.transform([texts[i] for i in train])
@@ -94,7 +105,7 @@ def evaluate_extractor(
                     "auroc": float(roc_auc_score(y, p)),
                     "auprc": float(average_precision_score(y, p)),
                     "f1": float(f1_score(y, flag[cat][known])),
-                    "texts_per_s": scored_texts / scoring_seconds,
+                    "texts_per_s": float("nan") if caches else scored_texts / scoring_seconds,
                     "cv_seconds": elapsed,
                 }
             )
@@ -127,6 +138,7 @@ def compare_extractors(
     inner_splits: int = 5,
     text_column: str = "prompt",
     per_seed: bool = False,
+    embedding_caches: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Tidy comparison table: extractor, category, AUROC / AUPRC / F1 mean and sd over
     seeds, texts/s. With ``per_seed=True`` the unaggregated per-seed rows are returned."""
@@ -138,6 +150,7 @@ def compare_extractors(
             seeds=seeds,
             inner_splits=inner_splits,
             text_column=text_column,
+            embedding_caches=embedding_caches,
         )
         for name in extractors
     ]

@@ -51,16 +51,22 @@ class SeverityThresholds:
         return asdict(self)
 
 
-def best_fbeta_threshold(y_true: np.ndarray, scores: np.ndarray, beta: float = 1.0) -> float:
+def best_fbeta_threshold(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    beta: float = 1.0,
+    sample_weight: np.ndarray | None = None,
+) -> float:
     """The score threshold ``t`` maximising F-beta of ``scores >= t`` (smallest on ties).
 
     With no positive or no negative example the problem is undefined; 0.5 is returned.
+    ``sample_weight`` counts each row that many times (per-source training weights).
     """
     y = np.asarray(y_true, dtype=bool)
     s = np.asarray(scores, dtype=np.float64)
     if y.all() or not y.any():
         return 0.5
-    precision, recall, thresholds = precision_recall_curve(y, s)
+    precision, recall, thresholds = precision_recall_curve(y, s, sample_weight=sample_weight)
     precision, recall = precision[:-1], recall[:-1]
     b2 = beta * beta
     denom = b2 * precision + recall
@@ -74,13 +80,15 @@ def choose_thresholds(
     prob: np.ndarray,
     y_severe: np.ndarray | None = None,
     prob_severe: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    weight_severe: np.ndarray | None = None,
 ) -> SeverityThresholds:
     """Thresholds from out-of-fold calibrated probabilities (see the module docstring)."""
-    t_mid = best_fbeta_threshold(y_true, prob, beta=1.0)
-    t_low = min(best_fbeta_threshold(y_true, prob, beta=2.0), t_mid)
+    t_mid = best_fbeta_threshold(y_true, prob, beta=1.0, sample_weight=weight)
+    t_low = min(best_fbeta_threshold(y_true, prob, beta=2.0, sample_weight=weight), t_mid)
     t_severe = None
     if y_severe is not None and prob_severe is not None:
-        t_severe = best_fbeta_threshold(y_severe, prob_severe, beta=1.0)
+        t_severe = best_fbeta_threshold(y_severe, prob_severe, 1.0, weight_severe)
     return SeverityThresholds(t_low=t_low, t_mid=t_mid, t_severe=t_severe)
 
 

@@ -42,16 +42,33 @@ def grader_table(metrics: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+AUPRC_TARGETS: dict[str, float] = {
+    "hate": 0.75,
+    "sexual": 0.95,
+    "violence": 0.55,
+    "self_harm": 0.75,
+}
+"""Out-of-fold AUPRC on the moderation set the grader should reach (issue 12)."""
+
+
 def grader_numbers(
     metrics: pd.DataFrame, severe: pd.DataFrame, n_train: int, extractor: str, folds: int
 ) -> dict[str, Number]:
     nums = {"n train": count(n_train), "extractor": text(extractor), "folds": count(folds)}
+    met = 0
     for r in metrics.itertuples():
         for key in ("auroc", "auprc", "f1", "precision", "recall"):
             nums[f"{r.category} {key}"] = real(getattr(r, key))
+        if r.category in AUPRC_TARGETS:
+            target = AUPRC_TARGETS[r.category]
+            nums[f"{r.category} auprc target"] = real(target)
+            reached = bool(r.auprc >= target)
+            met += reached
+            nums[f"{r.category} auprc target met"] = text("met" if reached else "not met")
         nums[f"{r.category} known"] = count(r.n_known)
         nums[f"{r.category} base rate"] = pct(r.base_rate)
         nums[f"{r.category} positive"] = count(r.n_positive)
+    nums["auprc targets met"] = count(met)
     nums["mean auprc"] = real(metrics["auprc"].mean())
     ranked = metrics.dropna(subset=["auprc"]).sort_values("auprc", kind="stable")
     worst, best = ranked.iloc[0], ranked.iloc[-1]
@@ -103,6 +120,7 @@ def extractor_numbers(
 
 
 def relevance_numbers(summary: pd.DataFrame) -> dict[str, Number]:
+    """Relevance and refusal against the AIR-Bench judge (out of sample for the detector)."""
     s = dict(zip(summary["statistic"], summary["value"], strict=True))
     return {
         "n": count(int(s["n"])),
@@ -115,6 +133,64 @@ def relevance_numbers(summary: pd.DataFrame) -> dict[str, Number]:
         "auroc relevance": real(s["auroc_relevance"]),
         "spearman": real(s["spearman_relevance_judge"]),
     }
+
+
+REFUSAL_STATS: tuple[tuple[str, str], ...] = (
+    ("n", "Responses"),
+    ("n_refused", "Refusals (reference)"),
+    ("n_flagged", "Flagged"),
+    ("kappa", "Cohen's $\\kappa$"),
+    ("precision", "Precision"),
+    ("recall", "Recall"),
+    ("false_positive_rate", "False-positive rate"),
+    ("auroc", "AUROC (probability)"),
+)
+"""Rows of the refusal table and the statistics behind them."""
+
+
+def refusal_numbers(in_source: dict, test: dict, detector: dict) -> dict[str, Number]:
+    """The refusal detector in source (out-of-fold on its labelled responses) and out of
+    sample (the AIR-Bench judge), kept apart; ``detector`` is its ``params()``."""
+    nums: dict[str, Number] = {
+        "lexicon strings": count(detector["n_substrings"] + detector["n_prefixes"]),
+        "exemplars": count(detector["n_exemplars"]),
+        "folds": count(detector["n_splits"]),
+        "threshold": real(detector["threshold"]),
+        "labelled source": text(", ".join(detector["training"]["labelled"])),
+        "lexicon source": text(", ".join(detector["training"]["lexicon"])),
+    }
+    for label, stats in (("insource", in_source), ("test", test)):
+        for key in ("n", "n_refused", "n_flagged"):
+            nums[f"{label} {key.replace('_', ' ')}"] = count(int(stats[key]))
+        for key in ("precision", "recall", "false_positive_rate", "accuracy"):
+            nums[f"{label} {key.replace('_', ' ')}"] = pct(stats[key])
+        nums[f"{label} kappa"] = real(stats["kappa"])
+        nums[f"{label} auroc"] = real(stats["auroc"])
+    return nums
+
+
+def refusal_frame(in_source: dict, test: dict, in_source_name: str, test_name: str) -> pd.DataFrame:
+    """One row per statistic; columns in source and out of sample (cells and headers are
+    LaTeX; the dataset names in the headers are escaped here)."""
+    from harmtrace.report.latex import escape
+
+    def cell(stats: dict, key: str) -> str:
+        value = stats[key]
+        if key.startswith("n"):
+            return fmt_int(int(value))
+        if key in ("kappa", "auroc"):
+            return fmt_num(value)
+        return fmt_pct(value, 0)
+
+    return pd.DataFrame(
+        {
+            "Statistic": [title for _, title in REFUSAL_STATS],
+            f"In source ({escape(in_source_name)}, out-of-fold)": [
+                cell(in_source, k) for k, _ in REFUSAL_STATS
+            ],
+            f"Out of sample ({escape(test_name)})": [cell(test, k) for k, _ in REFUSAL_STATS],
+        }
+    )
 
 
 def relevance_table(confusion: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,93 @@
+"""Transfer evaluation of the embedded grader in paper form (numbers and a LaTeX table).
+
+Out-of-source (leave-one-source-out) figures are shown next to in-source (out-of-fold)
+ones, never alone, so a reader sees how much of the in-sample figure survives a new
+source.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harmtrace.report.macros import Number, count, fmt_num, fmt_pct, pct, real, text
+
+
+def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per source: AUROC, F1, FPR and category AUROC, in-source / out-of-source."""
+    wide = metrics.pivot(index="dataset", columns="evaluation")
+    rows = []
+    for source in wide.index:
+        r = wide.loc[source]
+
+        def pair(col: str, as_pct: bool = False, r: pd.Series = r) -> str:
+            # plain '%': the LaTeX writer escapes cells from data
+            f = (lambda v: fmt_pct(v, 0).replace("\\%", "%")) if as_pct else fmt_num
+            vals = [r.get((col, e), float("nan")) for e in ("oof", "loso")]
+            return " / ".join(f(float(v)) for v in vals)
+
+        n_pos = r.get(("n_positive", "loso"), r.get(("n_positive", "oof")))
+        kind = r.get(("positives", "loso"), r.get(("positives", "oof")))
+        rows.append(
+            {
+                "Source": str(source),
+                "Positives": f"{int(n_pos):,}" + ("*" if kind == "harmful, any category" else ""),
+                "AUROC": pair("auroc"),
+                "F1 (severity 2+)": pair("f1"),
+                "FPR benign": pair("fpr", as_pct=True),
+                "Category AUROC": pair("category_auroc"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+TARGET_AUROC = 0.85
+"""Leave-one-source-out prompt-level AUROC the grader should reach on every source."""
+TARGET_HARM_WORD_FPR = 0.10
+"""Largest acceptable share of benign prompts with harm words flagged at severity >= 2."""
+
+
+def transfer_numbers(
+    metrics: pd.DataFrame,
+    harm_word_source: str | None = None,
+    target_auroc: float = TARGET_AUROC,
+    target_fpr: float = TARGET_HARM_WORD_FPR,
+) -> dict[str, Number]:
+    """Per source and evaluation: auroc, f1, fpr, category auroc; the worst out-of-source
+    AUROC; the FPR on the benign-with-harm-words source; and whether targets are met."""
+    nums: dict[str, Number] = {}
+    for r in metrics.itertuples():
+        key = f"{r.evaluation} {r.dataset}"
+        for col in ("auroc", "f1", "category_auroc", "recall"):
+            v = float(getattr(r, col))
+            if math.isfinite(v):
+                nums[f"{key} {col}"] = real(v)
+        if math.isfinite(float(r.fpr)):
+            nums[f"{key} fpr"] = pct(float(r.fpr))
+        nums[f"{key} positives"] = count(int(r.n_positive))
+    loso = metrics[metrics["evaluation"] == "loso"].dropna(subset=["auroc"])
+    oof = metrics[metrics["evaluation"] == "oof"].dropna(subset=["auroc"])
+    if len(oof):
+        nums["oof min auroc"] = real(float(oof["auroc"].min()))
+    if len(loso):
+        worst = loso.sort_values("auroc", kind="stable").iloc[0]
+        nums["loso min auroc"] = real(float(worst["auroc"]))
+        nums["loso min auroc source"] = text(str(worst["dataset"]))
+        met = bool((loso["auroc"] >= target_auroc).all())
+        nums["loso auroc target"] = real(target_auroc)
+        nums["loso auroc target met"] = text("met" if met else "not met")
+        nums["loso sources"] = count(len(loso))
+        nums["loso sources at target"] = count(int((loso["auroc"] >= target_auroc).sum()))
+    if harm_word_source is not None:
+        nums["harm word source"] = text(harm_word_source)
+        nums["harm word fpr target"] = pct(target_fpr, 0)
+        for evaluation, key in (("loso", "harm word fpr"), ("oof", "harm word fpr insource")):
+            row = metrics[
+                (metrics["evaluation"] == evaluation) & (metrics["dataset"] == harm_word_source)
+            ]
+            if len(row) and math.isfinite(float(row["fpr"].iloc[0])):
+                fpr = float(row["fpr"].iloc[0])
+                nums[key] = pct(fpr)
+                nums[f"{key} target met"] = text("met" if fpr <= target_fpr else "not met")
+    return nums

