@@ -119,3 +119,13 @@ def test_minilm_without_torch_explains_itself():
         MiniLMExtractor()
     assert MINILM_HINT in str(info.value)
     assert "torch" in str(info.value)
+
+
+def test_embedding_parts_are_the_stateless_ones():
+    from harmtrace.graders.features import embedding_parts
+
+    assert embedding_parts("tfidf") == []
+    assert embedding_parts("tfidf+minilm") == ["minilm"]
+    assert embedding_parts("wordllama+tfidf+minilm+wordllama") == ["wordllama", "minilm"]
+    with pytest.raises(ValueError, match="unknown extractor"):
+        embedding_parts("tfidf+bert")

@@ -1,8 +1,40 @@
+from harmtrace.graders.features import DEFAULT_EXTRACTOR, embedding_parts
+
 EMBEDDED = grader_block("embedded")
 TRAIN = EMBEDDED.get("train_datasets") or []
 TRAIN_RECORDS = [records(d) for d in TRAIN]
 REFUSAL = EMBEDDED.get("refusal") or {}
 RELEVANCE_DATASET = (config["grade"].get("relevance_check") or {}).get("dataset")
+
+
+EMBED_PARTS = embedding_parts(EMBEDDED.get("extractor") or DEFAULT_EXTRACTOR)
+EMBEDDING_CACHES = [
+    f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in EMBED_PARTS
+]
+
+
+if EMBED_PARTS:
+
+    rule embed_texts:
+        """Embed every training text once per embedding part of the extractor (e.g. minilm
+        in tfidf+minilm); training and the transfer evaluation read the vectors."""
+        input:
+            records=TRAIN_RECORDS,
+        output:
+            f"{EMBEDDED_DIR}/embeddings--{{part}}.parquet",
+        log:
+            logfile("grade", "embed_texts/{part}"),
+        benchmark:
+            bench("grade", "embed_texts/{part}")
+        wildcard_constraints:
+            part="|".join(EMBED_PARTS),
+        conda:
+            ENV
+        params:
+            code=code_hash(verbs=["embed-texts"]),
+        shell:
+            "harmtrace embed-texts {input.records:q} --extractor {wildcards.part:q} "
+            "--out {output:q} > {log:q} 2>&1"
 
 
 SOURCE_WEIGHTS = repeat(
@@ -21,6 +53,7 @@ rule train_grader:
         records=TRAIN_RECORDS,
         lexicon=records(REFUSAL.get("lexicon")),
         labels=records(REFUSAL.get("labels")),
+        caches=EMBEDDING_CACHES,
     output:
         model=f"{EMBEDDED_DIR}/model.pkl",
         manifest=f"{EMBEDDED_DIR}/manifest.json",
@@ -34,13 +67,14 @@ rule train_grader:
     params:
         records=lambda wildcards, input: repeat("--records", input.records),
         weights=SOURCE_WEIGHTS,
+        caches=repeat("--embedding-cache", EMBEDDING_CACHES),
         extractor=EMBEDDED.get("extractor"),
         folds=EMBEDDED.get("folds"),
         seed=EMBEDDED.get("seed"),
         model_dir=lambda wildcards, output: Path(output.model).parent,
         code=code_hash(verbs=["train-grader"]),
     shell:
-        "harmtrace train-grader {params.records:q} {params.weights:q} "
+        "harmtrace train-grader {params.records:q} {params.weights:q} {params.caches:q} "
         "--refusal-lexicon {input.lexicon:q} --refusal-labels {input.labels:q} "
         "--model-dir {params.model_dir:q} --extractor {params.extractor:q} "
         "--folds {params.folds} --seed {params.seed} > {log:q} 2>&1"

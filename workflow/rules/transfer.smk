@@ -17,6 +17,7 @@ if PROMPT_SOURCES:
         next to the out-of-fold (in-source) ones."""
         input:
             records=TRAIN_RECORDS,
+            caches=EMBEDDING_CACHES,
             model=rules.train_grader.output.model,
             oof=rules.train_grader.output.oof,
         output:
@@ -37,6 +38,7 @@ if PROMPT_SOURCES:
             records=lambda wildcards, input: repeat("--records", input.records),
             holdout=repeat("--holdout", TRANSFER.get("holdout") or []),
             weights=SOURCE_WEIGHTS,
+            caches=repeat("--embedding-cache", EMBEDDING_CACHES),
             harm_word=repeat("--harm-word-source", HARM_WORD),
             c_from_model=(
                 "--c-from-model"
@@ -49,6 +51,7 @@ if PROMPT_SOURCES:
             code=code_hash(verbs=["evaluate-transfer"]),
         shell:
             "harmtrace evaluate-transfer {params.records:q} {params.holdout:q} {params.weights:q} "
+            "{params.caches:q} "
             "--model-dir {params.model_dir:q} {params.harm_word:q} "
             "{params.c_from_model} --inner-splits {params.inner_splits} --seed {params.seed} "
             "--out {output.metrics:q} --numbers {output.numbers:q} --table {output.table:q} "

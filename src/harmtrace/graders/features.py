@@ -432,6 +432,16 @@ EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
 }
 
 
+def embedding_parts(name: str) -> list[str]:
+    """The stateless parts of an extractor name (``tfidf+minilm`` -> ``["minilm"]``): the
+    ones whose embeddings can be computed once and cached (``harmtrace embed-texts``)."""
+    parts = name.split("+")
+    unknown = [p for p in parts if p not in EXTRACTORS]
+    if unknown:
+        raise ValueError(f"unknown extractor(s) {unknown}; choose from {sorted(EXTRACTORS)}")
+    return [p for p in dict.fromkeys(parts) if getattr(EXTRACTORS[p], "stateless", False)]
+
+
 def make_extractor(
     name: str, caches: dict[str, EmbeddingCache] | None = None, **params: Any
 ) -> FeatureExtractor:
