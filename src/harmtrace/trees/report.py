@@ -269,7 +269,10 @@ def plot_weights(ci: pd.DataFrame, prefix: str) -> plt.Figure:
     est = sub["estimate"].to_numpy(dtype=float)
     lo = sub["lo"].to_numpy(dtype=float)
     hi = sub["hi"].to_numpy(dtype=float)
-    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="o", ms=3, color="#333333", capsize=2)
+    # a percentile bootstrap interval need not contain the estimate (few refits, a
+    # penalised fit), so the interval is drawn as its own segment, not as +- error bars
+    ax.hlines(y, lo, hi, color="#333333", lw=1)
+    ax.plot(est, y, "o", ms=3, color="#333333")
     ax.axvline(1.0, color="#999999", lw=0.8, ls="--")
     ax.set_yticks(y, names)
     ax.set_xlabel("weight (1 = neutral)")
