@@ -119,7 +119,7 @@ def notebook_inputs(spec):
     """Records and judgments of the analysed datasets, plus the entry's own inputs."""
     datasets = spec["datasets"]
     extra = [
-        path.format(grader=spec["grader"], dataset=dataset)
+        path.format(grader=spec["grader"], dataset=dataset, raw_dir=RAW)
         for path in spec.get("inputs", [])
         for dataset in datasets
     ]
@@ -133,8 +133,11 @@ def notebook_inputs(spec):
 def notebook_parameters(producer, spec):
     """Everything papermill injects: the entry's parameters plus where to read and write."""
     stem = spec["notebook"]
+    parameters = dict(spec.get("parameters", {}))
+    if "raw_dir" in parameters:  # fetched files live where data.raw_dir says
+        parameters["raw_dir"] = RAW
     return {
-        **spec.get("parameters", {}),
+        **parameters,
         "producer": producer,
         "grader": spec["grader"],
         "datasets": spec["datasets"],
