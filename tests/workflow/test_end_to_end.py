@@ -117,6 +117,7 @@ def test_every_notebook_runs_as_is_against_results(built: Path, tmp_path: Path):
     import papermill
 
     shutil.copytree(built / "results", tmp_path / "results")
+    shutil.copytree(built / "data", tmp_path / "data")  # fetched reference data (taxonomy)
     for nb in sorted((built / "notebooks").glob("*.ipynb")):
         papermill.execute_notebook(
             str(nb), str(tmp_path / nb.name), cwd=str(tmp_path), progress_bar=False
