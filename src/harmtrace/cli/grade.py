@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from harmtrace.cli._app import BadRows, MaxChars, app, fail, log
+from harmtrace.cli._app import BadRows, MaxChars, app, fail, log, mapping_option
 from harmtrace.errors import HarmtraceError
 
 
@@ -297,7 +297,7 @@ def grade(
             "few_shot": str(few_shot) if few_shot else None,
             "cache": str(cache) if cache else None,
         }
-        backend = make_grader(grader, _spec_json(spec), **overrides)
+        backend = make_grader(grader, mapping_option(spec, "--spec"), **overrides)
         part = Shard.parse(shard) if shard else None
         backend.check()
         if input is not None:
@@ -446,26 +446,6 @@ def _grade_input(
     log.info("graded %d texts into %s", len(scores), output)
     if len(texts.quarantined):
         log.warning("quarantined %d bad row(s) to %s", len(texts.quarantined), quarantine)
-
-
-def _spec_json(spec: str | None) -> dict:
-    """``--spec`` as a mapping: inline JSON, or ``@path`` to a JSON/YAML file."""
-    import json
-
-    import yaml
-
-    if not spec:
-        return {}
-    try:
-        if spec.startswith("@"):
-            value = yaml.safe_load(Path(spec[1:]).read_text(encoding="utf-8"))
-        else:
-            value = json.loads(spec)
-    except (OSError, ValueError) as exc:
-        raise HarmtraceError(f"--spec: not JSON or a readable @file ({exc})") from exc
-    if not isinstance(value, dict):
-        raise HarmtraceError("--spec must be a JSON object (the grader's config block)")
-    return value
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from harmtrace.cli._app import BadRows, MaxChars, app, fail, log
+from harmtrace.cli._app import BadRows, MaxChars, app, fail, log, mapping_option
 from harmtrace.errors import HarmtraceError
 
 Spec = Annotated[
@@ -20,28 +20,6 @@ Generator = Annotated[str, typer.Option(help="tree generator: embedded (offline 
 RecordsDir = Annotated[Path, typer.Option(help="folder of records parquet files")]
 
 
-def _mapping(value: str | None, what: str) -> dict[str, Any]:
-    """An option holding a mapping: inline JSON, or ``@path`` to a JSON/YAML file."""
-    import json
-
-    import yaml
-
-    if not value:
-        return {}
-    try:
-        if value.startswith("@"):
-            out = yaml.safe_load(Path(value[1:]).read_text(encoding="utf-8"))
-        else:
-            out = json.loads(value)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise HarmtraceError(f"{what}: not JSON or a readable @file ({exc})") from exc
-    if out is None:
-        return {}
-    if not isinstance(out, dict):
-        raise HarmtraceError(f"{what} must be a mapping")
-    return out
-
-
 def _generator(name: str, spec: str | None, model_dir: Path | None, raw_dir: Path | None) -> Any:
     from harmtrace.trees.registry import make_generator
 
@@ -50,7 +28,7 @@ def _generator(name: str, spec: str | None, model_dir: Path | None, raw_dir: Pat
         overrides["raw_dir"] = str(raw_dir)
     if model_dir is not None and name == "embedded":
         overrides["model_dir"] = str(model_dir)
-    gen = make_generator(name, _mapping(spec, "--spec"), **overrides)
+    gen = make_generator(name, mapping_option(spec, "--spec"), **overrides)
     gen.check()
     return gen
 
@@ -60,7 +38,7 @@ def _profiles(weights: Path, profiles: str | None) -> dict[str, Any]:
     from harmtrace.trees.steering import profile_specs, resolve_profiles
 
     fitted, _ = load_weights(weights)
-    return resolve_profiles(fitted, profile_specs(_mapping(profiles, "--profiles")))
+    return resolve_profiles(fitted, profile_specs(mapping_option(profiles, "--profiles")))
 
 
 @app.command()
@@ -201,7 +179,7 @@ def fit_tree_weights(
     from harmtrace.trees.tree_files import read_trees
 
     try:
-        fs_settings = FitSettings.model_validate(_mapping(settings, "--settings"))
+        fs_settings = FitSettings.model_validate(mapping_option(settings, "--settings"))
         names = [*fs_settings.harmful, *fs_settings.benign]
         tree_files = {n: read_trees(trees_dir / f"{n}.jsonl") for n in names}
         records = {n: read_records(records_dir / f"{n}.parquet", dataset=n) for n in names}
