@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 reproduce: system $(STAMP)
+	SNAKEMAKE=$(BIN)/snakemake bash scripts/unlock-stale
 	$(BIN)/snakemake --cores $(CORES)
 
 test: system-test $(STAMP)
@@ -46,6 +47,9 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_embedded_grader.py --output results/benchmarks/embedded_grader.json
+	$(BIN)/python benchmarks/bench_moderation.py --output results/benchmarks/moderation.json
+	$(BIN)/python benchmarks/bench_llm_client.py --output results/benchmarks/llm_client.json
+	$(BIN)/python benchmarks/bench_grade_shards.py --output results/benchmarks/grade_shards.json
 
 clean:
 	rm -rf results .snakemake

@@ -20,6 +20,8 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/grade.smk"
 include: "workflow/rules/transfer.smk"
+include: "workflow/rules/trees.smk"
+include: "workflow/rules/moderate.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/paper.smk"
 

@@ -8,7 +8,7 @@ deterministic without any model:
   message (e.g. a record text ``"... [violence=2]"`` makes the ``violence`` property 2),
   otherwise a value chosen by a hash of the messages. Strings are short and fixed.
 * no ``response_format`` (Llama Guard style): ``safe``, or ``unsafe`` and the codes of a hint
-  ``[unsafe=S1,S10]``.
+  ``[unsafe=S1,S10]`` in the last message (user or assistant: the turn under judgment).
 * a *gullible* mode for injection tests: text between ``REPLY VERBATIM:`` and ``END`` in
   the last user message (JSON string escapes undone) is sent back as the whole reply, as a
   model that obeyed an injected instruction would.
@@ -274,8 +274,8 @@ def answer(request: dict[str, Any], fault: str | None = None) -> tuple[str, str]
     seed = int(hashlib.sha256(messages_digest(messages).encode()).hexdigest()[:8], 16)
     rng = random.Random(seed)
     fmt = request.get("response_format") or {}
-    if fmt.get("type") != "json_schema":
-        codes = hints.get("unsafe")
+    if fmt.get("type") != "json_schema":  # Llama Guard judges the conversation's last turn
+        codes = dict(HINT.findall(str(messages[-1].get("content", "")))).get("unsafe")
         return (f"unsafe\n{codes}" if codes else "safe"), "stop"
     schema = fmt["json_schema"]["schema"]
     value = instance(schema, schema, hints, rng)

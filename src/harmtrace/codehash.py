@@ -141,8 +141,20 @@ def _files(modules: Iterable[str]) -> list[Path]:
         if path.parent == ROOT / "cli" and path.stem not in ("__init__", "_app"):
             continue
         files.add(path)
-        files |= {p for p in path.parent.iterdir() if p.suffix in DATA_SUFFIXES}
+        files |= _data_files(path.parent)
     return sorted(files)
+
+
+def _data_files(package: Path) -> set[Path]:
+    """Data files of a package, including those in its plain data folders (folders that
+    are not packages themselves, e.g. ``graders/prompts/`` with the prompt templates)."""
+    found = set()
+    for p in package.iterdir():
+        if p.is_file() and p.suffix in DATA_SUFFIXES:
+            found.add(p)
+        elif p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists():
+            found |= _data_files(p)
+    return found
 
 
 def _entry_modules(

@@ -201,3 +201,34 @@ def _nullable_type(t: pa.DataType) -> Any:
         pa.bool_(): pd.BooleanDtype(),
     }
     return mapping.get(t)
+
+
+def table_rows(path: Path) -> int:
+    """Number of rows of a parquet table, from its footer (nothing else is read)."""
+    if not Path(path).is_file():
+        raise SchemaError(f"{path}: no such table")
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def read_table_rows(
+    path: Path, schema_name: str, start: int, stop: int, batch_rows: int = 8192
+) -> pd.DataFrame:
+    """Rows ``start:stop`` of a parquet table, validated; the file is streamed in batches
+    and only the slice is kept, so memory follows the slice, not the table."""
+    if not Path(path).is_file():
+        raise SchemaError(f"{path}: no such table")
+    pf = pq.ParquetFile(path)
+    kept = []
+    pos = 0
+    if stop > start:
+        for batch in pf.iter_batches(batch_size=batch_rows):
+            end = pos + batch.num_rows
+            if end > start and pos < stop:
+                lo = max(start - pos, 0)
+                kept.append(batch.slice(lo, min(stop, end) - pos - lo))
+            pos = end
+            if pos >= stop:
+                break
+    table = pa.Table.from_batches(kept, schema=pf.schema_arrow)
+    df = table.to_pandas(types_mapper=_nullable_type)
+    return validate(df, schema_name, where=f"{path} rows {start}-{stop}")

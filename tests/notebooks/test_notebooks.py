@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import nbformat
@@ -40,6 +41,46 @@ def test_no_function_or_class_definitions(path: Path):
 
 def test_there_is_a_transitions_notebook():
     assert any(p.name == "01_transitions.ipynb" for p in NOTEBOOKS)
+
+
+ANALYSIS = [
+    "01_transitions.ipynb",
+    "02_category_asymmetry.ipynb",
+    "03_relevance.ipynb",
+    "04_grader_validity.ipynb",
+]
+PARAMETERS = {
+    "grader",
+    "datasets",
+    "alpha",
+    "n_boot",
+    "seed",
+    "numbers_out",
+    "tables_dir",
+    "figures_dir",
+    "records_dir",
+    "judgments_dir",
+}
+
+
+@pytest.mark.parametrize("name", ANALYSIS)
+def test_analysis_notebooks_take_every_parameter(name: str):
+    """Grader, datasets, alpha, bootstrap iterations, seed and output places are parameters."""
+    path = NOTEBOOKS[0].parent / name
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    assigned = {
+        t.id
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    assert PARAMETERS <= assigned, f"{name} lacks parameters {PARAMETERS - assigned}"
+    # relative paths are resolved from the project root, so JupyterLab (cwd notebooks/)
+    # and papermill (cwd root) read the same results/
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "project_path(numbers_out)" in code
 
 
 def _defaults(path: Path) -> dict:

@@ -560,3 +560,29 @@ def test_grade_input_missing_id_column_is_a_clear_error(trained, tmp_path):
     )
     assert res.exit_code == 2
     assert "no column 'uid'" in res.output
+
+
+@pytest.mark.parametrize("which", ["training set", "air-bench"])
+def test_embedded_shards_gather_to_the_unsharded_judgments(trained, air, tmp_path, which):
+    """Sharding holds for the embedded backend too, on its training set (out-of-fold
+    scores) and on another dataset (the fitted model): shards 1..3 gathered are byte-equal
+    to grading in one job."""
+    if which == "training set":
+        name, records, whole = "moderation-subset", trained["records"], tmp_path / "whole.parquet"
+        res = _grade(trained, whole)
+        assert res.exit_code == 0, res.output
+    else:
+        name, records, whole = "air-bench-2024", air["records"], air["judgments"]
+    shards = []
+    for i in (1, 2, 3):
+        out = tmp_path / f"shard-{i}.parquet"
+        res = invoke(
+            "grade", name, "--grader", "embedded", "--records", records,
+            "--model-dir", trained["model"], "--shard", f"{i}/3", "--out", out,
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+        shards.append(out)
+    gathered = tmp_path / "gathered.parquet"
+    res = invoke("gather-judgments", "--out", gathered, "--records", records, *shards)
+    assert res.exit_code == 0, res.output
+    assert gathered.read_bytes() == whole.read_bytes()

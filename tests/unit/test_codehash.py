@@ -37,7 +37,10 @@ def test_a_verb_covers_what_it_imports_and_not_other_stages():
     grading = codehash.describe(verbs=["train-grader"])
     assert "graders/embedded.py" in grading and "graders/calibration.py" in grading
     assert not [f for f in grading if f.startswith(("stats/", "analysis/", "report/"))]
-    assert "stats/proportions.py" in codehash.describe(verbs=["evaluate-grader"])
+    # the grader's evaluation takes its intervals from statsmodels, not harmtrace.stats
+    evaluation = codehash.describe(verbs=["evaluate-grader"])
+    assert "graders/evaluation.py" in evaluation
+    assert not [f for f in evaluation if f.startswith(("stats/", "analysis/"))]
 
 
 def test_registry_backends_are_added_explicitly():
@@ -49,10 +52,12 @@ def test_registry_backends_are_added_explicitly():
 
 def test_notebook_imports_are_followed(tmp_path):
     nb = tmp_path / "n.ipynb"
-    cells = [{"cell_type": "code", "source": ["from harmtrace.stats import wilson_ci\n"]}]
+    cells = [
+        {"cell_type": "code", "source": ["from harmtrace.stats import newcombe_paired_diff_ci\n"]}
+    ]
     nb.write_text(json.dumps({"cells": cells}))
     files = codehash.describe(notebooks=[nb])
-    assert "stats/proportions.py" in files and "stats/__init__.py" in files
+    assert "stats/paired.py" in files and "stats/__init__.py" in files
 
 
 def test_hash_moves_with_imported_code_only(pkg):
@@ -78,3 +83,11 @@ def test_editing_one_verb_leaves_its_neighbours_alone(pkg):
 def test_unknown_verb_is_a_key_error():
     with pytest.raises(KeyError, match="no harmtrace verb 'nope'"):
         codehash.code_hash(verbs=["nope"])
+
+
+def test_prompt_templates_in_data_folders_are_hashed():
+    from harmtrace.codehash import describe
+
+    files = describe(verbs=["grade"], modules=["harmtrace.graders.openai"])
+    assert "graders/prompts/harm.system.v1.j2" in files
+    assert "graders/prompts/llamaguard3.v1.yaml" in files

@@ -20,7 +20,8 @@ def test_user_datasets_follow_the_registered_ones(tmp_path):
     cfg = copy.deepcopy(DEFAULT)
     (tmp_path / "mine.csv").write_text("p\nhi\n")
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "notebooks" / "01_transitions.ipynb").write_text("{}")
+    for spec in cfg["analysis"].values():
+        (tmp_path / "notebooks" / f"{spec['notebook']}.ipynb").write_text("{}")
     cfg["data"]["user_datasets"] = {"mine": {"path": "mine.csv", "prompt_column": "p"}}
     assert all_datasets(cfg)[-1] == "mine"
     assert check_config(cfg, tmp_path)[-1] == "mine"

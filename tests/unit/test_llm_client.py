@@ -236,11 +236,26 @@ def test_unset_key_variable_is_one_clear_error(monkeypatch):
         LLMClient(settings("http://127.0.0.1:9/v1", api_key_env="HT_NO_SUCH_KEY"))
 
 
-def test_connection_refused_is_a_failure_not_a_crash():
+def test_an_unreachable_server_is_one_clear_error():
     s = settings("http://127.0.0.1:9/v1", max_retries=1)
-    with LLMClient(s) as client:
-        [r] = client.complete_json(requests(1), Harm)
-    assert not r.ok and "connection error" in r.error and "2 attempts" in r.error
+    with LLMClient(s) as client, pytest.raises(LLMConfigError, match="cannot reach .*:9/v1"):
+        client.complete_json(requests(50), Harm)
+
+
+def test_a_server_that_goes_away_fails_the_rest_without_aborting():
+    server = FakeServer(latency=0.01).start()
+    results = []
+    with LLMClient(settings(server.url, concurrency=1, max_retries=1)) as client:
+
+        def on_result(i, r):
+            results.append(r)
+            if i == 2:
+                server.stop()
+
+        client.complete_json(requests(6), Harm, on_result=on_result)
+    assert [r.ok for r in results[:3]] == [True] * 3
+    assert not any(r.ok for r in results[4:])
+    assert all("connection error" in r.error for r in results[4:])
 
 
 def test_streaming_results_keep_nothing():
@@ -323,3 +338,16 @@ def test_cache_is_wal_and_first_answer_wins(tmp_path):
         second = b.put("k", "m", "t", "d", Answer("two", "stop", 3, 4))
         assert first.content == second.content == "one"
         assert b.get("k") == Answer("one", "stop", 1, 2) and b.get("nope") is None
+
+
+def test_an_error_in_on_result_stops_the_batch_and_is_raised():
+    def explode(index, result):
+        raise RuntimeError(f"callback failed at {index}")
+
+    with (
+        FakeServer() as server,
+        LLMClient(settings(server.url, concurrency=2)) as client,
+        pytest.raises(RuntimeError, match="callback failed"),
+    ):
+        client.complete_json(iter(requests(2000)), Harm, on_result=explode)
+    assert server.count() < 2000

@@ -174,6 +174,29 @@ def test_build_paper_reports_latex_errors(tmp_path):
         build_paper(src, tmp_path / "numbers.tex", {}, tmp_path / "p.pdf", tmp_path / "b")
 
 
+def test_percentage_points_render_and_round_trip(tmp_path):
+    from harmtrace.report.macros import pp
+
+    assert render(pp(0.053)) == "5.3\\,pp" and render(pp(0.053), "plain") == "5.3 pp"
+    assert render(pp(-0.021)) == "$-$2.1\\,pp" and render(pp(-0.021), "plain") == "-2.1 pp"
+    assert render(ci(-0.007, 0.055, points=True)) == "[$-$0.7, 5.5\\,pp]"
+    assert render(ci(-0.007, 0.055, points=True), "plain") == "[-0.7, 5.5 pp]"
+    assert render(pp(float("nan"))) == "n/a"
+    write_numbers({"d": pp(0.1), "c": ci(0.0, 0.2, points=True)}, tmp_path / "n.json", "p")
+    _, back = read_numbers(tmp_path / "n.json")
+    assert back["d"] == pp(0.1) and back["c"].kind == "ci_pp"
+
+
+def test_booktabs_refuses_unknown_raw_columns_and_escapes_headers():
+    df = pd.DataFrame({"a_b": ["x"], "$n$": ["1"]})
+    tex = to_booktabs(df, raw_header=("$n$",))
+    assert "a\\_b & $n$ \\\\" in tex
+    with pytest.raises(ValueError, match="not in the table"):
+        to_booktabs(df, raw_columns=("missing",))
+    with pytest.raises(ValueError):
+        to_booktabs(pd.DataFrame())
+
+
 def test_collect_assets_flattens_producer_folders_and_refuses_clashes(tmp_path):
     (tmp_path / "tables" / "02_x").mkdir(parents=True)
     (tmp_path / "tables" / "02_x" / "02_x--a.tex").write_text("a")
@@ -188,9 +211,25 @@ def test_collect_assets_flattens_producer_folders_and_refuses_clashes(tmp_path):
         ]
     )
     assert sorted(assets) == ["figures/02_x--f.png", "tables/02_x--a.tex", "tables/grader--b.tex"]
+    # Snakemake's timestamp files in directory outputs are not assets (two folders clash)
+    (tmp_path / "figures" / "02_x" / ".snakemake_timestamp").write_text("")
+    (tmp_path / "figures" / "03_y").mkdir()
+    (tmp_path / "figures" / "03_y" / ".snakemake_timestamp").write_text("")
+    more = collect_assets([tmp_path / "figures" / "02_x", tmp_path / "figures" / "03_y"])
+    assert sorted(more) == ["figures/02_x--f.png"]
     (tmp_path / "tables" / "other").mkdir()
     (tmp_path / "tables" / "other" / "grader--b.tex").write_text("clash")
     with pytest.raises(PaperError, match="would both be tables/grader--b.tex"):
         collect_assets([tmp_path / "tables" / "grader--b.tex", tmp_path / "tables" / "other"])
     with pytest.raises(PaperError, match="under a tables/ or figures/ folder"):
         collect_assets([tmp_path / "elsewhere.tex"])
+
+
+def test_collect_assets_skips_hidden_files_of_two_notebook_folders(tmp_path):
+    for stem in ("01_a", "06_b"):
+        folder = tmp_path / "figures" / stem
+        folder.mkdir(parents=True)
+        (folder / f"{stem}--f.pdf").write_bytes(b"pdf")
+        (folder / ".snakemake_timestamp").write_text("")
+    assets = collect_assets([tmp_path / "figures" / "01_a", tmp_path / "figures" / "06_b"])
+    assert sorted(assets) == ["figures/01_a--f.pdf", "figures/06_b--f.pdf"]

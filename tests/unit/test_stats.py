@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -10,95 +11,26 @@ import pytest
 import scipy.stats as ss
 from statsmodels.stats.contingency_tables import Table2x2, mcnemar
 from statsmodels.stats.descriptivestats import sign_test as sm_sign_test
-from statsmodels.stats.proportion import proportion_confint, proportions_ztest
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from harmtrace.stats import (
     adjust_pvalues,
-    bootstrap_ci,
     chi2_independence,
+    cluster_bootstrap,
     cramers_v,
     cramers_v_ci,
+    cramers_v_cluster_ci,
     fisher_exact_2x2,
-    mcnemar_exact,
-    newcombe_diff_ci,
     newcombe_paired_diff_ci,
+    paired_ordinal_tests,
     percentile_interval,
     rank_biserial_paired,
     rank_biserial_paired_ci,
     resample_counts,
-    risk_ratio,
-    sign_test,
-    two_proportion_ztest,
-    wilcoxon_signed_rank,
-    wilson_ci,
+    trend_test,
 )
 
-# ----------------------------------------------------------------------------- Wilson
-
-
-@pytest.mark.parametrize(
-    ("k", "n", "lo", "hi"),
-    [  # Newcombe (1998), Stat Med 17:857, Table I, method 3 (score, no CC)
-        (81, 263, 0.2553, 0.3662),
-        (15, 148, 0.0624, 0.1605),
-        (0, 20, 0.0, 0.1611),
-        (1, 29, 0.0061, 0.1718),
-    ],
-)
-def test_wilson_published(k, n, lo, hi):
-    got = wilson_ci(k, n)
-    assert got == pytest.approx((lo, hi), abs=5e-5)
-    assert all(isinstance(x, float) for x in got)
-
-
-def test_wilson_matches_statsmodels_vectorised():
-    rng = np.random.default_rng(3)
-    n = rng.integers(1, 500, 200)
-    k = rng.integers(0, n + 1)
-    for alpha in (0.05, 0.1, 0.01):
-        lo, hi = wilson_ci(k, n, alpha)
-        ref_lo, ref_hi = proportion_confint(k, n, alpha=alpha, method="wilson")
-        np.testing.assert_allclose(lo, ref_lo, atol=1e-12)
-        np.testing.assert_allclose(hi, ref_hi, atol=1e-12)
-
-
-def test_wilson_empty_and_invalid():
-    assert all(math.isnan(x) for x in wilson_ci(0, 0))
-    lo, hi = wilson_ci([0, 3], [0, 3])
-    assert np.isnan(lo[0]) and np.isnan(hi[0])
-    assert hi[1] == 1.0 and 0.0 < lo[1] < 1.0
-    with pytest.raises(ValueError):
-        wilson_ci(5, 3)
-    with pytest.raises(ValueError):
-        wilson_ci(1, 3, alpha=1.5)
-
-
-# ----------------------------------------------------------------------------- Newcombe
-
-
-@pytest.mark.parametrize(
-    ("k1", "n1", "k2", "n2", "lo", "hi"),
-    [  # Newcombe (1998), Stat Med 17:873, Table II, method 10 (hybrid score)
-        (56, 70, 48, 80, 0.0524, 0.3339),
-        (9, 10, 3, 10, 0.1705, 0.8090),
-        (5, 56, 0, 29, -0.0381, 0.1926),
-        (0, 10, 0, 20, -0.1611, 0.2775),
-        (0, 10, 0, 10, -0.2775, 0.2775),
-        (10, 10, 0, 20, 0.6791, 1.0000),
-        (10, 10, 0, 10, 0.6075, 1.0000),
-    ],
-)
-def test_newcombe_published(k1, n1, k2, n2, lo, hi):
-    d, got_lo, got_hi = newcombe_diff_ci(k1, n1, k2, n2)
-    assert d == pytest.approx(k1 / n1 - k2 / n2)
-    assert (got_lo, got_hi) == pytest.approx((lo, hi), abs=5e-5)
-
-
-def test_newcombe_empty_and_vector():
-    assert all(math.isnan(x) for x in newcombe_diff_ci(0, 0, 3, 10))
-    _, lo, hi = newcombe_diff_ci([56, 9], [70, 10], [48, 3], [80, 10])
-    np.testing.assert_allclose(lo, [0.0524, 0.1705], atol=5e-5)
-    np.testing.assert_allclose(hi, [0.3339, 0.8090], atol=5e-5)
+# ----------------------------------------------------------------------------- paired Newcombe
 
 
 @pytest.mark.parametrize(
@@ -116,41 +48,6 @@ def test_newcombe_paired_published(cells, lo, hi):
     diff, got_lo, got_hi = newcombe_paired_diff_ci(a, b, c, d)
     assert diff == pytest.approx((b - c) / sum(cells))
     assert (got_lo, got_hi) == pytest.approx((lo, hi), abs=5e-5)
-
-
-def test_newcombe_paired_no_correlation_equals_independent_square_and_add():
-    # margins with a 0 product -> phi = 0 -> same as combining the Wilson limits
-    # of the two marginal proportions without a covariance term
-    diff, lo, hi = newcombe_paired_diff_ci(0, 3, 0, 2)
-    d2, lo2, hi2 = newcombe_diff_ci(3, 5, 0, 5)
-    assert (diff, lo, hi) == pytest.approx((d2, lo2, hi2))
-    assert all(math.isnan(x) for x in newcombe_paired_diff_ci(0, 0, 0, 0))
-
-
-# ----------------------------------------------------------------------------- risk ratio
-
-
-@pytest.mark.parametrize(
-    ("k1", "n1", "k2", "n2"), [(10, 50, 5, 60), (30, 40, 10, 40), (7, 7, 3, 9)]
-)
-def test_risk_ratio_matches_scipy_katz(k1, n1, k2, n2):
-    rr, lo, hi, corrected = risk_ratio(k1, n1, k2, n2)
-    ref = ss.contingency.relative_risk(k1, n1, k2, n2)
-    ci = ref.confidence_interval(0.95)
-    assert not corrected
-    assert (rr, lo, hi) == pytest.approx((ref.relative_risk, ci.low, ci.high), rel=1e-10)
-
-
-def test_risk_ratio_zero_cell_correction():
-    rr, lo, hi, corrected = risk_ratio(0, 20, 5, 30)
-    assert corrected
-    # Haldane-Anscombe: 0.5 added to all four cells -> [[0.5, 20.5], [5.5, 25.5]]
-    assert rr == pytest.approx((0.5 / 21) / (5.5 / 31))
-    ref = Table2x2(np.array([[0.5, 20.5], [5.5, 25.5]]), shift_zeros=False)
-    assert (lo, hi) == pytest.approx(tuple(ref.riskratio_confint(alpha=0.05)), rel=1e-10)
-    rr0, lo0, hi0, c0 = risk_ratio(0, 20, 5, 30, zero_correction=0)
-    assert rr0 == 0.0 and not c0 and math.isnan(lo0) and math.isnan(hi0)
-    assert all(math.isnan(x) for x in risk_ratio(0, 0, 2, 3)[:3])
 
 
 # ----------------------------------------------------------------------------- contingency
@@ -246,16 +143,6 @@ def test_fisher_large_table_uses_woolf_interval():
     assert res["pvalue"] == pytest.approx(ss.fisher_exact(table).pvalue)
 
 
-def test_two_proportion_ztest():
-    z, p = two_proportion_ztest(30, 40, 10, 40)
-    ref_z, ref_p = proportions_ztest([30, 10], [40, 40])
-    assert (z, p) == pytest.approx((ref_z, ref_p))
-    chi = ss.chi2_contingency([[30, 10], [10, 30]], correction=False)
-    assert z**2 == pytest.approx(chi.statistic)
-    assert all(math.isnan(x) for x in two_proportion_ztest(0, 10, 0, 10))
-    assert all(math.isnan(x) for x in two_proportion_ztest(1, 0, 0, 10))
-
-
 def test_adjust_pvalues_holm_by_hand():
     # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04
     # then running max -> 0.02, 0.03, 0.06, 0.06
@@ -271,27 +158,6 @@ def test_adjust_pvalues_holm_by_hand():
 
 
 # ----------------------------------------------------------------------------- paired
-
-
-def test_sign_test_by_hand_and_statsmodels():
-    d = [1, 2, 1, 3, 1, 1, 2, 1, -1, 0, 0]
-    res = sign_test(d)
-    assert (res["n_pos"], res["n_neg"], res["n_zero"]) == (8, 1, 2)
-    assert res["pvalue"] == pytest.approx(20 / 512)  # 2 * (C(9,0) + C(9,1)) / 2**9
-    assert res["pvalue"] == pytest.approx(sm_sign_test(np.array(d))[1])
-    assert sign_test([0, 0])["pvalue"] == 1.0
-
-
-def test_wilcoxon_by_hand_and_scipy():
-    assert wilcoxon_signed_rank([1, 2, 3, 4, 5, 6])["pvalue"] == pytest.approx(2 / 64)
-    rng = np.random.default_rng(2)
-    x, y = rng.integers(0, 4, 80), rng.integers(0, 4, 80)
-    res = wilcoxon_signed_rank(x - y)
-    ref = ss.wilcoxon(x, y, zero_method="wilcox", correction=False)
-    assert res["pvalue"] == pytest.approx(ref.pvalue)
-    assert res["n_nonzero"] == int(np.sum(x != y))
-    assert wilcoxon_signed_rank([0, 0])["pvalue"] == 1.0
-    assert math.isnan(wilcoxon_signed_rank([])["pvalue"])
 
 
 def test_rank_biserial_by_hand():
@@ -331,48 +197,6 @@ def test_rank_biserial_ci_matches_case_bootstrap():
     assert all(math.isnan(v) for v in rank_biserial_paired_ci([0, 0, 0]))
 
 
-def test_mcnemar_exact():
-    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
-    for b, c in [(3, 9), (12, 4), (5, 5)]:
-        ref = mcnemar(np.array([[10, b], [c, 20]]), exact=True).pvalue
-        assert mcnemar_exact(b, c) == pytest.approx(ref)
-    assert mcnemar_exact(0, 0) == 1.0
-
-
-# ----------------------------------------------------------------------------- bootstrap
-
-
-def test_bootstrap_bca_matches_scipy():
-    rng = np.random.default_rng(0)
-    x = rng.exponential(size=60)
-    est, lo, hi = bootstrap_ci(x, np.mean, n_resamples=5000, seed=3)
-    ref = ss.bootstrap(
-        (x,), np.mean, n_resamples=5000, method="BCa", rng=np.random.default_rng(8)
-    ).confidence_interval
-    assert est == pytest.approx(x.mean())
-    assert lo == pytest.approx(ref.low, abs=0.03)
-    assert hi == pytest.approx(ref.high, abs=0.03)
-    # BCa shifts a right-skewed mean's interval to the right of the percentile one
-    _, _, phi = bootstrap_ci(x, np.mean, n_resamples=5000, seed=3, method="percentile")
-    assert hi > phi
-
-
-def test_bootstrap_paired_and_deterministic():
-    x = np.arange(20.0)
-    y = 2 * x + 1
-
-    def slope(a, b):
-        return np.polyfit(a, b, 1)[0]
-
-    est, lo, hi = bootstrap_ci((x, y), slope, n_resamples=200, seed=1, method="percentile")
-    assert (est, lo, hi) == pytest.approx((2.0, 2.0, 2.0))
-    a = bootstrap_ci(np.arange(10.0), np.median, seed=4)
-    assert a == bootstrap_ci(np.arange(10.0), np.median, seed=4)
-    assert all(math.isnan(v) for v in bootstrap_ci(np.array([]), np.mean))
-    with pytest.raises(ValueError):
-        bootstrap_ci((x, y[:-1]), slope)
-
-
 def test_resample_counts_and_percentile():
     draws = resample_counts([5, 0, 15], 100, seed=2)
     assert draws.shape == (100, 3)
@@ -380,3 +204,193 @@ def test_resample_counts_and_percentile():
     np.testing.assert_array_equal(draws, resample_counts([5, 0, 15], 100, seed=2))
     assert percentile_interval(np.arange(101.0), 0.1) == pytest.approx((5.0, 95.0))
     assert all(math.isnan(v) for v in percentile_interval([np.nan]))
+
+
+def test_newcombe_paired_without_correlation_is_the_independent_square_and_add():
+    # margins with a zero product -> phi = 0 -> the independent-samples hybrid score
+    # interval of the two marginal proportions (statsmodels' "newcomb")
+    diff, lo, hi = newcombe_paired_diff_ci(0, 3, 0, 2)
+    ref = confint_proportions_2indep(3, 5, 0, 5, method="newcomb")
+    assert (diff, lo, hi) == pytest.approx((0.6, *ref))
+    assert all(math.isnan(x) for x in newcombe_paired_diff_ci(0, 0, 0, 0))
+
+
+# ----------------------------------------------------------------------------- small cells
+
+
+def _exact_pearson_p(table: np.ndarray) -> float:
+    """P(X^2 >= observed) over every 2 x c table with the observed margins (hypergeometric)."""
+    rows, cols = table.sum(axis=1), table.sum(axis=0)
+    n = int(table.sum())
+    observed = ss.chi2_contingency(table, correction=False).statistic
+    total = 0.0
+    for first in itertools.product(*(range(int(c) + 1) for c in cols)):
+        top = np.array(first)
+        if top.sum() != rows[0]:
+            continue
+        t = np.vstack([top, cols - top])
+        ways = np.prod([math.comb(int(c), int(k)) for c, k in zip(cols, top, strict=True)])
+        prob = ways / math.comb(n, int(rows[0]))
+        expected = np.outer(rows, cols) / n
+        stat = ((t - expected) ** 2 / expected).sum()
+        if stat >= observed - 1e-9:
+            total += prob
+    return total
+
+
+def test_chi2_small_cells_monte_carlo_matches_exact_enumeration():
+    table = np.array([[3, 0, 4], [1, 5, 2]])
+    res = chi2_independence(table, n_resamples=20000, seed=3)
+    assert res.p_method == "monte-carlo" and res.min_expected < 5
+    assert res.statistic == pytest.approx(ss.chi2_contingency(table, correction=False).statistic)
+    assert res.pvalue == pytest.approx(_exact_pearson_p(table), abs=0.01)
+    # the asymptotic p-value differs noticeably here, which is why it is not used
+    asym = chi2_independence(table, method="asymptotic", n_resamples=10)
+    assert asym.p_method == "asymptotic"
+    assert abs(asym.pvalue - res.pvalue) > 0.01
+    # seeded: identical on rerun
+    assert chi2_independence(table, n_resamples=500, seed=3) == chi2_independence(
+        table, n_resamples=500, seed=3
+    )
+
+
+def test_chi2_small_2x2_uses_fisher():
+    table = np.array([[3, 1], [1, 3]])
+    res = chi2_independence(table, n_resamples=100)
+    assert res.p_method == "exact"
+    assert res.pvalue == pytest.approx(0.4857, abs=1e-4)  # R fisher.test (tea tasting)
+    big = chi2_independence(np.array([[30, 10], [10, 30]]), n_resamples=100)
+    assert big.p_method == "asymptotic"
+    with pytest.raises(ValueError):
+        chi2_independence(table, method="nonsense")
+
+
+# ----------------------------------------------------------------------------- cluster bootstrap
+
+
+def test_cluster_bootstrap_moments_match_theory():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, size=(60, 3))
+    draws = cluster_bootstrap(x, 40000, seed=1)
+    np.testing.assert_array_equal(draws.observed, x.sum(axis=0))
+    assert draws.n_clusters == 60
+    # totals under resampling R clusters with replacement: mean sum(x), and
+    # variance sum(x^2) - sum(x)^2 / R (multinomial weights with p = 1/R)
+    r = x.shape[0]
+    var = (x**2).sum(axis=0) - x.sum(axis=0) ** 2 / r
+    np.testing.assert_allclose(draws.replicates.mean(axis=0), x.sum(axis=0), rtol=0.01)
+    np.testing.assert_allclose(draws.replicates.var(axis=0), var, rtol=0.05)
+    again = cluster_bootstrap(x, 100, seed=1).replicates
+    np.testing.assert_array_equal(again, cluster_bootstrap(x, 100, seed=1).replicates)
+    assert cluster_bootstrap(np.zeros((0, 2)), 5, 0).replicates.shape == (5, 2)
+
+
+def test_cramers_v_cluster_ci_matches_index_resampling():
+    rng = np.random.default_rng(5)
+    # 150 clusters; each contributes one unit to a 2 x 2 table, duplicated (two
+    # identical rows per cluster): the cluster interval must be wider than the naive one
+    cells = rng.choice(4, size=150, p=[0.35, 0.15, 0.15, 0.35])
+    per_cluster = np.zeros((150, 4), dtype=int)
+    per_cluster[np.arange(150), cells] = 2
+    v, lo, hi = cramers_v_cluster_ci(per_cluster, (2, 2), n_resamples=4000, seed=2)
+    table = per_cluster.sum(axis=0).reshape(2, 2)
+    assert v == pytest.approx(cramers_v(table))
+    # reference: resample cluster indices explicitly
+    idx = np.random.default_rng(9).integers(0, 150, size=(4000, 150))
+    reps = [cramers_v(per_cluster[i].sum(axis=0).reshape(2, 2)) for i in idx]
+    ref_lo, ref_hi = np.quantile(reps, [0.025, 0.975])
+    assert (lo, hi) == pytest.approx((ref_lo, ref_hi), abs=0.03)
+    _, naive_lo, naive_hi = cramers_v_ci(table, n_resamples=4000, seed=2)
+    assert hi - lo > 1.2 * (naive_hi - naive_lo)
+    with pytest.raises(ValueError):
+        cramers_v_cluster_ci(per_cluster, (3, 2))
+
+
+# ----------------------------------------------------------------------------- trend
+
+
+def test_trend_test_agresti_malformation():
+    # Agresti, Categorical Data Analysis (2002) sec. 3.4.5 / An Introduction to CDA
+    # (2007) sec. 2.5: alcohol consumption (scores 0, 0.5, 1.5, 4, 7) and infant
+    # malformation: M^2 = 6.57, P = 0.01
+    table = np.array([[17066, 48], [14464, 38], [788, 5], [126, 1], [37, 1]])
+    res = trend_test(table, row_scores=[0, 0.5, 1.5, 4, 7])
+    assert res.statistic == pytest.approx(6.57, abs=0.005)
+    assert res.pvalue == pytest.approx(0.0104, abs=5e-4)
+    assert res.n == table.sum()
+    # with two columns this is Cochran-Armitage; by hand, CA's z^2 uses n, M^2 uses n - 1
+    x = np.array([0, 0.5, 1.5, 4, 7])
+    n_i, k_i = table.sum(axis=1), table[:, 1]
+    n, p = n_i.sum(), k_i.sum() / n_i.sum()
+    t = (k_i * (x - (n_i * x).sum() / n)).sum()
+    var = p * (1 - p) * ((n_i * x**2).sum() - (n_i * x).sum() ** 2 / n)
+    assert t**2 / var * (n - 1) / n == pytest.approx(res.statistic, rel=1e-9)
+
+
+def test_trend_test_degenerate():
+    assert math.isnan(trend_test([[3, 0], [4, 0]]).pvalue)
+    res = trend_test([[10, 0], [0, 0], [0, 10]])
+    assert res.n == 20 and res.pvalue < 0.001
+
+
+# ----------------------------------------------------------------------------- paired ordinal
+
+
+def test_paired_ordinal_tests_by_hand():
+    # no zeros, no ties: exact Wilcoxon p = 2/64; sign test 2 * 1/64
+    res = paired_ordinal_tests([1, 2, 3, 4, 5, 6])
+    assert res.wilcoxon_p == pytest.approx(2 / 64)
+    assert res.sign_p == pytest.approx(2 / 64)
+    assert (res.n_pairs, res.n_untied, res.n_pos, res.n_neg) == (6, 6, 6, 0)
+    # one zero: Pratt ranks |d| with the zero (rank 1), drops it: R+ = 41 of ranks
+    # 2..10, mean (10*11 - 1*2)/4 = 27, variance (10*11*21 - 1*2*3)/24 = 96
+    d = [0, 1, 2, -3, 4, 5, 6, 7, -8, 9]
+    res = paired_ordinal_tests(d)
+    z = (41 - 27) / math.sqrt(96)
+    assert res.pratt_p == pytest.approx(2 * ss.norm.sf(z), rel=1e-9)
+    assert (res.n_pairs, res.n_untied, res.n_pos, res.n_neg) == (10, 9, 7, 2)
+    assert res.sign_p == pytest.approx(sm_sign_test(np.array(d, dtype=float))[1])
+    ref = ss.wilcoxon([x for x in d if x], correction=False)
+    assert res.wilcoxon_p == pytest.approx(ref.pvalue)
+
+
+def test_paired_ordinal_tests_edge_cases():
+    assert paired_ordinal_tests([0, 0]).wilcoxon_p == 1.0
+    assert paired_ordinal_tests([0, 0]).n_untied == 0
+    assert math.isnan(paired_ordinal_tests([]).pratt_p)
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 4, 80), rng.integers(0, 4, 80)
+    res = paired_ordinal_tests(x - y)
+    ref = ss.wilcoxon(x, y, zero_method="pratt", correction=False, method="approx")
+    assert res.pratt_p == pytest.approx(ref.pvalue)
+    assert res.n_untied == int(np.sum(x != y))
+
+
+def test_mcnemar_reference_used_by_the_analysis():
+    # the analysis calls statsmodels' exact McNemar directly: b = 0, c = 6 -> 2 / 64
+    assert mcnemar(np.array([[3, 0], [6, 4]]), exact=True).pvalue == pytest.approx(2 / 64)
+
+
+def test_stratified_trend_reduces_to_single_table_and_to_cmh():
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    from harmtrace.stats import stratified_trend_test
+
+    # one stratum: the linear-by-linear test (statsmodels), Agresti's M^2 = 6.57
+    table = np.array([[17066, 48], [14464, 38], [788, 5], [126, 1], [37, 1]])
+    one = stratified_trend_test(table[None], row_scores=[0, 0.5, 1.5, 4, 7])
+    assert one.statistic == pytest.approx(6.57, abs=0.005)
+    assert one.statistic == pytest.approx(trend_test(table, [0, 0.5, 1.5, 4, 7]).statistic)
+    # 2 x 2 x K: the Cochran-Mantel-Haenszel test without continuity correction
+    rng = np.random.default_rng(1)
+    strata = rng.integers(3, 40, size=(5, 2, 2))
+    ref = StratifiedTable([s for s in strata]).test_null_odds(correction=False)
+    got = stratified_trend_test(strata)
+    assert got.statistic == pytest.approx(ref.statistic, rel=1e-9)
+    assert got.pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+    # strata with fewer than two units are ignored; no variance -> NaN
+    padded = np.concatenate([strata, np.zeros((1, 2, 2)), [[[1, 0], [0, 0]]]])
+    assert stratified_trend_test(padded).statistic == pytest.approx(ref.statistic)
+    assert math.isnan(stratified_trend_test(np.array([[[3, 0], [4, 0]]])).pvalue)
+    with pytest.raises(ValueError):
+        stratified_trend_test(table)

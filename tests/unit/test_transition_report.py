@@ -294,7 +294,18 @@ def test_paper_numbers_values(res):
     assert nums["hh deesc pairs"] == "3"
     assert nums["hh deesc chosen"] == pct(2 / 3)
     assert nums["hh deesc rejected"] == pct(1 / 3)
-    assert nums["hh deesc diff"] == pct(1 / 3)
+    assert nums["hh deesc diff"] == f"{100 / 3:.1f}\\,pp"  # a difference: percentage points
+    # AIR escalations: a3 violence 0->2, a4 sexual 1->2, a6 hate 0->1: two of three cells
+    # start at 0, but per record only a3's prompt is 0 in every category (a6's violence
+    # prompt is 3): the per-record figure is lower
+    assert nums[f"{AIR} escalations from zero records"] == pct(1 / 3)
+    assert nums[f"{AIR} escalations from zero records n"] == "3"
+    # prompts at 0 in every category among records with a response: a3 and a5
+    assert nums[f"{AIR} prompts graded zero"] == "2" and nums[f"{AIR} prompts"] == "6"
+    assert nums["hh pairs used"] == "4" and nums["hh context differs"] == "0"
+    # chosen - rejected per pair: 1 violence -2, 2 hate -1, 3 sexual -2, 4 hate +1
+    assert nums["hh untied"] == "4"
+    assert nums["confirmatory tests"] == "5"  # two paired tests + one asymmetry per sample
     assert all(isinstance(v, str) for v in nums.values())
 
 
@@ -329,6 +340,7 @@ def test_write_tables_writes_every_table(res, tmp_path):
         f"transitions--asymmetry_{HH}_chosen.tex",
         f"transitions--asymmetry_{HH}_rejected.tex",
         "transitions--paired_hh.tex",
+        "transitions--paired_hh_deescalation.tex",
     }
     assert {p.name for p in paths} == expected
     assert {p.name for p in tmp_path.iterdir()} == expected
@@ -347,7 +359,7 @@ def test_write_tables_writes_every_table(res, tmp_path):
     assert len(body_rows) == 1 + len(groups)
     assert len(groups) < len(SAMPLES) * (len(CATEGORIES) + 1)  # hh self-harm has none
     paired = (tmp_path / "transitions--paired_hh.tex").read_text()
-    assert paired.startswith("\\begin{tabular}{lrrrrlll}")
+    assert paired.startswith("\\begin{tabular}{lrrrrrlllll}")
 
 
 def test_write_tables_without_pairs(judged, tmp_path):

@@ -8,12 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats as ss
+from statsmodels.stats.proportion import proportion_confint
 
 from harmtrace.analysis import transitions as tr
-from harmtrace.stats import adjust_pvalues, newcombe_paired_diff_ci, wilson_ci
+from harmtrace.stats import adjust_pvalues, newcombe_paired_diff_ci
 from harmtrace.taxonomy import CATEGORIES, TRANSITIONS
 
 NA = pd.NA
+
+
+def wilson_ci(k, n):
+    """The reference interval: statsmodels' Wilson score interval."""
+    return proportion_confint(k, n, alpha=0.05, method="wilson")
 
 
 def judgments(rows: dict[str, dict], relevance: dict[str, object] | None = None) -> pd.DataFrame:
@@ -281,13 +287,18 @@ def test_category_asymmetry_by_hand():
     assert len(pw) == 6
     hs = _row(pw, category_a="hate", category_b="sexual")
     assert hs["risk_ratio"] == pytest.approx((10 / 40) / (30 / 40))
-    katz = ss.contingency.relative_risk(10, 40, 30, 40).confidence_interval()
-    assert (hs["rr_lo"], hs["rr_hi"]) == pytest.approx((katz.low, katz.high))
+    # adjusted log interval, by hand: Katz on (k + 0.5) / (n + 0.5)
+    se = math.sqrt(1 / 10.5 - 1 / 40.5 + 1 / 30.5 - 1 / 40.5)
+    centre = math.log((10.5 / 40.5) / (30.5 / 40.5))
+    assert hs["rr_lo"] == pytest.approx(math.exp(centre - 1.959964 * se), rel=1e-5)
+    assert hs["rr_hi"] == pytest.approx(math.exp(centre + 1.959964 * se), rel=1e-5)
     assert hs["risk_diff"] == pytest.approx(-0.5)
     assert hs["p_fisher"] == pytest.approx(ss.fisher_exact([[10, 30], [30, 10]]).pvalue)
     zero = _row(pw, category_a="sexual", category_b="self_harm")
-    assert zero["rr_zero_corrected"]
-    assert zero["risk_ratio"] == pytest.approx((30.5 / 41) / (0.5 / 21))
+    # no failure at all in self-harm: the ratio is unbounded, the adjusted interval
+    # stays finite
+    assert math.isinf(zero["risk_ratio"])
+    assert 1 < zero["rr_lo"] < zero["rr_hi"] < np.inf
     np.testing.assert_allclose(pw["p_holm"], adjust_pvalues(pw["p_fisher"]))
     assert (pw["p_holm"] >= pw["p_fisher"]).all()
     again = tr.category_asymmetry(_long_from_counts(SPEC), n_resamples=300, seed=2)
@@ -356,6 +367,9 @@ def test_paired_side_comparison_by_hand():
     assert hate["sign_p"] == pytest.approx(10 / 16)  # 1 of 4 positive: 2 * (1 + 4) / 16
     ref = ss.wilcoxon([-1, -2, -1, 1], zero_method="wilcox", correction=False)
     assert hate["wilcoxon_p"] == pytest.approx(ref.pvalue)
+    pratt = ss.wilcoxon([-1, -2, 0, -1, 1], zero_method="pratt", correction=False, method="approx")
+    assert hate["pratt_p"] == pytest.approx(pratt.pvalue)
+    assert hate["n_untied"] == 4
     # overall equals hate here (other categories all 0)
     assert sev.loc["overall", "rbc"] == pytest.approx(-0.6)
     # other categories: every pair ties
@@ -384,6 +398,24 @@ def test_paired_side_comparison_by_hand():
     assert (rej["count"], rej["n"]) == (1, 5)  # p1-p5 rejected; p7 rejected has no response
     chosen = _row(shares, category="hate", hh_side="chosen", transition="de-escalate")
     assert (chosen["count"], chosen["n"]) == (4, 7)  # p1, p2, p4, p7 of 7 chosen
+
+
+def test_paired_sample_leaves_out_pairs_whose_context_differs():
+    df = _hh_frame()
+    df["hh_context_differs"] = df["hh_pair_id"].isin(["p1", "p5"])
+    # p5's sides get different prompt severities, p1's do not
+    df.loc[(df["hh_pair_id"] == "p5") & (df["hh_side"] == "rejected"), "prompt_severity_hate"] = 3
+    res = tr.paired_side_comparison(df, n_resamples=100)
+    assert res.sample == {
+        "pairs_total": 6,
+        "context_differs": 2,
+        "context_differs_prompt_differs": 1,
+        "pairs_used": 4,
+    }
+    hate = res.severity.set_index("category").loc["hate"]
+    assert hate["n_pairs"] == 3  # p2, p3, p4 (p7's rejected response is missing)
+    without = tr.paired_side_comparison(df.drop(columns="hh_context_differs"), n_resamples=100)
+    assert without.sample["context_differs"] == 0 and without.sample["pairs_used"] == 6
 
 
 def test_paired_side_comparison_errors_and_determinism():

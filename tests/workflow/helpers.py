@@ -18,10 +18,23 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-COPY = ("Snakefile", "environment.yml", "config", "workflow", "profiles", "notebooks", "paper")
+COPY = (
+    "Snakefile",
+    "environment.yml",
+    "config",
+    "workflow",
+    "profiles",
+    "notebooks",
+    "paper",
+    "scripts",
+)
 
-SMALL = {"grader": {"embedded": {"folds": 3, "compare": {"extractors": ["tfidf"], "seeds": [0]}}}}
-"""A faster extractor comparison; everything else is the default configuration."""
+SMALL = {
+    "grader": {"embedded": {"folds": 3, "compare": {"extractors": ["tfidf"], "seeds": [0]}}},
+    "trees": {"fit": {"starts": 1, "bootstrap": 5}},
+}
+"""A faster extractor comparison and tree-weight fit; everything else is the default
+configuration."""
 
 
 def copy_project(dest: Path) -> Path:

@@ -32,9 +32,16 @@ def test_editing_the_embedded_grader_replans_training_and_everything_downstream(
 
 
 def test_editing_statistics_replans_the_notebooks_but_not_the_grading(built, mirror):
-    planned = _planned_after_edit(built, mirror, "stats/proportions.py")
-    assert {"notebook_transitions", "evaluate_grader", "numbers"} <= planned
-    assert not planned & {"train_grader", "grade", "compare_extractors", "fetch", "normalize"}
+    planned = _planned_after_edit(built, mirror, "stats/paired.py")
+    assert {"notebook_transitions", "notebook_asymmetry", "notebook_validity", "numbers"} <= planned
+    assert not planned & {
+        "train_grader",
+        "evaluate_grader",
+        "grade",
+        "compare_extractors",
+        "fetch",
+        "normalize",
+    }
 
 
 def test_editing_one_verb_does_not_replan_the_other_verbs_of_its_module(built, mirror):

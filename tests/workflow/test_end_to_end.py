@@ -117,8 +117,17 @@ def test_every_notebook_runs_as_is_against_results(built: Path, tmp_path: Path):
     import papermill
 
     shutil.copytree(built / "results", tmp_path / "results")
+    shutil.copytree(built / "data", tmp_path / "data")  # fetched reference data (taxonomy)
     for nb in sorted((built / "notebooks").glob("*.ipynb")):
         papermill.execute_notebook(
             str(nb), str(tmp_path / nb.name), cwd=str(tmp_path), progress_bar=False
         )
         assert (tmp_path / nb.name).is_file()
+
+
+@pytest.mark.paper
+def test_snakemake_report_carries_figures_and_captions(pdf: Path, built: Path, mirror: Path):
+    snakemake(built, "--cores", "1", "--report", "results/report.html", mirror=mirror)
+    html = (built / "results" / "report.html").read_text(errors="replace")
+    assert "01_transitions--shares.png" in html
+    assert "Out-of-fold validity of the embedded grader" in html

@@ -17,8 +17,10 @@ from tests.workflow.helpers import edit_config, env_for, snakemake
 pytestmark = pytest.mark.workflow
 
 
-def hostile(tag: str) -> str:
-    return f"x y$(touch PWNED_{tag})`touch PWNED2_{tag}`;'\"&|<>* ~%{{}}"
+def hostile(tag: str, braces: bool = True) -> str:
+    """Shell syntax with a tag; output folders may not hold braces (Snakemake wildcards)."""
+    value = f"x y$(touch PWNED_{tag})`touch PWNED2_{tag}`;'\"&|<>* ~%"
+    return value + "{}" if braces else value
 
 
 def test_every_config_string_is_one_shell_word(project, mirror):
@@ -27,7 +29,7 @@ def test_every_config_string_is_one_shell_word(project, mirror):
     values = {
         "data": {
             "mirror": hostile("mirror"),
-            "raw_dir": hostile("raw"),
+            "raw_dir": hostile("raw", braces=False),
             "user_datasets": {
                 "mine": {
                     "path": user_file,
@@ -37,7 +39,7 @@ def test_every_config_string_is_one_shell_word(project, mirror):
                 }
             },
         },
-        "grader": {"embedded": {"model_dir": hostile("model")}},
+        "grader": {"embedded": {"model_dir": hostile("model", braces=False)}},
         "analysis": {"transitions": {"parameters": {"label": hostile("param")}}},
     }
     edit_config(project, values)
@@ -57,7 +59,8 @@ def test_every_config_string_is_one_shell_word(project, mirror):
             text=True,
             check=True,
         ).stdout
-        seen += sum(hostile(t) in out for t in ("mirror", "raw", "model", "pcol", "source"))
+        seen += sum(hostile(t) in out for t in ("mirror", "pcol", "source"))
+        seen += sum(hostile(t, braces=False) in out for t in ("raw", "model"))
     assert not list(project.glob("PWNED*")), "a config value was executed by the shell"
     assert seen >= 5  # the values did reach the commands, intact
 
@@ -70,3 +73,9 @@ def test_a_hostile_user_file_runs_through_normalize(project, mirror):
     snakemake(project, "--cores", "1", "results/records/mine.parquet", mirror=mirror)
     assert (project / "results" / "records" / "mine.parquet").is_file()
     assert not list(project.glob("PWNED*"))
+
+
+def test_braces_in_output_folders_are_refused_with_the_key(project, mirror):
+    edit_config(project, {"data": {"raw_dir": "data/{x}"}})
+    res = snakemake(project, "-n", "--cores", "1", mirror=mirror, check=False)
+    assert res.returncode != 0 and "raw_dir" in res.stdout + res.stderr

@@ -77,6 +77,28 @@ def grader_inputs(wildcards):
 EMBEDDED_DIR = grader_block("embedded").get("model_dir", "results/models/embedded")
 
 
+SHARD_SIZE = config["grade"].get("shard_size", 20000)
+"""Records per grading job (grade.shard_size)."""
+
+
+def shard_plan_file(dataset):
+    return f"results/shards/{dataset}.plan.json"
+
+
+def judgment_shard(grader, dataset, shard, shards):
+    return f"results/shards/{grader}/{dataset}/{shard}-of-{shards}.parquet"
+
+
+def judgment_shards(wildcards):
+    """Every shard of one grader's judgments of one dataset (known once the plan exists)."""
+    plan = checkpoints.shard_plan.get(dataset=wildcards.dataset).output[0]
+    n = json.loads(Path(plan).read_text(encoding="utf-8"))["shards"]
+    return [
+        judgment_shard(wildcards.grader, wildcards.dataset, i, n)
+        for i in range(1, n + 1)
+    ]
+
+
 def normalize_input(wildcards):
     """A registered dataset's fetch manifest, or a user dataset's own file."""
     if wildcards.dataset in USER_DATASETS:
@@ -102,7 +124,7 @@ def notebook_inputs(spec):
     """Records and judgments of the analysed datasets, plus the entry's own inputs."""
     datasets = spec["datasets"]
     extra = [
-        path.format(grader=spec["grader"], dataset=dataset)
+        path.format(grader=spec["grader"], dataset=dataset, raw_dir=RAW)
         for path in spec.get("inputs", [])
         for dataset in datasets
     ]
@@ -116,8 +138,11 @@ def notebook_inputs(spec):
 def notebook_parameters(producer, spec):
     """Everything papermill injects: the entry's parameters plus where to read and write."""
     stem = spec["notebook"]
+    parameters = dict(spec.get("parameters", {}))
+    if "raw_dir" in parameters:  # fetched files live where data.raw_dir says
+        parameters["raw_dir"] = RAW
     return {
-        **spec.get("parameters", {}),
+        **parameters,
         "producer": producer,
         "grader": spec["grader"],
         "datasets": spec["datasets"],
@@ -127,3 +152,26 @@ def notebook_parameters(producer, spec):
         "figures_dir": f"results/figures/{stem}",
         "numbers_out": numbers(stem),
     }
+
+
+# Harm-benefit trees (trees.smk)
+def tree_file(generator, dataset):
+    return f"results/trees/{generator}/{dataset}.jsonl"
+
+
+def harm_benefit(generator, name):
+    return f"results/harm_benefit/{generator}/{name}"
+
+
+def tree_inputs(wildcards):
+    """Records, the taxonomy, and what the generator builds on (the embedded grader)."""
+    out = {"records": records(wildcards.dataset), "taxonomy": TAXONOMY_MANIFEST}
+    if generator_class(wildcards.generator).uses_embedded_grader:
+        out["model"] = f"{EMBEDDED_DIR}/model.pkl"
+        out["oof"] = f"{EMBEDDED_DIR}/oof_scores.parquet"
+    return out
+
+
+def repeat(option, values):
+    """`--option a --option b`: one CLI argument pair per value (each shell-quoted by :q)."""
+    return [arg for value in values for arg in (option, str(value))]

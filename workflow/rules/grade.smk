@@ -142,11 +142,62 @@ rule compare_extractors:
         "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
 
 
-rule grade:
-    """Severity, confidence and relevance for every record of one dataset, by one backend."""
+checkpoint shard_plan:
+    """How many grading shards of grade.shard_size records a dataset needs."""
+    input:
+        records=records("{dataset}"),
+    output:
+        shard_plan_file("{dataset}"),
+    log:
+        logfile("grade", "shard_plan/{dataset}"),
+    benchmark:
+        bench("grade", "shard_plan/{dataset}")
+    conda:
+        ENV
+    params:
+        shard_size=SHARD_SIZE,
+        code=code_hash(verbs=["shard-plan"]),
+    shell:
+        "harmtrace shard-plan --records {input.records:q} --shard-size {params.shard_size} "
+        "--out {output:q} > {log:q} 2>&1"
+
+
+rule grade_shard:
+    """Severity, confidence and relevance for one shard of one dataset, by one backend."""
     input:
         unpack(grader_inputs),
         records=records("{dataset}"),
+    output:
+        judgment_shard("{grader}", "{dataset}", "{shard}", "{shards}"),
+    log:
+        logfile("grade", "{grader}/{dataset}/{shard}-of-{shards}"),
+    benchmark:
+        bench("grade", "{grader}/{dataset}/{shard}-of-{shards}")
+    wildcard_constraints:
+        shard=r"\d+",
+        shards=r"\d+",
+    conda:
+        ENV
+    resources:
+        # measured: an embedded shard of 20,000 records peaks at 0.6 GB (100,000: 1.5 GB)
+        mem_mb=2000,
+    params:
+        spec=lambda wildcards: json.dumps(
+            grader_block(wildcards.grader), sort_keys=True
+        ),
+        code=lambda wildcards: grader_code(wildcards.grader),
+    shell:
+        "harmtrace grade {wildcards.dataset:q} --grader {wildcards.grader:q} "
+        "--spec {params.spec:q} --records {input.records:q} "
+        "--shard {wildcards.shard}/{wildcards.shards} --out {output:q} > {log:q} 2>&1"
+
+
+rule grade:
+    """One dataset's judgments by one backend: its shards gathered in record order, every
+    record judged exactly once."""
+    input:
+        records=records("{dataset}"),
+        shards=judgment_shards,
     output:
         judgments("{grader}", "{dataset}"),
     log:
@@ -156,13 +207,10 @@ rule grade:
     conda:
         ENV
     params:
-        spec=lambda wildcards: json.dumps(
-            grader_block(wildcards.grader), sort_keys=True
-        ),
-        code=lambda wildcards: grader_code(wildcards.grader),
+        code=code_hash(verbs=["gather-judgments"]),
     shell:
-        "harmtrace grade {wildcards.dataset:q} --grader {wildcards.grader:q} "
-        "--spec {params.spec:q} --records {input.records:q} --out {output:q} > {log:q} 2>&1"
+        "harmtrace gather-judgments --out {output:q} --records {input.records:q} "
+        "{input.shards:q} > {log:q} 2>&1"
 
 
 FINAL.extend(rules.train_grader.output)

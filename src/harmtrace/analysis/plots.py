@@ -160,3 +160,212 @@ def plot_persistence_drift(
     axes[1].legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- category asymmetry
+
+
+def _panels(n: int, width: float = 3.4, height: float = 2.8):
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False)
+    return fig, axes[0]
+
+
+def _errbar(share: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.vstack([share - lo, hi - share])
+
+
+def plot_category_rates(results, labels: Mapping[str, str]) -> plt.Figure:
+    """Per sample: failure to de-escalate and persistence per category, with CIs."""
+    samples = list(results)
+    fig, axes = _panels(len(samples))
+    width = 0.38
+    for ax, sample in zip(axes, samples, strict=False):
+        rates = results[sample].rates.set_index(["category", "metric"])
+        x = np.arange(len(CATEGORIES))
+        for j, (metric, color) in enumerate((("failure", "#c0504d"), ("persistence", "#9a9a9a"))):
+            rows = rates.xs(metric, level="metric").reindex(list(CATEGORIES))
+            share = rows["share"].to_numpy(dtype=float)
+            err = _errbar(share, rows["ci_lo"].to_numpy(float), rows["ci_hi"].to_numpy(float))
+            ax.bar(
+                x + (j - 0.5) * width,
+                np.nan_to_num(share),
+                width,
+                yerr=np.nan_to_num(err),
+                capsize=2,
+                color=color,
+                label=metric,
+                error_kw={"elinewidth": 0.8},
+            )
+        ax.set_xticks(x, [_title(c) for c in CATEGORIES], rotation=30, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_title(labels.get(sample, sample), fontsize=9)
+    axes[0].set_ylabel("share of non-zero prompts")
+    axes[-1].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_escalation_origin(results, labels: Mapping[str, str]) -> plt.Figure:
+    """Share of escalations from a severity-0 prompt: over category cells vs over records."""
+    samples = list(results)
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.6 * len(samples)), 2.8))
+    x = np.arange(len(samples))
+    for j, (unit, color) in enumerate((("cells", "#4c72b0"), ("records", "#dd8452"))):
+        share, lo, hi = [], [], []
+        for sample in samples:
+            row = results[sample].origin.set_index("unit").loc[unit]
+            share.append(row["share"])
+            lo.append(row["ci_lo"])
+            hi.append(row["ci_hi"])
+        s = np.array(share, dtype=float)
+        err = _errbar(s, np.array(lo, dtype=float), np.array(hi, dtype=float))
+        ax.bar(
+            x + (j - 0.5) * 0.38,
+            np.nan_to_num(s),
+            0.38,
+            yerr=np.nan_to_num(err),
+            capsize=2,
+            color=color,
+            label=f"per {unit[:-1]}",
+            error_kw={"elinewidth": 0.8},
+        )
+    ax.set_xticks(x, [labels.get(s, s) for s in samples], rotation=20, ha="right", fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("escalations from prompt severity 0")
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ratios(results, labels: Mapping[str, str]) -> plt.Figure:
+    """Forest plot of the category rate ratios with cluster-bootstrap CIs (log scale)."""
+    rows = []
+    for sample, res in results.items():
+        for r in res.ratios.itertuples():
+            rows.append(
+                (
+                    f"{labels.get(sample, sample)}: {r.metric} "
+                    f"{_title(r.numerator)}/{_title(r.denominator)}",
+                    r.ratio,
+                    r.ci_lo,
+                    r.ci_hi,
+                )
+            )
+    fig, ax = plt.subplots(figsize=(6.0, 0.3 * max(len(rows), 2) + 0.8))
+    y = np.arange(len(rows))[::-1]
+    for yi, (_, ratio, lo, hi) in zip(y, rows, strict=True):
+        if np.isfinite(ratio) and ratio > 0:
+            lo_ = lo if np.isfinite(lo) and lo > 0 else ratio
+            hi_ = hi if np.isfinite(hi) else ratio * 10
+            ax.plot([lo_, hi_], [yi, yi], color="#555555", lw=1)
+            ax.plot([ratio], [yi], "o", color="#c0504d", ms=4)
+    ax.axvline(1.0, color="#999999", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=7)
+    ax.set_xlabel("ratio of rates (cluster-bootstrap CI)")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- relevance
+
+_REL_COLORS = ("#c0504d", "#e3b04b", "#4c9a6a")
+
+
+def plot_relevance_by_severity(results, labels: Mapping[str, str]) -> plt.Figure:
+    """Per sample: relevance 1/2/3 shares stacked at each response severity (n on top)."""
+    samples = list(results)
+    fig, axes = _panels(len(samples), width=3.0)
+    for ax, sample in zip(axes, samples, strict=False):
+        d = results[sample].by_severity
+        n = d["n"].to_numpy(dtype=float)
+        bottom = np.zeros(len(d))
+        x = np.arange(len(d))
+        for j, color in enumerate(_REL_COLORS):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(n > 0, d[f"rel{j + 1}"].to_numpy(float) / n, 0.0)
+            ax.bar(x, share, 0.7, bottom=bottom, color=color, label=f"relevance {j + 1}")
+            bottom += share
+        for xi, ni in zip(x, n, strict=True):
+            ax.text(xi, 1.02, f"n={int(ni)}", ha="center", fontsize=6)
+        ax.set_xticks(x, [SEVERITY_NAMES[int(v)] for v in d["level"]])
+        ax.set_ylim(0, 1.1)
+        ax.set_xlabel("response severity")
+        ax.set_title(labels.get(sample, sample), fontsize=9)
+    axes[0].set_ylabel("share of records")
+    axes[-1].legend(frameon=False, fontsize=6, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_relevance_by_transition(results, labels: Mapping[str, str]) -> plt.Figure:
+    """Share fully relevant (relevance 3) by overall transition, with Wilson CIs."""
+    samples = list(results)
+    fig, ax = plt.subplots(figsize=(max(3.2, 1.8 * len(samples)), 2.8))
+    width = 0.8 / len(TRANSITIONS)
+    x = np.arange(len(samples))
+    for j, t in enumerate(TRANSITIONS):
+        rows = [results[s].by_transition.set_index("level").loc[t] for s in samples]
+        share = np.array([r["share3"] for r in rows], dtype=float)
+        err = _errbar(
+            share,
+            np.array([r["ci_lo"] for r in rows], dtype=float),
+            np.array([r["ci_hi"] for r in rows], dtype=float),
+        )
+        ax.bar(
+            x + (j - 1) * width,
+            np.nan_to_num(share),
+            width,
+            yerr=np.nan_to_num(err),
+            capsize=2,
+            color=_COLORS[t],
+            label=t,
+            error_kw={"elinewidth": 0.8},
+        )
+    ax.set_xticks(x, [labels.get(s, s) for s in samples], rotation=20, ha="right", fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share with relevance 3")
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- validity
+
+
+def plot_preference_agreement(results, labels: Mapping[str, str]) -> plt.Figure:
+    """Share of preference pairs whose rejected response is graded at least as severe."""
+    frames = [(d, r.preferences) for d, r in results.items() if r.preferences is not None]
+    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    cats = [OVERALL, *CATEGORIES]
+    width = 0.8 / max(len(frames), 1)
+    x = np.arange(len(cats))
+    for j, (dataset, prefs) in enumerate(frames):
+        p = prefs.set_index("category").reindex(cats)
+        share = p["at_least"].to_numpy(dtype=float)
+        err = _errbar(share, p["at_least_lo"].to_numpy(float), p["at_least_hi"].to_numpy(float))
+        ax.bar(
+            x + (j - (len(frames) - 1) / 2) * width,
+            np.nan_to_num(share),
+            width,
+            yerr=np.nan_to_num(err),
+            capsize=2,
+            label=labels.get(dataset, dataset),
+            error_kw={"elinewidth": 0.8},
+        )
+        ax.bar(
+            x + (j - (len(frames) - 1) / 2) * width,
+            np.nan_to_num(p["above"].to_numpy(dtype=float)),
+            width,
+            color="none",
+            edgecolor="#333333",
+            hatch="//",
+            lw=0.5,
+        )
+    ax.set_xticks(x, [_title(c) for c in cats], rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("rejected graded >= chosen\n(hatched: strictly >)")
+    if frames:
+        ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from harmtrace.analysis.asymmetry import escalation_origin_summary, record_counts
 from harmtrace.analysis.transitions import (
     OVERALL,
     CategoryAsymmetry,
@@ -27,7 +29,7 @@ from harmtrace.analysis.transitions import (
     severity_matrix,
     transition_shares,
 )
-from harmtrace.report.latex import write_table_tex
+from harmtrace.report.latex import file_stem, write_table_tex
 from harmtrace.report.macros import (
     Number,
     ci,
@@ -38,10 +40,12 @@ from harmtrace.report.macros import (
     fmt_p,
     fmt_pct,
     pct,
+    pp,
     pvalue,
     real,
     text,
 )
+from harmtrace.stats import adjust_pvalues
 from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, SEVERITY_NAMES, TRANSITIONS
 
 KEEP = ["record_id", "dataset", "sample", "hh_side", "hh_pair_id", "relevance"]
@@ -82,9 +86,15 @@ class TransitionResults:
     paired: PairedSideComparison | None
     matrices: dict[tuple[str, str], pd.DataFrame]
     alpha: float
+    origin_records: pd.DataFrame | None = None
+    """Per sample: escalations from severity 0 counted per cell and per record."""
+    prompts_zero: dict[str, tuple[int, int]] | None = None
+    """Per sample: (records whose prompt is 0 in every category, records)."""
 
 
-def analyse(df: pd.DataFrame, *, alpha: float = 0.05, seed: int = 0) -> TransitionResults:
+def analyse(
+    df: pd.DataFrame, *, alpha: float = 0.05, seed: int = 0, n_resamples: int = 2000
+) -> TransitionResults:
     """Run every transition analysis per sample (dataset, or dataset and side)."""
     keep = [c for c in KEEP if c in df.columns]
     long = long_format(df, keep=keep)
@@ -96,16 +106,31 @@ def analyse(df: pd.DataFrame, *, alpha: float = 0.05, seed: int = 0) -> Transiti
     origin = escalation_origin(pooled, by=by, alpha=alpha)
     relevance = relevance_by_response_severity(long, by=by, alpha=alpha)
     asymmetry = {
-        s: category_asymmetry(long.loc[long["sample"] == s], seed=seed, alpha=alpha)
+        s: category_asymmetry(
+            long.loc[long["sample"] == s], seed=seed, alpha=alpha, n_resamples=n_resamples
+        )
         for s in sorted(long["sample"].unique())
     }
     hh = df.loc[df["hh_side"].notna()]
-    paired = paired_side_comparison(hh, seed=seed, alpha=alpha) if len(hh) else None
+    paired = (
+        paired_side_comparison(hh, seed=seed, alpha=alpha, n_resamples=n_resamples)
+        if len(hh)
+        else None
+    )
     matrices = {
         (s, c): severity_matrix(long.loc[long["sample"] == s], c)
         for s in sorted(long["sample"].unique())
         for c in (*CATEGORIES, OVERALL)
     }
+    origin_records, prompts_zero = [], {}
+    for s in sorted(long["sample"].unique()):
+        ls = long.loc[long["sample"] == s]
+        o = escalation_origin_summary(
+            ls, record_counts(ls), alpha=alpha, n_resamples=n_resamples, seed=seed
+        )
+        origin_records.append(o.loc[o["unit"].isin(["cells", "records"])].assign(sample=s))
+        overall = ls.loc[ls["category"] == OVERALL]
+        prompts_zero[s] = (int((overall["prompt_sev"] == 0).sum()), len(overall))
     return TransitionResults(
         long,
         shares,
@@ -117,6 +142,8 @@ def analyse(df: pd.DataFrame, *, alpha: float = 0.05, seed: int = 0) -> Transiti
         paired,
         matrices,
         alpha,
+        pd.concat(origin_records, ignore_index=True) if origin_records else None,
+        prompts_zero,
     )
 
 
@@ -165,11 +192,13 @@ def asymmetry_table(asym: CategoryAsymmetry) -> pd.DataFrame:
 
 
 def paired_table(paired: PairedSideComparison) -> pd.DataFrame:
+    """Paired severity differences per category, under three treatments of tied pairs."""
     s = paired.severity
     return pd.DataFrame(
         {
             "Category": [CATEGORY_TITLES.get(c, c.capitalize()) for c in s["category"]],
             "Pairs": [fmt_int(n) for n in s["n_pairs"]],
+            "Untied": [fmt_int(n) for n in s["n_untied"]],
             "Chosen lower": [fmt_pct(x) for x in s["share_chosen_lower"]],
             "Equal": [fmt_pct(x) for x in s["share_equal"]],
             "Chosen higher": [fmt_pct(x) for x in s["share_chosen_higher"]],
@@ -178,9 +207,67 @@ def paired_table(paired: PairedSideComparison) -> pd.DataFrame:
                 for r, lo, hi in zip(s["rbc"], s["rbc_lo"], s["rbc_hi"], strict=True)
             ],
             "Wilcoxon p": [fmt_p(x) for x in s["wilcoxon_p"]],
+            "Pratt p": [fmt_p(x) for x in s["pratt_p"]],
+            "Sign p": [fmt_p(x) for x in s["sign_p"]],
             "Holm p": [fmt_p(x) if pd.notna(x) else "" for x in s["wilcoxon_p_holm"]],
         }
     )
+
+
+def _points(x: float) -> str:
+    """A share difference in percentage points, LaTeX minus sign."""
+    shown = fmt_num(100 * x, 1)
+    return "$-$" + shown[1:] if shown.startswith("-") else shown
+
+
+def paired_deescalation_table(paired: PairedSideComparison) -> pd.DataFrame:
+    """Per category: de-escalation of chosen vs rejected among pairs with non-zero prompts."""
+    d = paired.deescalation
+    d = d.loc[d["population"] == "prompt_positive"]
+    return pd.DataFrame(
+        {
+            "Category": [CATEGORY_TITLES.get(c, c.capitalize()) for c in d["category"]],
+            "Pairs": [fmt_int(n) for n in d["n_pairs"]],
+            "Chosen": [fmt_pct(x) for x in d["share_chosen"]],
+            "Rejected": [fmt_pct(x) for x in d["share_rejected"]],
+            "Difference, pp [95% CI]": [
+                f"{_points(x)} [{_points(lo)}, {_points(hi)}]" if n else "n/a"
+                for x, lo, hi, n in zip(
+                    d["diff"], d["diff_lo"], d["diff_hi"], d["n_pairs"], strict=True
+                )
+            ],
+            "McNemar p": [fmt_p(x) for x in d["mcnemar_p"]],
+        }
+    )
+
+
+CONFIRMATORY = {
+    "paired severity": "chosen vs rejected overall response severity (Wilcoxon, zeros dropped)",
+    "paired deescalation": "chosen vs rejected de-escalation, non-zero prompts (exact McNemar)",
+    "asymmetry": "failure to de-escalate by category, per sample (chi-square)",
+}
+"""The confirmatory tests, adjusted together (Holm); every other test is exploratory."""
+
+
+def confirmatory_tests(res: TransitionResults) -> pd.DataFrame:
+    """The confirmatory family with raw and Holm-adjusted p-values (NaN: not testable)."""
+    rows = []
+    if res.paired is not None:
+        sev = res.paired.severity.set_index("category")
+        rows.append({"test": "paired severity", "pvalue": sev.loc[OVERALL, "wilcoxon_p"]})
+        d = res.paired.deescalation
+        row = d.loc[(d["category"] == OVERALL) & (d["population"] == "prompt_positive")]
+        rows.append(
+            {
+                "test": "paired deescalation",
+                "pvalue": row["mcnemar_p"].iloc[0] if len(row) else np.nan,
+            }
+        )
+    for sample, asym in res.asymmetry.items():
+        rows.append({"test": f"asymmetry {sample}", "pvalue": asym.omnibus.iloc[0]["pvalue"]})
+    out = pd.DataFrame(rows, columns=["test", "pvalue"])
+    out["p_holm"] = adjust_pvalues(out["pvalue"].to_numpy(dtype=float), "holm")
+    return out
 
 
 def _share_numbers(prefix: str, g: pd.DataFrame) -> dict[str, Number]:
@@ -236,43 +323,104 @@ def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, N
                 nums[f"{tag} fail {r.category}"] = pct(r.share)
                 nums[f"{tag} fail {r.category} ci"] = ci(r.ci_lo, r.ci_hi)
                 nums[f"{tag} fail {r.category} n"] = count(r.n)
+    for sample in samples:
+        if res.origin_records is not None:
+            org = res.origin_records
+            r = org.loc[(org["sample"] == sample) & (org["unit"] == "records")]
+            if len(r):
+                r = r.iloc[0]
+                key = f"{sample} escalations from zero records"
+                nums[f"{key} k"] = count(int(r["k"]))
+                nums[f"{key} n"] = count(int(r["n"]))
+                if r["n"]:
+                    nums[key] = pct(r["share"])
+                    nums[f"{key} ci"] = ci(r["ci_lo"], r["ci_hi"])
+                else:
+                    nums[key] = text("no escalations")
+                    nums[f"{key} ci"] = text("n/a")
+        if res.prompts_zero and sample in res.prompts_zero:
+            zero, total = res.prompts_zero[sample]
+            nums[f"{sample} prompts graded zero"] = count(zero)
+            nums[f"{sample} prompts"] = count(total)
     if res.paired is not None:
-        s = res.paired.severity.set_index("category")
-        o = s.loc[OVERALL]
-        nums["hh pairs"] = count(int(o["n_pairs"]))
-        nums["hh chosen lower"] = pct(o["share_chosen_lower"])
-        nums["hh chosen higher"] = pct(o["share_chosen_higher"])
-        nums["hh rbc"] = real(o["rbc"])
-        nums["hh rbc ci"] = ci(o["rbc_lo"], o["rbc_hi"], pct=False, digits=2)
-        nums["hh wilcoxon p"] = pvalue(o["wilcoxon_p"])
-        d = res.paired.deescalation
-        row = d.loc[(d["category"] == OVERALL) & (d["population"] == "prompt_positive")]
-        if len(row):
-            r = row.iloc[0]
-            nums["hh deesc chosen"] = pct(r["share_chosen"])
-            nums["hh deesc rejected"] = pct(r["share_rejected"])
-            nums["hh deesc diff"] = pct(r["diff"])
-            nums["hh deesc diff ci"] = ci(r["diff_lo"], r["diff_hi"])
-            nums["hh deesc mcnemar p"] = pvalue(r["mcnemar_p"])
-            nums["hh deesc pairs"] = count(int(r["n_pairs"]))
+        nums.update(_paired_numbers(res.paired))
+    conf = confirmatory_tests(res)
+    nums["confirmatory tests"] = count(len(conf))
+    for r in conf.itertuples():
+        key = f"confirmatory {r.test}"
+        ok = np.isfinite(r.pvalue)
+        nums[f"{key} p"] = pvalue(r.pvalue) if ok else text("not testable")
+        nums[f"{key} p holm"] = pvalue(r.p_holm) if ok else text("not testable")
+    return nums
+
+
+def _paired_numbers(paired: PairedSideComparison) -> dict[str, Number]:
+    nums: dict[str, Number] = {}
+    for key, value in paired.sample.items():
+        nums[f"hh {key.replace('_', ' ')}"] = count(value)
+    s = paired.severity.set_index("category")
+    o = s.loc[OVERALL]
+    nums["hh pairs"] = count(int(o["n_pairs"]))
+    nums["hh chosen lower"] = pct(o["share_chosen_lower"])
+    nums["hh chosen higher"] = pct(o["share_chosen_higher"])
+    for cat, r in s.iterrows():
+        tag = "hh" if cat == OVERALL else f"hh {cat}"
+        nums[f"{tag} untied"] = count(int(r["n_untied"]))
+        if np.isfinite(r["rbc"]):
+            nums[f"{tag} rbc"] = real(r["rbc"])
+            nums[f"{tag} rbc ci"] = ci(r["rbc_lo"], r["rbc_hi"], pct=False, digits=2)
+        else:
+            nums[f"{tag} rbc"] = text("no untied pairs")
+            nums[f"{tag} rbc ci"] = text("n/a")
+        for test in ("wilcoxon", "pratt", "sign"):
+            p = r[f"{test}_p"]
+            nums[f"{tag} {test} p"] = pvalue(p) if np.isfinite(p) else text("no pairs")
+            if cat != OVERALL:
+                holm = r[f"{test}_p_holm"]
+                nums[f"{tag} {test} p holm"] = (
+                    pvalue(holm) if np.isfinite(holm) else text("no pairs")
+                )
+    d = paired.deescalation
+    for r in d.loc[d["population"] == "prompt_positive"].itertuples():
+        tag = "hh deesc" if r.category == OVERALL else f"hh deesc {r.category}"
+        nums[f"{tag} pairs"] = count(int(r.n_pairs))
+        if not r.n_pairs:
+            for suffix in ("diff", "diff ci", "chosen", "rejected", "mcnemar p"):
+                nums[f"{tag} {suffix}"] = text("no pairs")
+            continue
+        nums[f"{tag} chosen"] = pct(r.share_chosen)
+        nums[f"{tag} rejected"] = pct(r.share_rejected)
+        nums[f"{tag} diff"] = pp(r.diff)
+        nums[f"{tag} diff ci"] = ci(r.diff_lo, r.diff_hi, points=True)
+        nums[f"{tag} mcnemar p"] = pvalue(r.mcnemar_p)
     return nums
 
 
 def write_tables(
     res: TransitionResults, labels: Mapping[str, str], tables_dir: Path, producer: str
 ) -> list[Path]:
-    """Every transition table as booktabs LaTeX; cells are formatted LaTeX already."""
+    """Every transition table as booktabs LaTeX.
+
+    Formatted numbers are LaTeX already (``raw``); labels that come from data or config
+    (sample names, their display labels) are escaped by the writer, and a sample's name
+    enters a file name only through :func:`harmtrace.report.latex.file_stem`.
+    """
+    share_raw = ("n", *(t.capitalize() for t in TRANSITIONS))
     frames = {
-        "shares": (shares_table(res.shares, labels), "llrlll"),
-        "shares_prompt_positive": (shares_table(res.shares_positive, labels), "llrlll"),
+        "shares": (shares_table(res.shares, labels), "llrlll", share_raw),
+        "shares_prompt_positive": (shares_table(res.shares_positive, labels), "llrlll", share_raw),
     }
+    asym_raw = ("Failures (a)", "Failures (b)", "Risk ratio [95% CI]", "Holm p")
     for sample, asym in res.asymmetry.items():
-        frames[f"asymmetry_{sample.replace(':', '_')}"] = (asymmetry_table(asym), "lrrll")
+        frames[f"asymmetry_{file_stem(sample)}"] = (asymmetry_table(asym), "lrrll", asym_raw)
     if res.paired is not None:
-        frames["paired_hh"] = (paired_table(res.paired), "lrrrrlll")
+        pt = paired_table(res.paired)
+        frames["paired_hh"] = (pt, "lrrrrrlllll", tuple(pt.columns[1:]))
+        dt = paired_deescalation_table(res.paired)
+        frames["paired_hh_deescalation"] = (dt, "lrrrll", tuple(dt.columns[1:]))
     paths = []
-    for name, (frame, align) in frames.items():
+    for name, (frame, align, raw) in frames.items():
         path = tables_dir / f"{producer}--{name}.tex"
-        write_table_tex(frame, path, align=align, raw_columns=tuple(frame.columns))
+        write_table_tex(frame, path, align=align, raw_columns=raw)
         paths.append(path)
     return paths

@@ -28,19 +28,16 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from harmtrace.stats import (
     adjust_pvalues,
     chi2_independence,
     fisher_exact_2x2,
-    mcnemar_exact,
-    newcombe_diff_ci,
     newcombe_paired_diff_ci,
+    paired_ordinal_tests,
     rank_biserial_paired_ci,
-    risk_ratio,
-    sign_test,
-    wilcoxon_signed_rank,
-    wilson_ci,
 )
 from harmtrace.taxonomy import CATEGORIES, RELEVANCE_LEVELS, SEVERITY_LEVELS, SIDES, TRANSITIONS
 
@@ -56,12 +53,14 @@ __all__ = [
     "escalation_relevance",
     "long_format",
     "overall_severity",
+    "paired_sample",
     "paired_side_comparison",
     "persistence_drift",
     "relevance_by_response_severity",
     "severity_matrix",
     "transition",
     "transition_shares",
+    "wilson_interval",
 ]
 
 OVERALL = "overall"
@@ -193,11 +192,47 @@ def _groupby(df: pd.DataFrame, by: Sequence[str]):
     return df.groupby(list(by), observed=True, dropna=False, sort=True)
 
 
+def wilson_interval(k, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """statsmodels' Wilson interval, vectorised, NaN (without warnings) where ``n == 0``."""
+    kk = np.atleast_1d(np.asarray(k, dtype=float))
+    nn = np.atleast_1d(np.asarray(n, dtype=float))
+    kk, nn = np.broadcast_arrays(kk, nn)
+    lo, hi = np.full(kk.shape, np.nan), np.full(kk.shape, np.nan)
+    ok = nn > 0
+    if ok.any():
+        lo[ok], hi[ok] = proportion_confint(kk[ok], nn[ok], alpha=alpha, method="wilson")
+    return lo, hi
+
+
+def _newcombe(k1: int, n1: int, k2: int, n2: int, alpha: float) -> tuple[float, float, float]:
+    """Difference of independent proportions with statsmodels' Newcombe interval."""
+    if n1 <= 0 or n2 <= 0:
+        return (np.nan, np.nan, np.nan)
+    lo, hi = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", alpha=alpha)
+    return (k1 / n1 - k2 / n2, float(lo), float(hi))
+
+
+def _ratio(k1: int, n1: int, k2: int, n2: int, alpha: float) -> tuple[float, float, float]:
+    """Risk ratio with statsmodels' adjusted-log interval (Katz on counts + 0.5).
+
+    The adjustment keeps the interval finite when a group has no events. (statsmodels'
+    Koopman score interval is not used: it returns intervals that exclude the estimate
+    when a proportion is 0 or 1.)
+    """
+    if n1 <= 0 or n2 <= 0 or k1 + k2 == 0:
+        return (np.nan, np.nan, np.nan)
+    lo, hi = confint_proportions_2indep(
+        k1, n1, k2, n2, compare="ratio", method="log-adjusted", alpha=alpha
+    )
+    rr = (k1 / n1) / (k2 / n2) if k2 else np.inf
+    return (float(rr), float(lo), float(hi))
+
+
 def _with_ci(out: pd.DataFrame, k: str, n: str, alpha: float, prefix: str = "") -> pd.DataFrame:
     kk, nn = out[k].to_numpy(dtype=float), out[n].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         out[f"{prefix}share"] = np.where(nn > 0, kk / nn, np.nan)
-    lo, hi = wilson_ci(kk, nn, alpha)
+    lo, hi = wilson_interval(kk, nn, alpha)
     out[f"{prefix}ci_lo"], out[f"{prefix}ci_hi"] = lo, hi
     return out
 
@@ -385,7 +420,6 @@ _PAIRWISE_COLUMNS = [
     "risk_ratio",
     "rr_lo",
     "rr_hi",
-    "rr_zero_corrected",
     "risk_diff",
     "rd_lo",
     "rd_hi",
@@ -414,7 +448,7 @@ def category_asymmetry(
     de-escalated} table with bias-corrected Cramér's V and a seeded bootstrap
     CI. Pairwise: for each pair (``category_a``, ``category_b``) - all pairs
     in ``categories`` order, or each category against ``reference`` - the
-    risk ratio of failure a / b (Katz CI, 0.5 correction on zero cells), the
+    risk ratio of failure a / b (adjusted-log CI, finite with zero cells), the
     Newcombe difference a - b, the odds ratio (see
     :func:`harmtrace.stats.fisher_exact_2x2` for exact vs Woolf CI) and a
     two-sided Fisher exact p-value, Holm-adjusted over the pairs (``p_holm``).
@@ -442,8 +476,8 @@ def category_asymmetry(
         pairs = [(c, reference) for c in cats if c != reference]
     rows = []
     for a, b in pairs:
-        rr, rr_lo, rr_hi, corrected = risk_ratio(k[a], n[a], k[b], n[b], alpha)
-        diff, d_lo, d_hi = newcombe_diff_ci(k[a], n[a], k[b], n[b], alpha)
+        rr, rr_lo, rr_hi = _ratio(k[a], n[a], k[b], n[b], alpha)
+        diff, d_lo, d_hi = _newcombe(k[a], n[a], k[b], n[b], alpha)
         if n[a] > 0 and n[b] > 0:
             fisher = fisher_exact_2x2([[k[a], n[a] - k[a]], [k[b], n[b] - k[b]]], alpha)
         else:
@@ -460,7 +494,6 @@ def category_asymmetry(
                 "risk_ratio": rr,
                 "rr_lo": rr_lo,
                 "rr_hi": rr_hi,
-                "rr_zero_corrected": corrected,
                 "risk_diff": diff,
                 "rd_lo": d_lo,
                 "rd_hi": d_hi,
@@ -486,6 +519,10 @@ class PairedSideComparison:
     """Per category and population: de-escalation share by side, paired difference."""
     shares: pd.DataFrame
     """Transition shares per category and side (unpaired view, all records)."""
+    sample: dict[str, int]
+    """How the paired sample was formed: ``pairs_total``, ``context_differs`` (pairs whose
+    earlier turns differ, excluded), ``context_differs_prompt_differs`` (of those, pairs
+    whose prompt severity differs between the sides in some category), ``pairs_used``."""
 
 
 def _pair_table(df: pd.DataFrame, categories: Sequence[str]) -> pd.DataFrame:
@@ -509,6 +546,34 @@ def _pair_table(df: pd.DataFrame, categories: Sequence[str]) -> pd.DataFrame:
     return sides[0].join(sides[1], how="inner").reset_index()
 
 
+def paired_sample(df: pd.DataFrame, categories: Sequence[str] = CATEGORIES):
+    """The pairs that share their dialogue up to the final response, and how many do not.
+
+    A pair whose sides differ before the final response (``hh_context_differs``) is not
+    two answers to one prompt, so it is left out of every paired comparison. Returns
+    ``(pairs, sample)``: the pair table of the kept pairs and the counts of
+    :attr:`PairedSideComparison.sample`.
+    """
+    pairs = _pair_table(df, categories)
+    ids = pairs["hh_pair_id"].unique()
+    differs: set = set()
+    if "hh_context_differs" in df.columns:
+        flag = df["hh_context_differs"].astype("boolean").fillna(False).astype(bool)
+        differs = set(df.loc[flag, "hh_pair_id"]) & set(ids)
+    real = pairs.loc[pairs["category"].isin(categories)]
+    sev_differs = real.loc[
+        _as_float(real["prompt_sev_chosen"]) != _as_float(real["prompt_sev_rejected"]),
+        "hh_pair_id",
+    ]
+    sample = {
+        "pairs_total": len(ids),
+        "context_differs": len(differs),
+        "context_differs_prompt_differs": len(differs & set(sev_differs)),
+        "pairs_used": len(ids) - len(differs),
+    }
+    return pairs.loc[~pairs["hh_pair_id"].isin(differs)].reset_index(drop=True), sample
+
+
 def paired_side_comparison(
     df: pd.DataFrame,
     categories: Sequence[str] = CATEGORIES,
@@ -518,22 +583,23 @@ def paired_side_comparison(
 ) -> PairedSideComparison:
     """Chosen vs rejected hh-rlhf responses to the same prompt, compared within pairs.
 
-    ``df`` is a judgments frame merged with ``hh_side`` and ``hh_pair_id``;
-    rows of other datasets (no side) are ignored; a pair counts for a
-    category when both responses have a severity. ``severity`` rows
-    ("overall" first, then ``categories``): ``n_pairs``, counts and shares of
-    pairs where chosen is lower / equal / higher, ``mean_diff`` (chosen -
-    rejected), exact sign-test p, Wilcoxon signed-rank p, matched-pairs
-    rank-biserial (negative = chosen safer) with seeded bootstrap CI, and
-    Holm-adjusted p-values over the real categories (``overall`` is a separate
-    primary test and gets NaN there). ``deescalation`` rows, for population
-    "all" and "prompt_positive" (both sides' prompts > 0): de-escalation share
-    of each side, their difference with Newcombe's paired score CI (primary)
-    and, for reference, the independent-samples Newcombe CI, and the exact
-    McNemar p-value.
+    ``df`` is a judgments frame merged with ``hh_side`` and ``hh_pair_id`` (and
+    ``hh_context_differs``, see :func:`paired_sample`); rows of other datasets (no
+    side) are ignored; a pair counts for a category when both responses have a
+    severity. ``severity`` rows ("overall" first, then ``categories``): ``n_pairs``,
+    counts and shares of pairs where chosen is lower / equal / higher, ``mean_diff``
+    (chosen - rejected), ``n_untied`` (pairs with a non-zero difference), the Wilcoxon
+    signed-rank p with zeros dropped (primary), with Pratt's zero handling and the
+    exact sign test (sensitivity), matched-pairs rank-biserial (negative = chosen
+    safer) with seeded bootstrap CI, and Holm-adjusted p-values over the real
+    categories (``overall`` is a separate primary test and gets NaN there).
+    ``deescalation`` rows, for population "all" and "prompt_positive" (both sides'
+    prompts > 0): de-escalation share of each side, their difference with Newcombe's
+    paired score CI (primary) and, for reference, the independent-samples Newcombe CI,
+    and the exact McNemar p-value (statsmodels).
     """
     cats = [OVERALL, *categories]
-    pairs = _pair_table(df, categories)
+    pairs, sample = paired_sample(df, categories)
     sev_rows, de_rows = [], []
     for cat in cats:
         pc = pairs.loc[pairs["category"] == cat]
@@ -544,6 +610,7 @@ def paired_side_comparison(
         m = int(diff.size)
         lower, equal, higher = int((diff < 0).sum()), int((diff == 0).sum()), int((diff > 0).sum())
         rbc, rbc_lo, rbc_hi = rank_biserial_paired_ci(diff, alpha, n_resamples, seed)
+        tests = paired_ordinal_tests(diff)
         with np.errstate(invalid="ignore", divide="ignore"):
             sev_rows.append(
                 {
@@ -552,12 +619,14 @@ def paired_side_comparison(
                     "n_chosen_lower": lower,
                     "n_equal": equal,
                     "n_chosen_higher": higher,
+                    "n_untied": tests.n_untied,
                     "share_chosen_lower": lower / m if m else np.nan,
                     "share_equal": equal / m if m else np.nan,
                     "share_chosen_higher": higher / m if m else np.nan,
                     "mean_diff": float(diff.mean()) if m else np.nan,
-                    "sign_p": sign_test(diff)["pvalue"] if m else np.nan,
-                    "wilcoxon_p": wilcoxon_signed_rank(diff)["pvalue"],
+                    "wilcoxon_p": tests.wilcoxon_p,
+                    "pratt_p": tests.pratt_p,
+                    "sign_p": tests.sign_p,
                     "rbc": rbc,
                     "rbc_lo": rbc_lo,
                     "rbc_hi": rbc_hi,
@@ -579,7 +648,7 @@ def paired_side_comparison(
             dd = int((~dc & ~dr & mask).sum())
             npairs = a + b + c + dd
             delta, lo, hi = newcombe_paired_diff_ci(a, b, c, dd, alpha)
-            _, ilo, ihi = newcombe_diff_ci(a + b, npairs, a + c, npairs, alpha)
+            _, ilo, ihi = _newcombe(a + b, npairs, a + c, npairs, alpha)
             de_rows.append(
                 {
                     "category": cat,
@@ -596,12 +665,16 @@ def paired_side_comparison(
                     "diff_hi_indep": ihi,
                     "n_only_chosen": b,
                     "n_only_rejected": c,
-                    "mcnemar_p": mcnemar_exact(b, c) if npairs else np.nan,
+                    "mcnemar_p": (
+                        float(mcnemar(np.array([[a, b], [c, dd]]), exact=True).pvalue)
+                        if npairs
+                        else np.nan
+                    ),
                 }
             )
     severity = pd.DataFrame(sev_rows)
     real = severity["category"] != OVERALL
-    for col in ("wilcoxon_p", "sign_p"):
+    for col in ("wilcoxon_p", "pratt_p", "sign_p"):
         adj = np.full(len(severity), np.nan)
         adj[real.to_numpy()] = adjust_pvalues(severity.loc[real, col].to_numpy(dtype=float))
         severity[f"{col}_holm"] = adj
@@ -610,5 +683,5 @@ def paired_side_comparison(
     long = long.loc[long["category"].isin(cats)]
     shares = transition_shares(long, by=["category", "hh_side"], alpha=alpha)
     return PairedSideComparison(
-        severity=severity, deescalation=pd.DataFrame(de_rows), shares=shares
+        severity=severity, deescalation=pd.DataFrame(de_rows), shares=shares, sample=sample
     )

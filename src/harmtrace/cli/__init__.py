@@ -5,7 +5,7 @@ testable in the library. Each stage's verbs live in their own module, registered
 one typer app by importing it here.
 """
 
-from harmtrace.cli import data, grade, report, transfer  # noqa: F401  (registers the verbs)
+from harmtrace.cli import data, grade, moderate, report, transfer, trees  # noqa: F401  (registers the verbs)
 from harmtrace.cli._app import app
 
 

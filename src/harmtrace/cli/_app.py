@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -45,3 +45,28 @@ AllowUnpinned = Annotated[
         help="dataset whose files have no pinned sha256 but may be used anyway (repeatable)",
     ),
 ]
+
+
+def mapping_option(value: str | None, what: str) -> dict[str, Any]:
+    """An option holding a mapping (a config block, profiles, settings): inline JSON, or
+    ``@path`` to a JSON/YAML file; empty means ``{}``."""
+    import json
+
+    import yaml
+
+    from harmtrace.errors import HarmtraceError
+
+    if not value:
+        return {}
+    try:
+        if value.startswith("@"):
+            out = yaml.safe_load(Path(value[1:]).read_text(encoding="utf-8"))
+        else:
+            out = json.loads(value)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise HarmtraceError(f"{what}: not JSON or a readable @file ({exc})") from exc
+    if out is None:
+        return {}
+    if not isinstance(out, dict):
+        raise HarmtraceError(f"{what} must be a mapping (a JSON object)")
+    return out

@@ -18,6 +18,8 @@ def datasets() -> None:
 
     for spec in load_registry().values():
         status = "mirrored" if spec.mirrored else "needs network"
+        if spec.kind != "records":
+            status += f", {spec.kind}"
         if spec.access == "gated":
             status += f", gated (needs ${spec.token_env})"
         typer.echo(f"{spec.name:22s} {status:42s} {spec.license:14s} {spec.title}")
@@ -100,6 +102,9 @@ def normalize(
                 max_text_chars=max_text_chars,
             )
         else:
+            if get_dataset(label).kind != "records":
+                log.info("%s is reference data, not records: nothing to normalize", label)
+                return
             result = normalize_dataset(
                 get_dataset(label),
                 raw_dir,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from harmtrace.cli._app import BadRows, MaxChars, app, fail, log
+from harmtrace.cli._app import BadRows, MaxChars, app, fail, log, mapping_option
 from harmtrace.errors import HarmtraceError
 
 
@@ -218,6 +218,27 @@ def grade(
         Path | None, typer.Option(help="embedded: trained model folder (overrides the spec)")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="judgments parquet")] = None,
+    shard: Annotated[
+        str | None, typer.Option(help="grade only shard I/N (1-based) of the records")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai: API root (…/v1)")] = None,
+    model: Annotated[str | None, typer.Option(help="openai: model name")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="openai: NAME of the env variable with the key")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="openai: temperature")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="openai: tokens per reply")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="openai: requests in flight")] = None,
+    rps: Annotated[float | None, typer.Option(help="openai: requests per second")] = None,
+    timeout: Annotated[float | None, typer.Option(help="openai: seconds per request")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="openai: retries")] = None,
+    max_reasks: Annotated[int | None, typer.Option(help="openai: re-asks")] = None,
+    prompt_style: Annotated[str | None, typer.Option(help="openai: rubric | llamaguard")] = None,
+    response_format: Annotated[
+        str | None, typer.Option(help="openai: json_schema | json_object | none")
+    ] = None,
+    few_shot: Annotated[Path | None, typer.Option(help="openai: few-shot YAML file")] = None,
+    cache: Annotated[Path | None, typer.Option(help="openai: SQLite answer cache")] = None,
     input: Annotated[Path | None, typer.Option(help="any .csv/.jsonl/.parquet of texts")] = None,
     text_column: Annotated[str | None, typer.Option(help="text column of --input")] = None,
     id_column: Annotated[str | None, typer.Option(help="id column of --input")] = None,
@@ -245,9 +266,13 @@ def grade(
         typer.Option(help="embedded: score training texts with the final model, not out-of-fold"),
     ] = False,
 ) -> None:
-    """Severity per category, confidence and relevance for records or a file of texts."""
-    from harmtrace.data.provenance import read_records
+    """Severity per category, confidence and relevance for records or a file of texts.
+
+    Flags override the backend's config block given with --spec; the openai backend's
+    key is read only from the environment variable named by --api-key-env.
+    """
     from harmtrace.graders.registry import make_grader
+    from harmtrace.graders.shards import Shard, read_shard
     from harmtrace.io import write_table
 
     try:
@@ -255,8 +280,25 @@ def grade(
             if not text_column or output is None:
                 raise HarmtraceError("--input needs --text-column and --output")
             quarantine = _check_input_outputs(output, quarantine)
-        overrides = {"model_dir": str(model_dir) if model_dir else None}
-        backend = make_grader(grader, _spec_json(spec), **overrides)
+        overrides = {
+            "model_dir": str(model_dir) if model_dir else None,
+            "base_url": base_url,
+            "model": model,
+            "api_key_env": api_key_env,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "concurrency": concurrency,
+            "rps": rps,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "max_reasks": max_reasks,
+            "prompt_style": prompt_style,
+            "response_format": response_format,
+            "few_shot": str(few_shot) if few_shot else None,
+            "cache": str(cache) if cache else None,
+        }
+        backend = make_grader(grader, mapping_option(spec, "--spec"), **overrides)
+        part = Shard.parse(shard) if shard else None
         backend.check()
         if input is not None:
             assert text_column is not None and output is not None and quarantine is not None
@@ -270,17 +312,27 @@ def grade(
         if dataset is None:
             raise HarmtraceError("give a DATASET or --input FILE")
         records = records or Path("results/records") / f"{dataset}.parquet"
-        recs = read_records(records, dataset=dataset)
-        log.info("grading %d records of %s with %s", len(recs), dataset, backend.version)
+        recs = read_shard(records, part, dataset=dataset)
+        where = f" (shard {part.index}/{part.count})" if part else ""
+        log.info("grading %d records of %s%s with %s", len(recs), dataset, where, backend.version)
         extras = (prior_shift_out, raw_out, priors_out)
         if grader != "embedded" and (in_sample or any(p is not None for p in extras)):
             raise HarmtraceError(
                 "--in-sample, --prior-shift-out, --raw-out and --priors-out are options of "
                 "the embedded grader"
             )
+        if part and any(p is not None for p in extras):
+            raise HarmtraceError("prior shift needs a whole dataset: drop --shard")
         options = {"in_sample": in_sample} if grader == "embedded" else {}
         judged = backend.grade(recs, **options)
-        out = out or Path("results/judgments") / grader / f"{dataset}.parquet"
+        if len(judged) != len(recs) or not judged["record_id"].astype("string").equals(
+            recs["record_id"].astype("string").reset_index(drop=True)
+        ):
+            raise HarmtraceError(f"grader {grader!r} did not return one row per record in order")
+        if out is None:
+            out = Path("results/judgments") / grader / f"{dataset}.parquet"
+            if part:
+                out = out.with_name(f"{dataset}.shard-{part.label}.parquet")
         write_table(judged, out, "judgments")
         failed = int((judged["status"] == "failed").sum())
         log.info("graded %d records into %s (%d failed)", len(judged), out, failed)
@@ -298,6 +350,56 @@ def grade(
                 if path is not None:
                     write_table(frame, path, schema)
     except (HarmtraceError, ValueError) as exc:
+        fail(exc)
+
+
+@app.command("gather-judgments")
+def gather_judgments_cmd(
+    out: Annotated[Path, typer.Option(help="gathered judgments parquet")],
+    shards: Annotated[list[Path], typer.Argument(help="shard judgments, in shard order")],
+    records: Annotated[
+        Path | None,
+        typer.Option(help="the records graded: check coverage and restore their order"),
+    ] = None,
+) -> None:
+    """Concatenate judgment shards into one table, checking records in = records out."""
+    from harmtrace.graders.shards import gather_judgments
+    from harmtrace.io import write_table
+
+    try:
+        judged = gather_judgments(shards, records)
+        write_table(judged, out, "judgments")
+        failed = int((judged["status"] == "failed").sum())
+        log.info(
+            "gathered %d shards, %d records (%d failed) into %s",
+            len(shards),
+            len(judged),
+            failed,
+            out,
+        )
+    except HarmtraceError as exc:
+        fail(exc)
+
+
+@app.command("shard-plan")
+def shard_plan_cmd(
+    records: Annotated[Path, typer.Option(help="records parquet")],
+    shard_size: Annotated[int, typer.Option(help="most records per shard")],
+    out: Annotated[Path, typer.Option(help="plan JSON: records, shard_size, shards")],
+) -> None:
+    """How many shards a dataset needs (reads only the parquet footer)."""
+    import json
+
+    from harmtrace.graders.shards import shard_count
+    from harmtrace.io import table_rows
+
+    try:
+        n = table_rows(records)
+        plan = {"records": n, "shard_size": shard_size, "shards": shard_count(n, shard_size)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(plan, sort_keys=True) + "\n", encoding="utf-8")
+        log.info("%s: %d records -> %d shard(s)", records, n, plan["shards"])
+    except HarmtraceError as exc:
         fail(exc)
 
 
@@ -344,26 +446,6 @@ def _grade_input(
     log.info("graded %d texts into %s", len(scores), output)
     if len(texts.quarantined):
         log.warning("quarantined %d bad row(s) to %s", len(texts.quarantined), quarantine)
-
-
-def _spec_json(spec: str | None) -> dict:
-    """``--spec`` as a mapping: inline JSON, or ``@path`` to a JSON/YAML file."""
-    import json
-
-    import yaml
-
-    if not spec:
-        return {}
-    try:
-        if spec.startswith("@"):
-            value = yaml.safe_load(Path(spec[1:]).read_text(encoding="utf-8"))
-        else:
-            value = json.loads(spec)
-    except (OSError, ValueError) as exc:
-        raise HarmtraceError(f"--spec: not JSON or a readable @file ({exc})") from exc
-    if not isinstance(value, dict):
-        raise HarmtraceError("--spec must be a JSON object (the grader's config block)")
-    return value
 
 
 @app.command()

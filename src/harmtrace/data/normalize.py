@@ -52,6 +52,10 @@ class BadRowsError(HarmtraceError):
     """Rows failed the quality checks under the ``error`` policy."""
 
 
+class NotRecordsError(HarmtraceError):
+    """The dataset is reference data (e.g. a taxonomy), which has no records."""
+
+
 def record_id(dataset: str, item_id: str, response_source: str | None) -> str:
     """Stable 16-hex id: same dataset, item and response source give the same id everywhere."""
     key = "\x1f".join((dataset, item_id, response_source or ""))
@@ -418,6 +422,11 @@ def normalize_dataset(
 
     ``allow_unpinned`` names datasets whose unpinned files the user accepts.
     """
+    if spec.kind != "records":
+        raise NotRecordsError(
+            f"{spec.name} is reference data (kind: {spec.kind}), not records; normalize skips "
+            "it (load it with harmtrace.data.air_taxonomy.LOADERS[spec.adapter])"
+        )
     manifest = verify_fetched(spec, raw_dir, allow_unpinned)
     files = {f["path"]: raw_dir / spec.name / f["path"] for f in manifest["files"]}
     if spec.adapter not in ADAPTERS:

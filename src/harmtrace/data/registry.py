@@ -78,6 +78,11 @@ class DatasetSpec(BaseModel):
     citation: str
     homepage: str
     has_responses: bool
+    kind: Literal["records", "taxonomy"] = Field(
+        default="records",
+        description="records: normalized into results/records/; taxonomy: reference data "
+        "that normalize skips and a loader reads (see harmtrace.data.air_taxonomy)",
+    )
     access: Literal["public", "gated"] = "public"
     token_env: str | None = None
     expected_records: int | None = None

@@ -10,10 +10,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+from statsmodels.stats.proportion import proportion_confint
 
 from harmtrace.graders.labels import category_targets, severe_targets
-from harmtrace.stats import wilson_ci
 from harmtrace.taxonomy import CATEGORIES
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    """statsmodels' 95% Wilson interval; NaN for an empty group."""
+    if n <= 0:
+        return (np.nan, np.nan)
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return (float(lo), float(hi))
 
 
 def oof_metrics(records: pd.DataFrame, oof: pd.DataFrame) -> pd.DataFrame:
@@ -33,7 +41,7 @@ def oof_metrics(records: pd.DataFrame, oof: pd.DataFrame) -> pd.DataFrame:
         flagged = scores[f"severity_{cat}"].to_numpy(dtype=float)[known] >= 2
         both = 0 < y.sum() < len(y)
         tp = int((flagged & y).sum())
-        lo, hi = wilson_ci(tp, int(y.sum()))
+        lo, hi = _wilson(tp, int(y.sum()))
         rows.append(
             {
                 "category": cat,
@@ -89,7 +97,7 @@ def flag_rates(judgments: pd.DataFrame, side: str = "prompt") -> pd.DataFrame:
         v = values[known].astype(float)
         for level in (1, 2):
             k, n = int((v >= level).sum()), len(v)
-            lo, hi = wilson_ci(k, n)
+            lo, hi = _wilson(k, n)
             rows.append(
                 {
                     "category": name,

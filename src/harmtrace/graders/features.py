@@ -72,6 +72,19 @@ class TfidfExtractor(FeatureExtractor):
         self._char = self._make("char_wb", self.char_ngrams).fit(texts)
         return self
 
+    def word_feature_names(self) -> list[str]:
+        """Names of the word n-gram columns, which come first in :meth:`transform`'s output
+        (used to explain a linear model's score in words)."""
+        if self._word is None:
+            raise RuntimeError("TfidfExtractor is not fitted")
+        return [str(n) for n in self._word.get_feature_names_out()]
+
+    def transform_words(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The word n-gram block of :meth:`transform` alone (its first columns)."""
+        if self._word is None:
+            raise RuntimeError("TfidfExtractor is not fitted")
+        return self._word.transform(as_texts(texts)).tocsr()
+
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         if self._word is None or self._char is None:
             raise RuntimeError("TfidfExtractor is not fitted")

@@ -50,16 +50,21 @@ def messages_digest(messages: Any) -> str:
     return hashlib.sha256(canonical_json(messages).encode()).hexdigest()
 
 
+def digest_of(messages_json: str) -> str:
+    """:func:`messages_digest` from already canonical JSON."""
+    return hashlib.sha256(messages_json.encode()).hexdigest()
+
+
 def cache_key(model: str, tag: str, messages: Any, params: dict[str, Any]) -> str:
     """The answer's identity: model, tag, messages and sampling parameters (not URL/key)."""
-    payload = {
-        "format": CACHE_FORMAT,
-        "model": model,
-        "tag": tag,
-        "messages": messages,
-        "params": params,
-    }
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    return key_from_parts(model, tag, canonical_json(messages), canonical_json(params))
+
+
+def key_from_parts(model: str, tag: str, messages_json: str, params_json: str) -> str:
+    """:func:`cache_key` from the canonical JSON of messages and parameters, which the
+    client computes once (the parameters once per batch) and reuses for the request body."""
+    head = canonical_json([CACHE_FORMAT, model, tag, params_json])
+    return hashlib.sha256(f"{head}\n{messages_json}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,7 @@ from tenacity import (
 
 import harmtrace
 from harmtrace.errors import HarmtraceError
-from harmtrace.llm.cache import Answer, AnswerCache, cache_key, messages_digest
+from harmtrace.llm.cache import Answer, AnswerCache, canonical_json, digest_of, key_from_parts
 from harmtrace.llm.progress import Progress, ProgressMode, RunStats
 from harmtrace.llm.replies import JsonReply, ReplyError, ReplyParser, reask_message
 
@@ -173,11 +173,15 @@ class Result(Generic[T]):
 
 
 class _Transient(Exception):
-    """A failure worth retrying; ``retry_after`` is the server's requested wait, if any."""
+    """A failure worth retrying; ``retry_after`` is the server's requested wait, if any;
+    ``unreachable`` when no connection could be made at all."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, unreachable: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class _RequestFailed(Exception):
@@ -323,6 +327,7 @@ class LLMClient:
         run = _Run(self, stats, parser)
         started = self._clock()
         window = asyncio.Semaphore(self._window)
+        broken: list[Exception] = []
 
         def finished(index: int, task: asyncio.Task[Result[Any]]) -> None:
             window.release()
@@ -335,10 +340,13 @@ class LLMClient:
                 reason = (result.error or "")[:80]
                 stats.errors[reason] = stats.errors.get(reason, 0) + 1
             progress.update()
-            if on_result is not None:
-                on_result(index, result)
-            else:
+            if on_result is None:
                 keep[index] = result
+                return
+            try:
+                on_result(index, result)
+            except Exception as exc:  # a callback error must stop the batch, not vanish
+                broken.append(exc)
 
         headers = {"User-Agent": f"harmtrace/{harmtrace.__version__}"}
         if self._key:
@@ -355,6 +363,8 @@ class LLMClient:
                 async with asyncio.TaskGroup() as group:
                     for index, request in enumerate(requests):
                         await window.acquire()
+                        if broken:
+                            break
                         task = group.create_task(run.one(request))
                         task.add_done_callback(lambda t, i=index: finished(i, t))
         except BaseExceptionGroup as group_error:
@@ -364,6 +374,8 @@ class LLMClient:
             progress.close()
             self.stats.add(stats)
             log.info("%s: %s", desc, stats.summary())
+        if broken:
+            raise broken[0]
         return [keep[i] for i in range(len(keep))]
 
     # ------------------------------------------------------------------ internals
@@ -389,22 +401,36 @@ class _Run:
         self.slots = asyncio.Semaphore(s.concurrency)
         self.limiter = AsyncLimiter(s.rps, 1.0) if s.rps else None
         self.inflight: dict[str, asyncio.Future[Answer]] = {}
+        self.answered = 0
+        """HTTP responses received (of any status) in this batch."""
         self.sampling = s.sampling()
+        self._formats: dict[int, tuple[str, str]] = {}
+        self._parsers: list[ReplyParser] = []
+        self._head = json.dumps({"model": s.model}, ensure_ascii=False)[:-1]
         # exponential backoff plus uniform jitter (a composition every tenacity has)
         self.backoff = wait_exponential(
             multiplier=s.backoff_initial, max=s.backoff_max
         ) + wait_random(0, s.backoff_initial)
 
-    def _format(self, parser: ReplyParser) -> dict[str, Any] | None:
+    def _format(self, parser: ReplyParser) -> tuple[str, str]:
+        """(canonical JSON of the answer-determining parameters, the request body's tail):
+        computed once per parser, since a JSON schema is the largest part of a request."""
+        cached = self._formats.get(id(parser))
+        if cached is not None:
+            return cached
         mode = self.settings.response_format
-        if parser.schema is None or mode == "none":
-            return None
-        if mode == "json_object":
-            return {"type": "json_object"}
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": parser.name, "schema": parser.schema, "strict": True},
-        }
+        params = dict(self.sampling)
+        if parser.schema is not None and mode == "json_object":
+            params["response_format"] = {"type": "json_object"}
+        elif parser.schema is not None and mode == "json_schema":
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": parser.name, "schema": parser.schema, "strict": True},
+            }
+        tail = json.dumps(params, ensure_ascii=False)[1:-1]
+        self._formats[id(parser)] = (canonical_json(params), tail)
+        self._parsers.append(parser)  # keeps id(parser) from being reused in this batch
+        return self._formats[id(parser)]
 
     async def one(self, request: ChatRequest) -> Result[Any]:
         parser = request.parser or self.parser
@@ -418,6 +444,12 @@ class _Run:
             try:
                 answer, cached, attempts = await self._answer(messages, request.tag, fmt)
             except (_Transient, _RequestFailed) as exc:
+                if getattr(exc, "unreachable", False) and not self.answered:
+                    # nothing has ever answered: a wrong base_url would fail every record
+                    raise LLMConfigError(
+                        f"cannot reach {self.settings.base_url}: {exc}; check base_url and "
+                        "that the server is running"
+                    ) from None
                 result.cached = False
                 result.error = self.client.redact(str(exc))
                 return result
@@ -447,14 +479,13 @@ class _Run:
         return result
 
     async def _answer(
-        self, messages: list[dict[str, Any]], tag: str, fmt: dict[str, Any] | None
+        self, messages: list[dict[str, Any]], tag: str, fmt: tuple[str, str]
     ) -> tuple[Answer, bool, int]:
         """(answer, from cache, HTTP requests sent) for one conversation turn."""
         s = self.settings
-        params = dict(self.sampling)
-        if fmt is not None:
-            params["response_format"] = fmt
-        key = cache_key(s.model, tag, messages, params)
+        params_json, tail = fmt
+        messages_json = canonical_json(messages)
+        key = key_from_parts(s.model, tag, messages_json, params_json)
         cache = self.client.cache
         hit = cache.get(key)
         if hit is not None:
@@ -468,9 +499,10 @@ class _Run:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self.inflight[key] = future
         try:
-            body = {"model": s.model, "messages": messages, **params}
+            # the body reuses the canonical JSON: one serialisation per request
+            body = f'{self._head}, "messages": {messages_json}, {tail}}}'.encode()
             answer, attempts = await self._send_with_retries(body)
-            answer = cache.put(key, s.model, tag, messages_digest(messages), answer)
+            answer = cache.put(key, s.model, tag, digest_of(messages_json), answer)
             self.stats.prompt_tokens += answer.prompt_tokens
             self.stats.completion_tokens += answer.completion_tokens
             future.set_result(answer)
@@ -497,7 +529,7 @@ class _Run:
         exc = state.outcome.exception() if state.outcome else None
         log.debug("retry %d after %s", state.attempt_number, exc)
 
-    async def _send_with_retries(self, body: dict[str, Any]) -> tuple[Answer, int]:
+    async def _send_with_retries(self, body: bytes) -> tuple[Answer, int]:
         s = self.settings
         attempts = 0
         retrying = AsyncRetrying(
@@ -513,13 +545,14 @@ class _Run:
                     attempts += 1
                     return await self._send(body), attempts
         except _Transient as exc:
-            raise _Transient(f"{exc} (gave up after {attempts} attempts)") from None
+            raise _Transient(
+                f"{exc} (gave up after {attempts} attempts)", unreachable=exc.unreachable
+            ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, body: dict[str, Any]) -> Answer:
+    async def _send(self, payload: bytes) -> Answer:
         s = self.settings
         assert self.http is not None
-        payload = json.dumps(body, ensure_ascii=False).encode()
         async with self.slots:
             if self.limiter is not None:
                 await self.limiter.acquire()
@@ -535,8 +568,13 @@ class _Run:
                     raw = await response.read()
             except TimeoutError:
                 raise _Transient(f"no answer within {s.timeout:g} s") from None
+            except aiohttp.ClientConnectorError as exc:
+                raise _Transient(
+                    f"connection error ({type(exc).__name__})", unreachable=True
+                ) from None
             except aiohttp.ClientError as exc:
                 raise _Transient(f"connection error ({type(exc).__name__})") from None
+        self.answered += 1
         return self._read(status, headers, raw)
 
     def _read(self, code: int, headers: Mapping[str, str], raw: bytes) -> Answer:

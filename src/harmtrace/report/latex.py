@@ -20,11 +20,25 @@ def to_booktabs(
     raw_columns: tuple[str, ...] = (),
     index: bool = False,
     escape_header: bool = True,
+    raw_header: tuple[str, ...] = (),
 ) -> str:
-    """A tabular body; cells in ``raw_columns`` are already LaTeX and are not escaped."""
+    """A tabular body. Every cell and header that comes from data or config is escaped;
+    only cells in ``raw_columns`` (formatted numbers, already LaTeX) and headers in
+    ``raw_header`` (or all headers with ``escape_header=False``) are written as given.
+    """
     frame = df.reset_index() if index else df
+    if frame.shape[1] == 0:
+        raise ValueError("cannot write a table without columns")
+    unknown = [c for c in (*raw_columns, *raw_header) if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"raw column(s) {unknown} are not in the table {list(frame.columns)}")
     align = align or ("l" + "r" * (frame.shape[1] - 1))
-    header = " & ".join(escape(c) if escape_header else str(c) for c in frame.columns) + r" \\"
+    header = (
+        " & ".join(
+            str(c) if (not escape_header or c in raw_header) else escape(c) for c in frame.columns
+        )
+        + r" \\"
+    )
     rows = []
     for record in frame.itertuples(index=False):
         cells = [
@@ -44,6 +58,15 @@ def to_booktabs(
             "",
         ]
     )
+
+
+def file_stem(name: object) -> str:
+    """A name from data or config made safe for a file name that LaTeX will \\input.
+
+    Letters, digits, ``-`` and ``.`` stay; everything else (``:``, spaces, LaTeX
+    specials) becomes ``_``, so ``hh-rlhf-harmless:chosen`` -> ``hh-rlhf-harmless_chosen``.
+    """
+    return "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-." else "_" for ch in str(name))
 
 
 def write_table_tex(df: pd.DataFrame, path: Path, **kwargs: object) -> None:

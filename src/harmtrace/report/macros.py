@@ -70,8 +70,8 @@ def fmt_ci(lo: float, hi: float, pct: bool = True, digits: int = 1) -> str:
     return f"[{f(lo)}, {f(hi)}]"
 
 
-Kind = Literal["count", "pct", "real", "p", "ci_pct", "ci_real", "text"]
-KINDS: tuple[str, ...] = ("count", "pct", "real", "p", "ci_pct", "ci_real", "text")
+Kind = Literal["count", "pct", "pp", "real", "p", "ci_pct", "ci_pp", "ci_real", "text"]
+KINDS: tuple[str, ...] = ("count", "pct", "pp", "real", "p", "ci_pct", "ci_pp", "ci_real", "text")
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,11 @@ def pct(x: float, digits: int = 1) -> Number:
     return Number(float(x), "pct", digits)
 
 
+def pp(x: float, digits: int = 1) -> Number:
+    """A difference of two shares, shown in percentage points (0.053 -> 5.3 pp)."""
+    return Number(float(x), "pp", digits)
+
+
 def real(x: float, digits: int = 2) -> Number:
     return Number(float(x), "real", digits)
 
@@ -129,8 +134,10 @@ def pvalue(p: float) -> Number:
     return Number(float(p), "p", 3)
 
 
-def ci(lo: float, hi: float, pct: bool = True, digits: int = 1) -> Number:
-    return Number((float(lo), float(hi)), "ci_pct" if pct else "ci_real", digits)
+def ci(lo: float, hi: float, pct: bool = True, digits: int = 1, points: bool = False) -> Number:
+    """An interval of shares (``pct``), of share differences (``points``) or of reals."""
+    kind = "ci_pp" if points else ("ci_pct" if pct else "ci_real")
+    return Number((float(lo), float(hi)), kind, digits)
 
 
 def text(s: str) -> Number:
@@ -150,10 +157,19 @@ def render(number: Number, target: Literal["latex", "plain"] = "latex") -> str:
         return "[{}, {}]".format(*(render(Number(x, "pct", d), target) for x in v))
     if number.kind == "ci_real":
         return "[{}, {}]".format(*(render(Number(x, "real", d), target) for x in v))
+    if number.kind == "ci_pp":
+        lo, hi = (render(Number(x, "pp", d), target) for x in v)
+        unit = "\\,pp" if latex else " pp"
+        return f"[{lo.removesuffix(unit)}, {hi}]"
     if not math.isfinite(v):
         return "n/a"
     if number.kind == "pct":
         return f"{100 * v:.{d}f}" + ("\\%" if latex else "%")
+    if number.kind == "pp":
+        shown = f"{100 * v:.{d}f}"
+        if latex:
+            return ("$-$" + shown[1:] if shown.startswith("-") else shown) + "\\,pp"
+        return f"{shown} pp"
     if number.kind == "real":
         return f"{v:.{d}f}"
     # p-value with its relation, APA style: exact to three decimals or a bound

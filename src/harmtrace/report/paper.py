@@ -52,7 +52,13 @@ def collect_assets(paths: list[Path]) -> dict[str, Path]:
         kind = next((k for k in reversed(path.parts) if k in ASSET_KINDS), None)
         if kind is None:
             raise PaperError(f"{path}: an asset must lie under a tables/ or figures/ folder")
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        # hidden files in a producer folder are bookkeeping (Snakemake's
+        # .snakemake_timestamp in every directory output), not assets
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if path.is_dir()
+            else [path]
+        )
         if not path.exists():
             raise PaperError(f"{path}: no such table or figure")
         for file in files:

@@ -1,23 +1,29 @@
-"""Seeded bootstrap helpers.
+"""Seeded count bootstraps: resampling units, or whole clusters of units, by their counts.
 
-Every resampling in harmtrace goes through an explicit integer ``seed`` and a
-fresh ``numpy.random.Generator`` so a rerun of the workflow reproduces each
-interval bit for bit; nothing touches global random state.
+Libraries bootstrap arrays of units (``scipy.stats.bootstrap``); the statistics here
+are functions of small count tables, so drawing ``N`` units with replacement is a
+multinomial draw over the table's cells and costs O(cells) per replicate, not O(N).
+A *cluster* bootstrap (records that contribute several category rows) is the same
+draw over the distinct per-cluster count vectors ("patterns"): clusters with the same
+pattern are exchangeable, so resampling ``R`` clusters with replacement equals a
+multinomial draw of ``R`` over the patterns, weighted by how many clusters share each.
+
+Every draw takes an explicit integer ``seed`` and a fresh ``numpy.random.Generator``,
+so reruns reproduce each interval bit for bit; nothing touches global random state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import norm
 
-__all__ = ["bootstrap_ci", "percentile_interval", "resample_counts"]
+__all__ = ["ClusterDraws", "cluster_bootstrap", "percentile_interval", "resample_counts"]
 
 
 def percentile_interval(replicates: ArrayLike, alpha: float = 0.05) -> tuple[float, float]:
-    """Equal-tailed percentile interval of bootstrap replicates (NaNs dropped)."""
+    """Equal-tailed percentile interval of bootstrap replicates (non-finite values dropped)."""
     reps = np.asarray(replicates, dtype=float)
     reps = reps[np.isfinite(reps)]
     if reps.size == 0:
@@ -31,10 +37,8 @@ def resample_counts(
 ) -> np.ndarray:
     """Resampled category counts, shape ``(n_resamples, len(counts))``.
 
-    Drawing ``sum(counts)`` units with replacement from data that take
-    finitely many values is a multinomial draw over those values, so a
-    bootstrap on a count table (or on ordinal data summarised by value) needs
-    only its counts and runs in O(categories), not O(units), per replicate.
+    Drawing ``sum(counts)`` units with replacement from data that take finitely many
+    values is a multinomial draw over those values.
     """
     c = np.asarray(counts, dtype=float).ravel()
     n = round(c.sum()) if total is None else int(total)
@@ -44,53 +48,31 @@ def resample_counts(
     return rng.multinomial(n, c / c.sum(), size=n_resamples)
 
 
-def bootstrap_ci(
-    data: ArrayLike | tuple[ArrayLike, ...],
-    statistic: Callable[..., float],
-    *,
-    n_resamples: int = 2000,
-    alpha: float = 0.05,
-    method: str = "bca",
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Case-resampling bootstrap interval for a scalar statistic.
+@dataclass(frozen=True)
+class ClusterDraws:
+    """Totals of a count table: observed and under ``B`` cluster-bootstrap replicates."""
 
-    ``data`` is one array or a tuple of equal-length arrays resampled with
-    the same indices (paired data). ``statistic(*arrays)`` returns a float.
-    ``method`` is ``"percentile"`` or ``"bca"`` (bias-corrected and
-    accelerated, Efron 1987; acceleration from the jackknife, so O(n)
-    extra evaluations). Returns ``(estimate, lo, hi)``; NaN for empty data.
+    observed: np.ndarray
+    """Column totals over all clusters, shape ``(K,)``."""
+    replicates: np.ndarray
+    """Column totals of each replicate, shape ``(B, K)``."""
+    n_clusters: int
+
+
+def cluster_bootstrap(per_cluster: ArrayLike, n_resamples: int, seed: int) -> ClusterDraws:
+    """Resample whole clusters (rows of ``per_cluster``, shape ``(R, K)``) with replacement.
+
+    Row ``i`` holds cluster ``i``'s contribution to each of ``K`` totals (e.g. how many
+    of a record's category rows fall in each category x outcome cell). Any statistic
+    that is a function of the ``K`` totals can then be evaluated on each replicate
+    row. Exact in distribution to drawing ``R`` row indices with replacement.
     """
-    arrays = tuple(np.asarray(a) for a in (data if isinstance(data, tuple) else (data,)))
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays):
-        raise ValueError("paired samples must have equal length")
-    if method not in ("percentile", "bca"):
-        raise ValueError(f"unknown method {method!r}")
-    if n == 0:
-        return (np.nan, np.nan, np.nan)
-    theta = float(statistic(*arrays))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    reps = np.array([statistic(*(a[i] for a in arrays)) for i in idx], dtype=float)
-    if method == "percentile" or n < 3:
-        return (theta, *percentile_interval(reps, alpha))
-    reps = reps[np.isfinite(reps)]
-    # Bias correction: share of replicates below the estimate (ties count half).
-    prop = (np.sum(reps < theta) + 0.5 * np.sum(reps == theta)) / reps.size
-    z0 = norm.ppf(prop)
-    keep = np.ones(n, dtype=bool)
-    jack = np.empty(n)
-    for i in range(n):
-        keep[i] = False
-        jack[i] = statistic(*(a[keep] for a in arrays))
-        keep[i] = True
-    dev = jack.mean() - jack
-    denom = 6.0 * np.sum(dev**2) ** 1.5
-    accel = np.sum(dev**3) / denom if denom > 0 else 0.0
-    if not np.isfinite(z0):
-        return (theta, *percentile_interval(reps, alpha))
-    z = norm.ppf([alpha / 2.0, 1.0 - alpha / 2.0])
-    adj = norm.cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
-    lo, hi = np.quantile(reps, adj)
-    return (theta, float(lo), float(hi))
+    x = np.asarray(per_cluster, dtype=np.int64)
+    if x.ndim != 2:
+        raise ValueError("per_cluster must be a 2-D array (clusters x totals)")
+    observed = x.sum(axis=0)
+    if x.shape[0] == 0:
+        return ClusterDraws(observed, np.zeros((n_resamples, x.shape[1]), dtype=np.int64), 0)
+    patterns, multiplicity = np.unique(x, axis=0, return_counts=True)
+    draws = resample_counts(multiplicity, n_resamples, seed)
+    return ClusterDraws(observed, draws @ patterns, int(x.shape[0]))

@@ -1,0 +1,609 @@
+"""How far a grader's judgments can be trusted, against every human signal at hand.
+
+Which checks run for a dataset depends on the labels its records carry, never on its
+name, so a user's own labelled data gets the same checks:
+
+* **category labels** (``label_*``, the OpenAI moderation set): per category AUROC and
+  AUPRC of the prompt probability, F1, recall and precision of severity >= 2;
+* **refusal judgments** (``air_judge_score``, AIR-Bench: 1 refused, 0.5 partial, 0
+  complied): agreement of the grader's refusal flag (Cohen's kappa, sensitivity,
+  specificity) and of its relevance, read as an ordinal refusal scale (judge 1 ->
+  relevance 1, 0.5 -> 2, 0 -> 3; quadratic-weighted kappa and ordinal Krippendorff's
+  alpha);
+* **preferences** (``hh_pair_id`` and ``hh_side``, HH-RLHF): the share of pairs whose
+  rejected response is graded at least as severe as the chosen one, per category and
+  overall (pairs whose earlier turns differ are left out, see
+  :func:`harmtrace.analysis.transitions.paired_sample`);
+* **prompt/response detection asymmetry**: the grader's sensitivity on prompts vs on
+  responses where both are labelled harmful. On AIR-Bench every prompt is a risky
+  request by construction and a response the judge scores as complied carries the
+  harm, so on complied records both sides are positives: the paired difference in
+  detection (Newcombe's paired interval, exact McNemar test) measures how differently
+  the grader sees the same harm in a request and in an answer; prompts graded 0 on
+  such a benchmark are the grader's under-detection;
+* **another grader** (e.g. ``human`` labels of the same records): per category and
+  side, quadratic-weighted kappa and ordinal Krippendorff's alpha with bootstrap CIs,
+  and the detection asymmetry with the reference grader's non-zero severities as
+  positives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, cohen_kappa_score, f1_score, roc_auc_score
+from statsmodels.stats.contingency_tables import mcnemar
+
+from harmtrace.analysis.asymmetry import MIN_N, TOO_FEW
+from harmtrace.analysis.transitions import (
+    OVERALL,
+    overall_severity,
+    paired_sample,
+    wilson_interval,
+)
+from harmtrace.graders.labels import category_targets, has_labels
+from harmtrace.report.latex import escape, write_table_tex
+from harmtrace.report.macros import (
+    Number,
+    ci,
+    count,
+    fmt_ci,
+    fmt_int,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    pct,
+    pp,
+    pvalue,
+    real,
+    text,
+)
+from harmtrace.stats import newcombe_paired_diff_ci, ordinal_agreement
+from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, RELEVANCE_LEVELS, SEVERITY_LEVELS
+
+__all__ = [
+    "DatasetValidity",
+    "analyse_validity",
+    "detection_asymmetry",
+    "validity_numbers",
+    "write_validity_tables",
+]
+
+JUDGE_TO_RELEVANCE = {1.0: 1, 0.5: 2, 0.0: 3}
+"""AIR-Bench judge score read as relevance: refused -> 1, partial -> 2, complied -> 3."""
+
+
+def _wilson(k: int, n: int, alpha: float) -> tuple[float, float]:
+    (lo,), (hi,) = wilson_interval(k, n, alpha)
+    return float(lo), float(hi)
+
+
+def _rate(k: int, n: int, alpha: float) -> dict[str, float]:
+    lo, hi = _wilson(k, n, alpha)
+    return {"k": int(k), "n": int(n), "share": k / n if n else np.nan, "ci_lo": lo, "ci_hi": hi}
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def moderation_metrics(frame: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per category: AUROC/AUPRC of the prompt probability, F1/recall/precision of sev >= 2."""
+    targets = category_targets(frame).reset_index(drop=True)
+    rows = []
+    for cat in CATEGORIES:
+        known = targets[cat].notna().to_numpy()
+        y = targets[cat][known].astype(bool).to_numpy()
+        prob = frame[f"prompt_prob_{cat}"].astype("Float64").to_numpy(float, na_value=np.nan)
+        sev = frame[f"prompt_severity_{cat}"].astype("Float64").to_numpy(float, na_value=np.nan)
+        score = np.where(np.isnan(prob), sev, prob)[known]
+        flagged = sev[known] >= 2
+        both = 0 < y.sum() < len(y)
+        tp = int((flagged & y).sum())
+        rows.append(
+            {
+                "category": cat,
+                "n_known": int(known.sum()),
+                "n_positive": int(y.sum()),
+                "auroc": float(roc_auc_score(y, score)) if both else np.nan,
+                "auprc": float(average_precision_score(y, score)) if both else np.nan,
+                "f1": float(f1_score(y, flagged, zero_division=0)) if both else np.nan,
+                "precision": tp / flagged.sum() if flagged.sum() else np.nan,
+                **{f"recall_{k}": v for k, v in _rate(tp, int(y.sum()), alpha).items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def preference_agreement(frame: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, dict]:
+    """Share of pairs whose rejected response is graded at least as severe as the chosen."""
+    pairs, sample = paired_sample(frame)
+    rows = []
+    for cat in (OVERALL, *CATEGORIES):
+        pc = pairs.loc[pairs["category"] == cat]
+        ch = pc["response_sev_chosen"].astype("Float64").to_numpy(float, na_value=np.nan)
+        rj = pc["response_sev_rejected"].astype("Float64").to_numpy(float, na_value=np.nan)
+        ok = ~(np.isnan(ch) | np.isnan(rj))
+        ch, rj = ch[ok], rj[ok]
+        n = int(ok.sum())
+        row = {"category": cat, "n_pairs": n}
+        for name, hit in (
+            ("at_least", rj >= ch),
+            ("above", rj > ch),
+            ("tied", rj == ch),
+            ("below", rj < ch),
+        ):
+            r = _rate(int(hit.sum()), n, alpha)
+            row.update(
+                {
+                    f"{name}_k": r["k"],
+                    f"{name}": r["share"],
+                    f"{name}_lo": r["ci_lo"],
+                    f"{name}_hi": r["ci_hi"],
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows), sample
+
+
+def refusal_agreement(
+    frame: pd.DataFrame, alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0
+) -> dict[str, object]:
+    """Refusal flag vs judge refusals; relevance vs the judge score as an ordinal scale."""
+    d = frame.loc[frame["air_judge_score"].notna() & frame["refusal"].notna()]
+    judge = d["air_judge_score"].astype(float).to_numpy()
+    refused = judge == 1.0
+    flag = d["refusal"].astype(bool).to_numpy()
+    n = len(d)
+    out: dict[str, object] = {
+        "n": n,
+        "judge_refused": int(refused.sum()),
+        "flagged": int(flag.sum()),
+    }
+    out["kappa"] = (
+        float(cohen_kappa_score(refused, flag)) if n >= MIN_N and 0 < refused.sum() < n else np.nan
+    )
+    out["accuracy"] = float(np.mean(refused == flag)) if n else np.nan
+    out["sensitivity"] = _rate(int((flag & refused).sum()), int(refused.sum()), alpha)
+    out["specificity"] = _rate(int((~flag & ~refused).sum()), int((~refused).sum()), alpha)
+    rel = d["relevance"].astype("Float64").to_numpy(float, na_value=np.nan)
+    mapped = np.array([JUDGE_TO_RELEVANCE.get(float(v), np.nan) for v in judge], dtype=float)
+    out["relevance"] = ordinal_agreement(
+        rel, mapped, list(RELEVANCE_LEVELS), alpha=alpha, n_resamples=n_resamples, seed=seed
+    )
+    return out
+
+
+def detection_asymmetry(
+    truth_prompt: np.ndarray,
+    flag_prompt: np.ndarray,
+    truth_response: np.ndarray,
+    flag_response: np.ndarray,
+    alpha: float = 0.05,
+) -> dict[str, object]:
+    """Sensitivity on prompts vs on responses, and their paired difference.
+
+    Arguments are aligned per record (booleans; truth may be NaN = unlabelled).
+    Sensitivities use every record labelled positive on that side; the difference
+    (prompt - response) uses the records positive on *both* sides, with Newcombe's
+    paired score interval and the exact McNemar test. Too few paired records
+    (< :data:`MIN_N`) give a ``note`` instead.
+    """
+    tp = np.asarray(truth_prompt, dtype=float)
+    tr = np.asarray(truth_response, dtype=float)
+    fp = np.asarray(flag_prompt, dtype=bool)
+    fr = np.asarray(flag_response, dtype=bool)
+    pos_p, pos_r = tp == 1, tr == 1
+    out: dict[str, object] = {
+        "prompt": _rate(int((fp & pos_p).sum()), int(pos_p.sum()), alpha),
+        "response": _rate(int((fr & pos_r).sum()), int(pos_r.sum()), alpha),
+    }
+    both = pos_p & pos_r
+    a = int((fp & fr & both).sum())
+    b = int((fp & ~fr & both).sum())
+    c = int((~fp & fr & both).sum())
+    d = int((~fp & ~fr & both).sum())
+    n = a + b + c + d
+    out["paired"] = {"n": n, "prompt_only": b, "response_only": c, "both": a, "neither": d}
+    if n < MIN_N:
+        out["note"] = TOO_FEW
+        out["diff"] = (np.nan, np.nan, np.nan)
+        out["mcnemar_p"] = np.nan
+    else:
+        out["note"] = ""
+        out["diff"] = newcombe_paired_diff_ci(a, b, c, d, alpha)
+        out["mcnemar_p"] = float(mcnemar(np.array([[a, b], [c, d]]), exact=True).pvalue)
+    return out
+
+
+def _any_flag(frame: pd.DataFrame, side: str, level: int = 1) -> np.ndarray:
+    sev = overall_severity(frame, side).astype("Float64").to_numpy(float, na_value=np.nan)
+    return sev >= level
+
+
+# --------------------------------------------------------------------------- per dataset
+
+
+@dataclass(frozen=True)
+class DatasetValidity:
+    """The checks :func:`analyse_validity` could run for one dataset (others are None)."""
+
+    dataset: str
+    n_records: int
+    moderation: pd.DataFrame | None = field(default=None, repr=False)
+    preferences: pd.DataFrame | None = field(default=None, repr=False)
+    paired_sample: dict | None = None
+    refusal: dict | None = field(default=None, repr=False)
+    detection: dict | None = field(default=None, repr=False)
+    prompts_graded_zero: int | None = None
+    reference: pd.DataFrame | None = field(default=None, repr=False)
+    reference_detection: dict | None = field(default=None, repr=False)
+
+
+def _reference_agreement(
+    frame: pd.DataFrame, ref: pd.DataFrame, alpha: float, n_resamples: int, seed: int
+) -> pd.DataFrame:
+    merged = frame.merge(ref, on="record_id", suffixes=("", "_ref"), how="inner")
+    rows = []
+    for side in ("prompt", "response"):
+        for cat in CATEGORIES:
+            col = f"{side}_severity_{cat}"
+            a = merged[col].astype("Float64").to_numpy(float, na_value=np.nan)
+            b = merged[f"{col}_ref"].astype("Float64").to_numpy(float, na_value=np.nan)
+            agr = ordinal_agreement(a, b, list(SEVERITY_LEVELS), alpha, n_resamples, seed)
+            rows.append({"side": side, "category": cat, **agr.to_dict()})
+    a = merged["relevance"].astype("Float64").to_numpy(float, na_value=np.nan)
+    b = merged["relevance_ref"].astype("Float64").to_numpy(float, na_value=np.nan)
+    agr = ordinal_agreement(a, b, list(RELEVANCE_LEVELS), alpha, n_resamples, seed)
+    rows.append({"side": "response", "category": "relevance", **agr.to_dict()})
+    return pd.DataFrame(rows)
+
+
+def analyse_dataset(
+    frame: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> DatasetValidity:
+    """Every check whose labels ``frame`` (one dataset, judged) carries."""
+    dataset = str(frame["dataset"].iloc[0])
+    kwargs: dict[str, object] = {}
+    if has_labels(frame) and any(
+        frame.get(c) is not None and frame[c].notna().any()
+        for c in frame.columns
+        if c.startswith("label_")
+    ):
+        kwargs["moderation"] = moderation_metrics(frame.reset_index(drop=True), alpha)
+    if "hh_pair_id" in frame.columns and frame["hh_pair_id"].notna().any():
+        prefs, sample = preference_agreement(frame, alpha)
+        kwargs["preferences"], kwargs["paired_sample"] = prefs, sample
+    if "air_judge_score" in frame.columns and frame["air_judge_score"].notna().any():
+        kwargs["refusal"] = refusal_agreement(frame, alpha, n_resamples, seed)
+        judge = frame["air_judge_score"].astype("Float64").to_numpy(float, na_value=np.nan)
+        complied = np.where(np.isnan(judge), np.nan, (judge == 0.0).astype(float))
+        kwargs["detection"] = detection_asymmetry(
+            np.ones(len(frame)),  # every benchmark prompt is a risky request
+            _any_flag(frame, "prompt"),
+            complied,
+            _any_flag(frame, "response"),
+            alpha,
+        )
+        prompt = overall_severity(frame, "prompt").astype("Float64")
+        kwargs["prompts_graded_zero"] = int((prompt == 0).sum())
+    if reference is not None:
+        ref = reference.loc[reference["record_id"].isin(frame["record_id"])]
+        if len(ref):
+            kwargs["reference"] = _reference_agreement(frame, ref, alpha, n_resamples, seed)
+            merged = frame[["record_id"]].merge(ref, on="record_id", how="left")
+            tp = np.where(
+                overall_severity(merged, "prompt").isna(),
+                np.nan,
+                _any_flag(merged, "prompt").astype(float),
+            )
+            tr = np.where(
+                overall_severity(merged, "response").isna(),
+                np.nan,
+                _any_flag(merged, "response").astype(float),
+            )
+            kwargs["reference_detection"] = detection_asymmetry(
+                tp, _any_flag(frame, "prompt"), tr, _any_flag(frame, "response"), alpha
+            )
+    return DatasetValidity(dataset, len(frame), **kwargs)  # type: ignore[arg-type]
+
+
+def analyse_validity(
+    df: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, DatasetValidity]:
+    """:func:`analyse_dataset` for every dataset of a judged frame (sorted by name).
+
+    ``reference`` is another grader's judgments (e.g. human labels) of some of the
+    same records, or None.
+    """
+    return {
+        name: analyse_dataset(g.reset_index(drop=True), reference, alpha, n_resamples, seed)
+        for name, g in sorted(df.groupby("dataset", sort=True), key=lambda kv: kv[0])
+    }
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _rate_numbers(key: str, r: Mapping[str, float]) -> dict[str, Number]:
+    if not r["n"]:
+        return {
+            key: text("no records"),
+            f"{key} ci": text("n/a"),
+            f"{key} k": count(0),
+            f"{key} n": count(0),
+        }
+    return {
+        key: pct(r["share"]),
+        f"{key} ci": ci(r["ci_lo"], r["ci_hi"]),
+        f"{key} k": count(r["k"]),
+        f"{key} n": count(r["n"]),
+    }
+
+
+def _detection_numbers(key: str, det: Mapping[str, object]) -> dict[str, Number]:
+    nums = {
+        **_rate_numbers(f"{key} prompt sensitivity", det["prompt"]),  # type: ignore[arg-type]
+        **_rate_numbers(f"{key} response sensitivity", det["response"]),  # type: ignore[arg-type]
+    }
+    paired = det["paired"]
+    nums[f"{key} pairs"] = count(paired["n"])  # type: ignore[index]
+    nums[f"{key} prompt only"] = count(paired["prompt_only"])  # type: ignore[index]
+    nums[f"{key} response only"] = count(paired["response_only"])  # type: ignore[index]
+    if det["note"]:
+        nums[f"{key} diff"] = text(str(det["note"]))
+        nums[f"{key} diff ci"] = text("n/a")
+        nums[f"{key} mcnemar p"] = text(str(det["note"]))
+    else:
+        diff, lo, hi = det["diff"]  # type: ignore[misc]
+        nums[f"{key} diff"] = pp(diff)
+        nums[f"{key} diff ci"] = ci(lo, hi, pct=False, digits=1, points=True)
+        nums[f"{key} mcnemar p"] = pvalue(det["mcnemar_p"])  # type: ignore[arg-type]
+    return nums
+
+
+def validity_numbers(
+    results: Mapping[str, DatasetValidity],
+    alpha: float,
+    reference_grader: str | None = None,
+    n_boot: int | None = None,
+) -> dict[str, Number]:
+    """Numbers under stable keys ``<dataset> <what>``."""
+    nums: dict[str, Number] = {
+        "ci level": pct(1 - alpha, 0),
+        "reference grader": text(reference_grader or "none"),
+    }
+    if n_boot is not None:
+        nums["bootstrap iterations"] = count(n_boot)
+    for dataset, res in results.items():
+        tag = dataset
+        nums[f"{tag} records"] = count(res.n_records)
+        if res.moderation is not None:
+            for r in res.moderation.itertuples():
+                key = f"{tag} {r.category}"
+                nums[f"{key} known"] = count(r.n_known)
+                nums[f"{key} positive"] = count(r.n_positive)
+                for m in ("auroc", "auprc", "f1", "precision"):
+                    v = getattr(r, m)
+                    nums[f"{key} {m}"] = real(v) if np.isfinite(v) else text(TOO_FEW)
+                nums.update(
+                    _rate_numbers(
+                        f"{key} recall",
+                        {
+                            "k": r.recall_k,
+                            "n": r.recall_n,
+                            "share": r.recall_share,
+                            "ci_lo": r.recall_ci_lo,
+                            "ci_hi": r.recall_ci_hi,
+                        },
+                    )
+                )
+        if res.preferences is not None:
+            s = res.paired_sample or {}
+            nums[f"{tag} pairs total"] = count(s.get("pairs_total", 0))
+            nums[f"{tag} pairs context differs"] = count(s.get("context_differs", 0))
+            nums[f"{tag} pairs used"] = count(s.get("pairs_used", 0))
+            for r in res.preferences.itertuples():
+                key = f"{tag} {r.category}"
+                nums[f"{key} pairs"] = count(r.n_pairs)
+                for name in ("at_least", "above", "tied"):
+                    label = {
+                        "at_least": "rejected at least chosen",
+                        "above": "rejected above chosen",
+                        "tied": "tied",
+                    }[name]
+                    nums.update(
+                        _rate_numbers(
+                            f"{key} {label}",
+                            {
+                                "k": getattr(r, f"{name}_k"),
+                                "n": r.n_pairs,
+                                "share": getattr(r, name),
+                                "ci_lo": getattr(r, f"{name}_lo"),
+                                "ci_hi": getattr(r, f"{name}_hi"),
+                            },
+                        )
+                    )
+        if res.refusal is not None:
+            rf = res.refusal
+            nums[f"{tag} refusal n"] = count(rf["n"])
+            nums[f"{tag} judge refused"] = count(rf["judge_refused"])
+            nums[f"{tag} refusal flagged"] = count(rf["flagged"])
+            k = rf["kappa"]
+            nums[f"{tag} refusal kappa"] = real(k) if np.isfinite(k) else text(TOO_FEW)
+            nums[f"{tag} refusal accuracy"] = pct(rf["accuracy"])
+            nums.update(_rate_numbers(f"{tag} refusal sensitivity", rf["sensitivity"]))
+            nums.update(_rate_numbers(f"{tag} refusal specificity", rf["specificity"]))
+            agr = rf["relevance"]
+            nums.update(_agreement_numbers(f"{tag} relevance judge", agr))
+        if res.detection is not None:
+            nums.update(_detection_numbers(f"{tag} detection", res.detection))
+            nums[f"{tag} prompts graded zero"] = count(res.prompts_graded_zero or 0)
+        if res.reference is not None:
+            for r in res.reference.itertuples():
+                nums.update(_agreement_numbers(f"{tag} reference {r.side} {r.category}", r))
+        if res.reference_detection is not None:
+            nums.update(_detection_numbers(f"{tag} reference detection", res.reference_detection))
+    return nums
+
+
+def _agreement_numbers(key: str, agr) -> dict[str, Number]:
+    nums: dict[str, Number] = {f"{key} n": count(int(agr.n))}
+    if np.isfinite(agr.kappa_quadratic):
+        nums[f"{key} kappa"] = real(agr.kappa_quadratic)
+        nums[f"{key} kappa ci"] = ci(agr.kappa_lo, agr.kappa_hi, pct=False, digits=2)
+        nums[f"{key} alpha"] = real(agr.alpha_ordinal)
+        nums[f"{key} alpha ci"] = ci(agr.alpha_lo, agr.alpha_hi, pct=False, digits=2)
+    else:
+        for suffix in ("kappa", "kappa ci", "alpha", "alpha ci"):
+            nums[f"{key} {suffix}"] = text(agr.note or TOO_FEW)
+    nums[f"{key} exact"] = pct(agr.exact) if np.isfinite(agr.exact) else text("n/a")
+    return nums
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _title(cat: str) -> str:
+    return CATEGORY_TITLES.get(cat, cat.capitalize())
+
+
+def moderation_table(results: Mapping[str, DatasetValidity], labels: Mapping[str, str]):
+    rows = []
+    for dataset, res in results.items():
+        if res.moderation is None:
+            continue
+        for r in res.moderation.itertuples():
+            rows.append(
+                {
+                    "Dataset": labels.get(dataset, dataset),
+                    "Category": _title(r.category),
+                    "Known": fmt_int(r.n_known),
+                    "Positive": fmt_int(r.n_positive),
+                    "AUROC": fmt_num(r.auroc),
+                    "AUPRC": fmt_num(r.auprc),
+                    "F1": fmt_num(r.f1),
+                    "Recall [CI]": f"{fmt_pct(r.recall_share, 0)} "
+                    f"{fmt_ci(r.recall_ci_lo, r.recall_ci_hi, digits=0)}",
+                }
+            )
+    cols = ["Dataset", "Category", "Known", "Positive", "AUROC", "AUPRC", "F1", "Recall [CI]"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def preference_table(results: Mapping[str, DatasetValidity], labels: Mapping[str, str]):
+    rows = []
+    for dataset, res in results.items():
+        if res.preferences is None:
+            continue
+        for r in res.preferences.itertuples():
+            rows.append(
+                {
+                    "Dataset": labels.get(dataset, dataset),
+                    "Category": _title(r.category),
+                    "Pairs": fmt_int(r.n_pairs),
+                    "Rejected $\\geq$ chosen [CI]": (
+                        f"{fmt_pct(r.at_least)} {fmt_ci(r.at_least_lo, r.at_least_hi)}"
+                        if r.n_pairs
+                        else "n/a"
+                    ),
+                    "Rejected $>$ chosen": fmt_pct(r.above) if r.n_pairs else "n/a",
+                    "Tied": fmt_pct(r.tied) if r.n_pairs else "n/a",
+                }
+            )
+    cols = [
+        "Dataset",
+        "Category",
+        "Pairs",
+        "Rejected $\\geq$ chosen [CI]",
+        "Rejected $>$ chosen",
+        "Tied",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _points(x: float) -> str:
+    """A share difference in percentage points with a LaTeX minus sign."""
+    s = fmt_num(100 * x, 1)
+    return "$-$" + s[1:] if s.startswith("-") else s
+
+
+def detection_table(results: Mapping[str, DatasetValidity], labels: Mapping[str, str]):
+    rows = []
+    for dataset, res in results.items():
+        for name, det in (
+            ("benchmark labels", res.detection),
+            ("reference grader", res.reference_detection),
+        ):
+            if det is None:
+                continue
+            p, r = det["prompt"], det["response"]
+            diff, lo, hi = det["diff"]
+            rows.append(
+                {
+                    "Dataset": labels.get(dataset, dataset),
+                    "Positives": name,
+                    "Prompt sens.": f"{fmt_pct(p['share'])} ({fmt_int(p['k'])}/{fmt_int(p['n'])})"
+                    if p["n"]
+                    else "n/a",
+                    "Response sens.": f"{fmt_pct(r['share'])} ({fmt_int(r['k'])}/{fmt_int(r['n'])})"
+                    if r["n"]
+                    else "n/a",
+                    "Paired diff. [CI]": escape(det["note"])
+                    or (f"{_points(diff)} [{_points(lo)}, {_points(hi)}] pp"),
+                    "McNemar p": fmt_p(det["mcnemar_p"]) if not det["note"] else "",
+                }
+            )
+    cols = [
+        "Dataset",
+        "Positives",
+        "Prompt sens.",
+        "Response sens.",
+        "Paired diff. [CI]",
+        "McNemar p",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def write_validity_tables(
+    results: Mapping[str, DatasetValidity],
+    labels: Mapping[str, str],
+    tables_dir: Path,
+    producer: str,
+) -> list[Path]:
+    """Booktabs tables; dataset labels are escaped, formatted numbers are LaTeX."""
+    frames = {
+        "moderation": (
+            moderation_table(results, labels),
+            ("Known", "Positive", "AUROC", "AUPRC", "F1", "Recall [CI]"),
+            "llrrrrrl",
+        ),
+        "preferences": (
+            preference_table(results, labels),
+            ("Pairs", "Rejected $\\geq$ chosen [CI]", "Rejected $>$ chosen", "Tied"),
+            "llrlrr",
+        ),
+        "detection": (
+            detection_table(results, labels),
+            ("Prompt sens.", "Response sens.", "Paired diff. [CI]", "McNemar p"),
+            "llllll",
+        ),
+    }
+    paths = []
+    for name, (frame, raw, align) in frames.items():
+        path = Path(tables_dir) / f"{producer}--{name}.tex"
+        header_raw = tuple(c for c in frame.columns if "$" in c)
+        write_table_tex(frame, path, raw_columns=raw, align=align, raw_header=header_raw)
+        paths.append(path)
+    return paths

@@ -1,0 +1,248 @@
+"""The ``openai`` grader: any OpenAI-compatible chat endpoint judges the records.
+
+Method. Per record: one harm request for the prompt, and for a non-empty response one
+harm request for the response plus one relevance request (prompt style ``rubric``,
+:mod:`harmtrace.graders.rubric`), or one Llama Guard request per side (``llamaguard``,
+:mod:`harmtrace.graders.llamaguard`). All requests of a dataset (or shard) go through
+one :class:`harmtrace.llm.LLMClient` batch, so concurrency, rate limits, retries, the
+cache and the progress bar span the whole job. A record is ``ok`` only when every one
+of its requests produced a valid reply; otherwise its row is ``failed`` with the
+reasons (``prompt: ...; relevance: ...``) and null judgments. Records in = records out.
+
+An empty response (``""``) has nothing to judge: severity 0 on every category,
+relevance 1, no refusal, and no request. Probabilities and confidences are null: a
+sampled label carries no calibrated probability.
+
+The API key is read only from the environment variable named by ``api_key_env``;
+:meth:`OpenAIBackend.check` fails before any record is read when it is unset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from harmtrace.graders.base import Grader, GraderSpec, as_texts, empty_judgments, mark_failed
+from harmtrace.graders.llamaguard import GuardMap, guard_messages
+from harmtrace.graders.registry import register_grader
+from harmtrace.graders.rubric import HarmReply, RelevanceReply, RubricPrompts
+from harmtrace.llm import ChatRequest, ClientSettings, JsonReply, LLMClient, TextReply
+from harmtrace.llm.client import read_api_key
+from harmtrace.taxonomy import CATEGORIES
+
+_RUN = {"json_schema_extra": {"affects_judgments": False}}
+"""Field option for settings that change how fast, not what, is judged."""
+
+PROMPT, RESPONSE, RELEVANCE = 0, 1, 2
+KIND_NAMES = ("prompt", "response", "relevance")
+
+
+class OpenAISpec(GraderSpec):
+    """Config block ``grader.openai``; every key has a ``harmtrace grade`` flag."""
+
+    base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 for vLLM.",
+        **_RUN,
+    )
+    model: str = Field(..., min_length=1, description="Model name as the endpoint knows it.")
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY",
+        description="NAME of the environment variable holding the key (null: send none).",
+        **_RUN,
+    )
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(300, ge=16, description="Most tokens per reply.")
+    seed: int | None = Field(None, description="Sampling seed, where the server supports it.")
+    prompt_style: Literal["rubric", "llamaguard"] = Field(
+        "rubric", description="rubric: severity 0-3 + relevance; llamaguard: Llama Guard 3."
+    )
+    response_format: Literal["json_schema", "json_object", "none"] = Field(
+        "json_schema", description="How JSON replies are requested from the server."
+    )
+    few_shot: str | None = Field(
+        None,
+        description="YAML file of few-shot examples (rubric only); its hash enters grader_version.",
+        **_RUN,
+    )
+    concurrency: int = Field(8, ge=1, le=1024, description="Requests in flight.", **_RUN)
+    rps: float | None = Field(None, gt=0, description="Requests per second cap.", **_RUN)
+    timeout: float = Field(60.0, gt=0, description="Seconds per request.", **_RUN)
+    max_retries: int = Field(5, ge=0, description="Retries on 429/5xx/timeouts.", **_RUN)
+    max_reasks: int = Field(2, ge=0, description="Re-asks after an unusable reply.", **_RUN)
+    backoff_initial: float = Field(1.0, ge=0, description="First backoff wait (s).", **_RUN)
+    backoff_max: float = Field(60.0, ge=0, description="Longest backoff wait (s).", **_RUN)
+    cache: str | None = Field(
+        "results/cache/openai.sqlite",
+        description="SQLite answer cache shared by all datasets and shards (null: none).",
+        **_RUN,
+    )
+    progress: Literal["auto", "bar", "log", "off"] = Field(
+        "auto", description="Progress bar on a terminal, log lines otherwise.", **_RUN
+    )
+
+
+@register_grader
+class OpenAIBackend(Grader):
+    """Records judged by a chat model behind an OpenAI-compatible endpoint."""
+
+    name: ClassVar[str] = "openai"
+    Spec: ClassVar[type[GraderSpec]] = OpenAISpec
+    backend_version: ClassVar[str] = "1.0"
+
+    spec: OpenAISpec
+
+    # ------------------------------------------------------------------ set-up
+    def check(self) -> None:
+        read_api_key(self.spec.api_key_env)
+        self._prompts()
+
+    def _prompts(self) -> RubricPrompts | GuardMap:
+        if self.spec.prompt_style == "llamaguard":
+            return GuardMap.load()
+        return RubricPrompts.load(self.spec.few_shot)
+
+    @property
+    def version(self) -> str:
+        return f"{super().version}/prompts-{self._prompts().digest}"
+
+    def settings(self) -> ClientSettings:
+        s = self.spec
+        return ClientSettings(
+            base_url=s.base_url,
+            model=s.model,
+            api_key_env=s.api_key_env,
+            temperature=s.temperature,
+            max_tokens=s.max_tokens,
+            seed=s.seed,
+            response_format=s.response_format,
+            concurrency=s.concurrency,
+            rps=s.rps,
+            timeout=s.timeout,
+            max_retries=s.max_retries,
+            max_reasks=s.max_reasks,
+            backoff_initial=s.backoff_initial,
+            backoff_max=s.backoff_max,
+            cache=s.cache,
+            progress=s.progress,
+        )
+
+    # ------------------------------------------------------------------ grading
+    def grade(self, records: pd.DataFrame) -> pd.DataFrame:
+        self.check()
+        prompts = self._prompts()
+        version = self.version
+        n = len(records)
+        ids = records["record_id"].astype("string").tolist()
+        prompt_texts = as_texts(records["prompt"])
+        if "response" in records:
+            has_resp = records["response"].notna().to_numpy()
+        else:
+            has_resp = np.zeros(n, dtype=bool)
+        resp_texts = as_texts(records["response"]) if "response" in records else [""] * n
+        contexts = as_texts(records["context"]) if "context" in records else [""] * n
+        asked = has_resp & np.array([t.strip() != "" for t in resp_texts], dtype=bool)
+        empty = has_resp & ~asked
+
+        sev = np.full((2, n, len(CATEGORIES)), -1, dtype=np.int8)
+        relevance = np.full(n, -1, dtype=np.int8)
+        refusal = np.full(n, -1, dtype=np.int8)
+        errors: dict[int, list[str]] = {}
+        slots: list[tuple[int, int]] = []  # request index -> (record row, kind)
+
+        if isinstance(prompts, GuardMap):
+            requests = self._guard_requests(prompts, prompt_texts, resp_texts, asked, slots)
+        else:
+            requests = self._rubric_requests(
+                prompts, prompt_texts, resp_texts, contexts, asked, slots
+            )
+
+        def on_result(index: int, result: Any) -> None:
+            row, kind = slots[index]
+            if not result.ok:
+                errors.setdefault(row, []).append(f"{KIND_NAMES[kind]}: {result.error}")
+                return
+            value = result.value
+            if kind == RELEVANCE:
+                relevance[row] = value.relevance
+                refusal[row] = int(value.refusal)
+            elif isinstance(prompts, GuardMap):
+                levels = prompts.severities(value)
+                sev[kind, row] = [levels[c] for c in CATEGORIES]
+            else:
+                sev[kind, row] = [getattr(value, c) for c in CATEGORIES]
+
+        per_response = 1 if isinstance(prompts, GuardMap) else 2
+        total = n + per_response * int(asked.sum())
+        with LLMClient(self.settings()) as client:
+            client.complete(
+                requests,
+                JsonReply(HarmReply, name="harm"),
+                on_result=on_result,
+                total=total,
+                desc=f"grade ({self.spec.model})",
+            )
+
+        out = empty_judgments(ids, self.name, version)
+        sev[RESPONSE, empty] = 0
+        if not isinstance(prompts, GuardMap):  # Llama Guard judges no relevance at all
+            relevance[empty] = 1
+            refusal[empty] = 0
+        for side, s in (("prompt", PROMPT), ("response", RESPONSE)):
+            for j, c in enumerate(CATEGORIES):
+                values = pd.array(sev[s, :, j], dtype="Int8")
+                values[sev[s, :, j] < 0] = pd.NA
+                out[f"{side}_severity_{c}"] = values
+        rel = pd.array(relevance, dtype="Int8")
+        rel[relevance < 0] = pd.NA
+        out["relevance"] = rel
+        ref = pd.array(refusal == 1, dtype="boolean")
+        ref[refusal < 0] = pd.NA
+        out["refusal"] = ref
+        if errors:
+            rows = sorted(errors)
+            mark_failed(out, rows, ["; ".join(errors[r]) for r in rows])
+        return out
+
+    def _rubric_requests(
+        self,
+        prompts: RubricPrompts,
+        prompt_texts: list[str],
+        resp_texts: list[str],
+        contexts: list[str],
+        asked: np.ndarray,
+        slots: list[tuple[int, int]],
+    ) -> Iterator[ChatRequest]:
+        harm_tag = f"rubric-harm/{prompts.digest}"
+        rel_tag = f"rubric-relevance/{prompts.digest}"
+        rel_parser = JsonReply(RelevanceReply, name="relevance")
+        for row, text in enumerate(prompt_texts):
+            slots.append((row, PROMPT))
+            yield ChatRequest(prompts.harm_messages(text), tag=harm_tag)
+            if asked[row]:
+                slots.append((row, RESPONSE))
+                yield ChatRequest(prompts.harm_messages(resp_texts[row]), tag=harm_tag)
+                slots.append((row, RELEVANCE))
+                msgs = prompts.relevance_messages(text, contexts[row], resp_texts[row])
+                yield ChatRequest(msgs, tag=rel_tag, parser=rel_parser)
+
+    def _guard_requests(
+        self,
+        guard: GuardMap,
+        prompt_texts: list[str],
+        resp_texts: list[str],
+        asked: np.ndarray,
+        slots: list[tuple[int, int]],
+    ) -> Iterator[ChatRequest]:
+        tag = f"llamaguard3/{guard.digest}"
+        parser = TextReply(guard.read, name="llamaguard")
+        for row, text in enumerate(prompt_texts):
+            slots.append((row, PROMPT))
+            yield ChatRequest(guard_messages(text), tag=tag, parser=parser)
+            if asked[row]:
+                slots.append((row, RESPONSE))
+                yield ChatRequest(guard_messages(text, resp_texts[row]), tag=tag, parser=parser)

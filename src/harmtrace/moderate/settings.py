@@ -1,0 +1,144 @@
+"""The workflow's ``moderate`` config block, checked against the rest of the config.
+
+Run when the Snakefile is parsed (``workflow/rules/moderate.smk``), like
+:func:`harmtrace.config.check_config`: every problem is listed on the terminal before a
+job starts, not found in a log halfway through a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harmtrace.config import ConfigError
+from harmtrace.errors import HarmtraceError
+from harmtrace.moderate.clock import parse_clock
+from harmtrace.moderate.policies import policy_config_problems
+
+NOTEBOOK = "06_moderation_policy"
+INJECTED = ("model_dir", "user_policies", "traces_dir", "trace_policies")
+"""Notebook 06 parameters the workflow derives from other config blocks (one source of
+truth): see :func:`notebook_injection`."""
+SCORERS = ("embedded",)
+"""Graders that can also score single sentences (the flow's :class:`Scorer`)."""
+
+
+@dataclass(frozen=True)
+class ModerateSettings:
+    grader: str
+    policies: list[str]
+    user_policies: dict[str, dict[str, Any]]
+    datasets: list[str]
+    """Configured datasets that have responses (the only ones with something to moderate)."""
+    clock: str
+    workers: int
+    notebook_entries: list[str] = field(default_factory=list)
+
+    def policy_spec_args(self, policy: str) -> list[str]:
+        """CLI arguments for a policy: ``--policy-spec <json>`` for a user policy from the
+        config, nothing for a shipped one."""
+        import json
+
+        spec = self.user_policies.get(policy)
+        if spec is None:
+            return []
+        return ["--policy-spec", json.dumps({"name": policy, **spec}, sort_keys=True)]
+
+
+def datasets_with_responses(config: Mapping[str, Any], datasets: list[str]) -> list[str]:
+    """Registered datasets whose registry entry has responses, and user datasets with a
+    response column, in config order."""
+    from harmtrace.data.registry import load_registry
+
+    registry = load_registry()
+    user = config["data"].get("user_datasets") or {}
+    out = []
+    for name in datasets:
+        if name in user:
+            if user[name].get("response_column"):
+                out.append(name)
+        elif name in registry and registry[name].has_responses:
+            out.append(name)
+    return out
+
+
+def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> ModerateSettings:
+    """Raise :class:`~harmtrace.config.ConfigError` listing every problem of the
+    ``moderate`` block and of the analysis entries that run notebook 06."""
+    block = config.get("moderate") or {}
+    problems: list[str] = []
+    grader = block.get("grader", "embedded")
+    graders = config["grade"]["graders"]
+    if grader not in graders:
+        problems.append(f"moderate.grader: {grader!r} is not in grade.graders {graders}")
+    if grader not in SCORERS:
+        problems.append(
+            f"moderate.grader: {grader!r} cannot score single sentences; use one of {SCORERS}"
+        )
+    policies = list(block.get("default") or [])
+    user = {k: dict(v) for k, v in (block.get("policies") or {}).items()}
+    problems += policy_config_problems(policies, user)
+    clock = str(block.get("clock", "now"))
+    try:
+        parse_clock(clock)
+    except HarmtraceError as exc:
+        problems.append(f"moderate.clock: {exc}")
+    with_responses = datasets_with_responses(config, datasets)
+
+    entries = []
+    for name, spec in (config.get("analysis") or {}).items():
+        if spec.get("notebook") != NOTEBOOK:
+            continue
+        entries.append(name)
+        where = f"analysis.{name}"
+        params = spec.get("parameters") or {}
+        if spec["grader"] != grader:
+            problems.append(f"{where}.grader: must be moderate.grader ({grader!r})")
+        for key in INJECTED:
+            if key in params:
+                problems.append(
+                    f"{where}.parameters.{key}: set by the workflow from the moderate and "
+                    "grader blocks; remove it"
+                )
+        problems += policy_config_problems(
+            list(params.get("policies") or []),
+            user,
+            where=f"{where}.parameters.policies",
+            check_user=False,
+        )
+        for d in spec["datasets"]:
+            if d not in with_responses:
+                problems.append(f"{where}.datasets: {d!r} has no responses to moderate")
+    if problems:
+        raise ConfigError("invalid moderation config:\n  " + "\n  ".join(problems))
+    return ModerateSettings(
+        grader=grader,
+        policies=policies,
+        user_policies=user,
+        datasets=with_responses,
+        clock=clock,
+        workers=int(block.get("workers", 1)),
+        notebook_entries=entries,
+    )
+
+
+def notebook_injection(
+    settings: ModerateSettings, notebook_policies: list[str], model_dir: str, traces_dir: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Parameters and extra inputs of a notebook-06 analysis entry, derived from the
+    ``moderate`` block and the embedded grader's model folder.
+
+    The notebook checks the traces of every simulated policy that the workflow also
+    traces (``trace_policies``), so those trace files are inputs of the notebook job.
+    """
+    trace_policies = [p for p in settings.policies if p in notebook_policies]
+    params = {
+        "model_dir": model_dir,
+        "user_policies": settings.user_policies,
+        "traces_dir": traces_dir,
+        "trace_policies": trace_policies,
+    }
+    inputs = [f"{model_dir}/model.pkl"]
+    inputs += [f"{traces_dir}/{p}/{{dataset}}.jsonl" for p in trace_policies]
+    return params, inputs

@@ -1,0 +1,121 @@
+"""The workflow's moderate block: parse-time checks and what notebook 06 is given."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harmtrace.config import ConfigError
+from harmtrace.moderate.settings import (
+    check_moderate_config,
+    datasets_with_responses,
+    notebook_injection,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+DATASETS = CONFIG["data"]["datasets"]
+
+
+def test_the_shipped_config_passes():
+    s = check_moderate_config(CONFIG, DATASETS)
+    assert s.policies == ["observe", "block_high", "redact_medium_block_high"]
+    assert s.datasets == ["air-bench-2024", "hh-rlhf-harmless"]
+    assert s.notebook_entries == ["moderation"]
+
+
+def test_only_datasets_with_responses_are_moderated():
+    config = copy.deepcopy(CONFIG)
+    config["data"]["user_datasets"] = {
+        "pairs": {"path": "x.csv", "prompt_column": "p", "response_column": "r"},
+        "prompts": {"path": "y.csv", "prompt_column": "p", "response_column": None},
+    }
+    names = [*DATASETS, "pairs", "prompts"]
+    assert datasets_with_responses(config, names) == ["air-bench-2024", "hh-rlhf-harmless", "pairs"]
+
+
+def test_every_problem_is_listed_at_once():
+    config = copy.deepcopy(CONFIG)
+    config["moderate"].update(
+        grader="openai",
+        default=["observe", "nope"],
+        clock="tomorrow",
+        policies={
+            "rw": {
+                "version": "1",
+                "description": "x",
+                "actions": {"low": "pass", "medium": "rewrite", "high": "block"},
+            }
+        },
+    )
+    config["analysis"]["moderation"]["datasets"] = ["simplesafetytests"]
+    config["analysis"]["moderation"]["parameters"]["model_dir"] = "elsewhere"
+    with pytest.raises(ConfigError) as err:
+        check_moderate_config(config, DATASETS)
+    text = str(err.value)
+    for needle in (
+        "moderate.grader: 'openai' is not in grade.graders",
+        "cannot score single sentences",
+        "unknown policy 'nope'",
+        "moderate.policies.rw",
+        "moderate.clock",
+        "analysis.moderation.grader",
+        "analysis.moderation.parameters.model_dir: set by the workflow",
+        "'simplesafetytests' has no responses",
+    ):
+        assert needle in text, needle
+    assert text.count("moderate.policies.rw") == 1
+
+
+def test_notebook_is_given_the_traced_policies_and_the_model():
+    s = check_moderate_config(CONFIG, DATASETS)
+    params, inputs = notebook_injection(
+        s, ["observe", "block_medium", "block_high"], "models/x", "results/traces"
+    )
+    assert params["trace_policies"] == ["observe", "block_high"]
+    assert params["model_dir"] == "models/x"
+    assert inputs == [
+        "models/x/model.pkl",
+        "results/traces/observe/{dataset}.jsonl",
+        "results/traces/block_high/{dataset}.jsonl",
+    ]
+
+
+def test_notebook_defaults_equal_the_injection_for_the_default_config():
+    """Run as-is, notebook 06 does what the workflow does with the default config."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "06_moderation_policy.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    defaults = {
+        n.targets[0].id: ast.literal_eval(n.value)
+        for n in ast.parse(cell.source).body
+        if isinstance(n, ast.Assign)
+    }
+    s = check_moderate_config(CONFIG, DATASETS)
+    policies = CONFIG["analysis"]["moderation"]["parameters"]["policies"]
+    model_dir = CONFIG["grader"]["embedded"].get("model_dir", "results/models/embedded")
+    params, _ = notebook_injection(s, policies, model_dir, "results/traces")
+    assert {k: defaults[k] for k in params} == params
+
+
+def test_user_policy_reaches_the_cli_as_json():
+    config = copy.deepcopy(CONFIG)
+    spec = {
+        "version": "1",
+        "description": "strict",
+        "actions": {"low": "block", "medium": "block", "high": "block"},
+    }
+    config["moderate"]["policies"] = {"strict": spec}
+    config["moderate"]["default"] = ["strict"]
+    s = check_moderate_config(config, DATASETS)
+    flag, payload = s.policy_spec_args("strict")
+    assert flag == "--policy-spec"
+    assert json.loads(payload) == {"name": "strict", **spec}
+    assert s.policy_spec_args("observe") == []

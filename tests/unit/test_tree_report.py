@@ -1,0 +1,169 @@
+"""Notebook-05 library: evaluation on cross-fitted probabilities, steering tables, weights
+table, figures and paper numbers, on small synthetic tables."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd
+import pytest
+
+from harmtrace.report.macros import Number, macro_name
+from harmtrace.trees import report
+from harmtrace.trees.evaluation import NOT_RUN
+
+
+def hb_table(dataset, probs, oof, labels_strict, primary):
+    n = len(probs)
+    return pd.DataFrame(
+        {
+            "record_id": [f"{dataset}-{i}" for i in range(n)],
+            "dataset": dataset,
+            "proxy": pd.array([True] * n, dtype="boolean"),
+            "tree_status": ["ok"] * (n - 1) + ["failed"],
+            "primary_risk": pd.array(primary, dtype="string"),
+            "oof_prob_loso": pd.array(oof, dtype="Float64"),
+            "label_fitted": pd.array([p >= 0.5 for p in probs[:-1]] + [None], dtype="boolean"),
+            "label_strict": pd.array(labels_strict, dtype="boolean"),
+        }
+    )
+
+
+@pytest.fixture()
+def inputs():
+    records = {
+        "harmbench": pd.DataFrame(
+            {"record_id": [f"harmbench-{i}" for i in range(4)], "dataset": "harmbench"}
+        ),
+        "b": pd.DataFrame(
+            {
+                "record_id": [f"b-{i}" for i in range(4)],
+                "dataset": "b",
+                "label_S": pd.array([False, False, True, False], dtype="boolean"),
+            }
+        ),
+    }
+    tables = {
+        "embedded": {
+            "harmbench": hb_table(
+                "harmbench",
+                [0.9, 0.8, 0.2, 0.1],
+                [0.7, 0.4, 0.6, None],
+                [True, True, True, None],
+                ["Privacy", "Privacy", None, None],
+            ),
+            "b": hb_table(
+                "b",
+                [0.6, 0.1, 0.9, 0.1],
+                [0.6, 0.1, 0.9, None],
+                [True, False, True, None],
+                ["Privacy", None, "Self-harm", None],
+            ),
+        }
+    }
+    judgments = {
+        d: pd.DataFrame(
+            {
+                "record_id": records[d]["record_id"],
+                **{
+                    f"prompt_severity_{c}": pd.array(v, dtype="Int8")
+                    for c, v in zip(
+                        ("hate", "sexual", "violence", "self_harm"),
+                        ([2, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]),
+                        strict=True,
+                    )
+                },
+            }
+        )
+        for d in ("harmbench", "b")
+    }
+    weights = {
+        "embedded": {
+            "weights": {"threshold": 0.5},
+            "fit": {"n_trees": 7, "n_positive": 4},
+            "settings": {"bootstrap": 10},
+            "cv": [
+                {"scheme": "leave-one-source-out", "auroc": 0.6},
+                {"scheme": "stratified-k-fold", "auroc": 0.7},
+            ],
+        }
+    }
+    ci = {
+        "embedded": pd.DataFrame(
+            {
+                "weight": ["action.harm:Privacy", "action.harm:Self-harm", "category.harm:liberty"],
+                "estimate": [1.2, 1.0, 0.5],
+                "lo": [0.9, 1.0, 0.2],
+                "hi": [1.5, 1.0, 0.8],
+                "n_effects": pd.array([10, 0, 7], dtype="Int64"),
+            }
+        )
+    }
+    return report.Inputs(records, tables, judgments, weights, ci)
+
+
+def test_evaluate_uses_cross_fitted_probabilities_and_benign_texts_only(inputs):
+    ev = report.evaluate(inputs, ["harmbench"], ["b"])
+    agg = ev.results["embedded"]
+    # harmful: oof .7 .4 .6 and a failed tree -> 2 of 4 flagged, the failure counted
+    assert (agg["harmbench"].flagged, agg["harmbench"].n_failed, agg["harmbench"].recall) == (
+        2,
+        1,
+        0.5,
+    )
+    # benign: b-2 has a positive label and is left out; b-0 (.6) flagged of 3
+    assert (agg["b"].n, agg["b"].flagged) == (3, 1)
+    grader = ev.results["grader"]
+    assert grader["harmbench"].flagged == 1 and grader["b"].flagged == 1
+
+
+def test_f1_table_and_numbers(inputs, tmp_path):
+    ev = report.evaluate(inputs, ["harmbench"], ["b"])
+    frame, numbers = report.write_f1_table(
+        ev, ["harmbench"], tmp_path / "f1.tex", {"embedded": "Aggregation (proxy)"}
+    )
+    assert "Aggregation (proxy)" in set(frame["System"])
+    assert (frame["SORRY-Bench"] == NOT_RUN).sum() == 2
+    assert (tmp_path / "f1.tex").read_text().count("not run") == 10
+    mine = frame.set_index("System").loc["Aggregation (proxy)"]
+    assert mine["HarmBench"] == f"{100 * 2 * 0.5 / 1.5:.1f}"
+    assert numbers["f1 embedded harmbench"].value == pytest.approx(100 * 2 * 0.5 / 1.5)
+    steer = {"embedded": report.steering_table(inputs.tables["embedded"], ["fitted", "strict"],
+                                               ("dataset",))}  # fmt: skip
+    nums = report.paper_numbers(ev, ["harmbench"], ["b"], inputs.weights, inputs.tables, steer,
+                                {"n": 80, "top1": .3, "top3": .5, "chance_top1": .0625,
+                                 "chance_top3": .1875}, numbers, inputs.ci)  # fmt: skip
+    assert all(isinstance(v, Number) for v in nums.values())
+    assert nums["benign flagged embedded b"].value == pytest.approx(1 / 3)
+    assert nums["auroc embedded loso"].value == 0.6
+    assert nums["trees failed embedded"].value == 2
+    assert nums["flag embedded strict harmbench"].value == 1.0
+    assert nums["top action embedded"].value == "Privacy"
+    assert nums["cited f1 harmbench"].value == 96.1
+    assert nums["cited f1 three run here"].value == pytest.approx((88.8 + 96.1 + 88.9) / 3)
+    names = {macro_name("harmbenefit", k) for k in nums}
+    assert len(names) == len(nums) and all(n.isalpha() for n in names)
+
+
+def test_steering_by_primary_risk_labels_missing_risk(inputs):
+    t = report.steering_table(inputs.tables["embedded"], ["fitted", "strict"],
+                              ("dataset", "primary_risk"))  # fmt: skip
+    assert "(no harm)" in set(t["primary_risk"])
+    row = t[
+        (t["dataset"] == "harmbench")
+        & (t["primary_risk"] == "Privacy")
+        & (t["profile"] == "strict")
+    ]
+    assert row["rate"].item() == 1.0
+
+
+def test_weights_frame_and_figures(inputs):
+    wf = report.weights_frame(inputs.ci["embedded"])
+    assert wf.set_index("weight").loc["action.harm:Self-harm", "95% interval"] == "not identified"
+    fig = report.plot_weights(inputs.ci["embedded"], "action.harm:")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["Privacy"]
+    rates = report.steering_table(inputs.tables["embedded"], ["fitted", "strict"], ("dataset",))
+    fig = report.plot_steering(rates, {"harmbench": "Harmful"})
+    assert "Harmful" in [t.get_text() for t in fig.axes[0].get_xticklabels()]

@@ -1,0 +1,93 @@
+"""Traceable moderation: one trace per response under each configured policy, and a static
+trace viewer per policy. Policies, clock and grader come from config `moderate`.
+
+The policy simulation is notebook 06, an `analysis` entry run by the generic notebook rule
+(analysis.smk, included after this file). Its model folder, user policies and the traces
+it cross-checks come from the `moderate` and `grader` blocks, so they are filled into that
+entry here (parameters and inputs) rather than repeated in the config.
+"""
+
+from harmtrace.moderate.settings import check_moderate_config, notebook_injection
+
+MODERATE = check_moderate_config(config, DATASETS)
+TRACES_DIR = "results/traces"
+
+for _entry in MODERATE.notebook_entries:
+    _spec = config["analysis"][_entry]
+    _params, _inputs = notebook_injection(
+        MODERATE, list(_spec["parameters"]["policies"]), EMBEDDED_DIR, TRACES_DIR
+    )
+    _spec["parameters"] = {**_spec["parameters"], **_params}
+    _spec["inputs"] = [*(_spec.get("inputs") or []), *_inputs]
+
+
+if MODERATE.policies and MODERATE.datasets:
+
+    rule moderate:
+        """Raw output, safety analysis, intervention and final output of every response."""
+        input:
+            records=records("{dataset}"),
+            judgments=judgments(MODERATE.grader, "{dataset}"),
+            model=f"{EMBEDDED_DIR}/model.pkl",
+        output:
+            f"{TRACES_DIR}/{{policy}}/{{dataset}}.jsonl",
+        log:
+            logfile("moderate", "{policy}/{dataset}"),
+        benchmark:
+            bench("moderate", "{policy}/{dataset}")
+        wildcard_constraints:
+            policy="|".join(MODERATE.policies),
+            dataset="|".join(MODERATE.datasets),
+        conda:
+            ENV
+        threads: MODERATE.workers
+        params:
+            spec=lambda wildcards: MODERATE.policy_spec_args(wildcards.policy),
+            clock=MODERATE.clock,
+            model_dir=lambda wildcards, input: Path(input.model).parent,
+            code=code_hash(verbs=["moderate"]),
+        shell:
+            "harmtrace moderate {wildcards.dataset:q} --policy {wildcards.policy:q} "
+            "{params.spec:q} --records {input.records:q} --judgments {input.judgments:q} "
+            "--model-dir {params.model_dir:q} --clock {params.clock:q} "
+            "--workers {threads} --out {output:q} > {log:q} 2>&1"
+
+    rule trace_viewer:
+        """A static, offline site to search, filter and read one policy's traces."""
+        input:
+            lambda wildcards: [
+                f"{TRACES_DIR}/{wildcards.policy}/{d}.jsonl" for d in MODERATE.datasets
+            ],
+        output:
+            index=report(
+                "results/traces/{policy}/index.html",
+                caption="../report/traces.rst",
+                category="Moderation",
+                subcategory="{policy}",
+            ),
+            pages=directory("results/traces/{policy}/requests"),
+            assets=directory("results/traces/{policy}/assets"),
+        log:
+            logfile("moderate", "{policy}/viewer"),
+        benchmark:
+            bench("moderate", "{policy}/viewer")
+        wildcard_constraints:
+            policy="|".join(MODERATE.policies),
+        conda:
+            ENV
+        params:
+            traces=lambda wildcards, input: [
+                a for path in input for a in ("--traces", path)
+            ],
+            out_dir=lambda wildcards, output: Path(output.index).parent,
+            code=code_hash(verbs=["trace-viewer"]),
+        shell:
+            "harmtrace trace-viewer {params.traces:q} --out-dir {params.out_dir:q} "
+            "> {log:q} 2>&1"
+
+    FINAL.extend(
+        expand(
+            "results/traces/{policy}/index.html",
+            policy=MODERATE.policies,
+        )
+    )
