@@ -45,7 +45,7 @@ from harmtrace.moderate.flow import moderate_records
 from harmtrace.moderate.policies import get_policy
 from harmtrace.moderate.trace import write_traces
 from harmtrace.moderate.viewer import build_viewer, load_traces
-from tests.devdata import mirror_records, mirror_root
+from tests.devdata import mirror_records, mirror_root, toy_refusal_detector
 
 TARGET_MODERATE_S = 60.0
 TARGET_VIEWER_S = 30.0
@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.model_dir is not None:
         model = EmbeddedGrader.load(args.model_dir)
     else:
-        model = EmbeddedGrader().fit(mirror_records("openai-moderation", root))
+        # the tests' toy refusal detector: its cost, not its accuracy, matters here
+        model = EmbeddedGrader().fit(
+            mirror_records("openai-moderation", root), refusal=toy_refusal_detector()
+        )
     scorer = EmbeddedScorer(model)
     records = mirror_records(args.dataset, root)
     judgments = grade_records(model, records)

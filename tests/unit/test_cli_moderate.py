@@ -15,6 +15,7 @@ from harmtrace.graders.embedded import EmbeddedGrader, grade_records
 from harmtrace.io import write_table
 from harmtrace.moderate.backends import EmbeddedScorer
 from harmtrace.moderate.trace import iter_traces
+from tests.devdata import toy_refusal_detector
 
 runner = CliRunner()
 PIN = ("--clock", "1970-01-01T00:00:00Z")
@@ -31,7 +32,9 @@ def inputs(raw_dir, tmp_path_factory):
     sh = train["label_SH"].fillna(False) | train["label_V"].fillna(False)
     rare = sh.to_numpy(dtype=bool)
     keep = np.sort(np.concatenate([np.flatnonzero(rare), np.flatnonzero(~rare)[::6]]))
-    model = EmbeddedGrader(c_grid=(4.0,), inner_splits=3).fit(train.iloc[keep])
+    model = EmbeddedGrader(c_grid=(4.0,), inner_splits=3).fit(
+        train.iloc[keep], refusal=toy_refusal_detector()
+    )
     model.save(root / "model")
     records = normalize_dataset(get_dataset("air-bench-2024"), raw_dir).records
     write_table(records, root / "records.parquet", "records")

@@ -110,6 +110,11 @@ class EmbeddedScorer:
     def __init__(self, grader) -> None:  # EmbeddedGrader; imported lazily by callers
         if grader.relevance is None:
             raise ValueError("the embedded grader was trained without relevance scoring")
+        if getattr(grader.relevance, "refusal", None) is None:
+            raise ValueError(
+                "the embedded grader has no refusal detector, which relevance needs: "
+                "retrain with `harmtrace train-grader --refusal-lexicon ... --refusal-labels ...`"
+            )
         self.grader = grader
         self._names: np.ndarray | None = None
 
