@@ -170,8 +170,3 @@ def tree_inputs(wildcards):
         out["model"] = f"{EMBEDDED_DIR}/model.pkl"
         out["oof"] = f"{EMBEDDED_DIR}/oof_scores.parquet"
     return out
-
-
-def repeat(option, values):
-    """`--option a --option b`: one CLI argument pair per value (each shell-quoted by :q)."""
-    return [arg for value in values for arg in (option, str(value))]
