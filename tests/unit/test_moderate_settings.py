@@ -24,7 +24,8 @@ DATASETS = CONFIG["data"]["datasets"]
 def test_the_shipped_config_passes():
     s = check_moderate_config(CONFIG, DATASETS)
     assert s.policies == ["observe", "block_high", "redact_medium_block_high"]
-    assert s.datasets == ["air-bench-2024", "hh-rlhf-harmless"]
+    # every shipped dataset with responses, in config order (PyRIT's refusal pairs too)
+    assert s.datasets == ["air-bench-2024", "hh-rlhf-harmless", "pyrit-refusal"]
     assert s.notebook_entries == ["moderation"]
 
 
@@ -35,7 +36,12 @@ def test_only_datasets_with_responses_are_moderated():
         "prompts": {"path": "y.csv", "prompt_column": "p", "response_column": None},
     }
     names = [*DATASETS, "pairs", "prompts"]
-    assert datasets_with_responses(config, names) == ["air-bench-2024", "hh-rlhf-harmless", "pairs"]
+    assert datasets_with_responses(config, names) == [
+        "air-bench-2024",
+        "hh-rlhf-harmless",
+        "pyrit-refusal",
+        "pairs",
+    ]
 
 
 def test_every_problem_is_listed_at_once():
