@@ -29,7 +29,13 @@ from harmtrace.report.macros import (
     text,
     write_numbers,
 )
-from harmtrace.report.paper import PaperError, build_paper, collect_assets, git_stamp
+from harmtrace.report.paper import (
+    PaperError,
+    build_paper,
+    collect_assets,
+    git_stamp,
+    missing_inputs,
+)
 
 
 def test_macro_name_is_letters_only():
@@ -172,6 +178,55 @@ def test_build_paper_reports_latex_errors(tmp_path):
     (tmp_path / "numbers.tex").write_text("")
     with pytest.raises(PaperError, match="Undefined control sequence"):
         build_paper(src, tmp_path / "numbers.tex", {}, tmp_path / "p.pdf", tmp_path / "b")
+
+
+def _paper_using(tmp_path, body: str):
+    src = tmp_path / "paper"
+    (src / "sections").mkdir(parents=True)
+    (src / "main.tex").write_text(
+        "\\documentclass{article}\\input{numbers.tex}\n\\begin{document}\n"
+        "\\input{sections/s}\n\\end{document}\n"
+    )
+    (src / "sections" / "s.tex").write_text(body)
+    write_numbers({"y": count(42)}, tmp_path / "n.json", "x")
+    (tmp_path / "numbers.tex").write_text(collect_macros([tmp_path / "n.json"]))
+    return src
+
+
+def test_missing_numbers_and_assets_are_listed_with_where_they_are_used(tmp_path):
+    src = _paper_using(
+        tmp_path,
+        "Have \\HtXY{} at \\HtGitCommit.\n"
+        "Lack \\HtXZ{} and \\HtDataGoneRecords.\n"
+        "% commented out: \\HtNotUsed\n"
+        "50\\% of \\HtAlsoGone\n"
+        "\\input{tables/t.tex} \\input{tables/u}\n"
+        "\\includegraphics[width=2cm]{figures/f.pdf}\n",
+    )
+    have = {"tables/t.tex": tmp_path / "t.tex", "tables/u.tex": tmp_path / "u.tex"}
+    problems = missing_inputs(src, tmp_path / "numbers.tex", have)
+    where = src / "sections" / "s.tex"
+    assert problems == [
+        f"{where}:2: \\HtXZ is not in {tmp_path / 'numbers.tex'}",
+        f"{where}:2: \\HtDataGoneRecords is not in {tmp_path / 'numbers.tex'}",
+        f"{where}:4: \\HtAlsoGone is not in {tmp_path / 'numbers.tex'}",
+        f"{where}:6: figures/f.pdf was not produced",
+    ]
+    have["figures/f.pdf"] = tmp_path / "f.pdf"
+    (src / "sections" / "s.tex").write_text("\\HtXY{} \\input{tables/t.tex}\n")
+    assert missing_inputs(src, tmp_path / "numbers.tex", have) == []
+
+
+def test_build_paper_lists_every_missing_number_before_running_latex(tmp_path, monkeypatch):
+    src = _paper_using(tmp_path, "\\HtOne{} \\HtTwo{}\n")
+    # no latexmk needed: the check comes first and names both macros at once
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(PaperError) as err:
+        build_paper(src, tmp_path / "numbers.tex", {}, tmp_path / "p.pdf", tmp_path / "b")
+    message = str(err.value)
+    assert "2 number(s)" in message and "\\HtOne" in message and "\\HtTwo" in message
+    assert "config/config.yaml" in message and "latexmk" not in message
+    assert not (tmp_path / "b").exists()
 
 
 def test_percentage_points_render_and_round_trip(tmp_path):

@@ -8,6 +8,7 @@ commit time so the same commit and results give the same PDF.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -69,6 +70,40 @@ def collect_assets(paths: list[Path]) -> dict[str, Path]:
     return found
 
 
+_USED_MACRO = re.compile(r"\\(Ht[A-Za-z]+)")
+_DEFINED_MACRO = re.compile(r"\\newcommand\{\\(Ht[A-Za-z]+)\}")
+_USED_ASSET = re.compile(
+    r"\\(?:input|includegraphics)(?:\[[^\]]*\])?\{((?:tables|figures)/[^}]+)\}"
+)
+_COMMENT = re.compile(r"(?<!\\)%.*")
+# written by build_paper itself, not by a producer
+_BUILD_MACROS = frozenset({"HtGitCommit"})
+
+
+def missing_inputs(sources: Path, numbers: Path, assets: dict[str, Path]) -> list[str]:
+    """Macros and tables/figures the paper's text uses that the workflow did not produce,
+    as ``file:line: what`` lines (empty when the paper can be built).
+
+    The text is written for the shipped analyses; a config that drops a dataset or an
+    analysis leaves some of its numbers unwritten. LaTeX would stop at the first one with
+    "Undefined control sequence"; this lists them all, with where they are used, first.
+    """
+    defined = set(_DEFINED_MACRO.findall(numbers.read_text(encoding="utf-8"))) | _BUILD_MACROS
+    problems = []
+    for tex in sorted(sources.rglob("*.tex")):
+        lines = tex.read_text(encoding="utf-8").splitlines()
+        for lineno, line in enumerate(lines, start=1):
+            code = _COMMENT.sub("", line)
+            where = f"{tex}:{lineno}"
+            for name in _USED_MACRO.findall(code):
+                if name not in defined:
+                    problems.append(f"{where}: \\{name} is not in {numbers}")
+            for asset in _USED_ASSET.findall(code):
+                if asset not in assets and f"{asset}.tex" not in assets:
+                    problems.append(f"{where}: {asset} was not produced")
+    return problems
+
+
 def build_paper(
     sources: Path,
     numbers: Path,
@@ -82,6 +117,17 @@ def build_paper(
     ``assets`` maps a path inside the build (``tables/x.tex``) to the file that fills it
     (see :func:`collect_assets`).
     """
+    missing = missing_inputs(sources, numbers, assets)
+    if missing:
+        shown = missing[:40] + ([f"... and {len(missing) - 40} more"] if len(missing) > 40 else [])
+        raise PaperError(
+            f"the paper uses {len(missing)} number(s) or asset(s) that this run did not produce. "
+            "The paper text is written for the shipped datasets and analyses "
+            "(config/config.yaml): keep the datasets and analysis entries it reports, or "
+            "edit the paper sections that use these, or stop before the PDF "
+            "(`snakemake results/paper/numbers.tex` builds everything else):\n  "
+            + "\n  ".join(shown)
+        )
     if shutil.which("latexmk") is None:
         raise PaperError(
             "latexmk not found: install latexmk texlive-latex-recommended texlive-latex-extra "
