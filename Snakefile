@@ -27,8 +27,9 @@ include: "workflow/rules/paper.smk"
 
 
 rule all:
-    """Every final product: records, judgments, the grader and its checks, notebooks, the PDF."""
+    """Every final product: records, judgments, the grader and its checks, notebooks, the PDF
+    (or, with paper.build false, its macros)."""
     default_target: True
     input:
         FINAL,
-        rules.paper.output,
+        PAPER_TARGET,

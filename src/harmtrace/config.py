@@ -26,6 +26,32 @@ def all_datasets(config: Mapping[str, Any]) -> list[str]:
     return [*data["datasets"], *(data.get("user_datasets") or {})]
 
 
+def enabled_analyses(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Analysis entries that run: a config file merges into the defaults and cannot delete
+    an entry, so ``enabled: false`` is how a user's config leaves one out."""
+    return {
+        name: spec
+        for name, spec in (config.get("analysis") or {}).items()
+        if spec.get("enabled", True)
+    }
+
+
+def graded_datasets(config: Mapping[str, Any], grader: str) -> list[str]:
+    """Datasets one backend grades: its ``grade.datasets`` list, else every dataset.
+
+    A backend that reads labels from the records (``human``) can only grade datasets that
+    carry them, so it is given its own list.
+    """
+    only = (config["grade"].get("datasets") or {}).get(grader)
+    return list(only) if only is not None else all_datasets(config)
+
+
+def paper_enabled(config: Mapping[str, Any]) -> bool:
+    """Whether `rule all` builds the PDF; its text reports the shipped analyses, so a
+    config analysing only its own data stops at the macros (results/paper/numbers.tex)."""
+    return bool((config.get("paper") or {}).get("build", True))
+
+
 def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> list[str]:
     """Datasets the embedded grader trains, weights, learns refusal from and holds out
     must all be built by the DAG (and the weighted and held-out ones trained on)."""
@@ -98,21 +124,42 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
             problems.append(str(exc))
     if "embedded" in graders:
         problems += _embedded_problems((config.get("grader") or {}).get("embedded"), datasets)
+    for name, names in (config["grade"].get("datasets") or {}).items():
+        if name not in graders:
+            problems.append(f"grade.datasets.{name}: {name!r} is not in grade.graders")
+        for dataset in names:
+            if dataset not in datasets:
+                problems.append(
+                    f"grade.datasets.{name}: {dataset!r} is not configured "
+                    "(add it to data.datasets or data.user_datasets)"
+                )
     check = config["grade"].get("relevance_check") or {}
-    if check.get("dataset") and check["dataset"] not in datasets:
-        problems.append(
-            f"grade.relevance_check.dataset: {check['dataset']!r} is not in data.datasets"
-        )
+    if check.get("dataset"):
+        if check["dataset"] not in datasets:
+            problems.append(
+                f"grade.relevance_check.dataset: {check['dataset']!r} is not in data.datasets"
+            )
+        elif check["dataset"] not in graded_datasets(config, graders[0]):
+            problems.append(
+                f"grade.relevance_check.dataset: {check['dataset']!r} is not graded by the "
+                f"reference grader {graders[0]!r} (grade.datasets.{graders[0]})"
+            )
 
-    for block, spec in config["analysis"].items():
+    for block, spec in enabled_analyses(config).items():
         where = f"analysis.{block}"
         if spec["grader"] not in graders:
             problems.append(f"{where}.grader: {spec['grader']!r} is not in grade.graders")
+        graded = graded_datasets(config, spec["grader"])
         for name in spec["datasets"]:
             if name not in datasets:
                 problems.append(
                     f"{where}.datasets: {name!r} is not configured "
                     "(add it to data.datasets or data.user_datasets)"
+                )
+            elif spec["grader"] in graders and name not in graded:
+                problems.append(
+                    f"{where}.datasets: {name!r} is not graded by {spec['grader']!r} "
+                    f"(grade.datasets.{spec['grader']})"
                 )
         nb = workdir / "notebooks" / f"{spec['notebook']}.ipynb"
         if not nb.is_file():

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harmtrace.config import ConfigError, all_datasets, check_config
+from harmtrace.config import (
+    ConfigError,
+    all_datasets,
+    check_config,
+    enabled_analyses,
+    graded_datasets,
+    paper_enabled,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -79,3 +86,48 @@ def test_source_weights_must_be_positive():
     cfg["grader"]["embedded"]["source_weights"] = {"strongreject": 0}
     with pytest.raises(ConfigError, match=r"grader\.embedded\.source_weights"):
         check_config(cfg, ROOT)
+
+
+def test_a_backend_grades_only_the_datasets_listed_for_it(tmp_path):
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["grade"]["graders"] = ["embedded", "human"]
+    cfg["grade"]["datasets"] = {"human": ["hh-rlhf-harmless"]}
+    assert graded_datasets(cfg, "human") == ["hh-rlhf-harmless"]
+    assert graded_datasets(cfg, "embedded") == DEFAULT["data"]["datasets"]
+    check_config(cfg, ROOT)
+
+    cfg["grade"]["datasets"] = {"human": ["nope"], "oracle": ["harmbench"]}
+    cfg["analysis"]["transitions"]["grader"] = "human"
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, ROOT)
+    text = str(err.value)
+    assert "grade.datasets.human: 'nope' is not configured" in text
+    assert "grade.datasets.oracle: 'oracle' is not in grade.graders" in text
+    assert (
+        "analysis.transitions.datasets: 'air-bench-2024' is not graded by 'human' "
+        "(grade.datasets.human)"
+    ) in text
+
+
+def test_the_relevance_check_needs_the_reference_grader_to_grade_its_dataset():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["grade"]["graders"] = ["human", "embedded"]
+    cfg["grade"]["datasets"] = {"human": ["hh-rlhf-harmless"]}
+    for spec in cfg["analysis"].values():
+        spec["enabled"] = False
+    with pytest.raises(ConfigError, match="'air-bench-2024' is not graded by the reference"):
+        check_config(cfg, ROOT)
+
+
+def test_a_disabled_analysis_is_neither_checked_nor_run():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["analysis"]["transitions"].update(enabled=False, datasets=["gone"], notebook="99_x")
+    check_config(cfg, ROOT)
+    assert "transitions" not in enabled_analyses(cfg)
+    assert list(enabled_analyses(DEFAULT)) == list(DEFAULT["analysis"])
+
+
+def test_the_paper_is_built_unless_turned_off():
+    assert paper_enabled(DEFAULT)
+    assert not paper_enabled({**DEFAULT, "paper": {"build": False}})
+    assert paper_enabled({k: v for k, v in DEFAULT.items() if k != "paper"})

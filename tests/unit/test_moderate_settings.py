@@ -125,3 +125,21 @@ def test_user_policy_reaches_the_cli_as_json():
     assert flag == "--policy-spec"
     assert json.loads(payload) == {"name": "strict", **spec}
     assert s.policy_spec_args("observe") == []
+
+
+def test_moderation_follows_what_its_grader_grades_and_can_be_turned_off():
+    config = copy.deepcopy(CONFIG)
+    config["grade"]["graders"] = ["embedded", "human"]
+    config["grade"]["datasets"] = {"embedded": ["openai-moderation", "hh-rlhf-harmless"]}
+    config["analysis"]["moderation"]["datasets"] = ["air-bench-2024"]
+    with pytest.raises(ConfigError, match="'air-bench-2024' is not graded by 'embedded'"):
+        check_moderate_config(config, DATASETS)
+    config["analysis"]["moderation"]["datasets"] = ["hh-rlhf-harmless"]
+    assert check_moderate_config(config, DATASETS).datasets == ["hh-rlhf-harmless"]
+
+    config["moderate"]["enabled"] = False
+    with pytest.raises(ConfigError, match=r"set analysis\.moderation\.enabled: false"):
+        check_moderate_config(config, DATASETS)
+    config["analysis"]["moderation"]["enabled"] = False
+    off = check_moderate_config(config, DATASETS)
+    assert off.policies == [] and off.datasets == [] and off.notebook_entries == []

@@ -68,8 +68,24 @@ def test_embedded_generator_needs_the_embedded_grader():
 
 
 def test_no_trees_block_means_no_tree_jobs():
-    cfg = {k: v for k, v in CONFIG.items() if k != "trees"}
+    cfg = copy.deepcopy({k: v for k, v in CONFIG.items() if k != "trees"})
+    cfg["analysis"]["harmbenefit"]["enabled"] = False
     assert check_trees_config(cfg, DATASETS).generators == ()
+
+
+def test_trees_turned_off_need_the_notebook_05_entry_off_too():
+    cfg = copy.deepcopy(CONFIG)
+    cfg["trees"]["enabled"] = False
+    cfg["trees"]["datasets"] = ["not-configured"]  # not checked: the stage is off
+    with pytest.raises(
+        ConfigError,
+        match=r"analysis\.harmbenefit: notebook 05_harm_benefit "
+        r"needs the trees stage.*set analysis\.harmbenefit\.enabled: false",
+    ):
+        check_trees_config(cfg, DATASETS)
+    cfg["analysis"]["harmbenefit"]["enabled"] = False
+    off = check_trees_config(cfg, DATASETS)
+    assert off.generators == () and off.datasets == ()
 
 
 def test_notebook_entry_matches_the_trees_block():

@@ -1,4 +1,4 @@
-for producer, spec in config["analysis"].items():
+for producer, spec in ANALYSES.items():
 
     rule:
         name:

@@ -9,7 +9,12 @@ import json
 from pathlib import Path
 
 from harmtrace.codehash import code_hash
-from harmtrace.config import check_config
+from harmtrace.config import (
+    check_config,
+    enabled_analyses,
+    graded_datasets,
+    paper_enabled,
+)
 from harmtrace.graders.registry import BUILTIN
 
 DATASETS = check_config(config)
@@ -23,6 +28,10 @@ ALLOW_UNPINNED = [
 ]
 GRADERS = config["grade"]["graders"]
 REFERENCE_GRADER = GRADERS[0]
+GRADED = {grader: graded_datasets(config, grader) for grader in GRADERS}
+"""Datasets each backend grades (grade.datasets; every dataset unless listed)."""
+ANALYSES = enabled_analyses(config)
+"""Analysis entries that run (enabled: false leaves one out)."""
 ENV = "../../environment.yml"
 
 # Producers append here; `rule all` and the paper read them (paper.smk is included last).

@@ -217,7 +217,7 @@ FINAL.extend(rules.train_grader.output)
 FINAL.extend(rules.evaluate_grader.output)
 FINAL.extend(rules.compare_extractors.output)
 FINAL.extend(
-    expand(judgments("{grader}", "{dataset}"), grader=GRADERS, dataset=DATASETS)
+    judgments(grader, dataset) for grader in GRADERS for dataset in GRADED[grader]
 )
 PAPER_NUMBERS.extend(
     [rules.evaluate_grader.output.numbers, rules.compare_extractors.output.numbers]
@@ -274,7 +274,9 @@ if RELEVANCE_DATASET:
 rule flag_rates:
     """Prompt flag rates per dataset: how much known harm the thresholds still catch."""
     input:
-        expand(judgments(REFERENCE_GRADER, "{dataset}"), dataset=DATASETS),
+        expand(
+            judgments(REFERENCE_GRADER, "{dataset}"), dataset=GRADED[REFERENCE_GRADER]
+        ),
     output:
         numbers("flags"),
     log:

@@ -53,6 +53,10 @@ rule numbers:
         "harmtrace numbers {output:q} {input:q} > {log:q} 2>&1"
 
 
+PAPER_TARGET = rules.numbers.output
+"""What `rule all` asks of the paper stage: the PDF, or only the macros (paper.build)."""
+
+
 rule paper:
     """The paper draft: LaTeX sources, every number a macro, tables and figures from results/."""
     input:
@@ -75,3 +79,7 @@ rule paper:
         "harmtrace paper --out {output.pdf:q} --numbers {input.numbers:q} "
         "--sources {input.sources:q} --build-dir results/paper/build {input.assets:q} "
         "> {log:q} 2>&1"
+
+
+if paper_enabled(config):
+    PAPER_TARGET = rules.paper.output

@@ -89,4 +89,4 @@ if EMBEDDED.get("prior_shift"):
             "--records {input.records:q} --out {params.scratch:q} --raw-out {output.raw:q} "
             "--priors-out {output.priors:q} > {log:q} 2>&1 && rm -f {params.scratch:q}"
 
-    FINAL.extend(expand(rules.prior_shift.output, dataset=DATASETS))
+    FINAL.extend(expand(rules.prior_shift.output, dataset=GRADED.get("embedded", [])))

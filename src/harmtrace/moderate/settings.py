@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harmtrace.config import ConfigError
+from harmtrace.config import ConfigError, enabled_analyses, graded_datasets
 from harmtrace.errors import HarmtraceError
 from harmtrace.moderate.clock import parse_clock
 from harmtrace.moderate.policies import policy_config_problems
@@ -30,7 +30,8 @@ class ModerateSettings:
     policies: list[str]
     user_policies: dict[str, dict[str, Any]]
     datasets: list[str]
-    """Configured datasets that have responses (the only ones with something to moderate)."""
+    """Configured datasets that have responses (the only ones with something to moderate)
+    and that the moderation grader grades."""
     clock: str
     workers: int
     notebook_entries: list[str] = field(default_factory=list)
@@ -68,6 +69,23 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
     ``moderate`` block and of the analysis entries that run notebook 06."""
     block = config.get("moderate") or {}
     problems: list[str] = []
+    if not block.get("enabled", True):
+        entries = [n for n, s in enabled_analyses(config).items() if s["notebook"] == NOTEBOOK]
+        problems += [
+            f"analysis.{name}: notebook {NOTEBOOK} needs the moderation stage "
+            f"(moderate.enabled is false); set analysis.{name}.enabled: false"
+            for name in entries
+        ]
+        if problems:
+            raise ConfigError("invalid moderation config:\n  " + "\n  ".join(problems))
+        return ModerateSettings(
+            grader=block.get("grader", "embedded"),
+            policies=[],
+            user_policies={},
+            datasets=[],
+            clock=str(block.get("clock", "now")),
+            workers=int(block.get("workers", 1)),
+        )
     grader = block.get("grader", "embedded")
     graders = config["grade"]["graders"]
     if grader not in graders:
@@ -84,10 +102,11 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
         parse_clock(clock)
     except HarmtraceError as exc:
         problems.append(f"moderate.clock: {exc}")
-    with_responses = datasets_with_responses(config, datasets)
+    graded = graded_datasets(config, grader)
+    with_responses = [d for d in datasets_with_responses(config, datasets) if d in graded]
 
     entries = []
-    for name, spec in (config.get("analysis") or {}).items():
+    for name, spec in enabled_analyses(config).items():
         if spec.get("notebook") != NOTEBOOK:
             continue
         entries.append(name)
@@ -108,7 +127,9 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
             check_user=False,
         )
         for d in spec["datasets"]:
-            if d not in with_responses:
+            if d not in graded:
+                problems.append(f"{where}.datasets: {d!r} is not graded by {grader!r}")
+            elif d not in with_responses:
                 problems.append(f"{where}.datasets: {d!r} has no responses to moderate")
     if problems:
         raise ConfigError("invalid moderation config:\n  " + "\n  ".join(problems))

@@ -14,12 +14,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harmtrace.config import ConfigError
+from harmtrace.config import ConfigError, enabled_analyses
+
+NOTEBOOK = "05_harm_benefit"
+"""The analysis notebook that reads the trees stage's outputs."""
 
 
 @dataclass(frozen=True)
 class TreesConfig:
-    """The checked ``trees:`` block (empty when the config has none)."""
+    """The checked ``trees:`` block (empty when the config has none or turns it off)."""
 
     generators: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
@@ -47,7 +50,17 @@ def check_trees_config(config: Mapping[str, Any], datasets: Sequence[str]) -> Tr
     from harmtrace.trees.steering import ProfileError, profile_specs
 
     block = config.get("trees")
-    if not block:
+    if not block or not block.get("enabled", True):
+        needs = [n for n, s in enabled_analyses(config).items() if s["notebook"] == NOTEBOOK]
+        if needs:
+            raise ConfigError(
+                "config problems:\n  - "
+                + "\n  - ".join(
+                    f"analysis.{name}: notebook {NOTEBOOK} needs the trees stage (trees is "
+                    f"off); set analysis.{name}.enabled: false"
+                    for name in needs
+                )
+            )
         return TreesConfig()
     problems: list[str] = []
     generators = tuple(block.get("generators") or ())
