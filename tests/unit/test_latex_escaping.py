@@ -14,13 +14,17 @@ import subprocess
 
 import pytest
 
-from harmtrace.analysis.asymmetry import analyse_asymmetry, write_asymmetry_tables
+from harmtrace.analysis.asymmetry import analyse_asymmetry
 from harmtrace.analysis.load import sample_labels
-from harmtrace.analysis.relevance import analyse_relevance, write_relevance_tables
-from harmtrace.analysis.transition_report import analyse, write_tables
-from harmtrace.analysis.validity import analyse_validity, write_validity_tables
+from harmtrace.analysis.relevance import analyse_relevance
+from harmtrace.analysis.transition_report import analyse
+from harmtrace.analysis.validity import analyse_validity
+from harmtrace.report.asymmetry_tables import write_asymmetry_tables
 from harmtrace.report.latex import escape, file_stem
 from harmtrace.report.macros import escape_latex
+from harmtrace.report.relevance_tables import write_relevance_tables
+from harmtrace.report.transition_tables import write_transition_tables
+from harmtrace.report.validity_tables import write_validity_tables
 from tests.unit.test_asymmetry import DATASET, synthetic_frames
 
 NASTY = "my_set & 50% $x$ #1 {a} \\b ~c ^d"
@@ -40,7 +44,7 @@ def tables(tmp_path_factory):
     out = tmp_path_factory.mktemp("tables")
     labels = sample_labels(df["sample"].unique())
     paths = []
-    paths += write_tables(analyse(df, n_resamples=50), {}, out, "01_transitions")
+    paths += write_transition_tables(analyse(df, n_resamples=50), {}, out, "01_transitions")
     paths += write_asymmetry_tables(analyse_asymmetry(df, n_resamples=50), labels, out, "02")
     paths += write_relevance_tables(analyse_relevance(df, n_resamples=50), labels, out, "03")
     paths += write_validity_tables(analyse_validity(df, n_resamples=50), labels, out, "04")

@@ -1,4 +1,7 @@
-"""Policy simulation on records whose outcomes can be worked out by hand."""
+"""Policy simulation on records whose outcomes can be worked out by hand.
+
+The LaTeX tables made from the same simulation are tested in ``test_report_moderation_tables``.
+"""
 
 from __future__ import annotations
 
@@ -29,13 +32,7 @@ from harmtrace.moderate.simulation_plots import (
     plot_frontier,
     plot_policy_transitions,
 )
-from harmtrace.moderate.simulation_report import (
-    effects_table,
-    frontier_best,
-    needs_table,
-    paper_numbers,
-    write_tables,
-)
+from harmtrace.moderate.simulation_report import frontier_best, paper_numbers
 from harmtrace.report.macros import collect_macros, write_numbers
 from tests.moderation_fakes import KeywordScorer, make_judgments, make_records
 
@@ -161,19 +158,7 @@ def test_simulate_keeps_policy_order(setup):
     assert len(transitions_before_after(long, by=("policy",))) == 2 * 2 * 3
 
 
-def test_tables_numbers_and_macros(res, tmp_path):
-    tab = effects_table(res.effects, {"toy": "Toy set"})
-    assert "block\\_high" in tab["Policy"].tolist()
-    assert tab["Sample"].iloc[0] == "Toy set"
-    needs = needs_table(res.needs, POLICIES, {})
-    assert "redact\\_medium\\_block\\_high" in needs["Needed"].tolist()
-    assert "none" in needs["Needed"].tolist()
-    paths = write_tables(res, POLICIES, {}, tmp_path, "06_moderation_policy")
-    assert [p.name for p in paths] == [
-        "06_moderation_policy--effects.tex",
-        "06_moderation_policy--needs.tex",
-    ]
-    assert "\\toprule" in paths[0].read_text()
+def test_numbers_and_macros(res, tmp_path):
     nums = paper_numbers(res, POLICIES)
     assert nums["toy block_high removed"].value == pytest.approx(1 / 3)
     assert nums["toy violence needs"].value == "redact_medium_block_high"

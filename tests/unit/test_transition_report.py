@@ -1,8 +1,9 @@
-"""Transition report: judged records -> shares, origins, tables, paper numbers and figures.
+"""Transition report: judged records -> shares, origins, paper numbers and figures.
 
 The judged frame is built by hand (an AIR-Bench-like dataset and an hh-rlhf-like dataset
 with chosen/rejected sides), and every expected value is counted independently from the
-same hand-written specification, never copied from the code under test.
+same hand-written specification, never copied from the code under test. The LaTeX tables
+made from the same results are tested in ``test_report_transition_tables``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from harmtrace.analysis.transition_report import (
     merge_judged,
     paper_numbers,
     sample_label,
-    shares_table,
-    write_tables,
 )
 from harmtrace.report.figures import save_figure
 from harmtrace.report.macros import macro_name
@@ -255,22 +254,7 @@ def test_analyse_without_hh_has_no_paired(judged):
     assert set(res.shares["sample"]) == {AIR}
 
 
-# ------------------------------------------------------------------ tables and numbers
-
-
-def test_shares_table_formats_share_and_wilson_ci(res):
-    tab = shares_table(res.shares_positive, LABELS)
-    assert list(tab.columns) == ["Sample", "Category", "n", "De-escalate", "Preserve", "Escalate"]
-    row = tab.loc[(tab["Sample"] == "AIR-Bench") & (tab["Category"] == "Overall")].iloc[0]
-    assert row["n"] == "4"
-    assert row["De-escalate"] == wilson_cell(2, 4)
-    assert row["De-escalate"].startswith("50.0\\% [")
-    assert row["Escalate"] == wilson_cell(0, 4)
-    assert set(tab["Category"]) == {"Hate", "Sexual", "Violence", "Self-harm", "Overall"}
-    # unlabelled samples keep their own name
-    raw = shares_table(res.shares, {})
-    assert set(raw["Sample"]) == set(SAMPLES)
-    assert len(raw) == len(SAMPLES) * (len(CATEGORIES) + 1)
+# ------------------------------------------------------------------ numbers
 
 
 def test_paper_numbers_values(res):
@@ -329,43 +313,6 @@ def test_paper_numbers_only_for_requested_samples(res):
     nums = rendered(paper_numbers(res, [AIR]))
     assert not any(k.startswith(HH) for k in nums)
     assert any(k.startswith(AIR) for k in nums)
-
-
-def test_write_tables_writes_every_table(res, tmp_path):
-    paths = write_tables(res, LABELS, tmp_path, "transitions")
-    expected = {
-        "transitions--shares.tex",
-        "transitions--shares_prompt_positive.tex",
-        f"transitions--asymmetry_{AIR}.tex",
-        f"transitions--asymmetry_{HH}_chosen.tex",
-        f"transitions--asymmetry_{HH}_rejected.tex",
-        "transitions--paired_hh.tex",
-        "transitions--paired_hh_deescalation.tex",
-    }
-    assert {p.name for p in paths} == expected
-    assert {p.name for p in tmp_path.iterdir()} == expected
-    shares = (tmp_path / "transitions--shares_prompt_positive.tex").read_text()
-    assert shares.startswith("\\begin{tabular}{llrlll}")
-    # cells are LaTeX already: not escaped a second time
-    assert f"AIR-Bench & Overall & 4 & {wilson_cell(2, 4)} &" in shares
-    body_rows = [ln for ln in shares.splitlines() if ln.endswith("\\\\")]
-    # one row per (sample, category) holding at least one prompt with severity > 0
-    groups = [
-        (s, c)
-        for s in SAMPLES
-        for c in (*CATEGORIES, "overall")
-        if any(p > 0 for p, _ in expected_pairs(s, c))
-    ]
-    assert len(body_rows) == 1 + len(groups)
-    assert len(groups) < len(SAMPLES) * (len(CATEGORIES) + 1)  # hh self-harm has none
-    paired = (tmp_path / "transitions--paired_hh.tex").read_text()
-    assert paired.startswith("\\begin{tabular}{lrrrrrlllll}")
-
-
-def test_write_tables_without_pairs(judged, tmp_path):
-    res = analyse(judged.loc[judged["dataset"] == AIR])
-    names = {p.name for p in write_tables(res, {}, tmp_path, "t")}
-    assert names == {"t--shares.tex", "t--shares_prompt_positive.tex", f"t--asymmetry_{AIR}.tex"}
 
 
 # ------------------------------------------------------------------ figures

@@ -1,4 +1,5 @@
-"""F1 evaluation in the seed's table form, against scikit-learn and the cited file."""
+"""F1 evaluation for the seed's table, against scikit-learn and the cited file (the table
+itself is tested in ``test_report_trees_tables``)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from harmtrace.trees.evaluation import (
-    NOT_RUN,
     air_agreement,
     cited_f1,
-    f1_table,
+    f1_numbers,
     grader_prompt_flags,
     prompt_f1,
 )
 from harmtrace.trees.harm_benefit import benign_mask
-from harmtrace.trees.report import f1_table_tex
 
 
 def test_prompt_f1_matches_sklearn():
@@ -60,7 +59,7 @@ def test_cited_rows_match_the_seed_table():
     assert c.rows["Llama-Guard"]["sorry-bench"] is None
 
 
-def test_f1_table_keeps_unavailable_datasets_as_not_run():
+def test_f1_numbers_for_systems_run_here_and_the_cited_row():
     ours = {
         "Mine": {
             "simplesafetytests": prompt_f1([True] * 9 + [False], [True] * 10),
@@ -69,18 +68,17 @@ def test_f1_table_keeps_unavailable_datasets_as_not_run():
         },
         "Partial": {"harmbench": prompt_f1([True], [True])},
     }
-    frame, numbers = f1_table(ours)
-    mine = frame.set_index("System").loc["Mine"]
-    assert mine["WGT Vani."] == NOT_RUN and mine["SORRY-Bench"] == NOT_RUN
-    assert mine["SimpST"] == f"{100 * 2 * 0.9 / 1.9:.1f}" and mine["AIR-Bench"] == "100.0"
-    assert frame.set_index("System").loc["Partial", "SimpST"] == NOT_RUN
+    numbers = f1_numbers(ours)
     assert numbers["f1 Mine harmbench"].value == pytest.approx(100 * 2 * 0.5 / 1.5)
     assert numbers["recall Mine harmbench"].value == 0.5
-    sa = frame.set_index("System").loc["SafetyAnalyst"]
-    assert sa["Average"] == "81.2" and sa["Avg. (3 run here)"] == f"{(88.8 + 96.1 + 88.9) / 3:.1f}"
-    tex = f1_table_tex(frame)
-    assert "\\multicolumn{2}{c}{WildGuardTest}" in tex and "\\textit{not run}" in tex
-    assert tex.count("\\\\") == 2 + len(frame)
+    f1s = [100 * 2 * 0.9 / 1.9, 100 * 2 * 0.5 / 1.5, 100.0]
+    assert numbers["f1 Mine average"].value == pytest.approx(sum(f1s) / 3)
+    # a system without all three sets run here has no average
+    assert "f1 Partial average" not in numbers and "f1 Partial harmbench" in numbers
+    assert numbers["cited f1 harmbench"].value == 96.1
+    assert numbers["cited f1 average"].value == 81.2
+    assert numbers["cited f1 three run here"].value == pytest.approx((88.8 + 96.1 + 88.9) / 3)
+    assert "arXiv:2410.16665" in numbers["f1 source"].value
 
 
 def test_air_agreement_top1_top3():

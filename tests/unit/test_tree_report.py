@@ -1,5 +1,6 @@
-"""Notebook-05 library: evaluation on cross-fitted probabilities, steering tables, weights
-table, figures and paper numbers, on small synthetic tables."""
+"""Notebook-05 library: evaluation on cross-fitted probabilities, steering rates, figures
+and paper numbers, on small synthetic tables (the LaTeX tables made from them are tested in
+``test_report_trees_tables``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from harmtrace.report.macros import Number, macro_name
 from harmtrace.trees import report
-from harmtrace.trees.evaluation import NOT_RUN
+from harmtrace.trees.evaluation import f1_numbers
 
 
 def hb_table(dataset, probs, oof, labels_strict, primary):
@@ -31,8 +32,8 @@ def hb_table(dataset, probs, oof, labels_strict, primary):
     )
 
 
-@pytest.fixture()
-def inputs():
+def tree_inputs() -> report.Inputs:
+    """Two small datasets, one generator's harm-benefit tables, judgments and weights."""
     records = {
         "harmbench": pd.DataFrame(
             {"record_id": [f"harmbench-{i}" for i in range(4)], "dataset": "harmbench"}
@@ -104,6 +105,11 @@ def inputs():
     return report.Inputs(records, tables, judgments, weights, ci)
 
 
+@pytest.fixture()
+def inputs():
+    return tree_inputs()
+
+
 def test_evaluate_uses_cross_fitted_probabilities_and_benign_texts_only(inputs):
     ev = report.evaluate(inputs, ["harmbench"], ["b"])
     agg = ev.results["embedded"]
@@ -119,16 +125,14 @@ def test_evaluate_uses_cross_fitted_probabilities_and_benign_texts_only(inputs):
     assert grader["harmbench"].flagged == 1 and grader["b"].flagged == 1
 
 
-def test_f1_table_and_numbers(inputs, tmp_path):
+def test_f1_and_paper_numbers(inputs):
     ev = report.evaluate(inputs, ["harmbench"], ["b"])
-    frame, numbers = report.write_f1_table(
-        ev, ["harmbench"], tmp_path / "f1.tex", {"embedded": "Aggregation (proxy)"}
-    )
-    assert "Aggregation (proxy)" in set(frame["System"])
-    assert (frame["SORRY-Bench"] == NOT_RUN).sum() == 2
-    assert (tmp_path / "f1.tex").read_text().count("not run") == 10
-    mine = frame.set_index("System").loc["Aggregation (proxy)"]
-    assert mine["HarmBench"] == f"{100 * 2 * 0.5 / 1.5:.1f}"
+    harmful = report.harmful_results(ev, ["harmbench"])
+    assert {s: set(by) for s, by in harmful.items()} == {
+        "grader": {"harmbench"},
+        "embedded": {"harmbench"},
+    }
+    numbers = f1_numbers(harmful)
     assert numbers["f1 embedded harmbench"].value == pytest.approx(100 * 2 * 0.5 / 1.5)
     steer = {"embedded": report.steering_table(inputs.tables["embedded"], ["fitted", "strict"],
                                                ("dataset",))}  # fmt: skip
@@ -159,9 +163,7 @@ def test_steering_by_primary_risk_labels_missing_risk(inputs):
     assert row["rate"].item() == 1.0
 
 
-def test_weights_frame_and_figures(inputs):
-    wf = report.weights_frame(inputs.ci["embedded"])
-    assert wf.set_index("weight").loc["action.harm:Self-harm", "95% interval"] == "not identified"
+def test_figures(inputs):
     fig = report.plot_weights(inputs.ci["embedded"], "action.harm:")
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["Privacy"]
     rates = report.steering_table(inputs.tables["embedded"], ["fitted", "strict"], ("dataset",))

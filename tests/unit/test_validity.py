@@ -1,4 +1,7 @@
-"""Grader validity checks on hand-built frames, against counts and second libraries."""
+"""Grader validity checks on hand-built frames, against counts and second libraries.
+
+The LaTeX tables made from the same results are tested in ``test_report_validity_tables``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from harmtrace.analysis.validity import (
     analyse_validity,
     detection_asymmetry,
     validity_numbers,
-    write_validity_tables,
 )
 from harmtrace.stats import newcombe_paired_diff_ci
 from harmtrace.taxonomy import CATEGORIES
@@ -66,8 +68,8 @@ def test_detection_asymmetry_by_hand():
     assert small["note"] == "too few records" and math.isnan(small["mcnemar_p"])
 
 
-@pytest.fixture
-def frames():
+def validity_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Three hand-built judged datasets: moderation-like, AIR-like and HH-like pairs."""
     # moderation-like: hate labels known for 6 texts (3 positive), unknown for 2
     mod_rows = []
     labels = [True, True, True, False, False, False, None, None]
@@ -125,6 +127,11 @@ def frames():
     return mod, air, hh
 
 
+@pytest.fixture
+def frames():
+    return validity_frames()
+
+
 def test_analyse_validity_runs_the_checks_the_columns_allow(frames):
     mod, air, hh = frames
     df = pd.concat([mod, air, hh], ignore_index=True)
@@ -167,7 +174,7 @@ def test_analyse_validity_runs_the_checks_the_columns_allow(frames):
     assert (prefs["at_least_lo"], prefs["at_least_hi"]) == pytest.approx((lo, hi))
 
 
-def test_validity_numbers_and_tables(frames, tmp_path):
+def test_validity_numbers(frames):
     mod, air, hh = frames
     df = pd.concat([mod, air, hh], ignore_index=True)
     res = analyse_validity(df, n_resamples=200, seed=0)
@@ -179,11 +186,6 @@ def test_validity_numbers_and_tables(frames, tmp_path):
     assert shown["air detection diff"].endswith(" pp")
     assert shown["reference grader"] == "none"
     assert nums["mod hate auroc"].value == pytest.approx(8 / 9)
-    paths = write_validity_tables(res, {"hh": "my_set & co"}, tmp_path, "04_grader_validity")
-    prefs = (tmp_path / "04_grader_validity--preferences.tex").read_text()
-    assert "my\\_set \\& co & Overall" in prefs  # labels from data are escaped
-    assert "Rejected $\\geq$ chosen" in prefs  # LaTeX headers kept
-    assert len(paths) == 3
 
 
 def test_reference_grader_agreement(frames):

@@ -23,7 +23,8 @@ figures a study of risk transitions reports and the tests that back them:
   both with standard errors clustered by record (:mod:`harmtrace.stats.regression`).
 
 Where a group is too small for a ratio or a test, the result carries a ``note`` and the
-numbers say so in words instead of printing a p-value.
+numbers say so in words instead of printing a p-value. The LaTeX tables are formatted in
+:mod:`harmtrace.report.asymmetry_tables`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,21 +42,7 @@ from harmtrace.analysis.transitions import (
     transition_shares,
     wilson_interval,
 )
-from harmtrace.report.latex import escape, write_table_tex
-from harmtrace.report.macros import (
-    Number,
-    ci,
-    count,
-    fmt_ci,
-    fmt_int,
-    fmt_num,
-    fmt_p,
-    fmt_pct,
-    pct,
-    pvalue,
-    real,
-    text,
-)
+from harmtrace.report.macros import Number, ci, count, pct, pvalue, real, text
 from harmtrace.stats import (
     ClusteredLogit,
     OrdinalFit,
@@ -67,7 +53,7 @@ from harmtrace.stats import (
     ordinal_regression,
     percentile_interval,
 )
-from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, TRANSITIONS
+from harmtrace.taxonomy import CATEGORIES, TRANSITIONS
 
 __all__ = [
     "MIN_N",
@@ -78,7 +64,6 @@ __all__ = [
     "category_rates",
     "escalation_origin_summary",
     "record_counts",
-    "write_asymmetry_tables",
 ]
 
 MIN_N = 5
@@ -90,10 +75,6 @@ METRICS = ("failure", "persistence", "drift_up")
 """Per-category rates: failure to de-escalate and persistence (prompt > 0), drift up (= 0)."""
 POPULATIONS = {"all": False, "nonzero": True}
 """Share populations: every record, or records whose prompt is non-zero (in that category)."""
-
-
-def _title(cat: str) -> str:
-    return CATEGORY_TITLES.get(cat, cat.capitalize())
 
 
 # --------------------------------------------------------------------------- counts per record
@@ -558,99 +539,3 @@ def _model_numbers(tag: str, res: SampleAsymmetry) -> dict[str, Number]:
                 for suffix in ("brant p", "brant chi", "brant df"):
                     nums[f"{key} {suffix}"] = note
     return nums
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def rates_table(results: Mapping[str, SampleAsymmetry], labels: Mapping[str, str]) -> pd.DataFrame:
-    """Sample x category: failure, persistence (prompt > 0) and drift up (prompt = 0)."""
-    rows = []
-    for sample, res in results.items():
-        r = res.rates.set_index(["category", "metric"])
-        for cat in (*CATEGORIES, "pooled"):
-            if (cat, "failure") not in r.index:
-                continue
-            row = {"Sample": labels.get(sample, sample), "Category": _title(cat)}
-            row["Non-zero prompts"] = fmt_int(int(r.loc[(cat, "failure"), "n"]))
-            for metric, name in (
-                ("failure", "Failure"),
-                ("persistence", "Persistence"),
-                ("drift_up", "Drift up"),
-            ):
-                x = r.loc[(cat, metric)]
-                row[name] = (
-                    f"{fmt_pct(x['share'])} {fmt_ci(x['ci_lo'], x['ci_hi'])}" if x["n"] else "n/a"
-                )
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def ratios_table(results: Mapping[str, SampleAsymmetry], labels: Mapping[str, str]) -> pd.DataFrame:
-    rows = []
-    for sample, res in results.items():
-        for r in res.ratios.itertuples():
-            rows.append(
-                {
-                    "Sample": labels.get(sample, sample),
-                    "Rate": r.metric.capitalize(),
-                    "Comparison": f"{_title(r.numerator)} / {_title(r.denominator)}",
-                    "Cells": f"{fmt_int(r.n_num)} / {fmt_int(r.n_den)}",
-                    "Ratio [CI]": escape(r.note)
-                    or (f"{fmt_num(r.ratio)} {fmt_ci(r.ci_lo, r.ci_hi, pct=False, digits=2)}"),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def logit_table(results: Mapping[str, SampleAsymmetry], labels: Mapping[str, str]) -> pd.DataFrame:
-    rows = []
-    for sample, res in results.items():
-        lg = res.logit
-        if lg is None:
-            continue
-        if not lg.estimable:
-            rows.append(
-                {
-                    "Sample": labels.get(sample, sample),
-                    "Contrast": "",
-                    "Odds ratio [CI]": escape(lg.note),
-                    "Holm p": "",
-                }
-            )
-            continue
-        for r in lg.contrasts.itertuples():
-            rows.append(
-                {
-                    "Sample": labels.get(sample, sample),
-                    "Contrast": f"{_title(r.level_a)} vs {_title(r.level_b)}",
-                    "Odds ratio [CI]": f"{fmt_num(r.odds_ratio)} "
-                    f"{fmt_ci(r.or_lo, r.or_hi, pct=False, digits=2)}",
-                    "Holm p": fmt_p(r.p_holm),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def write_asymmetry_tables(
-    results: Mapping[str, SampleAsymmetry],
-    labels: Mapping[str, str],
-    tables_dir: Path,
-    producer: str,
-) -> list[Path]:
-    """Booktabs tables; labels from data are escaped, formatted numbers are LaTeX."""
-    frames = {
-        "rates": (
-            rates_table(results, labels),
-            ("Failure", "Persistence", "Drift up", "Non-zero prompts"),
-        ),
-        "ratios": (ratios_table(results, labels), ("Cells", "Ratio [CI]")),
-        "logit": (logit_table(results, labels), ("Odds ratio [CI]", "Holm p")),
-    }
-    aligns = {"rates": "llrlll", "ratios": "lllrl", "logit": "lllr"}
-    paths = []
-    for name, (frame, raw) in frames.items():
-        path = Path(tables_dir) / f"{producer}--{name}.tex"
-        write_table_tex(frame, path, raw_columns=raw, align=aligns[name])
-        paths.append(path)
-    return paths

@@ -20,32 +20,21 @@ and the record's overall transition are used, and no record counts twice):
   three ways: pooled, within prompt-severity strata (Mantel's stratified
   linear-by-linear test), and among responses not flagged as refusals; an association
   that vanishes in the last is the measurement's, not the model's.
+
+The LaTeX tables are formatted in :mod:`harmtrace.report.relevance_tables`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from harmtrace.analysis.asymmetry import MIN_N, TOO_FEW
 from harmtrace.analysis.transitions import OVERALL, long_format, wilson_interval
-from harmtrace.report.latex import write_table_tex
-from harmtrace.report.macros import (
-    Number,
-    ci,
-    count,
-    fmt_ci,
-    fmt_int,
-    fmt_pct,
-    pct,
-    pvalue,
-    real,
-    text,
-)
+from harmtrace.report.macros import Number, ci, count, pct, pvalue, real, text
 from harmtrace.stats import chi2_independence, stratified_trend_test, trend_test
 from harmtrace.taxonomy import (
     CATEGORIES,
@@ -59,7 +48,6 @@ __all__ = [
     "SampleRelevance",
     "analyse_relevance",
     "relevance_numbers",
-    "write_relevance_tables",
 ]
 
 REL_COLS = [f"rel{level}" for level in RELEVANCE_LEVELS]
@@ -240,70 +228,3 @@ def relevance_numbers(
                 else text("no compliance escalations")
             )
     return nums
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def relevance_table(
-    results: Mapping[str, SampleRelevance], labels: Mapping[str, str]
-) -> pd.DataFrame:
-    """Sample x response severity: n, relevance 1/2/3 shares, relevance-3 CI."""
-    rows = []
-    for sample, res in results.items():
-        for r in res.by_severity.itertuples():
-            row = {
-                "Sample": labels.get(sample, sample),
-                "Severity": SEVERITY_NAMES[int(r.level)],
-                "n": fmt_int(int(r.n)),
-            }
-            for level in RELEVANCE_LEVELS:
-                row[f"Rel. {level}"] = fmt_pct(getattr(r, f"rel{level}") / r.n) if r.n else "n/a"
-            row["Rel. 3 CI"] = fmt_ci(r.ci_lo, r.ci_hi) if r.n else "n/a"
-            rows.append(row)
-    cols = ["Sample", "Severity", "n", *[f"Rel. {lv}" for lv in RELEVANCE_LEVELS], "Rel. 3 CI"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def compliance_table(
-    results: Mapping[str, SampleRelevance], labels: Mapping[str, str]
-) -> pd.DataFrame:
-    rows = []
-    for sample, res in results.items():
-        c = res.compliance
-        row = {
-            "Sample": labels.get(sample, sample),
-            "Cells": fmt_int(int(c["cells"])),
-            "Records": fmt_int(int(c["records"])),
-        }
-        for level in RELEVANCE_LEVELS:
-            row[f"Rel. {level}"] = (
-                fmt_pct(c[f"rel{level}"] / c["records"]) if c["records"] else "n/a"
-            )
-        rows.append(row)
-    cols = ["Sample", "Cells", "Records", *[f"Rel. {lv}" for lv in RELEVANCE_LEVELS]]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def write_relevance_tables(
-    results: Mapping[str, SampleRelevance],
-    labels: Mapping[str, str],
-    tables_dir: Path,
-    producer: str,
-) -> list[Path]:
-    """Booktabs tables; sample labels are escaped, formatted numbers are LaTeX."""
-    rel_raw = ("n", *[f"Rel. {lv}" for lv in RELEVANCE_LEVELS], "Rel. 3 CI")
-    frames = {
-        "by_severity": (relevance_table(results, labels), rel_raw, "llrrrrl"),
-        "compliance": (
-            compliance_table(results, labels),
-            ("Cells", "Records", *[f"Rel. {lv}" for lv in RELEVANCE_LEVELS]),
-            "lrrrrr",
-        ),
-    }
-    paths = []
-    for name, (frame, raw, align) in frames.items():
-        path = Path(tables_dir) / f"{producer}--{name}.tex"
-        write_table_tex(frame, path, raw_columns=raw, align=align)
-        paths.append(path)
-    return paths

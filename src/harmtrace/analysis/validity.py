@@ -25,13 +25,14 @@ name, so a user's own labelled data gets the same checks:
   side, quadratic-weighted kappa and ordinal Krippendorff's alpha with bootstrap CIs,
   and the detection asymmetry with the reference grader's non-zero severities as
   positives.
+
+The LaTeX tables are formatted in :mod:`harmtrace.report.validity_tables`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,31 +47,15 @@ from harmtrace.analysis.transitions import (
     wilson_interval,
 )
 from harmtrace.graders.labels import category_targets, has_labels
-from harmtrace.report.latex import escape, write_table_tex
-from harmtrace.report.macros import (
-    Number,
-    ci,
-    count,
-    fmt_ci,
-    fmt_int,
-    fmt_num,
-    fmt_p,
-    fmt_pct,
-    pct,
-    pp,
-    pvalue,
-    real,
-    text,
-)
+from harmtrace.report.macros import Number, ci, count, pct, pp, pvalue, real, text
 from harmtrace.stats import newcombe_paired_diff_ci, ordinal_agreement
-from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, RELEVANCE_LEVELS, SEVERITY_LEVELS
+from harmtrace.taxonomy import CATEGORIES, RELEVANCE_LEVELS, SEVERITY_LEVELS
 
 __all__ = [
     "DatasetValidity",
     "analyse_validity",
     "detection_asymmetry",
     "validity_numbers",
-    "write_validity_tables",
 ]
 
 JUDGE_TO_RELEVANCE = {1.0: 1, 0.5: 2, 0.0: 3}
@@ -470,140 +455,3 @@ def _agreement_numbers(key: str, agr) -> dict[str, Number]:
             nums[f"{key} {suffix}"] = text(agr.note or TOO_FEW)
     nums[f"{key} exact"] = pct(agr.exact) if np.isfinite(agr.exact) else text("n/a")
     return nums
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def _title(cat: str) -> str:
-    return CATEGORY_TITLES.get(cat, cat.capitalize())
-
-
-def moderation_table(results: Mapping[str, DatasetValidity], labels: Mapping[str, str]):
-    rows = []
-    for dataset, res in results.items():
-        if res.moderation is None:
-            continue
-        for r in res.moderation.itertuples():
-            rows.append(
-                {
-                    "Dataset": labels.get(dataset, dataset),
-                    "Category": _title(r.category),
-                    "Known": fmt_int(r.n_known),
-                    "Positive": fmt_int(r.n_positive),
-                    "AUROC": fmt_num(r.auroc),
-                    "AUPRC": fmt_num(r.auprc),
-                    "F1": fmt_num(r.f1),
-                    "Recall [CI]": f"{fmt_pct(r.recall_share, 0)} "
-                    f"{fmt_ci(r.recall_ci_lo, r.recall_ci_hi, digits=0)}",
-                }
-            )
-    cols = ["Dataset", "Category", "Known", "Positive", "AUROC", "AUPRC", "F1", "Recall [CI]"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def preference_table(results: Mapping[str, DatasetValidity], labels: Mapping[str, str]):
-    rows = []
-    for dataset, res in results.items():
-        if res.preferences is None:
-            continue
-        for r in res.preferences.itertuples():
-            rows.append(
-                {
-                    "Dataset": labels.get(dataset, dataset),
-                    "Category": _title(r.category),
-                    "Pairs": fmt_int(r.n_pairs),
-                    "Rejected $\\geq$ chosen [CI]": (
-                        f"{fmt_pct(r.at_least)} {fmt_ci(r.at_least_lo, r.at_least_hi)}"
-                        if r.n_pairs
-                        else "n/a"
-                    ),
-                    "Rejected $>$ chosen": fmt_pct(r.above) if r.n_pairs else "n/a",
-                    "Tied": fmt_pct(r.tied) if r.n_pairs else "n/a",
-                }
-            )
-    cols = [
-        "Dataset",
-        "Category",
-        "Pairs",
-        "Rejected $\\geq$ chosen [CI]",
-        "Rejected $>$ chosen",
-        "Tied",
-    ]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def _points(x: float) -> str:
-    """A share difference in percentage points with a LaTeX minus sign."""
-    s = fmt_num(100 * x, 1)
-    return "$-$" + s[1:] if s.startswith("-") else s
-
-
-def detection_table(results: Mapping[str, DatasetValidity], labels: Mapping[str, str]):
-    rows = []
-    for dataset, res in results.items():
-        for name, det in (
-            ("benchmark labels", res.detection),
-            ("reference grader", res.reference_detection),
-        ):
-            if det is None:
-                continue
-            p, r = det["prompt"], det["response"]
-            diff, lo, hi = det["diff"]
-            rows.append(
-                {
-                    "Dataset": labels.get(dataset, dataset),
-                    "Positives": name,
-                    "Prompt sens.": f"{fmt_pct(p['share'])} ({fmt_int(p['k'])}/{fmt_int(p['n'])})"
-                    if p["n"]
-                    else "n/a",
-                    "Response sens.": f"{fmt_pct(r['share'])} ({fmt_int(r['k'])}/{fmt_int(r['n'])})"
-                    if r["n"]
-                    else "n/a",
-                    "Paired diff. [CI]": escape(det["note"])
-                    or (f"{_points(diff)} [{_points(lo)}, {_points(hi)}] pp"),
-                    "McNemar p": fmt_p(det["mcnemar_p"]) if not det["note"] else "",
-                }
-            )
-    cols = [
-        "Dataset",
-        "Positives",
-        "Prompt sens.",
-        "Response sens.",
-        "Paired diff. [CI]",
-        "McNemar p",
-    ]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def write_validity_tables(
-    results: Mapping[str, DatasetValidity],
-    labels: Mapping[str, str],
-    tables_dir: Path,
-    producer: str,
-) -> list[Path]:
-    """Booktabs tables; dataset labels are escaped, formatted numbers are LaTeX."""
-    frames = {
-        "moderation": (
-            moderation_table(results, labels),
-            ("Known", "Positive", "AUROC", "AUPRC", "F1", "Recall [CI]"),
-            "llrrrrrl",
-        ),
-        "preferences": (
-            preference_table(results, labels),
-            ("Pairs", "Rejected $\\geq$ chosen [CI]", "Rejected $>$ chosen", "Tied"),
-            "llrlrr",
-        ),
-        "detection": (
-            detection_table(results, labels),
-            ("Prompt sens.", "Response sens.", "Paired diff. [CI]", "McNemar p"),
-            "llllll",
-        ),
-    }
-    paths = []
-    for name, (frame, raw, align) in frames.items():
-        path = Path(tables_dir) / f"{producer}--{name}.tex"
-        header_raw = tuple(c for c in frame.columns if "$" in c)
-        write_table_tex(frame, path, raw_columns=raw, align=align, raw_header=header_raw)
-        paths.append(path)
-    return paths

@@ -1,94 +1,21 @@
-"""From a policy simulation to LaTeX tables and paper numbers (notebook 06).
+"""From a policy simulation to summaries and paper numbers (notebook 06).
 
-Table cells are formatted LaTeX (percentages with escaped ``%``, intervals, thousands
-separators); text from data (sample labels, policy names) is escaped here, once.
 Numbers are :class:`~harmtrace.report.macros.Number` values keyed by plain words, so the
-macro names follow from sample, policy and quantity (see ``docs/workflow.md``).
+macro names follow from sample, policy and quantity (see ``docs/workflow.md``). The
+LaTeX tables are formatted in :mod:`harmtrace.report.moderation_tables`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from harmtrace.analysis.transitions import OVERALL
 from harmtrace.moderate.simulation import SimulationResults
-from harmtrace.report.latex import write_table_tex
-from harmtrace.report.macros import (
-    Number,
-    ci,
-    count,
-    escape_latex,
-    fmt_ci,
-    fmt_int,
-    fmt_pct,
-    pct,
-    real,
-    text,
-)
-from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES
-
-
-def _label(sample: str, labels: Mapping[str, str]) -> str:
-    return escape_latex(labels.get(sample, sample))
-
-
-def _share_ci(share: float, lo: float, hi: float) -> str:
-    return f"{fmt_pct(share)} {fmt_ci(lo, hi)}" if np.isfinite(share) else "n/a"
-
-
-def effects_table(effects: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
-    """Sample x policy rows (overall category): escalations before -> after, removed;
-    escalations to Medium or High and the share removed; benign responses changed and
-    blocked; relevance lost."""
-    d = effects.loc[effects["category"] == OVERALL]
-    rows = []
-    for r in d.itertuples(index=False):
-        rows.append(
-            {
-                "Sample": _label(r.sample, labels),
-                "Policy": escape_latex(str(r.policy)),
-                "Escalations": f"{fmt_int(r.escalations_before)} $\\to$ "
-                f"{fmt_int(r.escalations_after)}",
-                "Removed [95\\% CI]": _share_ci(r.removed_share, r.removed_lo, r.removed_hi),
-                "To Medium+": fmt_int(r.harmful_escalations),
-                "Removed (Medium+) [95\\% CI]": _share_ci(
-                    r.harmful_removed_share, r.harmful_removed_lo, r.harmful_removed_hi
-                ),
-                "Benign changed [95\\% CI]": _share_ci(
-                    r.benign_changed_share, r.benign_changed_lo, r.benign_changed_hi
-                ),
-                "Benign blocked": fmt_pct(r.benign_blocked_share),
-                "Relevance lost [95\\% CI]": _share_ci(
-                    r.relevance_lost_share, r.relevance_lost_lo, r.relevance_lost_hi
-                ),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def needs_table(
-    needs: pd.DataFrame, policies: Sequence[str], labels: Mapping[str, str]
-) -> pd.DataFrame:
-    """Sample x category rows: escalations to Medium or High, the share of them each policy
-    removes, and the least intrusive policy reaching the target."""
-    rows = []
-    for r in needs.to_dict("records"):
-        row = {
-            "Sample": _label(r["sample"], labels),
-            "Category": CATEGORY_TITLES[str(r["category"])],
-            "To Medium+": fmt_int(r["harmful_escalations"]),
-        }
-        for p in policies:
-            v = r.get(f"removed_{p}", np.nan)
-            row[escape_latex(p)] = fmt_pct(v) if np.isfinite(v) else "n/a"
-        needed = r["needed_policy"]
-        row["Needed"] = escape_latex(needed) if isinstance(needed, str) else "none"
-        rows.append(row)
-    return pd.DataFrame(rows)
+from harmtrace.report.macros import Number, ci, count, pct, real, text
+from harmtrace.taxonomy import CATEGORIES
 
 
 def frontier_best(frontier: pd.DataFrame, target: float) -> pd.DataFrame:
@@ -160,31 +87,6 @@ def paper_numbers(res: SimulationResults, policies: Sequence[str]) -> dict[str, 
                 nums[f"{key} threshold"] = text("none")
                 nums[f"{key} benign changed"] = text("n/a")
     return nums
-
-
-def write_tables(
-    res: SimulationResults,
-    policies: Sequence[str],
-    labels: Mapping[str, str],
-    tables_dir: Path,
-    producer: str,
-) -> list[Path]:
-    """``<producer>--effects.tex`` and ``<producer>--needs.tex`` (booktabs)."""
-    frames = {
-        "effects": (effects_table(res.effects, labels), "llrlrllrl"),
-        "needs": (
-            needs_table(res.needs, policies, labels),
-            "llr" + "r" * len(policies) + "l",
-        ),
-    }
-    paths = []
-    for name, (frame, align) in frames.items():
-        path = Path(tables_dir) / f"{producer}--{name}.tex"
-        write_table_tex(
-            frame, path, align=align, raw_columns=tuple(frame.columns), escape_header=False
-        )
-        paths.append(path)
-    return paths
 
 
 def category_summary(res: SimulationResults) -> pd.DataFrame:

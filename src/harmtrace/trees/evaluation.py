@@ -8,6 +8,8 @@ function of recall, F1 = 2R / (1 + R), and both are reported. Rows for systems r
 sit beside the published rows (``report/cited_safetyanalyst.yaml``, with its source);
 datasets not available here are marked "not run", never dropped. Because a harmful-only
 F1 rewards flagging everything, the share of benign texts flagged is reported with it.
+This module computes the scores and their numbers; the table itself is formatted in
+:mod:`harmtrace.report.trees_tables`.
 """
 
 from __future__ import annotations
@@ -23,21 +25,10 @@ import pandas as pd
 import yaml
 
 from harmtrace.errors import HarmtraceError
-from harmtrace.report.macros import Number, pct, real, render, text
+from harmtrace.report.macros import Number, pct, real, text
 from harmtrace.taxonomy import CATEGORIES
 
 CITED_FILE = "cited_safetyanalyst.yaml"
-NOT_RUN = "not run"
-TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("simplesafetytests", "SimpST"),
-    ("harmbench", "HarmBench"),
-    ("wildguardtest_vanilla", "WGT Vani."),
-    ("wildguardtest_adversarial", "WGT Adv."),
-    ("air-bench", "AIR-Bench"),
-    ("sorry-bench", "SORRY-Bench"),
-    ("average", "Average"),
-)
-"""Columns of the seed's table: key, header."""
 CITED_FOCUS = "SafetyAnalyst"
 """The cited row whose figures also become paper numbers (``cited f1 <column>``)."""
 RUN_HERE = {
@@ -125,64 +116,39 @@ def f1_frame(results: Mapping[str, Mapping[str, F1]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def f1_table(
-    results: Mapping[str, Mapping[str, F1]],
-    cited: Cited | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> tuple[pd.DataFrame, dict[str, Number]]:
-    """The seed's table with this project's rows appended.
+def f1_numbers(
+    results: Mapping[str, Mapping[str, F1]], cited: Cited | None = None
+) -> dict[str, Number]:
+    """The numbers behind the F1 table (:func:`harmtrace.report.trees_tables.f1_table`).
 
-    Returns a frame of LaTeX-ready cells (numbers rendered from :class:`Number` values,
-    "not run" where a dataset is not available here, "--" where the paper has none) and
-    the numbers behind our cells, keyed ``f1 <system> <dataset>`` by the short system id
-    (``labels`` maps ids to the names shown in the table). A final column gives
-    the mean over the three sets run here, for every row that has all three.
+    Per system (by its short id) and dataset run here: ``f1 <system> <dataset>`` (x100)
+    and ``recall <system> <dataset>``, and ``f1 <system> average`` over the three sets run
+    here when a system has all three; the cited focus row's figures (``cited f1 ...``)
+    and the source of the cited rows (``f1 source``).
     """
     cited = cited or cited_f1()
-    rows = []
     numbers: dict[str, Number] = {}
     here = list(RUN_HERE)
-
-    def cell(v: float | None) -> str:
-        return "--" if v is None else render(real(v, 1))
-
-    for system, vals in cited.rows.items():
-        row = {"System": system, "Source": "cited"}
-        row |= {head: cell(vals.get(key)) for key, head in TABLE_COLUMNS}
+    vals = cited.rows.get(CITED_FOCUS)
+    if vals is not None:
+        for key in (*here, "average"):
+            if vals.get(key) is not None:
+                numbers[f"cited f1 {key}"] = real(float(vals[key]), 1)
         have = [vals[k] for k in here if vals.get(k) is not None]
-        row["Avg. (3 run here)"] = cell(float(np.mean(have))) if len(have) == len(here) else "--"
-        rows.append(row)
-        if system == CITED_FOCUS:
-            for key in (*here, "average"):
-                if vals.get(key) is not None:
-                    numbers[f"cited f1 {key}"] = real(float(vals[key]), 1)
-            if len(have) == len(here):
-                numbers["cited f1 three run here"] = real(float(np.mean(have)), 1)
+        if len(have) == len(here):
+            numbers["cited f1 three run here"] = real(float(np.mean(have)), 1)
     for system, by_ds in results.items():
-        row = {"System": (labels or {}).get(system, system), "Source": "this work"}
-        vals = []
-        for key, head in TABLE_COLUMNS:
-            ds = RUN_HERE.get(key)
-            if ds is not None and ds in by_ds:
+        f1s = []
+        for ds in RUN_HERE.values():
+            if ds in by_ds:
                 f1 = 100 * by_ds[ds].f1
-                num = real(f1, 1)
-                numbers[f"f1 {system} {ds}"] = num
+                numbers[f"f1 {system} {ds}"] = real(f1, 1)
                 numbers[f"recall {system} {ds}"] = pct(by_ds[ds].recall, 1)
-                row[head] = render(num)
-                vals.append(f1)
-            elif key == "average":
-                row[head] = "--"
-            else:
-                row[head] = NOT_RUN
-        if len(vals) == len(here):
-            avg = real(float(np.mean(vals)), 1)
-            numbers[f"f1 {system} average"] = avg
-            row["Avg. (3 run here)"] = render(avg)
-        else:
-            row["Avg. (3 run here)"] = "--"
-        rows.append(row)
+                f1s.append(f1)
+        if len(f1s) == len(here):
+            numbers[f"f1 {system} average"] = real(float(np.mean(f1s)), 1)
     numbers["f1 source"] = text(cited.source)
-    return pd.DataFrame(rows), numbers
+    return numbers
 
 
 def air_agreement(ranking: pd.DataFrame, truth_l2: Sequence[str]) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Tables, figures and paper numbers of the harm-benefit strand (notebook 05).
+"""Evaluation, steering rates, figures and paper numbers of the harm-benefit strand
+(notebook 05); its LaTeX tables are formatted in :mod:`harmtrace.report.trees_tables`.
 
 Everything the notebook shows is computed here from the workflow's outputs: the
 harm-benefit tables (``results/harm_benefit/<generator>/<dataset>.parquet``), the
@@ -21,18 +22,9 @@ import pandas as pd
 
 from harmtrace.data.provenance import read_records
 from harmtrace.io import read_table
-from harmtrace.report.latex import escape
 from harmtrace.report.macros import Number, count, pct, real, text
 from harmtrace.report.macros import ci as ci_number
-from harmtrace.trees.evaluation import (
-    F1,
-    NOT_RUN,
-    TABLE_COLUMNS,
-    Cited,
-    f1_table,
-    grader_prompt_flags,
-    prompt_f1,
-)
+from harmtrace.trees.evaluation import F1, grader_prompt_flags, prompt_f1
 from harmtrace.trees.harm_benefit import benign_mask
 from harmtrace.trees.steering import FITTED, flag_rate_changes
 
@@ -143,71 +135,11 @@ def evaluate(
     return Evaluation(results, pd.DataFrame(rows))
 
 
-# ------------------------------------------------------------------------- LaTeX
-def f1_table_tex(frame: pd.DataFrame) -> str:
-    """The seed's table form: WildGuardTest spans its vanilla and adversarial columns."""
-    heads = [h for _, h in TABLE_COLUMNS]
-    cols = ["System", *heads, "Avg. (3 run here)"]
-    top = (
-        "System & SimpST & HarmBench & \\multicolumn{2}{c}{WildGuardTest} & AIR-Bench & "
-        "SORRY-Bench & Average & Avg.\\ (3 here) \\\\"
-    )
-    sub = " & & & Vani. & Adv. & & & & \\\\"
-    lines = [
-        "\\begin{tabular}{l" + "r" * (len(cols) - 1) + "}",
-        "\\toprule",
-        top,
-        "\\cmidrule(lr){4-5}",
-        sub,
-        "\\midrule",
-    ]
-    cited = frame[frame["Source"] == "cited"]
-    ours = frame[frame["Source"] != "cited"]
-    for part in (cited, ours):
-        for _, r in part.iterrows():
-            cells = [escape(r["System"])]
-            for c in cols[1:]:
-                v = str(r[c])
-                cells.append("\\textit{not run}" if v == NOT_RUN else escape(v))
-            lines.append(" & ".join(cells) + " \\\\")
-        if part is cited and len(ours):
-            lines.append("\\midrule")
-    lines += ["\\bottomrule", "\\end{tabular}", ""]
-    return "\n".join(lines)
-
-
-def write_f1_table(
-    evaluation: Evaluation,
-    harmful: Sequence[str],
-    path: Path,
-    labels: Mapping[str, str] | None = None,
-    cited: Cited | None = None,
-) -> tuple[pd.DataFrame, dict[str, Number]]:
-    harmful_only = {
+def harmful_results(evaluation: Evaluation, harmful: Sequence[str]) -> dict[str, dict[str, F1]]:
+    """Per system, its scores on the harmful datasets only: the rows of the F1 table."""
+    return {
         s: {d: r for d, r in by.items() if d in harmful} for s, by in evaluation.results.items()
     }
-    frame, numbers = f1_table(harmful_only, cited, labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f1_table_tex(frame), encoding="utf-8")
-    return frame, numbers
-
-
-def weights_frame(ci: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """Readable weights with intervals; weights no fitting tree used are marked."""
-    out = []
-    for r in ci.itertuples():
-        unused = r.n_effects is not pd.NA and r.n_effects == 0
-        out.append(
-            {
-                "weight": r.weight,
-                "estimate": f"{r.estimate:.{digits}f}",
-                "95% interval": "not identified"
-                if unused
-                else f"[{r.lo:.{digits}f}, {r.hi:.{digits}f}]",
-                "effects": "" if r.n_effects is pd.NA else f"{int(r.n_effects):,}",
-            }
-        )
-    return pd.DataFrame(out)
 
 
 # ------------------------------------------------------------------------ steering

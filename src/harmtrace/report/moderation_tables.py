@@ -1,0 +1,107 @@
+"""The moderation-policy strand (notebook 06) in paper form: booktabs tables of policy
+effects and of the least intrusive policy each category needs.
+
+:mod:`harmtrace.moderate.simulation` and :mod:`harmtrace.moderate.simulation_report`
+compute; this module only formats. Every cell and header is written raw, so text from
+data (sample labels, policy names) is escaped here, once, with
+:func:`harmtrace.report.latex.escape`; numbers are formatted LaTeX (percentages with
+escaped ``%``, intervals, thousands separators).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harmtrace.analysis.transitions import OVERALL
+from harmtrace.moderate.simulation import SimulationResults
+from harmtrace.report.latex import escape, write_table_tex
+from harmtrace.report.macros import fmt_ci, fmt_int, fmt_pct
+from harmtrace.taxonomy import CATEGORY_TITLES
+
+
+def _label(sample: str, labels: Mapping[str, str]) -> str:
+    return escape(labels.get(sample, sample))
+
+
+def _share_ci(share: float, lo: float, hi: float) -> str:
+    return f"{fmt_pct(share)} {fmt_ci(lo, hi)}" if np.isfinite(share) else "n/a"
+
+
+def effects_table(effects: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """Sample x policy rows (overall category): escalations before -> after, removed;
+    escalations to Medium or High and the share removed; benign responses changed and
+    blocked; relevance lost."""
+    d = effects.loc[effects["category"] == OVERALL]
+    rows = []
+    for r in d.itertuples(index=False):
+        rows.append(
+            {
+                "Sample": _label(r.sample, labels),
+                "Policy": escape(str(r.policy)),
+                "Escalations": f"{fmt_int(r.escalations_before)} $\\to$ "
+                f"{fmt_int(r.escalations_after)}",
+                "Removed [95\\% CI]": _share_ci(r.removed_share, r.removed_lo, r.removed_hi),
+                "To Medium+": fmt_int(r.harmful_escalations),
+                "Removed (Medium+) [95\\% CI]": _share_ci(
+                    r.harmful_removed_share, r.harmful_removed_lo, r.harmful_removed_hi
+                ),
+                "Benign changed [95\\% CI]": _share_ci(
+                    r.benign_changed_share, r.benign_changed_lo, r.benign_changed_hi
+                ),
+                "Benign blocked": fmt_pct(r.benign_blocked_share),
+                "Relevance lost [95\\% CI]": _share_ci(
+                    r.relevance_lost_share, r.relevance_lost_lo, r.relevance_lost_hi
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def needs_table(
+    needs: pd.DataFrame, policies: Sequence[str], labels: Mapping[str, str]
+) -> pd.DataFrame:
+    """Sample x category rows: escalations to Medium or High, the share of them each policy
+    removes, and the least intrusive policy reaching the target."""
+    rows = []
+    for r in needs.to_dict("records"):
+        row = {
+            "Sample": _label(r["sample"], labels),
+            "Category": CATEGORY_TITLES[str(r["category"])],
+            "To Medium+": fmt_int(r["harmful_escalations"]),
+        }
+        for p in policies:
+            v = r.get(f"removed_{p}", np.nan)
+            row[escape(p)] = fmt_pct(v) if np.isfinite(v) else "n/a"
+        needed = r["needed_policy"]
+        row["Needed"] = escape(needed) if isinstance(needed, str) else "none"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_moderation_tables(
+    res: SimulationResults,
+    policies: Sequence[str],
+    labels: Mapping[str, str],
+    tables_dir: Path,
+    producer: str,
+) -> list[Path]:
+    """``<producer>--effects.tex`` and ``<producer>--needs.tex`` (booktabs)."""
+    frames = {
+        "effects": (effects_table(res.effects, labels), "llrlrllrl"),
+        "needs": (
+            needs_table(res.needs, policies, labels),
+            "llr" + "r" * len(policies) + "l",
+        ),
+    }
+    paths = []
+    for name, (frame, align) in frames.items():
+        path = Path(tables_dir) / f"{producer}--{name}.tex"
+        write_table_tex(
+            frame, path, align=align, raw_columns=tuple(frame.columns), escape_header=False
+        )
+        paths.append(path)
+    return paths
