@@ -353,6 +353,24 @@ def test_transition_shares_figure_draws_the_shares(res):
     matplotlib.pyplot.close(fig)
 
 
+def test_shares_of_zero_draw_although_their_wilson_bound_misses_by_rounding(res):
+    """statsmodels puts the lower Wilson bound of 0 of 7 at 2.8e-17, above the share;
+    matplotlib refuses the negative error bar that makes (notebook 01 crashed on a file
+    with a share of 0 this way). The same holds for the persistence figure's points."""
+    lo, _ = proportion_confint(0, 7, method="wilson")
+    assert lo > 0  # the rounding this test is about
+    shares = res.shares.copy()
+    persistence = res.persistence.copy()
+    for frame in (shares, persistence):
+        frame["share"] = 0.0
+        frame["ci_lo"] = lo
+        frame["ci_hi"] = 0.015
+    fig = plots.plot_transition_shares(shares, SAMPLES, LABELS)
+    assert all(p.get_height() == 0 for ax in fig.axes for p in ax.patches)
+    matplotlib.pyplot.close(fig)
+    matplotlib.pyplot.close(plots.plot_persistence_drift(persistence, SAMPLES, LABELS))
+
+
 def test_severity_matrix_figure_annotates_counts(res):
     fig = plots.plot_severity_matrices(res.matrices, SAMPLES, LABELS)
     for ax, sample in zip(fig.axes, SAMPLES, strict=True):

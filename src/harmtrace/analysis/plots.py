@@ -20,6 +20,13 @@ def _title(cat: str) -> str:
     return CATEGORY_TITLES.get(cat, cat.capitalize())
 
 
+def _errbar(share: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Error-bar lengths for matplotlib, which refuses negative ones: a Wilson bound of a
+    share of 0 or 1 can miss the share by rounding (1.7e-18), so lengths are clipped at 0,
+    and a missing bound draws no bar."""
+    return np.clip(np.nan_to_num(np.vstack([share - lo, hi - share])), 0.0, None)
+
+
 def plot_transition_shares(
     shares: pd.DataFrame, samples: Sequence[str], labels: Mapping[str, str]
 ) -> plt.Figure:
@@ -34,11 +41,8 @@ def plot_transition_shares(
         for j, t in enumerate(TRANSITIONS):
             rows = sub.loc[sub["transition"] == t].set_index("category").reindex(list(_CATS))
             share = rows["share"].to_numpy(dtype=float)
-            err = np.vstack(
-                [
-                    share - rows["ci_lo"].to_numpy(dtype=float),
-                    rows["ci_hi"].to_numpy(dtype=float) - share,
-                ]
+            err = _errbar(
+                share, rows["ci_lo"].to_numpy(dtype=float), rows["ci_hi"].to_numpy(dtype=float)
             )
             ax.bar(
                 x + (j - 1) * width,
@@ -141,11 +145,8 @@ def plot_persistence_drift(
             sub = sub.set_index("category").reindex(list(CATEGORIES))
             x = np.arange(len(CATEGORIES)) + off
             share = sub["share"].to_numpy(dtype=float)
-            err = np.vstack(
-                [
-                    share - sub["ci_lo"].to_numpy(dtype=float),
-                    sub["ci_hi"].to_numpy(dtype=float) - share,
-                ]
+            err = _errbar(
+                share, sub["ci_lo"].to_numpy(dtype=float), sub["ci_hi"].to_numpy(dtype=float)
             )
             ax.errorbar(
                 x, share, yerr=err, fmt="o", ms=3, capsize=2, label=labels.get(sample, sample)
@@ -170,10 +171,6 @@ def _panels(n: int, width: float = 3.4, height: float = 2.8):
     return fig, axes[0]
 
 
-def _errbar(share: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    return np.vstack([share - lo, hi - share])
-
-
 def plot_category_rates(results, labels: Mapping[str, str]) -> plt.Figure:
     """Per sample: failure to de-escalate and persistence per category, with CIs."""
     samples = list(results)
@@ -190,7 +187,7 @@ def plot_category_rates(results, labels: Mapping[str, str]) -> plt.Figure:
                 x + (j - 0.5) * width,
                 np.nan_to_num(share),
                 width,
-                yerr=np.nan_to_num(err),
+                yerr=err,
                 capsize=2,
                 color=color,
                 label=metric,
@@ -223,7 +220,7 @@ def plot_escalation_origin(results, labels: Mapping[str, str]) -> plt.Figure:
             x + (j - 0.5) * 0.38,
             np.nan_to_num(s),
             0.38,
-            yerr=np.nan_to_num(err),
+            yerr=err,
             capsize=2,
             color=color,
             label=f"per {unit[:-1]}",
@@ -316,7 +313,7 @@ def plot_relevance_by_transition(results, labels: Mapping[str, str]) -> plt.Figu
             x + (j - 1) * width,
             np.nan_to_num(share),
             width,
-            yerr=np.nan_to_num(err),
+            yerr=err,
             capsize=2,
             color=_COLORS[t],
             label=t,
@@ -348,7 +345,7 @@ def plot_preference_agreement(results, labels: Mapping[str, str]) -> plt.Figure:
             x + (j - (len(frames) - 1) / 2) * width,
             np.nan_to_num(share),
             width,
-            yerr=np.nan_to_num(err),
+            yerr=err,
             capsize=2,
             label=labels.get(dataset, dataset),
             error_kw={"elinewidth": 0.8},
