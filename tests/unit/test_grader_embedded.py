@@ -252,6 +252,21 @@ def test_wordllama_grader_fits(moderation_subset):
     assert model.score(["a short text"]).shape == (1, len(score_columns()))
 
 
+def test_fold_models_in_worker_processes_give_the_same_bytes(tmp_path):
+    """train-grader --jobs 2 (the DAG's setting) against one process: same model file,
+    same out-of-fold scores, and every fold really ran in another process."""
+    records = synthetic_records(120, seed=6)
+    emb.train_grader(records, tmp_path / "one", n_splits=3, **FAST)
+    emb.train_grader(records, tmp_path / "two", n_splits=3, n_jobs=2, **FAST)
+    for name in (emb.OOF_FILE, emb.MANIFEST_FILE, "model.pkl"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    _, tasks = emb._submit_folds(records, 3, 0, 2, ("tfidf", 0, "prompt", None, FAST))
+    assert all(hasattr(t, "result") for t in tasks)  # futures of the process pool
+    assert emb._gather_folds(records, "prompt", tasks).equals(
+        oof_scores(records, n_splits=3, seed=0, **FAST)
+    )
+
+
 def test_train_grader_saves_oof_and_uses_it_for_training_records(tmp_path):
     records = synthetic_records(120, seed=4)
     model = emb.train_grader(records, tmp_path / "g", n_splits=3, **FAST)

@@ -62,8 +62,12 @@ rule train_grader:
         logfile("grade", "train_grader"),
     benchmark:
         bench("grade", "train_grader")
+    # on the critical path (grading, trees and moderation wait for it): first, with the
+    # fold models fitted in parallel
+    priority: 10
     conda:
         ENV
+    threads: 2
     params:
         records=lambda wildcards, input: repeat("--records", input.records),
         weights=SOURCE_WEIGHTS,
@@ -77,7 +81,7 @@ rule train_grader:
         "harmtrace train-grader {params.records:q} {params.weights:q} {params.caches:q} "
         "--refusal-lexicon {input.lexicon:q} --refusal-labels {input.labels:q} "
         "--model-dir {params.model_dir:q} --extractor {params.extractor:q} "
-        "--folds {params.folds} --seed {params.seed} > {log:q} 2>&1"
+        "--folds {params.folds} --seed {params.seed} --jobs {threads} > {log:q} 2>&1"
 
 
 rule evaluate_grader:
@@ -127,7 +131,6 @@ rule compare_extractors:
         bench("grade", "compare_extractors")
     conda:
         ENV
-    threads: 2
     params:
         records=lambda wildcards, input: repeat("--records", input.records),
         extractors=",".join(EMBEDDED.get("compare", {}).get("extractors", [])),

@@ -105,6 +105,9 @@ def train_grader(
         Path | None,
         typer.Option(help="responses with human refusal labels (pyrit-refusal) for relevance"),
     ] = None,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="processes fitting the fold models (same result)")
+    ] = 1,
 ) -> None:
     """Fit the embedded grader on all labelled records and score them out-of-fold.
 
@@ -144,6 +147,7 @@ def train_grader(
             source_weights=weights,
             embedding_caches=load_caches(embedding_cache),
             refusal=detector,
+            n_jobs=jobs,
         )
         log.info("saved %s (version %s)", model_dir, model.version)
         if oof is not None:
