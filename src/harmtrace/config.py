@@ -36,6 +36,17 @@ def enabled_analyses(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     }
 
 
+def stage_off_problems(config: Mapping[str, Any], notebook: str, stage: str, key: str) -> list[str]:
+    """Enabled analysis entries running ``notebook`` while the stage that feeds it is off
+    (``key`` is false): each would fail later on missing inputs, so name it now."""
+    return [
+        f"analysis.{name}: notebook {notebook} needs the {stage} stage ({key} is off); "
+        f"set analysis.{name}.enabled: false"
+        for name, spec in enabled_analyses(config).items()
+        if spec["notebook"] == notebook
+    ]
+
+
 def graded_datasets(config: Mapping[str, Any], grader: str) -> list[str]:
     """Datasets one backend grades: its ``grade.datasets`` list, else every dataset.
 

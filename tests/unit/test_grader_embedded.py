@@ -260,7 +260,7 @@ def test_fold_models_in_worker_processes_give_the_same_bytes(tmp_path):
     emb.train_grader(records, tmp_path / "two", n_splits=3, n_jobs=2, **FAST)
     for name in (emb.OOF_FILE, emb.MANIFEST_FILE, "model.pkl"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
-    _, tasks = emb._submit_folds(records, 3, 0, 2, ("tfidf", 0, "prompt", None, FAST))
+    tasks = emb._submit_folds(records, 3, 0, 2, ("tfidf", 0, "prompt", None, FAST))
     assert all(hasattr(t, "result") for t in tasks)  # futures of the process pool
     assert emb._gather_folds(records, "prompt", tasks).equals(
         oof_scores(records, n_splits=3, seed=0, **FAST)

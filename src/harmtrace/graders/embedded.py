@@ -440,19 +440,19 @@ def _fold_scores(
 
 def _submit_folds(
     records: pd.DataFrame, n_splits: int, seed: int, n_jobs: int, args: tuple
-) -> tuple[np.ndarray, list[Any]]:
-    """Fold assignments and the fold tasks: futures of a process pool with ``n_jobs`` > 1,
+) -> list[Any]:
+    """The fold tasks: futures of a process pool with ``n_jobs`` > 1,
     else deferred calls. Each fold model depends only on its inputs, so the scores are
     the same bytes either way."""
     from functools import partial
 
     folds = fold_assignments(records, n_splits=n_splits, seed=seed)
     if n_jobs <= 1:
-        return folds, [partial(_fold_scores, records, folds, k, *args) for k in range(n_splits)]
+        return [partial(_fold_scores, records, folds, k, *args) for k in range(n_splits)]
     from joblib.externals.loky import get_reusable_executor
 
     pool = get_reusable_executor(max_workers=min(n_jobs, n_splits))
-    return folds, [pool.submit(_fold_scores, records, folds, k, *args) for k in range(n_splits)]
+    return [pool.submit(_fold_scores, records, folds, k, *args) for k in range(n_splits)]
 
 
 def _gather_folds(records: pd.DataFrame, text_column: str, tasks: list[Any]) -> pd.DataFrame:
@@ -482,7 +482,7 @@ def oof_scores(
     :func:`score_columns`. ``n_jobs`` > 1 fits the folds in that many processes.
     """
     args = (extractor, seed, text_column, source_weights, grader_params)
-    _, tasks = _submit_folds(records, n_splits, seed, n_jobs, args)
+    tasks = _submit_folds(records, n_splits, seed, n_jobs, args)
     return _gather_folds(records, text_column, tasks)
 
 
@@ -536,7 +536,7 @@ def train_grader(
     args = (extractor, seed, "prompt", source_weights, grader_params)
     # with n_jobs > 1 the fold models are fitted in worker processes while this one fits
     # the full model: the training job's time on the DAG's critical path drops by about half
-    _, tasks = _submit_folds(records, n_splits, seed, n_jobs, args)
+    tasks = _submit_folds(records, n_splits, seed, n_jobs, args)
     model = EmbeddedGrader(extractor=extractor, seed=seed, **grader_params)
     model.fit(records, source_weights=source_weights, refusal=refusal)
     oof = _gather_folds(records, "prompt", tasks)

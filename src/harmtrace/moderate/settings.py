@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harmtrace.config import ConfigError, enabled_analyses, graded_datasets
+from harmtrace.config import (
+    ConfigError,
+    enabled_analyses,
+    graded_datasets,
+    stage_off_problems,
+)
 from harmtrace.errors import HarmtraceError
 from harmtrace.moderate.clock import parse_clock
 from harmtrace.moderate.policies import policy_config_problems
@@ -70,12 +75,7 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
     block = config.get("moderate") or {}
     problems: list[str] = []
     if not block.get("enabled", True):
-        entries = [n for n, s in enabled_analyses(config).items() if s["notebook"] == NOTEBOOK]
-        problems += [
-            f"analysis.{name}: notebook {NOTEBOOK} needs the moderation stage "
-            f"(moderate.enabled is false); set analysis.{name}.enabled: false"
-            for name in entries
-        ]
+        problems = stage_off_problems(config, NOTEBOOK, "moderation", "moderate.enabled")
         if problems:
             raise ConfigError("invalid moderation config:\n  " + "\n  ".join(problems))
         return ModerateSettings(

@@ -6,11 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from harmtrace.report.macros import escape_latex
+from harmtrace.report.macros import escape_latex, fmt_num
 
 
 def escape(text: object) -> str:
     return escape_latex(text)
+
+
+def points(x: float) -> str:
+    """A share difference in percentage points, without the unit, LaTeX minus sign."""
+    shown = fmt_num(100 * x, 1)
+    return "$-$" + shown[1:] if shown.startswith("-") else shown
 
 
 def to_booktabs(

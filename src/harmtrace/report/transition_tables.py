@@ -16,19 +16,13 @@ import pandas as pd
 
 from harmtrace.analysis.transition_report import TransitionResults
 from harmtrace.analysis.transitions import CategoryAsymmetry, PairedSideComparison
-from harmtrace.report.latex import file_stem, write_table_tex
+from harmtrace.report.latex import file_stem, points, write_table_tex
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
 from harmtrace.taxonomy import CATEGORY_TITLES, TRANSITIONS
 
 
 def _cell(share: float, lo: float, hi: float) -> str:
     return f"{fmt_pct(share)} {fmt_ci(lo, hi)}"
-
-
-def _points(x: float) -> str:
-    """A share difference in percentage points, LaTeX minus sign."""
-    shown = fmt_num(100 * x, 1)
-    return "$-$" + shown[1:] if shown.startswith("-") else shown
 
 
 def shares_table(shares: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
@@ -105,7 +99,7 @@ def paired_deescalation_table(paired: PairedSideComparison) -> pd.DataFrame:
             "Chosen": [fmt_pct(x) for x in d["share_chosen"]],
             "Rejected": [fmt_pct(x) for x in d["share_rejected"]],
             "Difference, pp [95% CI]": [
-                f"{_points(x)} [{_points(lo)}, {_points(hi)}]" if n else "n/a"
+                f"{points(x)} [{points(lo)}, {points(hi)}]" if n else "n/a"
                 for x, lo, hi, n in zip(
                     d["diff"], d["diff_lo"], d["diff_hi"], d["n_pairs"], strict=True
                 )

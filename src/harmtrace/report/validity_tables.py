@@ -15,19 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from harmtrace.analysis.validity import DatasetValidity
-from harmtrace.report.latex import escape, write_table_tex
+from harmtrace.report.latex import escape, points, write_table_tex
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
 from harmtrace.taxonomy import CATEGORY_TITLES
 
 
 def _title(cat: str) -> str:
     return CATEGORY_TITLES.get(cat, cat.capitalize())
-
-
-def _points(x: float) -> str:
-    """A share difference in percentage points, LaTeX minus sign."""
-    shown = fmt_num(100 * x, 1)
-    return "$-$" + shown[1:] if shown.startswith("-") else shown
 
 
 def moderation_table(
@@ -115,7 +109,7 @@ def detection_table(
                     if r["n"]
                     else "n/a",
                     "Paired diff. [CI]": escape(det["note"])
-                    or (f"{_points(diff)} [{_points(lo)}, {_points(hi)}] pp"),
+                    or (f"{points(diff)} [{points(lo)}, {points(hi)}] pp"),
                     "McNemar p": fmt_p(det["mcnemar_p"]) if not det["note"] else "",
                 }
             )

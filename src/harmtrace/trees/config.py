@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harmtrace.config import ConfigError, enabled_analyses
+from harmtrace.config import ConfigError, stage_off_problems
 
 NOTEBOOK = "05_harm_benefit"
 """The analysis notebook that reads the trees stage's outputs."""
@@ -51,16 +51,9 @@ def check_trees_config(config: Mapping[str, Any], datasets: Sequence[str]) -> Tr
 
     block = config.get("trees")
     if not block or not block.get("enabled", True):
-        needs = [n for n, s in enabled_analyses(config).items() if s["notebook"] == NOTEBOOK]
-        if needs:
-            raise ConfigError(
-                "config problems:\n  - "
-                + "\n  - ".join(
-                    f"analysis.{name}: notebook {NOTEBOOK} needs the trees stage (trees is "
-                    f"off); set analysis.{name}.enabled: false"
-                    for name in needs
-                )
-            )
+        problems = stage_off_problems(config, NOTEBOOK, "trees", "trees.enabled")
+        if problems:
+            raise ConfigError("config problems:\n  - " + "\n  - ".join(problems))
         return TreesConfig()
     problems: list[str] = []
     generators = tuple(block.get("generators") or ())
