@@ -47,17 +47,15 @@ ROWS = [
 POLICIES = ["observe", "block_high", "redact_medium_block_high"]
 
 
-@pytest.fixture(scope="module")
-def setup():
+def toy_analysis():
+    """The hand-countable responses of ROWS, analysed with the keyword scorer."""
     scorer = KeywordScorer()
     records = make_records(ROWS)
-    analysis = analyse_responses(records, make_judgments(records, scorer), scorer)
-    return analysis, scorer
+    return analyse_responses(records, make_judgments(records, scorer), scorer), scorer
 
 
-@pytest.fixture(scope="module")
-def res(setup):
-    analysis, scorer = setup
+def toy_simulation(analysis, scorer):
+    """POLICIES simulated on the toy analysis (also the input of the table tests)."""
     return run_simulation(
         analysis,
         [get_policy(p) for p in POLICIES],
@@ -65,6 +63,16 @@ def res(setup):
         thresholds=[0.01, 0.5, 0.99],
         target=0.8,
     )
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return toy_analysis()
+
+
+@pytest.fixture(scope="module")
+def res(setup):
+    return toy_simulation(*setup)
 
 
 def overall(effects, policy):

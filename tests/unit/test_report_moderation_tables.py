@@ -9,16 +9,12 @@ from __future__ import annotations
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from harmtrace.moderate.flow import analyse_responses
-from harmtrace.moderate.policies import get_policy
-from harmtrace.moderate.simulation import run_simulation
 from harmtrace.report.moderation_tables import (
     effects_table,
     needs_table,
     write_moderation_tables,
 )
-from tests.moderation_fakes import KeywordScorer, make_judgments, make_records
-from tests.unit.test_moderate_simulation import POLICIES, ROWS
+from tests.unit.test_moderate_simulation import POLICIES, toy_analysis, toy_simulation
 
 
 def pct(x: float) -> str:
@@ -32,16 +28,7 @@ def wilson_cell(k: int, n: int) -> str:
 
 @pytest.fixture(scope="module")
 def res():
-    scorer = KeywordScorer()
-    records = make_records(ROWS)
-    analysis = analyse_responses(records, make_judgments(records, scorer), scorer)
-    return run_simulation(
-        analysis,
-        [get_policy(p) for p in POLICIES],
-        scorer,
-        thresholds=[0.01, 0.5, 0.99],
-        target=0.8,
-    )
+    return toy_simulation(*toy_analysis())
 
 
 def test_effects_table_by_hand(res):

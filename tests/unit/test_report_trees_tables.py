@@ -15,19 +15,12 @@ from harmtrace.report.trees_tables import (
     write_f1_table,
 )
 from harmtrace.trees import report
-from harmtrace.trees.evaluation import prompt_f1
+from tests.unit.test_tree_evaluation import hand_f1_results
 from tests.unit.test_tree_report import tree_inputs
 
 
 def test_f1_table_keeps_unavailable_datasets_as_not_run():
-    ours = {
-        "Mine": {
-            "simplesafetytests": prompt_f1([True] * 9 + [False], [True] * 10),
-            "harmbench": prompt_f1([True] * 5 + [False] * 5, [True] * 10),
-            "air-bench-2024": prompt_f1([True] * 10, [True] * 10),
-        },
-        "Partial": {"harmbench": prompt_f1([True], [True])},
-    }
+    ours = hand_f1_results()
     frame = f1_table(ours)
     mine = frame.set_index("System").loc["Mine"]
     assert mine["WGT Vani."] == NOT_RUN and mine["SORRY-Bench"] == NOT_RUN

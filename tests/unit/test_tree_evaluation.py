@@ -59,8 +59,10 @@ def test_cited_rows_match_the_seed_table():
     assert c.rows["Llama-Guard"]["sorry-bench"] is None
 
 
-def test_f1_numbers_for_systems_run_here_and_the_cited_row():
-    ours = {
+def hand_f1_results():
+    """Two systems' prompt F1 on hand-countable flags: recall 0.9, 0.5 and 1 for "Mine",
+    HarmBench only for "Partial"."""
+    return {
         "Mine": {
             "simplesafetytests": prompt_f1([True] * 9 + [False], [True] * 10),
             "harmbench": prompt_f1([True] * 5 + [False] * 5, [True] * 10),
@@ -68,6 +70,10 @@ def test_f1_numbers_for_systems_run_here_and_the_cited_row():
         },
         "Partial": {"harmbench": prompt_f1([True], [True])},
     }
+
+
+def test_f1_numbers_for_systems_run_here_and_the_cited_row():
+    ours = hand_f1_results()
     numbers = f1_numbers(ours)
     assert numbers["f1 Mine harmbench"].value == pytest.approx(100 * 2 * 0.5 / 1.5)
     assert numbers["recall Mine harmbench"].value == 0.5
