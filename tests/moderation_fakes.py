@@ -115,6 +115,9 @@ def make_judgments(records: pd.DataFrame, scorer: KeywordScorer) -> pd.DataFrame
             data[f"prompt_{k}_{c}"] = prompts[f"{k}_{c}"].to_numpy()
             vals = responses[f"{k}_{c}"].astype("Float64").to_numpy(dtype=float)
             data[f"response_{k}_{c}"] = np.where(has, vals, np.nan)
+    for side in ("prompt", "response"):  # the keyword scorer has no harm head
+        data[f"{side}_prob_harmful"] = np.nan
+        data[f"{side}_harmful"] = pd.array([pd.NA] * n, dtype="boolean")
     data["relevance"] = np.where(has, rel["relevance"].to_numpy(dtype=float), np.nan)
     data["refusal"] = pd.array(
         [bool(v) if h else None for v, h in zip(rel["refusal"], has, strict=True)], dtype="boolean"

@@ -81,12 +81,13 @@ def _check_column(where: str, col: str, s: pd.Series, spec: dict[str, Any]) -> N
 
 def _expand(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Concrete column specs in table order; ``templated_columns`` names expand once per
-    side (``{side}``: prompt, response) and harm category (``{category}``)."""
+    side (``{side}``: prompt, response) and harm category (``{category}``) they contain."""
     specs = dict(schema["columns"])
     for template, spec in (schema.get("templated_columns") or {}).items():
         sides = SIDES if "{side}" in template else ("",)
+        categories = CATEGORIES if "{category}" in template else ("",)
         for side in sides:
-            for category in CATEGORIES:
+            for category in categories:
                 name = template.format(side=side, category=category)
                 specs[name] = {k: _sided(v, side) for k, v in spec.items()}
     return specs

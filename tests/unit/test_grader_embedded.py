@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -22,7 +23,7 @@ from harmtrace.graders.embedded import (
     oof_scores,
     score_columns,
 )
-from harmtrace.graders.labels import LABEL_KEYS, category_targets
+from harmtrace.graders.labels import LABEL_KEYS, category_targets, harm_targets
 from harmtrace.taxonomy import CATEGORIES
 from tests.devdata import mirror_records, mirror_root, toy_refusal_detector
 
@@ -147,12 +148,26 @@ def test_predict_learns_real_labels(fitted, moderation_subset):
         "severe_prob_hate",
         "severe_prob_sexual",
         "severe_prob_violence",
+        "prob_harmful",
     ]
     assert ((probs >= 0) & (probs <= 1)).all().all()
     y = category_targets(moderation_subset)["self_harm"]
     known = y.notna().to_numpy()
     auc = roc_auc_score(y[known].astype(bool), probs["prob_self_harm"][known])
     assert auc > 0.9  # in-sample, a sanity check that labels were wired to the right column
+    # the harm head is trained on "harm of any kind" (harassment included), not on a category
+    harm = harm_targets(moderation_subset)
+    known = harm.notna().to_numpy()
+    assert roc_auc_score(harm[known].astype(bool), probs["prob_harmful"][known]) > 0.9
+    assert fitted.manifest()["classifier"]["harmful"]["n_train"] == int(known.sum())
+
+
+def test_model_without_harm_head_scores_nan(fitted, moderation_subset):
+    """A model pickled before the harm head existed still grades; its harm score is null."""
+    old = copy.copy(fitted)
+    del old.harm_model
+    probs = old.predict(moderation_subset["prompt"].iloc[:5])
+    assert probs["prob_harmful"].isna().all() and probs["prob_hate"].notna().all()
 
 
 def test_manifest_records_thresholds_and_training(fitted, moderation_subset):
@@ -286,3 +301,28 @@ def test_train_grader_saves_oof_and_uses_it_for_training_records(tmp_path):
     mixed = pd.concat([records.iloc[:5], other.iloc[:5]])
     with pytest.raises(ValueError, match="wholly"):
         emb.stored_oof_scores(tmp_path / "g", mixed)
+
+
+def test_class_balanced_weights_give_each_class_half():
+    y = np.array([True, True, True, False])
+    w = emb.class_balanced(y, np.array([1.0, 1.0, 2.0, 1.0]))
+    assert w[y].sum() == pytest.approx(w[~y].sum()) == pytest.approx(2.5)
+    assert w[0] == pytest.approx(w[1]) == pytest.approx(w[2] / 2)  # source weights kept
+    one_class = np.array([1.0, 2.0])
+    assert emb.class_balanced(np.array([True, True]), one_class) is one_class
+
+
+def test_harm_threshold_does_not_follow_the_training_share_of_harm():
+    """Adding copies of harmful rows changes the share of harm, not the harm head's
+    prevalence-free threshold (within the resolution of the scores)."""
+    rng = np.random.default_rng(0)
+    y = rng.random(400) < 0.5
+    p = np.clip(np.where(y, rng.normal(0.7, 0.15, 400), rng.normal(0.3, 0.15, 400)), 0, 1)
+    from harmtrace.graders.severity import best_fbeta_threshold
+
+    base = best_fbeta_threshold(y, p, 1.0, emb.class_balanced(y, np.ones(400)))
+    heavy = np.where(y, 5.0, 1.0)  # harmful rows counted five times
+    shifted = best_fbeta_threshold(y, p, 1.0, emb.class_balanced(y, heavy))
+    plain = best_fbeta_threshold(y, p, 1.0, heavy)
+    assert shifted == pytest.approx(base)
+    assert plain < base  # without balancing, more harm in training lowers the threshold

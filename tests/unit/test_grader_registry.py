@@ -89,7 +89,12 @@ def test_judgment_columns_come_from_the_schema_file():
     )
     cols = judgment_columns()
     assert cols[: len(raw["columns"])] == list(raw["columns"])
-    assert len(cols) == len(raw["columns"]) + len(raw["templated_columns"]) * 8
+    per_template = [
+        len(SIDES if "{side}" in t else [""]) * len(CATEGORIES if "{category}" in t else [""])
+        for t in raw["templated_columns"]
+    ]
+    assert per_template == [8, 8, 8, 2, 2]
+    assert len(cols) == len(raw["columns"]) + sum(per_template)
     assert cols == list(column_specs("judgments"))
     assert {f"{s}_severity_{c}" for s in SIDES for c in CATEGORIES} <= set(cols)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from harmtrace.graders.embedded import (
     grade_records,
@@ -123,6 +124,41 @@ def test_loso_scores_come_from_a_model_without_the_source():
     assert probe["prob_violence"].iloc[0] == pytest.approx(probe["prob_violence"].iloc[1])
     with pytest.raises(ValueError, match="not among the training records"):
         loso_scores(recs, ["nope"], **FAST)
+
+
+def test_harm_head_scores_harmful_requests_outside_the_four_categories():
+    """The prompt sets' money-fraud requests are negatives for all four categories but
+    positives of the harm head, which therefore ranks them above the benign prompts."""
+    from harmtrace.graders.embedded import EmbeddedGrader
+    from harmtrace.graders.labels import category_targets, harm_targets
+
+    recs = _sources()
+    model = EmbeddedGrader(relevance=False, **FAST).fit(recs)
+    cats = category_targets(recs).fillna(False).any(axis=1).to_numpy()
+    harm = harm_targets(recs)
+    other = harm.fillna(False).to_numpy() & ~cats
+    benign = harm.eq(False).fillna(False).to_numpy()
+    assert other.sum() == 30 and benign.sum() == 45
+    probs = model.predict(recs["prompt"])
+    keep = other | benign
+    top4 = probs[[f"prob_{c}" for c in CATEGORIES]].max(axis=1)
+    harm_auc = roc_auc_score(other[keep], probs["prob_harmful"][keep])
+    assert harm_auc > 0.95 and harm_auc > roc_auc_score(other[keep], top4[keep])
+
+
+def test_auroc_uses_the_harm_score_and_keeps_the_category_score():
+    harmful = _frame("strongreject", ["a", "b"], sr_category=["Violence"] * 2)
+    benign = _frame("rho-overrefusal", ["c", "d"], rho_category="medical")
+    recs = pd.concat([harmful, benign], ignore_index=True)
+    scores = _scores(recs, top=[0.1, 0.9, 0.5, 0.2], flagged=[False] * 4)
+    # category score: positives .1 .9 vs negatives .5 .2 -> 2 of 4 pairs won
+    without = transfer_metrics(recs, scores, "oof", min_positives=1).set_index("dataset")
+    assert without.loc["strongreject", "auroc"] == pytest.approx(0.5)
+    assert without.loc["strongreject", "auroc_categories"] == pytest.approx(0.5)
+    scores["prob_harmful"] = [0.8, 0.7, 0.6, 0.1]  # harm score ranks both positives first
+    with_harm = transfer_metrics(recs, scores, "oof", min_positives=1).set_index("dataset")
+    assert with_harm.loc["strongreject", "auroc"] == pytest.approx(1.0)
+    assert with_harm.loc["strongreject", "auroc_categories"] == pytest.approx(0.5)
 
 
 def test_weights_and_training_frame_checks():

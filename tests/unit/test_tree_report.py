@@ -125,6 +125,22 @@ def test_evaluate_uses_cross_fitted_probabilities_and_benign_texts_only(inputs):
     assert grader["harmbench"].flagged == 1 and grader["b"].flagged == 1
 
 
+def test_harm_head_is_a_system_when_every_judgments_table_has_its_call(inputs):
+    assert "harmhead" not in report.evaluate(inputs, ["harmbench"], ["b"]).results
+    calls = {"harmbench": [True, True, False, True], "b": [True, False, False, False]}
+    for d, j in inputs.judgments.items():
+        j["prompt_harmful"] = pd.array(calls[d], dtype="boolean")
+    ev = report.evaluate(inputs, ["harmbench"], ["b"])
+    head = ev.results["harmhead"]
+    # harmful: 3 of 4 called; benign: b-2 (positive label) left out, b-0 called of 3
+    assert (head["harmbench"].flagged, head["harmbench"].n) == (3, 4)
+    assert (head["b"].flagged, head["b"].n) == (1, 3)
+    assert "harm head" in report.system_labels(inputs)["harmhead"]
+    # one table without calls (another backend): no harm-head row at all
+    inputs.judgments["b"]["prompt_harmful"] = pd.array([None] * 4, dtype="boolean")
+    assert "harmhead" not in report.evaluate(inputs, ["harmbench"], ["b"]).results
+
+
 def test_f1_and_paper_numbers(inputs):
     ev = report.evaluate(inputs, ["harmbench"], ["b"])
     harmful = report.harmful_results(ev, ["harmbench"])

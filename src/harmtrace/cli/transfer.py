@@ -80,7 +80,8 @@ def evaluate_transfer_cmd(
         params: dict = {"inner_splits": inner_splits}
         if c_from_model:
             chosen = manifest["classifier"]["categories"]
-            params["c_grid"] = tuple(sorted({float(m["C"]) for m in chosen.values()}))
+            heads = [*chosen.values(), manifest["classifier"].get("harmful") or {}]
+            params["c_grid"] = tuple(sorted({float(m["C"]) for m in heads if "C" in m}))
         log.info("leave-one-source-out over %s (%s, %s)", sources, extractor, params)
         loso = loso_scores(
             recs,
@@ -109,7 +110,10 @@ def evaluate_transfer_cmd(
                 "n_positive": "Int64",
                 "n_benign": "Int64",
                 "n_categories": "Int64",
-                **{c: "Float64" for c in ("auroc", "f1", "recall", "fpr", "category_auroc")},
+                **{
+                    c: "Float64"
+                    for c in ("auroc", "auroc_categories", "f1", "recall", "fpr", "category_auroc")
+                },
             }
         )
         write_table(typed, out, "transfer_metrics")
@@ -123,7 +127,7 @@ def evaluate_transfer_cmd(
         nums["loso inner splits"] = count(inner_splits)
         write_numbers(nums, numbers, "transfer")
         tab = transfer_table(metrics)
-        write_table_tex(tab, table, align="lrrrrr")
+        write_table_tex(tab, table, align="lrrrrrr")
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
 

@@ -6,14 +6,17 @@ Pooling these scores gives every record a score from a model that saw nothing of
 source. The same metrics are computed on the cross-fitted (out-of-fold) scores of the
 full training set, the in-source reference, so the two can be reported side by side.
 
-Metrics per source (:func:`transfer_metrics`), with the prompt-level score
-``s = max over the four categories of prob_<cat>``:
+Metrics per source (:func:`transfer_metrics`), with the prompt-level score ``s`` the harm
+head's ``prob_harmful`` (:mod:`harmtrace.graders.embedded`; scores without it fall back on
+the highest of the four category probabilities):
 
 * ``auroc`` -- positives are the source's prompts harmful in one of the four categories
   (``positives == "four categories"``); a source with fewer than ``min_positives`` such
   prompts uses all its harmful prompts instead (``"harmful, any category"``). Negatives are
   the benign prompts of *all* sources (each scored out of its own source), since most
   prompt sets are harmful-only.
+* ``auroc_categories`` -- the same contrast scored by ``max over the four categories of
+  prob_<cat>``: what a reader who thresholds the category probabilities gets.
 * ``f1`` -- F1 of "some category at severity >= 2" on the same positives and negatives.
 * ``fpr`` -- share of the source's own benign prompts at severity >= 2 in some category.
 * ``category_auroc`` -- mean over categories of the within-source AUROC of
@@ -31,7 +34,7 @@ import pandas as pd
 from sklearn.metrics import f1_score, roc_auc_score
 
 from harmtrace.graders.base import as_texts
-from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, EmbeddedGrader
+from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, HARM_COLUMN, EmbeddedGrader
 from harmtrace.graders.labels import category_targets, harm_targets
 from harmtrace.taxonomy import CATEGORIES
 
@@ -101,16 +104,20 @@ def transfer_metrics(
     sources: Sequence[str] | None = None,
     min_positives: int = MIN_POSITIVES,
 ) -> pd.DataFrame:
-    """One row per source: AUROC, F1 and FPR at severity >= 2, category AUROC (see the
-    module docstring). ``scores`` holds ``record_id``, ``prob_<cat>`` and
-    ``severity_<cat>`` for the records (LOSO or out-of-fold); ``evaluation`` labels them."""
+    """One row per source: AUROC (harm score and highest category), F1 and FPR at severity
+    >= 2, category AUROC (see the module docstring). ``scores`` holds ``record_id``,
+    ``prob_<cat>``, ``severity_<cat>`` and, from the embedded grader, ``prob_harmful`` for
+    the records (LOSO or out-of-fold); ``evaluation`` labels them."""
     labels = prompt_labels(records)
     s = scores.set_index(scores["record_id"].astype("string"))
     have = labels["record_id"].isin(s.index).to_numpy()
     labels = labels[have].reset_index(drop=True)
     sc = s.loc[labels["record_id"]].reset_index(drop=True)
     prob = sc[[f"prob_{c}" for c in CATEGORIES]].to_numpy(dtype=float)
-    top = prob.max(axis=1)
+    top4 = prob.max(axis=1)
+    top = top4
+    if HARM_COLUMN in sc and sc[HARM_COLUMN].notna().all():
+        top = sc[HARM_COLUMN].to_numpy(dtype=float)
     flagged = (sc[[f"severity_{c}" for c in CATEGORIES]].to_numpy(dtype=float) >= 2).any(axis=1)
     benign = labels["benign"].to_numpy(dtype=bool)
     rows = []
@@ -125,6 +132,7 @@ def transfer_metrics(
             kind = "harmful, any category"
         keep = pos4 | benign
         y, score, flag = pos4[keep], top[keep], flagged[keep]
+        score4 = top4[keep]
         has_both = 0 < y.sum() < len(y)
         own_benign = mine & benign
         cat_aucs = []
@@ -143,6 +151,7 @@ def transfer_metrics(
                 "positives": kind if pos4.any() else "none",
                 "n_benign": int(own_benign.sum()),
                 "auroc": _auroc(y, score) if pos4.any() else float("nan"),
+                "auroc_categories": _auroc(y, score4) if pos4.any() else float("nan"),
                 "f1": float(f1_score(y, flag, zero_division=0))
                 if has_both and pos4.any()
                 else float("nan"),

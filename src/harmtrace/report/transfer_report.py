@@ -15,7 +15,8 @@ from harmtrace.report.macros import Number, count, fmt_num, fmt_pct, pct, real, 
 
 
 def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per source: AUROC, F1, FPR and category AUROC, in-source / out-of-source."""
+    """One row per source: AUROC (harm score, then highest category), F1, FPR and category
+    AUROC, in-source / out-of-source."""
     wide = metrics.pivot(index="dataset", columns="evaluation")
     rows = []
     for source in wide.index:
@@ -34,6 +35,7 @@ def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
                 "Source": str(source),
                 "Positives": f"{int(n_pos):,}" + ("*" if kind == "harmful, any category" else ""),
                 "AUROC": pair("auroc"),
+                "AUROC, categories": pair("auroc_categories"),
                 "F1 (severity 2+)": pair("f1"),
                 "FPR benign": pair("fpr", as_pct=True),
                 "Category AUROC": pair("category_auroc"),
@@ -59,8 +61,8 @@ def transfer_numbers(
     nums: dict[str, Number] = {}
     for r in metrics.itertuples():
         key = f"{r.evaluation} {r.dataset}"
-        for col in ("auroc", "f1", "category_auroc", "recall"):
-            v = float(getattr(r, col))
+        for col in ("auroc", "auroc_categories", "f1", "category_auroc", "recall"):
+            v = float(getattr(r, col, float("nan")))
             if math.isfinite(v):
                 nums[f"{key} {col}"] = real(v)
         if math.isfinite(float(r.fpr)):
@@ -79,6 +81,9 @@ def transfer_numbers(
         nums["loso auroc target met"] = text("met" if met else "not met")
         nums["loso sources"] = count(len(loso))
         nums["loso sources at target"] = count(int((loso["auroc"] >= target_auroc).sum()))
+        if "auroc_categories" in loso:
+            cats = loso["auroc_categories"].astype(float)
+            nums["loso sources at target categories"] = count(int((cats >= target_auroc).sum()))
     if harm_word_source is not None:
         nums["harm word source"] = text(harm_word_source)
         nums["harm word fpr target"] = pct(target_fpr, 0)

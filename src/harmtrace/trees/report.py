@@ -11,7 +11,7 @@ for the F1 table), never on the trees it was fitted to.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,10 +72,28 @@ def system_labels(
 ) -> dict[str, str]:
     """Display names of the systems in the F1 table; proxy trees are marked as such."""
     out = {"grader": grader_label}
+    if HARM_SYSTEM in _judgment_systems(inputs):
+        out[HARM_SYSTEM] = "Embedded grader, harm head (harm of any kind)"
     for g, by_ds in inputs.tables.items():
         proxy = all(bool(t["proxy"].all()) for t in by_ds.values())
         out[g] = f"Aggregation, {g} trees" + (" (proxy)" if proxy else "")
     return out
+
+
+HARM_SYSTEM = "harmhead"
+"""System id of the embedded grader's harm head (its ``prompt_harmful`` call)."""
+
+
+def _judgment_systems(inputs: Inputs) -> dict[str, Callable[[pd.DataFrame], pd.Series]]:
+    """Systems read from the grader's judgments: the category flag (severity >= 2), and
+    the harm head's call where every judgments table carries one (the embedded grader)."""
+    if not inputs.judgments:
+        return {}
+    systems: dict[str, Callable[[pd.DataFrame], pd.Series]] = {"grader": grader_prompt_flags}
+    tables = inputs.judgments.values()
+    if all("prompt_harmful" in j and j["prompt_harmful"].notna().all() for j in tables):
+        systems[HARM_SYSTEM] = lambda j: j["prompt_harmful"].astype(bool)
+    return systems
 
 
 def benign_ids(records: pd.DataFrame) -> pd.Index:
@@ -103,15 +121,15 @@ def evaluate(
 ) -> Evaluation:
     """F1 per system and harmful dataset, and flag rates on the benign texts (as F1
     objects whose ``flagged / n`` is the false-positive rate). Systems are keyed by short
-    ids: ``grader`` (the embedded grader, flag at severity >= 2) and each generator name
-    (the aggregation of its trees)."""
+    ids: ``grader`` (the embedded grader, flag at severity >= 2), ``harmhead`` (its harm
+    head's call, when the judgments carry one) and each generator name (the aggregation
+    of its trees)."""
     results: dict[str, dict[str, F1]] = {}
-    if inputs.judgments:
-        name = "grader"
+    for name, flags_of in _judgment_systems(inputs).items():
         results[name] = {}
         for d in [*harmful, *benign]:
             j = inputs.judgments[d]
-            flags = grader_prompt_flags(j)
+            flags = flags_of(j)
             ids = j["record_id"].astype(str)
             if d in benign:
                 keep = ids.isin(benign_ids(inputs.records[d])).to_numpy()
