@@ -2,8 +2,8 @@
 
 Trains the grader once on the OpenAI moderation samples, then times
 
-* ``score``: harm scoring of N texts (featurise, 4 category + 3 severe probabilities,
-  severity and confidence), repeated ``--repeats`` times;
+* ``score``: harm scoring of N texts (featurise, 4 category + 3 severe probabilities and
+  the harm head, severity and confidence), repeated ``--repeats`` times;
 * ``grade``: full judgments for N/2 prompt-response pairs (both sides scored, plus
   relevance with its WordLlama similarity and the refusal detector).
 
@@ -41,7 +41,13 @@ from harmtrace.graders.embedded import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.devdata import mirror_records, mirror_root, toy_refusal_detector
+from tests.devdata import (
+    DAG_LABELS,
+    DAG_LEXICON,
+    bench_refusal_detector,
+    mirror_records,
+    mirror_root,
+)
 
 SOURCES = {
     "openai-moderation": ("openai-moderation",),
@@ -73,17 +79,6 @@ def take(texts: list[str], n: int, seed: int) -> list[str]:
     return [texts[i] for i in np.tile(order, reps)[:n]]
 
 
-def refusal_detector(lexicon: Path, labels: Path, seed: int) -> tuple[object, str]:
-    """The workflow's refusal detector when its records exist, else the toy one."""
-    if lexicon.is_file() and labels.is_file():
-        from harmtrace.data.provenance import read_records
-        from harmtrace.graders.refusal import RefusalDetector
-
-        detector = RefusalDetector(seed=seed).fit(read_records(lexicon), read_records(labels))
-        return detector, f"{lexicon.name} + {labels.name}"
-    return toy_refusal_detector(), "toy (tests.devdata)"
-
-
 def pin_cores(cores: int) -> list[int]:
     available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if cores and available and len(available) > cores:
@@ -103,12 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output", type=Path, default=None, help="write the JSON here")
     ap.add_argument("--train-records", type=Path, nargs="*", default=None)
-    ap.add_argument(
-        "--refusal-lexicon", type=Path, default=Path("results/records/garak-refusal.parquet")
-    )
-    ap.add_argument(
-        "--refusal-labels", type=Path, default=Path("results/records/pyrit-refusal.parquet")
-    )
+    ap.add_argument("--refusal-lexicon", type=Path, default=DAG_LEXICON)
+    ap.add_argument("--refusal-labels", type=Path, default=DAG_LABELS)
     args = ap.parse_args(argv)
 
     cores = pin_cores(args.cores)
@@ -119,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         train = training_frame([read_records(p) for p in args.train_records])
     else:
         train = mirror_records("openai-moderation", root)
-    detector, detector_source = refusal_detector(
+    detector, detector_source = bench_refusal_detector(
         args.refusal_lexicon, args.refusal_labels, args.seed
     )
 

@@ -3,7 +3,8 @@
     PYTHONPATH=src:. python benchmarks/bench_grade_shards.py --records 100000 \
         --shard-size 20000 --output bench.json
 
-Trains the embedded grader once on the mirrored moderation texts (2 folds, to be quick),
+Trains the embedded grader once on the mirrored moderation texts (2 folds, to be quick;
+with the workflow's refusal detector when its records exist, else the tests' toy one),
 builds a dataset of N prompt-response records from every mirrored prompt and response
 (new record ids, texts reused), then runs ``harmtrace grade --grader embedded`` in a
 child process on the whole dataset and on one shard of ``shard-size`` records, reading
@@ -59,12 +60,13 @@ def main() -> None:
     import pandas as pd
 
     from harmtrace.graders.embedded import train_grader
-    from tests.devdata import mirror_records, write_user_records
+    from tests.devdata import bench_refusal_detector, mirror_records, write_user_records
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         moderation = mirror_records("openai-moderation")
-        train_grader(moderation, tmp / "model", n_splits=2)
+        detector, detector_source = bench_refusal_detector()
+        train_grader(moderation, tmp / "model", n_splits=2, refusal=detector)
         texts = []
         for name in ("air-bench-2024", "hh-rlhf-harmless", "harmbench", "simplesafetytests"):
             recs = mirror_records(name)
@@ -92,6 +94,7 @@ def main() -> None:
         one = child_peak_mb([*base, "--shard", f"1/{shards}", "--out", str(tmp / "s1.parquet")])
     report = {
         "records": n,
+        "refusal_detector": detector_source,
         "shard_size": args.shard_size,
         "shards": shards,
         "whole": {"wall_s": round(whole[0], 1), "peak_rss_mb": round(whole[1])},

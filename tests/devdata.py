@@ -154,3 +154,21 @@ def _toy_detector():
 def toy_refusal_detector():
     """A refusal detector fitted on :func:`toy_refusal_records` (shared; do not mutate)."""
     return _toy_detector()
+
+
+DAG_LEXICON = Path("results/records/garak-refusal.parquet")
+DAG_LABELS = Path("results/records/pyrit-refusal.parquet")
+
+
+def bench_refusal_detector(
+    lexicon: Path = DAG_LEXICON, labels: Path = DAG_LABELS, seed: int = 0
+) -> tuple[object, str]:
+    """The workflow's refusal detector when its records exist, else the toy one, and which
+    (for benchmarks: grading responses needs a detector; its cost does not depend on it)."""
+    if lexicon.is_file() and labels.is_file():
+        from harmtrace.data.provenance import read_records
+        from harmtrace.graders.refusal import RefusalDetector
+
+        detector = RefusalDetector(seed=seed).fit(read_records(lexicon), read_records(labels))
+        return detector, f"{lexicon.name} + {labels.name}"
+    return toy_refusal_detector(), "toy (tests.devdata)"
