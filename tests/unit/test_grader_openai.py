@@ -180,7 +180,9 @@ def test_llamaguard_map_and_reader():
 
 def test_llamaguard_style_grades_both_sides():
     recs = make_records(3)
-    recs["prompt"] = pd.array(["a [unsafe=S10,S1]", "b", "c [unsafe=S11]"], dtype="string")
+    recs["prompt"] = pd.array(
+        ["a [unsafe=S10,S1]", "b [unsafe=S2]", "c [unsafe=S11]"], dtype="string"
+    )
     recs["response"] = pd.array(["d [unsafe=S12]", None, "e"], dtype="string")
     with FakeServer() as server:
         grader = make_grader("openai", spec(server.url, prompt_style="llamaguard"))
@@ -196,6 +198,12 @@ def test_llamaguard_style_grades_both_sides():
     assert pd.isna(out["response_severity_sexual"].iloc[1])
     assert out["relevance"].isna().all() and out["refusal"].isna().all()
     assert server.count() == 5
+    # the verdict is the harm call, whatever the codes map to (S2, non-violent crimes, is
+    # in none of the four categories); no probability
+    assert out["prompt_harmful"].tolist() == [True, True, True]
+    assert out["response_harmful"].iloc[[0, 2]].tolist() == [True, False]
+    assert pd.isna(out["response_harmful"].iloc[1])
+    assert out["prompt_prob_harmful"].isna().all()
     # the conversation is sent as chat turns, the response as the assistant's
     assert "llamaguard3.v1" not in grader.version and "/prompts-" in grader.version
 

@@ -13,7 +13,9 @@ serve as one: most harmful requests of the prompt sets lie outside the four cate
 are negatives for all four, so the categories learn that the form of a harmful request is
 *not* evidence of hate, sexual content, violence or self-harm. The harm head learns the
 opposite from the same rows. It does not change the four categories' probabilities or
-severities.
+severities. Its call ``harmful`` thresholds ``prob_harmful`` where the out-of-fold F1 is
+highest with both classes weighted equally (:func:`class_balanced`), so the call does not
+follow the share of harm among the training rows. Prior shift leaves it raw.
 
 Typical use::
 

@@ -8,8 +8,10 @@ builds the policy prompt itself, so harmtrace sends the conversation as plain tu
 response. The reply is read strictly (first line ``safe``/``unsafe``; codes must be known)
 and mapped by the table in ``prompts/llamaguard3.v1.yaml`` (documented in
 docs/grader.md): a flagged code raises its category to level 2, a severe code (or a
-severe pair of codes) to 3; codes without a harmtrace category change nothing.
-Llama Guard gives no relevance, refusal, probability or confidence: those stay null.
+severe pair of codes) to 3; codes without a harmtrace category change no category.
+The verdict itself, ``unsafe`` with any code, is the harm call (``{side}_harmful``: harm
+of any kind, as the embedded grader's harm head). Llama Guard gives no relevance,
+refusal, probability or confidence: those stay null.
 """
 
 from __future__ import annotations
