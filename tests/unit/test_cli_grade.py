@@ -116,6 +116,28 @@ def air(raw_dir, trained):
     return {"recs": recs, "records": rec_path, "judgments": out}
 
 
+# ------------------------------------------------------------ compare-extractors
+def test_compare_extractors_keeps_measured_rates_out_of_its_products(trained, tmp_path):
+    """The parquet, numbers and table hold only whether the minimum rate is reached, so a
+    rerun gives the same bytes; the rates go to the --throughput timing file."""
+    out = {k: tmp_path / f"run{k}" for k in (1, 2)}
+    for d in out.values():
+        res = invoke(
+            "compare-extractors", "--records", trained["records"], "--extractors", "tfidf",
+            "--seeds", 0, "--folds", 2, "--out", d / "cmp.parquet",
+            "--numbers", d / "numbers.json", "--table", d / "table.tex",
+            "--throughput", d / "throughput.json",
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+    for name in ("cmp.parquet", "numbers.json", "table.tex"):
+        assert (out[1] / name).read_bytes() == (out[2] / name).read_bytes(), name
+    cmp = pd.read_parquet(out[1] / "cmp.parquet")
+    assert "texts_per_s" not in cmp and cmp["fast_enough"].dtype == bool
+    rates = [json.loads((d / "throughput.json").read_text())["tfidf"] for d in out.values()]
+    assert all(r > 0 for r in rates)
+    assert "texts/s" in (out[1] / "table.tex").read_text()
+
+
 # ------------------------------------------------------------------ train-grader
 
 

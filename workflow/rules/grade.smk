@@ -125,6 +125,8 @@ rule compare_extractors:
             caption="../report/extractors.rst",
             category="Grader",
         ),
+        # measured rates: a timing like the benchmark files, not a byte-stable product
+        throughput="results/benchmarks/grade/extractor_throughput.json",
     log:
         logfile("grade", "compare_extractors"),
     benchmark:
@@ -142,7 +144,8 @@ rule compare_extractors:
         "harmtrace compare-extractors {params.records:q} "
         "--extractors {params.extractors:q} --seeds {params.seeds:q} --folds {params.folds} "
         "--configured {params.configured:q} --out {output.results:q} "
-        "--numbers {output.numbers:q} --table {output.table:q} > {log:q} 2>&1"
+        "--numbers {output.numbers:q} --table {output.table:q} "
+        "--throughput {output.throughput:q} > {log:q} 2>&1"
 
 
 checkpoint shard_plan:
