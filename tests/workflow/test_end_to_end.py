@@ -89,6 +89,20 @@ def test_notebook_parameter_change_reruns_only_notebook_and_macros(built: Path, 
     assert planned == {"notebook_transitions", "numbers"}
 
 
+def _without_live_timing(tex: bytes) -> bytes:
+    """numbers.tex without the extractor comparison's macros: whether an extractor reaches
+    1,000 texts/s (and so which one the rule picks) is decided on a rate measured during
+    the run, which a loaded CI machine can push across the line. Every other macro must
+    be byte-identical."""
+    keep = [
+        ln
+        for ln in tex.splitlines(keepends=True)
+        if not ln.startswith(b"\\newcommand{\\HtExtractors")
+    ]
+    assert len(keep) < len(tex.splitlines()), "the extractor macros are gone: update this filter"
+    return b"".join(keep)
+
+
 def test_same_inputs_same_bytes(built: Path, mirror: Path):
     targets = [
         "results/records/hh-rlhf-harmless.parquet",
@@ -111,6 +125,12 @@ def test_same_inputs_same_bytes(built: Path, mirror: Path):
         mirror=mirror,
     )
     after = {t: (built / t).read_bytes() for t in targets}
+    tex = "results/paper/numbers.tex"
+    for side in (before, after):
+        side[tex] = _without_live_timing(side[tex])
+    if before[tex] != after[tex]:  # name the macros, not a byte blob
+        old, new = (set(side[tex].decode().splitlines()) for side in (before, after))
+        pytest.fail(f"numbers.tex differs: {sorted(old ^ new)[:10]}")
     assert before == after
     # every target was rewritten by the forced run, not left over from the first build
     rebuilt = {t: (built / t).stat().st_mtime_ns for t in targets}
