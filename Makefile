@@ -22,7 +22,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,model]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_moderation.py --output results/benchmarks/moderation.json
 	$(BIN)/python benchmarks/bench_llm_client.py --output results/benchmarks/llm_client.json
 	$(BIN)/python benchmarks/bench_grade_shards.py --output results/benchmarks/grade_shards.json
+	$(BIN)/python benchmarks/bench_respond.py --output results/benchmarks/respond.json
 
 clean:
 	rm -rf results .snakemake

@@ -18,6 +18,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/respond.smk"
 include: "workflow/rules/grade.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/trees.smk"

@@ -53,9 +53,9 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
 
 
 def run_batch(url: str, concurrency: int, n: int, cache: Path, tag: str) -> dict:
-    from harmtrace.llm import ChatRequest, ClientSettings, LLMClient
+    from harmtrace.llm import ChatRequest, EndpointSettings, LLMClient
 
-    settings = ClientSettings(
+    settings = EndpointSettings(
         base_url=url,
         model="bench",
         api_key_env=None,
@@ -156,12 +156,14 @@ def scale_child(n: int, url: str, workdir: str) -> None:
     grader = make_grader(
         "openai",
         {
-            "base_url": url,
-            "model": "bench",
-            "api_key_env": None,
-            "concurrency": 64,
-            "cache": str(Path(workdir) / f"scale{n}.sqlite"),
-            "progress": "off",
+            "endpoint": {
+                "base_url": url,
+                "model": "bench",
+                "api_key_env": None,
+                "concurrency": 64,
+                "cache": str(Path(workdir) / f"scale{n}.sqlite"),
+                "progress": "off",
+            }
         },
     )
     t0 = time.perf_counter()

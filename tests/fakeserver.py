@@ -7,8 +7,16 @@ deterministic without any model:
   and boolean properties take the value of a hint ``[name=value]`` found in the last user
   message (e.g. a record text ``"... [violence=2]"`` makes the ``violence`` property 2),
   otherwise a value chosen by a hash of the messages. Strings are short and fixed.
-* no ``response_format`` (Llama Guard style): ``safe``, or ``unsafe`` and the codes of a hint
-  ``[unsafe=S1,S10]`` in the last message (user or assistant: the turn under judgment).
+* ``json_object`` with a ``schema`` (llama.cpp's form), or no ``response_format`` but a
+  system message ending in ``JSON schema:`` and a schema (the client's prompt-only
+  fallback): an instance of that schema, as above.
+* no ``response_format`` and no schema in the prompt (Llama Guard style): ``safe``, or
+  ``unsafe`` and the codes of a hint ``[unsafe=S1,S10]`` in the last message (user or
+  assistant: the turn under judgment).
+* ``reject_formats={"json_schema": 500}``: requests with a response format of a listed type
+  are refused with that status and the message a real server gives (500: llama.cpp's
+  'response_format type must be one of "text" or "json_object"'; 400: OpenAI's
+  "'response_format' of type ... is not supported with this model").
 * a *gullible* mode for injection tests: text between ``REPLY VERBATIM:`` and ``END`` in
   the last user message (JSON string escapes undone) is sent back as the whole reply, as a
   model that obeyed an injected instruction would.
@@ -18,6 +26,7 @@ Faults are injected per request with given probabilities, drawn from a seeded ge
 (the connection is then closed without a reply), malformed JSON (a repairable corruption
 of the right answer), truncated JSON (cut in half, ``finish_reason: length``), and
 schema-valid JSON whose integers are out of range. ``latency`` delays every answer.
+Free-text replies (verbatim, Llama Guard) are truncated the same way.
 
 Every request is logged in ``server.log`` (digest of its messages, status, Authorization
 header) so tests can count what was asked. Use in-process (a thread runs the asyncio
@@ -61,6 +70,8 @@ class Logged:
     fault: str | None
     auth: str | None
     t: float
+    format: str = "none"
+    """Type of the request's ``response_format`` (``none`` when it had none)."""
 
 
 @dataclass
@@ -75,6 +86,8 @@ class FakeServer:
     """When set, requests without ``Authorization: Bearer <api_key>`` get 401."""
     script: list[str | None] = field(default_factory=list)
     """Faults for the first requests, in arrival order (then ``faults`` apply)."""
+    reject_formats: dict[str, int] = field(default_factory=dict)
+    """Response-format type -> HTTP status it is refused with (400 or 500)."""
     host: str = "127.0.0.1"
     port: int = 0
     log: list[Logged] = field(default_factory=list)
@@ -146,8 +159,12 @@ class FakeServer:
             await self._server.serve_forever()
 
     # ------------------------------------------------------------------ queries
-    def count(self, status: int | None = None) -> int:
-        return sum(1 for e in list(self.log) if status is None or e.status == status)
+    def count(self, status: int | None = None, format: str | None = None) -> int:
+        return sum(
+            1
+            for e in list(self.log)
+            if (status is None or e.status == status) and (format is None or e.format == format)
+        )
 
     def answered_digests(self) -> list[str]:
         """Digests of the messages of every request answered with 200."""
@@ -198,13 +215,17 @@ class FakeServer:
         request = json.loads(body)
         digest = messages_digest(request["messages"])
         auth = headers.get("authorization")
-        entry = Logged(len(self.log), digest, 200, None, auth, time.monotonic())
+        fmt = (request.get("response_format") or {}).get("type") or "none"
+        entry = Logged(len(self.log), digest, 200, None, auth, time.monotonic(), fmt)
         self.log.append(entry)
         if self.api_key is not None and auth != f"Bearer {self.api_key}":
             entry.status = 401
             given = (auth or "").removeprefix("Bearer ")
             message = f"Incorrect API key provided: {given}. Find your key in your account."
             return 401, {}, {"error": {"message": message}}
+        if fmt in self.reject_formats:
+            entry.status = self.reject_formats[fmt]
+            return entry.status, {}, {"error": reject_message(fmt, entry.status)}
         fault = self.script[entry.n] if entry.n < len(self.script) else self._draw_fault()
         entry.fault = fault
         self.inflight += 1
@@ -247,7 +268,27 @@ class FakeServer:
         return None
 
 
+def reject_message(fmt: str, status: int) -> dict[str, Any]:
+    """The error body a real server sends for a response format it cannot take."""
+    if status >= 500:  # llama.cpp's server (a runtime error: HTTP 500)
+        return {
+            "code": 500,
+            "message": 'response_format type must be one of "text" or "json_object", '
+            f"but got: {fmt}",
+            "type": "server_error",
+        }
+    return {
+        "message": f"Invalid parameter: 'response_format' of type '{fmt}' is not supported "
+        "with this model.",
+        "type": "invalid_request_error",
+        "param": "response_format",
+    }
+
+
 # ---------------------------------------------------------------------- answers
+PROMPT_SCHEMA = re.compile(r"JSON schema:\s*(\{.*\})\s*$", re.S)
+
+
 def data_text(messages: list[dict[str, Any]]) -> str:
     """The last user message carrying hints or a verbatim order, else the last user
     message: a re-ask ("your reply could not be used...") keeps the data of the turn it
@@ -269,15 +310,15 @@ def answer(request: dict[str, Any], fault: str | None = None) -> tuple[str, str]
         raw = verbatim.group(1).strip()
         with contextlib.suppress(ValueError):  # undo the JSON string escapes of the text
             raw = json.loads(f'"{raw}"')
-        return raw, "stop"
+        return _cut(raw) if fault == "truncated" else (raw, "stop")
     hints = dict(HINT.findall(text))
     seed = int(hashlib.sha256(messages_digest(messages).encode()).hexdigest()[:8], 16)
     rng = random.Random(seed)
-    fmt = request.get("response_format") or {}
-    if fmt.get("type") != "json_schema":  # Llama Guard judges the conversation's last turn
+    schema = requested_schema(request)
+    if schema is None:  # Llama Guard judges the conversation's last turn
         codes = dict(HINT.findall(str(messages[-1].get("content", "")))).get("unsafe")
-        return (f"unsafe\n{codes}" if codes else "safe"), "stop"
-    schema = fmt["json_schema"]["schema"]
+        reply = f"unsafe\n{codes}" if codes else "safe"
+        return _cut(reply) if fault == "truncated" else (reply, "stop")
     value = instance(schema, schema, hints, rng)
     if fault == "out_of_range":
         value = _out_of_range(value)
@@ -286,8 +327,30 @@ def answer(request: dict[str, Any], fault: str | None = None) -> tuple[str, str]
         content = re.sub(r'"(\w+)":', r"\1:", content)[:-1] + ",}"
         return content, "stop"
     if fault == "truncated":
-        return content[: max(1, len(content) // 2)], "length"
+        return _cut(content)
     return content, "stop"
+
+
+def _cut(content: str) -> tuple[str, str]:
+    """The first half of a reply, as a server stopped by ``max_tokens`` sends it."""
+    return content[: max(1, len(content) // 2)], "length"
+
+
+def requested_schema(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The reply schema a request asks for: in ``response_format`` (OpenAI's json_schema or
+    llama.cpp's json_object + schema), else at the end of the first system message."""
+    fmt = request.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        return fmt["json_schema"]["schema"]
+    if fmt.get("type") == "json_object" and "schema" in fmt:
+        return fmt["schema"]
+    messages = request["messages"]
+    if messages and messages[0].get("role") == "system":
+        found = PROMPT_SCHEMA.search(str(messages[0].get("content", "")))
+        if found:
+            with contextlib.suppress(ValueError):
+                return json.loads(found.group(1))
+    return None
 
 
 def _out_of_range(value: Any) -> Any:

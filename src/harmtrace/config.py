@@ -20,20 +20,81 @@ class ConfigError(HarmtraceError):
     """The config's values do not fit together."""
 
 
-def all_datasets(config: Mapping[str, Any]) -> list[str]:
+def source_datasets(config: Mapping[str, Any]) -> list[str]:
     """Registered datasets to fetch, then user datasets, in config order."""
     data = config["data"]
     return [*data["datasets"], *(data.get("user_datasets") or {})]
 
 
+def respond_enabled(config: Mapping[str, Any]) -> bool:
+    block = config.get("respond") or {}
+    return bool(block.get("enabled", True)) and bool(block.get("targets"))
+
+
+def answer_sets(config: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """Answer datasets of the respond stage: ``<prompt set>--<target>`` -> (prompt set,
+    target, harmful | benign), prompt sets outer, targets inner, in config order."""
+    from harmtrace.targets.respond import answer_dataset
+
+    if not respond_enabled(config):
+        return {}
+    block = config["respond"]
+    return {
+        answer_dataset(prompt_set, target): (prompt_set, target, kind)
+        for prompt_set, kind in (block.get("prompt_sets") or {}).items()
+        for target in block["targets"]
+    }
+
+
+def all_datasets(config: Mapping[str, Any]) -> list[str]:
+    """Every dataset the DAG builds records of: source datasets, then answer datasets."""
+    return [*source_datasets(config), *answer_sets(config)]
+
+
+def _respond_problems(config: Mapping[str, Any], sources: list[str]) -> list[str]:
+    """Targets must be defined and valid, prompt sets built by the DAG."""
+    from harmtrace.targets.registry import TargetConfigError, make_target_spec
+
+    if not respond_enabled(config):
+        return []
+    block = config["respond"]
+    targets = config.get("targets") or {}
+    problems = []
+    for name in block["targets"]:
+        if name not in targets:
+            problems.append(
+                f"respond.targets: {name!r} is not defined under `targets` "
+                f"(defined: {', '.join(sorted(targets)) or 'none'})"
+            )
+            continue
+        try:
+            make_target_spec(name, targets[name])
+        except TargetConfigError as exc:
+            problems.append(str(exc))
+    for name in block.get("prompt_sets") or {}:
+        if name not in sources:
+            problems.append(
+                f"respond.prompt_sets: {name!r} is not configured "
+                "(add it to data.datasets or data.user_datasets)"
+            )
+    if not block.get("prompt_sets"):
+        problems.append("respond.prompt_sets: name at least one prompt set (or enabled: false)")
+    clash = [name for name in answer_sets(config) if name in sources]
+    problems += [f"respond: answer dataset {name!r} clashes with a dataset name" for name in clash]
+    return problems
+
+
 def enabled_analyses(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Analysis entries that run: a config file merges into the defaults and cannot delete
     an entry, so ``enabled: false`` is how a user's config leaves one out."""
-    return {
-        name: spec
-        for name, spec in (config.get("analysis") or {}).items()
-        if spec.get("enabled", True)
-    }
+    out = {}
+    for name, spec in (config.get("analysis") or {}).items():
+        if not spec.get("enabled", True):
+            continue
+        if spec.get("datasets_from") == "respond":  # every answer dataset, in config order
+            spec = {**spec, "datasets": list(answer_sets(config))}
+        out[name] = spec
+    return out
 
 
 def stage_off_problems(config: Mapping[str, Any], notebook: str, stage: str, key: str) -> list[str]:
@@ -101,6 +162,21 @@ def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> 
     return problems
 
 
+def _study_entry_problems(config: Mapping[str, Any], where: str, spec: Mapping[str, Any]):
+    """An entry analysing the respond stage's answers needs that stage, and the conditions
+    it compares must be among its targets."""
+    if not respond_enabled(config):
+        return [f"{where}: datasets_from respond, but the respond stage is off; "
+                f"set {where}.enabled: false"]  # fmt: skip
+    targets = config["respond"]["targets"]
+    params = spec.get("parameters") or {}
+    return [
+        f"{where}.parameters.{role}: {params[role]!r} is not in respond.targets ({targets})"
+        for role in ("baseline", "treatment")
+        if role in params and params[role] not in targets
+    ]
+
+
 def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[str]:
     """Raise :class:`ConfigError` listing every problem; return the dataset names."""
     from harmtrace.data.registry import load_registry
@@ -122,6 +198,7 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
             problems.append(f"{where}: a user dataset may not take the registered name {name!r}")
         if not (workdir / spec["path"]).is_file():
             problems.append(f"{where}.path: no such file {spec['path']!r}")
+    problems += _respond_problems(config, source_datasets(config))
     datasets = all_datasets(config)
 
     graders = config["grade"]["graders"]
@@ -158,6 +235,8 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
 
     for block, spec in enabled_analyses(config).items():
         where = f"analysis.{block}"
+        if spec.get("datasets_from") == "respond":
+            problems += _study_entry_problems(config, where, spec)
         if spec["grader"] not in graders:
             problems.append(f"{where}.grader: {spec['grader']!r} is not in grade.graders")
         graded = graded_datasets(config, spec["grader"])

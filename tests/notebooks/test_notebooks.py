@@ -9,6 +9,8 @@ import nbformat
 import pytest
 import yaml
 
+from harmtrace.config import enabled_analyses
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -113,7 +115,7 @@ def _injected(producer: str, spec: dict) -> dict:
 
 
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-ENTRIES = CONFIG["analysis"]
+ENTRIES = enabled_analyses(CONFIG)  # datasets_from resolved as the workflow does
 
 
 @pytest.mark.parametrize("producer", sorted(ENTRIES))

@@ -136,15 +136,19 @@ def test_file_mode_needs_weights(env, tmp_path: Path):
 
 def test_openai_generator_through_the_cli(env, tmp_path: Path):
     with FakeServer() as server:
-        spec = {"base_url": server.url, "model": "fake", "api_key_env": None, "progress": "off",
-                "cache": str(tmp_path / "c.sqlite")}  # fmt: skip
+        spec = {"endpoint": {"base_url": server.url, "model": "fake", "api_key_env": None,
+                             "progress": "off"}}  # fmt: skip
+        # --spec gives the block, --endpoint KEY=VALUE overrides or adds endpoint keys
         res = invoke("trees", "sst", "--generator", "openai", "--spec", json.dumps(spec),
-                     "--records-dir", env["records"], "--out-dir", tmp_path, "--raw-dir",
-                     env["raw"])  # fmt: skip
+                     "--endpoint", f"cache={tmp_path / 'c.sqlite'}", "--endpoint",
+                     "model=fake-2", "--records-dir", env["records"], "--out-dir", tmp_path,
+                     "--raw-dir", env["raw"])  # fmt: skip
         assert res.exit_code == 0, res.output
         n = server.count(200)
     trees = read_trees(tmp_path / "openai" / "sst.jsonl")
     assert len(trees) == n == 25 and not any(t.provenance.proxy for t in trees)
+    assert (tmp_path / "c.sqlite").is_file()
+    assert all(t.provenance.version.endswith("/chat/fake-2/format-json_schema") for t in trees)
 
 
 def test_unknown_generator_and_missing_arguments(env):

@@ -9,6 +9,7 @@ import yaml
 from harmtrace.config import (
     ConfigError,
     all_datasets,
+    answer_sets,
     check_config,
     enabled_analyses,
     graded_datasets,
@@ -20,7 +21,45 @@ DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
 def test_the_default_config_is_consistent():
-    assert check_config(DEFAULT, ROOT) == DEFAULT["data"]["datasets"]
+    answers = [
+        f"{prompt_set}--{target}"
+        for prompt_set in DEFAULT["respond"]["prompt_sets"]
+        for target in DEFAULT["respond"]["targets"]
+    ]
+    assert check_config(DEFAULT, ROOT) == [*DEFAULT["data"]["datasets"], *answers]
+
+
+def test_answer_sets_name_prompt_set_target_and_kind():
+    sets = answer_sets(DEFAULT)
+    assert sets["harmbench--smollm2-safety"] == ("harmbench", "smollm2-safety", "harmful")
+    assert sets["rho-overrefusal--smollm2-plain"][2] == "benign"
+    off = copy.deepcopy(DEFAULT)
+    off["respond"]["enabled"] = False
+    assert answer_sets(off) == {}
+
+
+def test_the_study_entry_follows_the_respond_stage():
+    entry = enabled_analyses(DEFAULT)["model_study"]
+    assert entry["datasets"] == list(answer_sets(DEFAULT))
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["respond"]["enabled"] = False
+    with pytest.raises(ConfigError, match="analysis.model_study: datasets_from respond"):
+        check_config(cfg, ROOT)
+
+
+def test_respond_problems_are_named():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["respond"]["targets"] = ["smollm2-plain", "ghost"]
+    cfg["respond"]["prompt_sets"] = {"harmbench": "harmful", "mystery": "benign"}
+    cfg["targets"]["smollm2-plain"] = {**cfg["targets"]["smollm2-plain"], "bogus": 1}
+    cfg["analysis"]["model_study"]["parameters"]["treatment"] = "smollm2-safety"
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, ROOT)
+    text = str(err.value)
+    assert "respond.targets: 'ghost' is not defined under `targets`" in text
+    assert "respond.prompt_sets: 'mystery' is not configured" in text
+    assert "targets.smollm2-plain.bogus" in text
+    assert "analysis.model_study.parameters.treatment: 'smollm2-safety' is not in respond" in text
 
 
 def test_user_datasets_follow_the_registered_ones(tmp_path):
@@ -30,6 +69,8 @@ def test_user_datasets_follow_the_registered_ones(tmp_path):
     for spec in cfg["analysis"].values():
         (tmp_path / "notebooks" / f"{spec['notebook']}.ipynb").write_text("{}")
     cfg["data"]["user_datasets"] = {"mine": {"path": "mine.csv", "prompt_column": "p"}}
+    cfg["respond"]["enabled"] = False
+    cfg["analysis"]["model_study"]["enabled"] = False
     assert all_datasets(cfg)[-1] == "mine"
     assert check_config(cfg, tmp_path)[-1] == "mine"
 
@@ -93,7 +134,7 @@ def test_a_backend_grades_only_the_datasets_listed_for_it(tmp_path):
     cfg["grade"]["graders"] = ["embedded", "human"]
     cfg["grade"]["datasets"] = {"human": ["hh-rlhf-harmless"]}
     assert graded_datasets(cfg, "human") == ["hh-rlhf-harmless"]
-    assert graded_datasets(cfg, "embedded") == DEFAULT["data"]["datasets"]
+    assert graded_datasets(cfg, "embedded") == all_datasets(DEFAULT)
     check_config(cfg, ROOT)
 
     cfg["grade"]["datasets"] = {"human": ["nope"], "oracle": ["harmbench"]}

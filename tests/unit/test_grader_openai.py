@@ -65,7 +65,8 @@ def expected_row(i: int, has_response: bool) -> dict:
 
 
 def spec(url: str, **kw) -> dict:
-    base = {
+    """A ``grader.openai`` block: endpoint keys go into ``endpoint``, the rest beside it."""
+    endpoint = {
         "base_url": url,
         "model": "fake-judge",
         "api_key_env": None,
@@ -75,7 +76,8 @@ def spec(url: str, **kw) -> dict:
         "backoff_max": 0.05,
         "timeout": 2.0,
     }
-    return {**base, **kw}
+    own = {k: kw.pop(k) for k in ("prompt_style", "few_shot") if k in kw}
+    return {"endpoint": {**endpoint, **kw}, **own}
 
 
 def test_grades_every_record_or_fails_it_explicitly_under_faults():
@@ -100,7 +102,7 @@ def test_grades_every_record_or_fails_it_explicitly_under_faults():
             assert row[col] == value, (i, col)
         if not has_response:
             assert pd.isna(row["relevance"]) and pd.isna(row["response_severity_hate"])
-    assert out["grader_version"].iloc[0] == grader.version
+    assert (out["grader_version"] == f"{grader.version}/format-json_schema").all()
     assert out["prompt_prob_hate"].isna().all() and out["prompt_confidence_hate"].isna().all()
 
 
@@ -233,6 +235,45 @@ def test_version_follows_what_changes_judgments(tmp_path):
     assert len(prompts.relevance_messages("p", "", "r")) == 4
 
 
+def test_the_endpoint_block_keeps_the_graders_defaults():
+    grader = make_grader("openai", {"endpoint": {"model": "m", "timeout": 5}})
+    e = grader.spec.endpoint
+    assert (e.max_tokens, e.cache, e.timeout, e.response_format) == (
+        300,
+        "results/cache/openai.sqlite",
+        5,
+        "auto",
+    )
+    assert (
+        make_grader(
+            "openai", {"endpoint": {"model": "m", "max_tokens": 40}}
+        ).spec.endpoint.max_tokens
+        == 40
+    )
+    with pytest.raises(Exception, match=r"grader\.openai\.endpoint\.model"):
+        make_grader("openai", {"endpoint": {}})
+    with pytest.raises(Exception, match=r"grader\.openai\.base_url: Extra inputs"):
+        make_grader("openai", {"endpoint": {"model": "m"}, "base_url": "http://x/v1"})
+
+
+def test_a_server_rejecting_json_schema_is_graded_in_json_object_and_says_so():
+    from harmtrace.llm import forget_response_formats
+
+    forget_response_formats()
+    recs = make_records(10)
+    with FakeServer(reject_formats={"json_schema": 500}) as server:
+        grader = make_grader("openai", spec(server.url, concurrency=4))
+        out = grader.grade(recs)
+        assert server.count(format="json_schema") == 1  # detected once, not retried
+    validate_judgments(out)
+    assert (out["status"] == "ok").all()
+    assert (out["grader_version"] == f"{grader.version}/format-json_object").all()
+    for i in range(len(recs)):
+        has_response = recs["response"].iloc[i] is not pd.NA
+        for col, value in expected_row(i, has_response).items():
+            assert out[col].iloc[i] == value, (i, col)
+
+
 def test_bad_few_shot_file_is_a_clear_error(tmp_path):
     shots = tmp_path / "shots.yaml"
     shots.write_text("- kind: harm\n  text: x\n  answer: {hate: 7}\n")
@@ -274,8 +315,9 @@ def test_kill_and_resume_repeats_no_answered_request_and_writes_no_key(tmp_path)
     with FakeServer(latency=0.03, api_key=SECRET) as server:
         args = [
             "grade", "toy", "--grader", "openai", "--records", str(rec_path), "--out", str(out),
-            "--base-url", server.url, "--model", "fake-judge", "--api-key-env", "HT_TEST_KEY",
-            "--cache", str(cache), "--concurrency", "4", "--timeout", "5",
+            "--endpoint", f"base_url={server.url}", "--endpoint", "model=fake-judge",
+            "--endpoint", "api_key_env=HT_TEST_KEY", "--endpoint", f"cache={cache}",
+            "--endpoint", "concurrency=4", "--endpoint", "timeout=5",
         ]  # fmt: skip
         log1 = tmp_path / "run1.log"
         with log1.open("wb") as fh:
@@ -321,8 +363,8 @@ def test_cli_unset_key_is_one_clear_error(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     env.pop("HT_UNSET_KEY", None)
     proc = run_cli(
-        ["grade", "toy", "--grader", "openai", "--model", "m", "--api-key-env", "HT_UNSET_KEY",
-         "--records", str(tmp_path / "nope.parquet")],
+        ["grade", "toy", "--grader", "openai", "--endpoint", "model=m", "--endpoint",
+         "api_key_env=HT_UNSET_KEY", "--records", str(tmp_path / "nope.parquet")],
         env,
     )  # fmt: skip
     output, _ = proc.communicate(timeout=60)

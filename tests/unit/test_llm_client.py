@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from harmtrace.llm import (
     AnswerCache,
     ChatRequest,
-    ClientSettings,
+    EndpointSettings,
     JsonReply,
     LLMClient,
     LLMConfigError,
@@ -21,7 +21,7 @@ from harmtrace.llm import (
     cache_key,
     strict_schema,
 )
-from harmtrace.llm.client import parse_retry_after
+from harmtrace.llm.client import forget_response_formats, parse_retry_after
 from tests.fakeserver import FakeServer
 
 Level = Literal[0, 1, 2, 3]
@@ -33,7 +33,7 @@ class Harm(BaseModel):
     violence: Level
 
 
-def settings(url: str, **kw) -> ClientSettings:
+def settings(url: str, **kw) -> EndpointSettings:
     base = dict(
         base_url=url,
         model="fake-model",
@@ -43,7 +43,7 @@ def settings(url: str, **kw) -> ClientSettings:
         backoff_max=0.05,
         timeout=2.0,
     )
-    return ClientSettings(**{**base, **kw})
+    return EndpointSettings(**{**base, **kw})
 
 
 def requests(n: int, offset: int = 0) -> list[ChatRequest]:
@@ -351,3 +351,108 @@ def test_an_error_in_on_result_stops_the_batch_and_is_raised():
     ):
         client.complete_json(iter(requests(2000)), Harm, on_result=explode)
     assert server.count() < 2000
+
+
+# ------------------------------------------------------------------ response formats
+@pytest.fixture
+def fresh_formats():
+    """Nothing learned about endpoints by earlier tests (a port may be reused)."""
+    forget_response_formats()
+    yield
+    forget_response_formats()
+
+
+@pytest.mark.parametrize("status", [500, 400])
+def test_a_rejected_json_schema_is_detected_once_and_json_object_used(fresh_formats, status):
+    with FakeServer(latency=0.01, reject_formats={"json_schema": status}) as server:
+        with LLMClient(settings(server.url, concurrency=8)) as client:
+            results = client.complete_json(requests(20), Harm)
+            stats = client.last_run
+            assert client.response_format == "json_object"
+            assert len(client.formats.changes) == 1
+            assert f"HTTP {status}" in client.formats.changes[0]
+            # a second batch on the same client never tries the schema again
+            client.complete_json(requests(5, offset=20), Harm)
+        with LLMClient(settings(server.url)) as again:  # nor does another client
+            again.complete_json(requests(5, offset=40), Harm)
+        assert server.count(format="json_schema") == 1
+        assert server.count(format="json_object") == 30 and server.count() == 31
+    assert all(r.ok and r.response_format == "json_object" for r in results)
+    assert [(r.value.hate, r.value.violence) for r in results] == [expected(i) for i in range(20)]
+    assert stats.retries == 0 and stats.requests == 21
+    assert sum(r.attempts for r in results) == 21  # the rejected probe counts for its record
+
+
+def test_fallback_order_ends_with_the_prompt_alone(fresh_formats):
+    reject = {"json_schema": 400, "json_object": 500}
+    with FakeServer(reject_formats=reject) as server:
+        with LLMClient(settings(server.url, concurrency=4)) as client:
+            results = client.complete_json(requests(6), Harm)
+        kinds = [e.format for e in server.log]
+    assert kinds[:2] == ["json_schema", "json_object"] and set(kinds[2:]) == {"none"}
+    assert len(kinds) == 8
+    # the schema went into the prompt: the fake model answered it from there
+    assert all(r.ok and r.response_format == "none" for r in results)
+    assert [(r.value.hate, r.value.violence) for r in results] == [expected(i) for i in range(6)]
+
+
+def test_schema_note_joins_the_first_system_message():
+    from harmtrace.llm.client import with_schema_note
+
+    schema = {"type": "object"}
+    system = [{"role": "system", "content": "Rate it."}, {"role": "user", "content": "x"}]
+    out = with_schema_note(system, schema)
+    assert len(out) == 2 and out[0]["content"].startswith("Rate it.\n\nReply with one JSON")
+    assert out[0]["content"].endswith('{"type":"object"}') and system[0]["content"] == "Rate it."
+    bare = with_schema_note([{"role": "user", "content": "x"}], schema)
+    assert [m["role"] for m in bare] == ["system", "user"]
+
+
+def test_a_plain_500_is_still_retried_and_not_taken_for_a_format_problem(fresh_formats):
+    with FakeServer(script=["500", "500"]) as server, LLMClient(settings(server.url)) as client:
+        [r] = client.complete_json(requests(1), Harm)
+        assert client.last_run.retries == 2 and client.formats.changes == []
+    assert r.ok and r.attempts == 3 and r.response_format == "json_schema"
+    assert server.count(format="json_schema") == 3
+
+
+def test_an_explicit_format_that_is_rejected_aborts_with_the_fix(fresh_formats):
+    with FakeServer(reject_formats={"json_schema": 500}) as server:
+        s = settings(server.url, response_format="json_schema")
+        with LLMClient(s) as client, pytest.raises(LLMConfigError) as err:
+            client.complete_json(requests(10), Harm)
+        digests = [e.digest for e in server.log]
+        assert len(digests) == len(set(digests))  # none retried; the batch stopped
+    message = str(err.value)
+    assert (
+        "rejects response_format 'json_schema'" in message
+        and "set response_format to auto" in message
+    )
+
+
+def test_a_warm_rerun_after_a_fallback_sends_nothing(fresh_formats, tmp_path):
+    cache = str(tmp_path / "c.sqlite")
+    with FakeServer(reject_formats={"json_schema": 500}) as server:
+        with LLMClient(settings(server.url, cache=cache)) as client:
+            first = client.complete_json(requests(8), Harm)
+        sent = server.count()
+        forget_response_formats()  # as a new process would start
+        with LLMClient(settings(server.url, cache=cache)) as client:
+            second = client.complete_json(requests(8), Harm)
+            assert client.last_run.requests == 0 and client.response_format == "json_object"
+        assert server.count() == sent == 9
+    assert [r.value for r in first] == [r.value for r in second]
+    assert all(r.cached and r.response_format == "json_object" for r in second)
+
+
+def test_free_text_requests_ignore_the_format_and_expose_finish_reason(fresh_formats):
+    text = TextReply(lambda t: t, name="free")
+    with FakeServer(reject_formats={"json_schema": 500}, script=[None, "truncated"]) as server:
+        reqs = [ChatRequest([{"role": "user", "content": f"hello {i}"}]) for i in range(3)]
+        with LLMClient(settings(server.url, concurrency=1)) as client:
+            results = client.complete(reqs, text)
+            assert client.formats.changes == []
+    assert server.count(format="none") == 3
+    assert all(r.ok and r.response_format == "none" for r in results)
+    assert [r.finish_reason for r in results] == ["stop", "length", "stop"]
+    assert results[1].content == "safe"[:2]  # cut off, as the server said

@@ -34,8 +34,12 @@ def records(prompts):
     )
 
 
+OWN_KEYS = ("style", "harm_model", "benefit_model", "max_attempts", "raw_dir")
+
+
 def generator(url, taxonomy, tmp_path, **spec):
-    base = {
+    """The generator on ``url``: its own keys beside ``endpoint``, endpoint keys inside."""
+    endpoint = {
         "base_url": url,
         "model": "fake-model",
         "api_key_env": None,
@@ -45,7 +49,9 @@ def generator(url, taxonomy, tmp_path, **spec):
         "backoff_initial": 0.01,
         "backoff_max": 0.05,
     }
-    return OpenAITreeGenerator(make_spec("openai", {**base, **spec}), taxonomy=taxonomy)
+    own = {k: spec.pop(k) for k in OWN_KEYS if k in spec}
+    block = {"endpoint": {**endpoint, **spec}, **own}
+    return OpenAITreeGenerator(make_spec("openai", block), taxonomy=taxonomy)
 
 
 def verbatim(obj) -> str:
@@ -61,6 +67,7 @@ def test_valid_trees_from_the_schema(taxonomy, tmp_path):
     r = out[0]
     assert r.attempts == 1 and not r.repaired and not r.provenance.proxy
     assert r.provenance.version.startswith("openai-1.0/prompt-1-")
+    assert r.provenance.version == f"{gen.version}/format-json_schema"
     air = r.tree.stakeholders[0].harms[0].air
     assert air.l2 in taxonomy.level2  # enumerated in the request schema
     assert server.count(200) == 2
@@ -155,7 +162,35 @@ def test_missing_key_fails_before_any_request(taxonomy, tmp_path, monkeypatch):
 
 
 def test_spec_hash_ignores_transport_settings():
-    a = make_spec("openai", {"base_url": "http://a/v1", "concurrency": 64, "cache": None})
+    a = make_spec(
+        "openai",
+        {"endpoint": {"base_url": "http://a/v1", "concurrency": 64, "cache": None}, "raw_dir": "x"},
+    )
     b = make_spec("openai", {})
-    c = make_spec("openai", {"model": "other"})
+    c = make_spec("openai", {"endpoint": {"model": "other"}})
+    d = make_spec("openai", {"endpoint": {"temperature": 0.5}})
     assert a.spec_hash() == b.spec_hash() != c.spec_hash()
+    assert d.spec_hash() not in (b.spec_hash(), c.spec_hash())
+    # the generator's own defaults survive a partial endpoint block
+    assert a.endpoint.max_tokens == b.endpoint.max_tokens == 4096
+    assert a.endpoint.model == "gpt-4o-mini" and a.endpoint.timeout == 120
+
+
+def test_max_reasks_is_not_a_second_retry_budget():
+    from harmtrace.trees.registry import GeneratorConfigError
+
+    with pytest.raises(GeneratorConfigError, match="max_reasks is not used.*max_attempts"):
+        make_spec("openai", {"endpoint": {"max_reasks": 4}})
+
+
+def test_a_server_without_json_schema_gets_json_object_with_the_schema(taxonomy, tmp_path):
+    from harmtrace.llm import forget_response_formats
+
+    forget_response_formats()
+    with FakeServer(reject_formats={"json_schema": 500}) as server:
+        gen = generator(server.url, taxonomy, tmp_path)
+        out = gen.generate(records(["how do I pick a lock?", "write a poem about rain"]))
+        assert server.count(format="json_schema") == 1
+        assert server.count(format="json_object", status=200) == 2
+    assert [r.status for r in out] == ["ok", "ok"]
+    assert {r.provenance.version for r in out} == {f"{gen.version}/format-json_object"}

@@ -32,9 +32,10 @@ COPY = (
 SMALL = {
     "grader": {"embedded": {"folds": 3, "compare": {"extractors": ["tfidf"], "seeds": [0]}}},
     "trees": {"fit": {"starts": 1, "bootstrap": 5}},
+    "respond": {"max_prompts": 12},
 }
-"""A faster extractor comparison and tree-weight fit; everything else is the default
-configuration."""
+"""A faster extractor comparison and tree-weight fit, and the model study on a stable
+sample of 12 prompts per set; everything else is the default configuration."""
 
 
 def copy_project(dest: Path) -> Path:

@@ -46,7 +46,9 @@ def test_paper_pdf_has_computed_numbers(pdf: Path, built: Path):
 
 def test_macros_cover_every_producer(built: Path):
     tex = (built / "results" / "paper" / "numbers.tex").read_text()
-    producers = ("Grader", "Extractors", "Relevance", "Transfer", "Flags", "Data", "Cited")
+    producers = (
+        "Grader", "Extractors", "Relevance", "Transfer", "Flags", "Data", "Cited", "ModelStudy",
+    )  # fmt: skip
     for producer in (*producers, "Transitions"):
         assert f"\\newcommand{{\\Ht{producer}" in tex, producer
 
@@ -107,6 +109,8 @@ def test_same_inputs_same_bytes(built: Path, mirror: Path):
     targets = [
         "results/records/hh-rlhf-harmless.parquet",
         "results/judgments/embedded/air-bench-2024.parquet",
+        "results/records/harmbench--smollm2-safety.parquet",
+        "results/numbers/07_model_study.json",
         "results/tables/01_transitions/01_transitions--shares.tex",
         "results/figures/01_transitions/01_transitions--shares.png",
         "results/numbers/grader.json",
@@ -156,3 +160,51 @@ def test_snakemake_report_carries_figures_and_captions(pdf: Path, built: Path, m
     html = (built / "results" / "report.html").read_text(errors="replace")
     assert "01_transitions--shares.png" in html
     assert "Out-of-fold validity of the embedded grader" in html
+
+
+def _answers(built: Path) -> pd.DataFrame:
+    cfg = yaml.safe_load((built / "config" / "config.yaml").read_text())
+    frames = []
+    for prompt_set in cfg["respond"]["prompt_sets"]:
+        for target in cfg["respond"]["targets"]:
+            name = f"{prompt_set}--{target}"
+            rec = read_table(built / "results" / "records" / f"{name}.parquet", "records")
+            jud = read_table(
+                built / "results" / "judgments" / "embedded" / f"{name}.parquet", "judgments"
+            )
+            frames.append(rec.merge(jud, on="record_id"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_the_model_answers_with_provenance(built: Path):
+    answers = _answers(built)
+    manifest = json.loads(
+        (built / "results/models/targets/smollm2-135m-instruct/manifest.json").read_text()
+    )
+    assert len(answers) == 3 * 2 * 12  # 3 prompt sets x 2 conditions x max_prompts
+    assert answers["response"].notna().all()
+    assert set(answers["gen_finish_reason"]) <= {"stop", "length"}
+    for raw in answers["gen_settings"].unique():
+        settings = json.loads(raw)
+        assert settings["weights_sha256"] == manifest["weights_sha256"]
+        assert settings["chat_template_sha256"] == manifest["chat_template_sha256"]
+    prompts = answers.groupby("gen_target")["gen_prompt_record_id"].apply(frozenset)
+    assert prompts["smollm2-plain"] == prompts["smollm2-safety"]  # paired by construction
+
+
+def test_model_study_numbers_recompute_from_results(built: Path):
+    answers = _answers(built)
+    numbers = json.loads((built / "results" / "numbers" / "07_model_study.json").read_text())
+    nums = numbers["numbers"]
+    for role, target in (("baseline", "smollm2-plain"), ("treatment", "smollm2-safety")):
+        for kind in ("harmful", "benign"):
+            part = answers[(answers["gen_target"] == target) & (answers["gen_prompt_kind"] == kind)]
+            share = part["refusal"].astype(bool).mean()
+            assert nums[f"{role} refusal {kind}"]["value"] == pytest.approx(share)
+    base = answers[answers["gen_target"] == "smollm2-plain"].set_index("gen_prompt_record_id")
+    treat = answers[answers["gen_target"] == "smollm2-safety"].set_index("gen_prompt_record_id")
+    harmful = base.index[base["gen_prompt_kind"] == "harmful"]
+    only_treat = (
+        treat.loc[harmful, "refusal"].astype(bool) & ~base.loc[harmful, "refusal"].astype(bool)
+    ).sum()
+    assert nums["paired refusal harmful treatment only"]["value"] == only_treat

@@ -6,20 +6,26 @@ replans exactly the affected jobs.
 """
 
 import json
+import re
 from pathlib import Path
 
 from harmtrace.codehash import code_hash
 from harmtrace.config import (
+    answer_sets,
     check_config,
     enabled_analyses,
     graded_datasets,
     paper_enabled,
+    source_datasets,
 )
 from harmtrace.graders.registry import BUILTIN
 
 DATASETS = check_config(config)
 USER_DATASETS = config["data"].get("user_datasets") or {}
-REGISTERED = [d for d in DATASETS if d not in USER_DATASETS]
+SOURCES = source_datasets(config)
+"""Datasets read from files (registered or the user's); the rest are answer datasets."""
+ANSWERS = answer_sets(config)
+"""Answer datasets of the respond stage: name -> (prompt set, target, harmful|benign)."""
 RAW = config["data"]["raw_dir"]
 ALLOW_UNPINNED = [
     arg
@@ -38,6 +44,11 @@ ENV = "../../environment.yml"
 PAPER_NUMBERS = []
 PAPER_ASSETS = []
 FINAL = []
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (never an empty regex)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 def records(dataset):

@@ -2,6 +2,8 @@ rule fetch:
     """Download a registered dataset (or copy it from the mirror) and verify its sha256."""
     output:
         manifest=f"{RAW}/{{dataset}}/MANIFEST.json",
+    wildcard_constraints:
+        dataset=one_of(SOURCES),
     log:
         logfile("fetch", "{dataset}"),
     benchmark:
@@ -28,6 +30,8 @@ rule normalize:
     output:
         records="results/records/{dataset}.parquet",
         quarantine="results/records/{dataset}.quarantine.jsonl",
+    wildcard_constraints:
+        dataset=one_of(SOURCES),
     log:
         logfile("normalize", "{dataset}"),
     benchmark:

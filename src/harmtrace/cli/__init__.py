@@ -5,7 +5,16 @@ testable in the library. Each stage's verbs live in their own module, registered
 one typer app by importing it here.
 """
 
-from harmtrace.cli import data, grade, moderate, report, transfer, trees  # noqa: F401  (registers the verbs)
+from harmtrace.cli import (  # noqa: F401  (registers the verbs)
+    data,
+    grade,
+    models,
+    moderate,
+    report,
+    respond,
+    transfer,
+    trees,
+)
 from harmtrace.cli._app import app
 
 

@@ -10,6 +10,12 @@ import typer
 from harmtrace.cli._app import BadRows, MaxChars, app, fail, log, mapping_option
 from harmtrace.errors import HarmtraceError
 
+ENDPOINT_HELP = (
+    "openai: one endpoint setting as KEY=VALUE (repeatable; null for none), e.g. "
+    "--endpoint base_url=http://127.0.0.1:8000/v1 --endpoint model=my-model; keys are "
+    "those of harmtrace.llm.settings.EndpointSettings (docs/llm.md)"
+)
+
 
 def parse_weights(items: list[str] | None) -> dict[str, float]:
     """``NAME=WEIGHT`` pairs (``--source-weight``) as a dict; a clear error otherwise."""
@@ -225,24 +231,11 @@ def grade(
     shard: Annotated[
         str | None, typer.Option(help="grade only shard I/N (1-based) of the records")
     ] = None,
-    base_url: Annotated[str | None, typer.Option(help="openai: API root (…/v1)")] = None,
-    model: Annotated[str | None, typer.Option(help="openai: model name")] = None,
-    api_key_env: Annotated[
-        str | None, typer.Option(help="openai: NAME of the env variable with the key")
+    endpoint: Annotated[
+        list[str] | None, typer.Option("--endpoint", metavar="KEY=VALUE", help=ENDPOINT_HELP)
     ] = None,
-    temperature: Annotated[float | None, typer.Option(help="openai: temperature")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="openai: tokens per reply")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="openai: requests in flight")] = None,
-    rps: Annotated[float | None, typer.Option(help="openai: requests per second")] = None,
-    timeout: Annotated[float | None, typer.Option(help="openai: seconds per request")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="openai: retries")] = None,
-    max_reasks: Annotated[int | None, typer.Option(help="openai: re-asks")] = None,
     prompt_style: Annotated[str | None, typer.Option(help="openai: rubric | llamaguard")] = None,
-    response_format: Annotated[
-        str | None, typer.Option(help="openai: json_schema | json_object | none")
-    ] = None,
     few_shot: Annotated[Path | None, typer.Option(help="openai: few-shot YAML file")] = None,
-    cache: Annotated[Path | None, typer.Option(help="openai: SQLite answer cache")] = None,
     input: Annotated[Path | None, typer.Option(help="any .csv/.jsonl/.parquet of texts")] = None,
     text_column: Annotated[str | None, typer.Option(help="text column of --input")] = None,
     id_column: Annotated[str | None, typer.Option(help="id column of --input")] = None,
@@ -272,12 +265,14 @@ def grade(
 ) -> None:
     """Severity per category, confidence and relevance for records or a file of texts.
 
-    Flags override the backend's config block given with --spec; the openai backend's
-    key is read only from the environment variable named by --api-key-env.
+    Flags override the backend's config block given with --spec (--endpoint KEY=VALUE
+    its endpoint keys); the openai backend's key is read only from the environment
+    variable named by --endpoint api_key_env=NAME.
     """
-    from harmtrace.graders.registry import make_grader
+    from harmtrace.graders.registry import grader_class, make_grader
     from harmtrace.graders.shards import Shard, read_shard
     from harmtrace.io import write_table
+    from harmtrace.llm.settings import apply_endpoint_overrides
 
     try:
         if input is not None:
@@ -286,22 +281,16 @@ def grade(
             quarantine = _check_input_outputs(output, quarantine)
         overrides = {
             "model_dir": str(model_dir) if model_dir else None,
-            "base_url": base_url,
-            "model": model,
-            "api_key_env": api_key_env,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "concurrency": concurrency,
-            "rps": rps,
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "max_reasks": max_reasks,
             "prompt_style": prompt_style,
-            "response_format": response_format,
             "few_shot": str(few_shot) if few_shot else None,
-            "cache": str(cache) if cache else None,
         }
-        backend = make_grader(grader, mapping_option(spec, "--spec"), **overrides)
+        block = apply_endpoint_overrides(
+            mapping_option(spec, "--spec"),
+            endpoint,
+            grader_class(grader).Spec,
+            f"grader {grader!r}",
+        )
+        backend = make_grader(grader, block, **overrides)
         part = Shard.parse(shard) if shard else None
         backend.check()
         if input is not None:

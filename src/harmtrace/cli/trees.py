@@ -18,17 +18,40 @@ Spec = Annotated[
 ]
 Generator = Annotated[str, typer.Option(help="tree generator: embedded (offline proxy) | openai")]
 RecordsDir = Annotated[Path, typer.Option(help="folder of records parquet files")]
+Endpoint = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--endpoint",
+        metavar="KEY=VALUE",
+        help="openai: one endpoint setting as KEY=VALUE (repeatable; null for none), e.g. "
+        "--endpoint model=my-model; keys are those of "
+        "harmtrace.llm.settings.EndpointSettings (docs/llm.md)",
+    ),
+]
 
 
-def _generator(name: str, spec: str | None, model_dir: Path | None, raw_dir: Path | None) -> Any:
-    from harmtrace.trees.registry import make_generator
+def _generator(
+    name: str,
+    spec: str | None,
+    model_dir: Path | None,
+    raw_dir: Path | None,
+    endpoint: list[str] | None = None,
+) -> Any:
+    from harmtrace.llm.settings import apply_endpoint_overrides
+    from harmtrace.trees.registry import generator_class, make_generator
 
     overrides: dict[str, Any] = {}
     if raw_dir is not None:
         overrides["raw_dir"] = str(raw_dir)
     if model_dir is not None and name == "embedded":
         overrides["model_dir"] = str(model_dir)
-    gen = make_generator(name, mapping_option(spec, "--spec"), **overrides)
+    block = apply_endpoint_overrides(
+        mapping_option(spec, "--spec"),
+        endpoint,
+        generator_class(name).Spec,
+        f"tree generator {name!r}",
+    )
+    gen = make_generator(name, block, **overrides)
     gen.check()
     return gen
 
@@ -48,6 +71,7 @@ def trees(
     ] = None,
     generator: Generator = "embedded",
     spec: Spec = None,
+    endpoint: Endpoint = None,
     records_dir: RecordsDir = Path("results/records"),
     out_dir: Annotated[
         Path, typer.Option(help="trees go to OUT_DIR/<generator>/<dataset>.jsonl")
@@ -72,7 +96,7 @@ def trees(
     from harmtrace.trees.tree_files import summarise, write_trees
 
     try:
-        gen = _generator(generator, spec, model_dir, raw_dir)
+        gen = _generator(generator, spec, model_dir, raw_dir, endpoint)
         if input is not None:
             if datasets:
                 raise HarmtraceError("give DATASET names or --input, not both")

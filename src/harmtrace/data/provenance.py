@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -43,7 +43,8 @@ class Provenance(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["registered", "user"]
+    kind: Literal["registered", "user", "answers"]
+    """``answers``: a target's answers to a prompt set (``harmtrace gather-answers``)."""
     dataset: str
     source: str
     files: tuple[FileDigest, ...]
@@ -51,6 +52,8 @@ class Provenance(BaseModel):
     n_quarantined: int
     expected_records: int | None = None
     columns: dict[str, str | None] | None = None
+    target: dict[str, Any] | None = None
+    """For ``answers``: the target's provenance (backend, weights, condition, sampling)."""
 
     def to_metadata(self) -> dict[str, str]:
         """The metadata entry for :func:`harmtrace.io.write_table` (sorted keys: stable bytes)."""
@@ -72,7 +75,7 @@ def check_provenance(prov: Provenance, where: str) -> None:
     """Refuse provenance that today's registry contradicts."""
     rerun = f"re-run `harmtrace normalize {prov.dataset}`"
     if not is_registered(prov.dataset):
-        if prov.kind != "user":
+        if prov.kind not in ("user", "answers"):
             raise ProvenanceError(
                 f"{where}: made from registry dataset {prov.dataset!r}, which the registry no "
                 "longer has"

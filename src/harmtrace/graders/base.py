@@ -72,24 +72,38 @@ class GraderSpec(BaseModel):
 
     A field declared with ``json_schema_extra={"affects_judgments": False}`` (a timeout, a
     concurrency limit, where a model lives) is left out of the spec hash, so changing it
-    does not change ``grader_version``.
+    does not change ``grader_version``; so is a field of a nested settings model flagged
+    ``affects_answers: False`` (:class:`harmtrace.llm.settings.EndpointSettings`), at any
+    depth.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def judgment_fields(self) -> dict[str, Any]:
-        out = {}
-        for name, field in type(self).model_fields.items():
-            extra = field.json_schema_extra
-            if isinstance(extra, dict) and extra.get("affects_judgments") is False:
-                continue
-            out[name] = getattr(self, name)
-        return out
+        return _judgment_values(self)
 
     def spec_hash(self) -> str:
         """First 12 hex digits of sha256 over the judgment-relevant fields (sorted JSON)."""
         payload = json.dumps(self.judgment_fields(), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+_RUN_ONLY = ("affects_judgments", "affects_answers")
+"""Field flags that mark a setting as changing how fast, not what, is judged."""
+
+
+def _judgment_values(spec: BaseModel) -> dict[str, Any]:
+    """``spec``'s values without run-only fields, nested models walked (written here, not
+    taken from :func:`harmtrace.llm.settings.answer_values`, so that the embedded grader's
+    version never imports the HTTP client)."""
+    out: dict[str, Any] = {}
+    for name, field in type(spec).model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if any(extra.get(flag) is False for flag in _RUN_ONLY):
+            continue
+        value = getattr(spec, name)
+        out[name] = _judgment_values(value) if isinstance(value, BaseModel) else value
+    return out
 
 
 class Grader(abc.ABC):

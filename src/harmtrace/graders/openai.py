@@ -13,7 +13,15 @@ An empty response (``""``) has nothing to judge: severity 0 on every category,
 relevance 1, no refusal, and no request. Probabilities and confidences are null: a
 sampled label carries no calibrated probability.
 
-The API key is read only from the environment variable named by ``api_key_env``;
+The endpoint is an :class:`harmtrace.llm.settings.EndpointSettings` block (``endpoint``),
+the definition every LLM stage shares; only the prompt style and the few-shot file are
+this grader's own. Each row's ``grader_version`` ends in ``/format-<mode>``: how its
+replies were asked for (``json_schema``, ``json_object`` or ``none``; ``+``-joined if its
+requests differed). With ``response_format: auto`` that is what the server turned out to
+accept; it can change the judgments, so it belongs to the version that says what made
+them (and shards graded in different modes refuse to be gathered).
+
+The API key is read only from the environment variable named by ``endpoint.api_key_env``;
 :meth:`OpenAIBackend.check` fails before any record is read when it is unset.
 """
 
@@ -30,59 +38,48 @@ from harmtrace.graders.base import Grader, GraderSpec, as_texts, empty_judgments
 from harmtrace.graders.llamaguard import GuardMap, guard_messages
 from harmtrace.graders.registry import register_grader
 from harmtrace.graders.rubric import HarmReply, RelevanceReply, RubricPrompts
-from harmtrace.llm import ChatRequest, ClientSettings, JsonReply, LLMClient, TextReply
+from harmtrace.llm import (
+    ChatRequest,
+    EndpointSettings,
+    JsonReply,
+    LLMClient,
+    RunStats,
+    TextReply,
+)
 from harmtrace.llm.client import read_api_key
+from harmtrace.llm.settings import endpoint_type
 from harmtrace.taxonomy import CATEGORIES
 
 _RUN = {"json_schema_extra": {"affects_judgments": False}}
 """Field option for settings that change how fast, not what, is judged."""
+
+GraderEndpoint = endpoint_type(max_tokens=300, cache="results/cache/openai.sqlite")
+"""The endpoint with this grader's defaults: a verdict fits in 300 tokens, and answers are
+cached where every dataset and shard can reuse them."""
 
 PROMPT, RESPONSE, RELEVANCE = 0, 1, 2
 KIND_NAMES = ("prompt", "response", "relevance")
 
 
 class OpenAISpec(GraderSpec):
-    """Config block ``grader.openai``; every key has a ``harmtrace grade`` flag."""
+    """Config block ``grader.openai``: an endpoint plus how the grader asks it.
 
-    base_url: str = Field(
-        "https://api.openai.com/v1",
-        description="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 for vLLM.",
-        **_RUN,
+    ``harmtrace grade --endpoint KEY=VALUE`` overrides one endpoint key; the endpoint's
+    run-only keys (``base_url``, ``concurrency``, ``cache``...) stay out of
+    ``grader_version``.
+    """
+
+    endpoint: GraderEndpoint = Field(
+        description="The OpenAI-compatible endpoint and its sampling (EndpointSettings); "
+        "max_tokens defaults to 300 and cache to results/cache/openai.sqlite here."
     )
-    model: str = Field(..., min_length=1, description="Model name as the endpoint knows it.")
-    api_key_env: str | None = Field(
-        "OPENAI_API_KEY",
-        description="NAME of the environment variable holding the key (null: send none).",
-        **_RUN,
-    )
-    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
-    max_tokens: int = Field(300, ge=16, description="Most tokens per reply.")
-    seed: int | None = Field(None, description="Sampling seed, where the server supports it.")
     prompt_style: Literal["rubric", "llamaguard"] = Field(
         "rubric", description="rubric: severity 0-3 + relevance; llamaguard: Llama Guard 3."
-    )
-    response_format: Literal["json_schema", "json_object", "none"] = Field(
-        "json_schema", description="How JSON replies are requested from the server."
     )
     few_shot: str | None = Field(
         None,
         description="YAML file of few-shot examples (rubric only); its hash enters grader_version.",
         **_RUN,
-    )
-    concurrency: int = Field(8, ge=1, le=1024, description="Requests in flight.", **_RUN)
-    rps: float | None = Field(None, gt=0, description="Requests per second cap.", **_RUN)
-    timeout: float = Field(60.0, gt=0, description="Seconds per request.", **_RUN)
-    max_retries: int = Field(5, ge=0, description="Retries on 429/5xx/timeouts.", **_RUN)
-    max_reasks: int = Field(2, ge=0, description="Re-asks after an unusable reply.", **_RUN)
-    backoff_initial: float = Field(1.0, ge=0, description="First backoff wait (s).", **_RUN)
-    backoff_max: float = Field(60.0, ge=0, description="Longest backoff wait (s).", **_RUN)
-    cache: str | None = Field(
-        "results/cache/openai.sqlite",
-        description="SQLite answer cache shared by all datasets and shards (null: none).",
-        **_RUN,
-    )
-    progress: Literal["auto", "bar", "log", "off"] = Field(
-        "auto", description="Progress bar on a terminal, log lines otherwise.", **_RUN
     )
 
 
@@ -96,9 +93,14 @@ class OpenAIBackend(Grader):
 
     spec: OpenAISpec
 
+    def __init__(self, spec: OpenAISpec) -> None:
+        super().__init__(spec)
+        self.last_run: RunStats | None = None
+        """Client statistics of the last :meth:`grade` (requests, re-asks, cache hits...)."""
+
     # ------------------------------------------------------------------ set-up
     def check(self) -> None:
-        read_api_key(self.spec.api_key_env)
+        read_api_key(self.spec.endpoint.api_key_env)
         self._prompts()
 
     def _prompts(self) -> RubricPrompts | GuardMap:
@@ -110,26 +112,8 @@ class OpenAIBackend(Grader):
     def version(self) -> str:
         return f"{super().version}/prompts-{self._prompts().digest}"
 
-    def settings(self) -> ClientSettings:
-        s = self.spec
-        return ClientSettings(
-            base_url=s.base_url,
-            model=s.model,
-            api_key_env=s.api_key_env,
-            temperature=s.temperature,
-            max_tokens=s.max_tokens,
-            seed=s.seed,
-            response_format=s.response_format,
-            concurrency=s.concurrency,
-            rps=s.rps,
-            timeout=s.timeout,
-            max_retries=s.max_retries,
-            max_reasks=s.max_reasks,
-            backoff_initial=s.backoff_initial,
-            backoff_max=s.backoff_max,
-            cache=s.cache,
-            progress=s.progress,
-        )
+    def settings(self) -> EndpointSettings:
+        return self.spec.endpoint
 
     # ------------------------------------------------------------------ grading
     def grade(self, records: pd.DataFrame) -> pd.DataFrame:
@@ -153,6 +137,7 @@ class OpenAIBackend(Grader):
         refusal = np.full(n, -1, dtype=np.int8)
         unsafe = np.full((2, n), -1, dtype=np.int8)  # Llama Guard's verdict: harm of any kind
         errors: dict[int, list[str]] = {}
+        formats: dict[int, set[str]] = {}  # record row -> response formats its replies used
         slots: list[tuple[int, int]] = []  # request index -> (record row, kind)
 
         if isinstance(prompts, GuardMap):
@@ -164,6 +149,8 @@ class OpenAIBackend(Grader):
 
         def on_result(index: int, result: Any) -> None:
             row, kind = slots[index]
+            if result.response_format is not None:
+                formats.setdefault(row, set()).add(result.response_format)
             if not result.ok:
                 errors.setdefault(row, []).append(f"{KIND_NAMES[kind]}: {result.error}")
                 return
@@ -186,8 +173,9 @@ class OpenAIBackend(Grader):
                 JsonReply(HarmReply, name="harm"),
                 on_result=on_result,
                 total=total,
-                desc=f"grade ({self.spec.model})",
+                desc=f"grade ({self.spec.endpoint.model})",
             )
+            self.last_run = client.last_run
 
         out = empty_judgments(ids, self.name, version)
         sev[RESPONSE, empty] = 0
@@ -211,6 +199,14 @@ class OpenAIBackend(Grader):
         ref = pd.array(refusal == 1, dtype="boolean")
         ref[refusal < 0] = pd.NA
         out["refusal"] = ref
+        fallback = "none" if isinstance(prompts, GuardMap) else client.response_format
+        out["grader_version"] = pd.array(
+            [
+                f"{version}/format-{'+'.join(sorted(formats.get(r) or {fallback}))}"
+                for r in range(n)
+            ],
+            dtype="string",
+        )
         if errors:
             rows = sorted(errors)
             mark_failed(out, rows, ["; ".join(errors[r]) for r in rows])

@@ -6,6 +6,8 @@
   runs resumable.
 * :mod:`harmtrace.llm.replies` -- reply parsers: JSON validated by pydantic (repaired when
   needed), or free text.
+* :mod:`harmtrace.llm.settings` -- :class:`EndpointSettings`, the one definition of an
+  endpoint's settings that every stage nests.
 
 Nothing here knows about grading; graders and tree generators build
 :class:`ChatRequest` lists and read :class:`Result` values. See docs/llm.md.
@@ -14,19 +16,21 @@ Nothing here knows about grading; graders and tree generators build
 from harmtrace.llm.cache import AnswerCache, cache_key, messages_digest
 from harmtrace.llm.client import (
     ChatRequest,
-    ClientSettings,
     LLMClient,
     LLMConfigError,
     Result,
+    forget_response_formats,
     read_api_key,
 )
 from harmtrace.llm.progress import RunStats
 from harmtrace.llm.replies import JsonReply, ReplyError, ReplyParser, TextReply, strict_schema
+from harmtrace.llm.settings import EndpointSettings, GenerationSettings, endpoint_overrides
 
 __all__ = [
     "AnswerCache",
     "ChatRequest",
-    "ClientSettings",
+    "EndpointSettings",
+    "GenerationSettings",
     "JsonReply",
     "LLMClient",
     "LLMConfigError",
@@ -36,6 +40,8 @@ __all__ = [
     "RunStats",
     "TextReply",
     "cache_key",
+    "endpoint_overrides",
+    "forget_response_formats",
     "messages_digest",
     "read_api_key",
     "strict_schema",

@@ -20,6 +20,15 @@ Method, per logical request (:class:`ChatRequest`):
    a :class:`LLMConfigError` that names the setting to fix. The key itself is read from
    the environment variable named in the settings, sent only in the Authorization
    header, and redacted from any server message that is logged or stored.
+5. ``response_format: auto`` first asks for a strict JSON schema. A server that answers
+   that with an error naming the response format (llama.cpp: HTTP 500; others: 400 "...
+   not supported") is detected on one request, not retried: the client falls back to
+   ``json_object`` (llama.cpp's ``{"type": "json_object", "schema": ...}``, the schema
+   also written into the prompt), then to the prompt alone, and every later request to
+   that endpoint and model uses the first mode that worked. Until a mode has worked, one
+   request at a time probes, so a rejecting server sees exactly one rejected request per
+   mode. Each :class:`Result` says which mode produced it (``response_format``). A server
+   that accepts a schema but ignores it is caught by validation, repair and re-asks.
 
 Memory stays bounded for any number of requests: requests are drawn lazily from the
 iterable and at most ``window`` of them are alive at once; with ``on_result`` nothing is
@@ -28,13 +37,13 @@ kept per request.
 Typical use (the same for grading, tree generation, or anything else)::
 
     from pydantic import BaseModel
-    from harmtrace.llm import ChatRequest, ClientSettings, LLMClient
+    from harmtrace.llm import ChatRequest, EndpointSettings, LLMClient
 
     class Verdict(BaseModel):
         label: Literal["yes", "no"]
 
-    settings = ClientSettings(base_url="http://127.0.0.1:8000/v1", model="my-model",
-                              api_key_env=None, cache="results/cache/llm.sqlite")
+    settings = EndpointSettings(base_url="http://127.0.0.1:8000/v1", model="my-model",
+                                api_key_env=None, cache="results/cache/llm.sqlite")
     requests = [ChatRequest([{"role": "user", "content": q}], tag="verdict-v1") for q in qs]
     with LLMClient(settings) as client:
         results = client.complete_json(requests, Verdict)
@@ -57,11 +66,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 from aiolimiter import AsyncLimiter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -74,8 +83,9 @@ from tenacity import (
 import harmtrace
 from harmtrace.errors import HarmtraceError
 from harmtrace.llm.cache import Answer, AnswerCache, canonical_json, digest_of, key_from_parts
-from harmtrace.llm.progress import Progress, ProgressMode, RunStats
+from harmtrace.llm.progress import Progress, RunStats
 from harmtrace.llm.replies import JsonReply, ReplyError, ReplyParser, reask_message
+from harmtrace.llm.settings import FALLBACK, EndpointSettings, RequestFormat
 
 log = logging.getLogger("harmtrace.llm")
 T = TypeVar("T")
@@ -91,50 +101,6 @@ MAX_RETRY_AFTER = 300.0
 
 class LLMConfigError(HarmtraceError):
     """The endpoint, model or key is wrong or missing; nothing can be graded until fixed."""
-
-
-class ClientSettings(BaseModel):
-    """Where to send requests and how; the grader's and the tree generator's config blocks
-    map onto these fields."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    base_url: str = Field(
-        "https://api.openai.com/v1", description="OpenAI-compatible API root (ends in /v1)."
-    )
-    model: str = Field(..., min_length=1, description="Model name as the endpoint knows it.")
-    api_key_env: str | None = Field(
-        "OPENAI_API_KEY",
-        description="Name of the environment variable holding the API key; null sends none.",
-    )
-    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
-    max_tokens: int = Field(512, ge=1, description="Most tokens per reply.")
-    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling; null = server.")
-    seed: int | None = Field(None, description="Sampling seed where the server supports one.")
-    response_format: Literal["json_schema", "json_object", "none"] = Field(
-        "json_schema",
-        description="How JSON replies are requested: a strict JSON schema, any JSON object, "
-        "or not at all (the prompt alone asks for JSON).",
-    )
-    concurrency: int = Field(8, ge=1, le=1024, description="Most requests in flight.")
-    rps: float | None = Field(None, gt=0, description="Most requests per second; null = no cap.")
-    timeout: float = Field(60.0, gt=0, description="Seconds before a request is abandoned.")
-    max_retries: int = Field(5, ge=0, description="Retries per request on 429/5xx/timeouts.")
-    max_reasks: int = Field(2, ge=0, description="Re-asks after an unusable reply.")
-    backoff_initial: float = Field(1.0, ge=0, description="First backoff wait (s), doubling.")
-    backoff_max: float = Field(60.0, ge=0, description="Longest backoff wait (s).")
-    cache: str | None = Field(None, description="SQLite answer cache; null keeps nothing.")
-    progress: ProgressMode = Field("auto", description="auto, bar, log or off.")
-    progress_interval: float = Field(30.0, gt=0, description="Seconds between progress lines.")
-
-    def sampling(self) -> dict[str, Any]:
-        """The request parameters that change answers (and so belong in the cache key)."""
-        out: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if self.top_p is not None:
-            out["top_p"] = self.top_p
-        if self.seed is not None:
-            out["seed"] = self.seed
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +132,11 @@ class Result(Generic[T]):
     reasks: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str | None = None
+    """The server's ``finish_reason`` for the last reply (``stop``, ``length``...)."""
+    response_format: RequestFormat | None = None
+    """How the last request asked for JSON (``json_schema``, ``json_object`` or ``none``);
+    with ``auto`` this is the mode the endpoint turned out to take."""
 
     @property
     def ok(self) -> bool:
@@ -186,6 +157,109 @@ class _Transient(Exception):
 
 class _RequestFailed(Exception):
     """This request cannot succeed (e.g. HTTP 400); the batch goes on."""
+
+
+class _FormatRejected(Exception):
+    """The server refused the request's ``response_format``: not worth a retry, since the
+    same body would be refused again; the client changes the format instead."""
+
+
+_FORMAT_WORDS = re.compile(
+    r"response[_ ]?format|json[_ ]?schema|json[_ ]?object|structured output|grammar", re.I
+)
+"""What a server's error says when it is the response format it cannot take (llama.cpp:
+'response_format type must be one of "text" or "json_object"'; OpenAI: "'response_format'
+of type 'json_schema' is not supported with this model")."""
+
+_LEARNED: dict[tuple[str, str], RequestFormat] = {}
+"""(base_url, model) -> the format that endpoint took, for every client in this process."""
+_LEARNED_LOCK = threading.Lock()
+
+
+def forget_response_formats() -> None:
+    """Forget what endpoints were found to accept (tests; a server upgraded in place)."""
+    with _LEARNED_LOCK:
+        _LEARNED.clear()
+
+
+class _Formats:
+    """Which response format a client's requests use, and whether that is known to work.
+
+    An explicit setting is used as is (a rejection then aborts with a clear error). With
+    ``auto`` the mode starts at what this process already learned about the endpoint, or
+    at ``json_schema`` unconfirmed; :meth:`reject` moves it one step down the fallback
+    order, :meth:`confirm` fixes it once a request in that mode was answered.
+    """
+
+    def __init__(self, settings: EndpointSettings) -> None:
+        self.settings = settings
+        self.auto = settings.response_format == "auto"
+        self.endpoint = (settings.base_url.rstrip("/"), settings.model)
+        self.changes: list[str] = []
+        """One line per fallback taken (what was rejected, with the server's reason)."""
+        if not self.auto:
+            self.mode: RequestFormat = settings.response_format  # type: ignore[assignment]
+            self.confirmed = True
+            return
+        with _LEARNED_LOCK:
+            learned = _LEARNED.get(self.endpoint)
+        self.mode = learned or FALLBACK[0]
+        self.confirmed = learned is not None
+
+    def confirm(self, mode: RequestFormat) -> None:
+        if self.confirmed or mode != self.mode:
+            return
+        self.confirmed = True
+        if self.auto:
+            with _LEARNED_LOCK:
+                _LEARNED[self.endpoint] = mode
+
+    def reject(self, mode: RequestFormat, reason: str) -> None:
+        """The server refused ``mode``; raise :class:`LLMConfigError` if nothing is left."""
+        s = self.settings
+        if not self.auto:
+            raise LLMConfigError(
+                f"{s.base_url} rejects response_format {mode!r} for model {s.model!r}: {reason}; "
+                "set response_format to auto (falls back by itself), json_object or none"
+            )
+        if mode != self.mode:  # another request already moved on
+            return
+        nxt = FALLBACK[FALLBACK.index(mode) + 1]  # "none" sends no format: never rejected
+        note = f"{s.base_url} rejected response_format {mode} ({reason}); using {nxt} from now on"
+        log.warning("%s", note)
+        self.changes.append(note)
+        self.mode = nxt
+        self.confirmed = False
+
+    def adopt(self, mode: RequestFormat) -> None:
+        """A cached answer shows an earlier run used ``mode``: use it without asking again
+        (the server is not asked whether a stricter mode would work now)."""
+        if self.confirmed:
+            return
+        self.mode = mode
+        self.confirm(mode)
+
+
+def schema_note(schema: dict[str, Any]) -> str:
+    """The instruction that carries the reply's JSON schema inside the prompt, for servers
+    that cannot take it as a strict response format."""
+    return (
+        "Reply with one JSON object, and nothing else, that validates against this JSON "
+        f"schema:\n{json.dumps(schema, ensure_ascii=False, separators=(',', ':'))}"
+    )
+
+
+def with_schema_note(
+    messages: list[dict[str, Any]], schema: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """``messages`` with :func:`schema_note` appended to the first system message (one is
+    put first when there is none: several chat templates refuse a second system turn)."""
+    note = schema_note(schema)
+    if messages and messages[0].get("role") == "system":
+        first = dict(messages[0])
+        first["content"] = f"{first.get('content') or ''}\n\n{note}".lstrip()
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": note}, *messages]
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -238,7 +312,7 @@ class LLMClient:
 
     def __init__(
         self,
-        settings: ClientSettings,
+        settings: EndpointSettings,
         *,
         api_key: str | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -250,7 +324,13 @@ class LLMClient:
         self.stats = RunStats()
         """Totals over every batch this client ran."""
         self.last_run = RunStats()
+        self.formats = _Formats(settings)
         self._window = 8 * settings.concurrency + 64
+
+    @property
+    def response_format(self) -> RequestFormat:
+        """The format JSON requests use now (``auto`` resolved as far as it has got)."""
+        return self.formats.mode
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -395,16 +475,19 @@ class _Run:
         self.settings = s
         self.stats = stats
         self.parser = parser
+        self.formats = client.formats
         self.http: aiohttp.ClientSession | None = None
         self.url = s.base_url.rstrip("/") + "/chat/completions"
         self.proxy: str | None = None
         self.slots = asyncio.Semaphore(s.concurrency)
         self.limiter = AsyncLimiter(s.rps, 1.0) if s.rps else None
+        self.probe = asyncio.Lock()
+        """Held by the one request that tries an unconfirmed response format."""
         self.inflight: dict[str, asyncio.Future[Answer]] = {}
         self.answered = 0
         """HTTP responses received (of any status) in this batch."""
         self.sampling = s.sampling()
-        self._formats: dict[int, tuple[str, str]] = {}
+        self._formats: dict[tuple[int, str], tuple[str, str]] = {}
         self._parsers: list[ReplyParser] = []
         self._head = json.dumps({"model": s.model}, ensure_ascii=False)[:-1]
         # exponential backoff plus uniform jitter (a composition every tenacity has)
@@ -412,29 +495,42 @@ class _Run:
             multiplier=s.backoff_initial, max=s.backoff_max
         ) + wait_random(0, s.backoff_initial)
 
-    def _format(self, parser: ReplyParser) -> tuple[str, str]:
+    def _format(self, parser: ReplyParser, mode: RequestFormat) -> tuple[str, str]:
         """(canonical JSON of the answer-determining parameters, the request body's tail):
-        computed once per parser, since a JSON schema is the largest part of a request."""
-        cached = self._formats.get(id(parser))
+        computed once per parser and mode, since a JSON schema is the largest part of a
+        request."""
+        cached = self._formats.get((id(parser), mode))
         if cached is not None:
             return cached
-        mode = self.settings.response_format
         params = dict(self.sampling)
         if parser.schema is not None and mode == "json_object":
-            params["response_format"] = {"type": "json_object"}
+            # llama.cpp enforces a schema given this way; others take plain JSON mode
+            params["response_format"] = {"type": "json_object", "schema": parser.schema}
         elif parser.schema is not None and mode == "json_schema":
             params["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": parser.name, "schema": parser.schema, "strict": True},
             }
         tail = json.dumps(params, ensure_ascii=False)[1:-1]
-        self._formats[id(parser)] = (canonical_json(params), tail)
+        self._formats[(id(parser), mode)] = (canonical_json(params), tail)
         self._parsers.append(parser)  # keeps id(parser) from being reused in this batch
-        return self._formats[id(parser)]
+        return self._formats[(id(parser), mode)]
+
+    def _conversation(
+        self, messages: list[dict[str, Any]], parser: ReplyParser, mode: RequestFormat
+    ) -> list[dict[str, Any]]:
+        """The messages as sent: without a strict schema the prompt carries it, unless the
+        parser says its prompt already spells the shape out (``schema_in_prompt = False``)."""
+        if (
+            mode == "json_schema"
+            or parser.schema is None
+            or not getattr(parser, "schema_in_prompt", True)
+        ):
+            return messages
+        return with_schema_note(messages, parser.schema)
 
     async def one(self, request: ChatRequest) -> Result[Any]:
         parser = request.parser or self.parser
-        fmt = self._format(parser)
         messages = [dict(m) for m in request.messages]
         result: Result[Any] = Result()
         reasks = self.settings.max_reasks if parser.reask else 0
@@ -442,7 +538,7 @@ class _Run:
         truncated = False
         for turn in range(reasks + 1):
             try:
-                answer, cached, attempts = await self._answer(messages, request.tag, fmt)
+                answer, cached, attempts, mode = await self._answer(messages, request.tag, parser)
             except (_Transient, _RequestFailed) as exc:
                 if getattr(exc, "unreachable", False) and not self.answered:
                     # nothing has ever answered: a wrong base_url would fail every record
@@ -458,6 +554,8 @@ class _Run:
             result.prompt_tokens += answer.prompt_tokens
             result.completion_tokens += answer.completion_tokens
             result.content = answer.content
+            result.finish_reason = answer.finish_reason
+            result.response_format = mode
             truncated = answer.finish_reason == "length"
             try:
                 result.value = parser.parse(answer.content)
@@ -478,35 +576,89 @@ class _Run:
         result.error = f"unusable reply after {reasks + 1} tries{cut}: {last}"
         return result
 
+    def _key(
+        self, messages: list[dict[str, Any]], tag: str, parser: ReplyParser, mode: RequestFormat
+    ) -> tuple[str, str, str]:
+        """(cache key, canonical JSON of the messages as sent, request body tail)."""
+        params_json, tail = self._format(parser, mode)
+        messages_json = canonical_json(self._conversation(messages, parser, mode))
+        return (
+            key_from_parts(self.settings.model, tag, messages_json, params_json),
+            messages_json,
+            tail,
+        )
+
     async def _answer(
-        self, messages: list[dict[str, Any]], tag: str, fmt: tuple[str, str]
-    ) -> tuple[Answer, bool, int]:
-        """(answer, from cache, HTTP requests sent) for one conversation turn."""
-        s = self.settings
-        params_json, tail = fmt
-        messages_json = canonical_json(messages)
-        key = key_from_parts(s.model, tag, messages_json, params_json)
+        self, messages: list[dict[str, Any]], tag: str, parser: ReplyParser
+    ) -> tuple[Answer, bool, int, RequestFormat]:
+        """(answer, from cache, HTTP requests sent, the format used) for one turn.
+
+        Loops only when the response format changes under it: a rejection (this request's
+        or another's) means the turn is asked again in the next format."""
+        formats = self.formats
         cache = self.client.cache
-        hit = cache.get(key)
-        if hit is not None:
-            self._count_hit(hit)
-            return hit, True, 0
-        pending = self.inflight.get(key)
-        if pending is not None:
-            answer = await asyncio.shield(pending)
-            self._count_hit(answer)
-            return answer, True, 0
+        attempts = 0
+        while True:
+            mode: RequestFormat = formats.mode if parser.schema is not None else "none"
+            probing = parser.schema is not None and not formats.confirmed
+            key, messages_json, tail = self._key(messages, tag, parser, mode)
+            hit = cache.get(key)
+            if hit is None and probing:
+                # an earlier run may have fallen back already: its answers are in the cache
+                for later in FALLBACK[FALLBACK.index(mode) + 1 :]:
+                    hit = cache.get(self._key(messages, tag, parser, later)[0])
+                    if hit is not None:
+                        mode = later
+                        break
+            if hit is not None and probing:
+                formats.adopt(mode)  # answers exist in this mode: no need to probe again
+            if hit is not None:
+                self._count_hit(hit)
+                return hit, True, attempts, mode
+            pending = self.inflight.get(key)
+            if pending is not None:
+                try:
+                    answer = await asyncio.shield(pending)
+                except _FormatRejected:
+                    continue  # the request it waited for was refused: ask in the new format
+                self._count_hit(answer)
+                return answer, True, attempts, mode
+            try:
+                if probing:
+                    async with self.probe:
+                        if formats.confirmed or formats.mode != mode:
+                            continue  # the probe before this one settled it
+                        answer, sent = await self._fetch(key, tag, messages_json, tail, mode)
+                        formats.confirm(mode)
+                else:
+                    answer, sent = await self._fetch(key, tag, messages_json, tail, mode)
+            except _FormatRejected as exc:
+                attempts += 1
+                formats.reject(mode, str(exc))
+                continue
+            except _RequestFailed:
+                if probing:  # the server read the format and objected to something else
+                    formats.confirm(mode)
+                raise
+            return answer, False, attempts + sent, mode
+
+    async def _fetch(
+        self, key: str, tag: str, messages_json: str, tail: str, mode: RequestFormat
+    ) -> tuple[Answer, int]:
+        """Send one conversation (retrying transient failures), store and return its answer;
+        identical requests arriving meanwhile wait for this one."""
+        s = self.settings
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self.inflight[key] = future
         try:
             # the body reuses the canonical JSON: one serialisation per request
             body = f'{self._head}, "messages": {messages_json}, {tail}}}'.encode()
-            answer, attempts = await self._send_with_retries(body)
-            answer = cache.put(key, s.model, tag, digest_of(messages_json), answer)
+            answer, attempts = await self._send_with_retries(body, mode != "none")
+            answer = self.client.cache.put(key, s.model, tag, digest_of(messages_json), answer)
             self.stats.prompt_tokens += answer.prompt_tokens
             self.stats.completion_tokens += answer.completion_tokens
             future.set_result(answer)
-            return answer, False, attempts
+            return answer, attempts
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning without waiters
@@ -529,7 +681,7 @@ class _Run:
         exc = state.outcome.exception() if state.outcome else None
         log.debug("retry %d after %s", state.attempt_number, exc)
 
-    async def _send_with_retries(self, body: bytes) -> tuple[Answer, int]:
+    async def _send_with_retries(self, body: bytes, formatted: bool) -> tuple[Answer, int]:
         s = self.settings
         attempts = 0
         retrying = AsyncRetrying(
@@ -543,14 +695,14 @@ class _Run:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    return await self._send(body), attempts
+                    return await self._send(body, formatted), attempts
         except _Transient as exc:
             raise _Transient(
                 f"{exc} (gave up after {attempts} attempts)", unreachable=exc.unreachable
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, payload: bytes) -> Answer:
+    async def _send(self, payload: bytes, formatted: bool) -> Answer:
         s = self.settings
         assert self.http is not None
         async with self.slots:
@@ -575,9 +727,11 @@ class _Run:
             except aiohttp.ClientError as exc:
                 raise _Transient(f"connection error ({type(exc).__name__})") from None
         self.answered += 1
-        return self._read(status, headers, raw)
+        return self._read(status, headers, raw, formatted)
 
-    def _read(self, code: int, headers: Mapping[str, str], raw: bytes) -> Answer:
+    def _read(
+        self, code: int, headers: Mapping[str, str], raw: bytes, formatted: bool = False
+    ) -> Answer:
         if code == 200:
             try:
                 data = json.loads(raw)
@@ -597,6 +751,8 @@ class _Run:
                 completion_tokens=int(usage.get("completion_tokens") or 0),
             )
         detail = self.client.redact(_error_message(raw))
+        if formatted and code not in FATAL_STATUS and _FORMAT_WORDS.search(detail):
+            raise _FormatRejected(f"HTTP {code}: {detail}")
         if code in RETRY_STATUS or code >= 500:
             raise _Transient(f"HTTP {code}: {detail}", parse_retry_after(headers))
         if code in FATAL_STATUS:
@@ -668,10 +824,11 @@ def _run_sync(coro: Awaitable[T]) -> T:
 
 __all__ = [
     "ChatRequest",
-    "ClientSettings",
+    "EndpointSettings",
     "LLMClient",
     "LLMConfigError",
     "Result",
+    "forget_response_formats",
     "parse_retry_after",
     "read_api_key",
 ]

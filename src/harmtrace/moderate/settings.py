@@ -53,15 +53,19 @@ class ModerateSettings:
 
 
 def datasets_with_responses(config: Mapping[str, Any], datasets: list[str]) -> list[str]:
-    """Registered datasets whose registry entry has responses, and user datasets with a
-    response column, in config order."""
+    """Registered datasets whose registry entry has responses, user datasets with a
+    response column, and the respond stage's answer datasets, in config order."""
+    from harmtrace.config import answer_sets
     from harmtrace.data.registry import load_registry
 
     registry = load_registry()
     user = config["data"].get("user_datasets") or {}
+    answers = answer_sets(config)
     out = []
     for name in datasets:
-        if name in user:
+        if name in answers:  # a target's answers to a prompt set
+            out.append(name)
+        elif name in user:
             if user[name].get("response_column"):
                 out.append(name)
         elif name in registry and registry[name].has_responses:

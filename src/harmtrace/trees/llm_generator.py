@@ -20,6 +20,12 @@ Two styles:
   models are not re-asked: a prompt whose halves do not give a valid tree is generated
   again with the next seed, at most ``max_attempts`` times in all, then recorded as
   ``failed``.
+
+The endpoint is one :class:`harmtrace.llm.settings.EndpointSettings` block (``endpoint``);
+``max_attempts`` replaces its ``max_reasks``, and the safetyreporter style swaps in
+``harm_model`` / ``benefit_model`` for its ``model``. The response format each tree's
+replies used (``auto`` resolves to what the server accepted) ends its provenance version
+(``.../format-json_schema``), since it can change the tree.
 """
 
 from __future__ import annotations
@@ -31,73 +37,75 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from harmtrace.data.air_taxonomy import AirTaxonomy, load_air_taxonomy
 from harmtrace.graders.base import as_texts
-from harmtrace.llm import ChatRequest, ClientSettings, LLMClient, ReplyError, RunStats
+from harmtrace.llm import ChatRequest, EndpointSettings, LLMClient, ReplyError, Result, RunStats
 from harmtrace.llm.client import read_api_key
 from harmtrace.llm.replies import load_json, strict_schema
+from harmtrace.llm.settings import answer_values, endpoint_type
 from harmtrace.trees import prompts as P
 from harmtrace.trees.base import GeneratorSpec, TreeGenerator
 from harmtrace.trees.registry import register_generator
-from harmtrace.trees.schema import HarmBenefitTree, TreeRecord
+from harmtrace.trees.schema import HarmBenefitTree, Provenance, TreeRecord
 
 LLM_GENERATOR_VERSION = "1.0"
 _RUN = {"json_schema_extra": {"affects_trees": False}}
 """Field option for settings that change how fast, not what, is generated."""
 
+_ENDPOINT_DEFAULTS: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "max_tokens": 4096,
+    "timeout": 120.0,
+    "cache": "results/cache/trees.sqlite",
+}
+"""The tree generator's endpoint defaults: a tree is long (4096 tokens, up to two minutes),
+and answers are cached for reruns."""
+TreeEndpoint = endpoint_type(**_ENDPOINT_DEFAULTS)
+
 
 class OpenAITreeSpec(GeneratorSpec):
-    """Config block ``trees.generator.openai``."""
+    """Config block ``trees.generator.openai``: an endpoint plus how trees are asked for."""
 
+    endpoint: TreeEndpoint = Field(
+        default_factory=lambda: EndpointSettings(**_ENDPOINT_DEFAULTS),
+        description="The OpenAI-compatible endpoint and its sampling (EndpointSettings); "
+        "here model defaults to gpt-4o-mini, max_tokens to 4096, timeout to 120 s and cache "
+        "to results/cache/trees.sqlite; max_reasks is replaced by max_attempts.",
+    )
     style: Literal["chat", "safetyreporter"] = Field(
         default="chat",
         description="chat: any chat model; safetyreporter: HarmReporter + BenefitReporter",
     )
-    base_url: str = Field(
-        default="https://api.openai.com/v1",
-        description="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 for vLLM",
-        **_RUN,
-    )
-    model: str = Field(default="gpt-4o-mini", min_length=1, description="chat model (style chat)")
     harm_model: str = Field(
         default="jl3676/HarmReporter", description="harm model (style safetyreporter)"
     )
     benefit_model: str = Field(
         default="jl3676/BenefitReporter", description="benefit model (style safetyreporter)"
     )
-    api_key_env: str | None = Field(
-        default="OPENAI_API_KEY",
-        description="NAME of the environment variable holding the key (null: send none)",
-        **_RUN,
-    )
-    temperature: float = Field(default=0.0, ge=0, le=2, description="sampling temperature")
-    max_tokens: int = Field(default=4096, ge=64, description="most tokens per reply")
-    seed: int | None = Field(default=None, description="sampling seed, where supported")
-    response_format: Literal["json_schema", "json_object", "none"] = Field(
-        default="json_schema", description="how the JSON tree is requested (style chat)"
-    )
     max_attempts: int = Field(
         default=3, ge=1, le=10, description="asks per prompt, re-asks or regenerations included"
-    )
-    concurrency: int = Field(default=8, ge=1, le=1024, description="requests in flight", **_RUN)
-    rps: float | None = Field(default=None, gt=0, description="requests per second cap", **_RUN)
-    timeout: float = Field(default=120.0, gt=0, description="seconds per request", **_RUN)
-    max_retries: int = Field(default=5, ge=0, description="retries on 429/5xx/timeouts", **_RUN)
-    backoff_initial: float = Field(default=1.0, ge=0, description="first backoff (s)", **_RUN)
-    backoff_max: float = Field(default=60.0, ge=0, description="longest backoff (s)", **_RUN)
-    cache: str | None = Field(
-        default="results/cache/trees.sqlite",
-        description="SQLite answer cache shared by reruns (null keeps nothing)",
-        **_RUN,
-    )
-    progress: Literal["auto", "bar", "log", "off"] = Field(
-        default="auto", description="progress display", **_RUN
     )
     raw_dir: str = Field(
         default="data/raw", description="where the fetched air-2024-taxonomy lives", **_RUN
     )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _one_retry_budget(cls, endpoint: EndpointSettings) -> EndpointSettings:
+        """Two budgets for the same re-asks would silently disagree: refuse the second."""
+        if "max_reasks" in endpoint.model_fields_set:
+            raise ValueError(
+                "max_reasks is not used by the tree generator: set max_attempts (asks per "
+                "prompt, re-asks or regenerations included) beside endpoint instead"
+            )
+        return endpoint
+
+    def tree_fields(self) -> dict[str, Any]:
+        """What changes trees: the endpoint's run-only keys (URL, concurrency, cache...)
+        are left out like the spec's own, so moving the server keeps the provenance."""
+        return answer_values(self, ("affects_trees", "affects_answers"))
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,9 @@ class TreeReply:
 
     name = "harm_benefit_tree"
     reask = True
+    schema_in_prompt = False
+    """The system prompt spells the shape out and lists every AIR name the schema
+    enumerates; without a strict schema the client need not repeat it (kilobytes)."""
 
     def __init__(self, taxonomy: AirTaxonomy, schema: dict[str, Any] | None) -> None:
         self.taxonomy = taxonomy
@@ -161,6 +172,8 @@ class _Outcome:
     errors: list[str] = field(default_factory=list)
     raw: str | None = None
     parsed: ParsedTree | None = None
+    formats: set[str] = field(default_factory=set)
+    """Response formats the replies for this prompt were asked in."""
 
 
 @register_generator
@@ -188,7 +201,7 @@ class OpenAITreeGenerator(TreeGenerator):
     def check(self) -> None:
         """The taxonomy loads and the key variable is set (LLMConfigError names it)."""
         _ = self.taxonomy
-        read_api_key(self.spec.api_key_env)
+        read_api_key(self.spec.endpoint.api_key_env)
 
     def template_hash(self) -> str:
         if self._template_hash is None:
@@ -199,49 +212,32 @@ class OpenAITreeGenerator(TreeGenerator):
     @property
     def version(self) -> str:
         s = self.spec
-        models = s.model if s.style == "chat" else f"{s.harm_model}+{s.benefit_model}"
+        models = s.endpoint.model if s.style == "chat" else f"{s.harm_model}+{s.benefit_model}"
         return (
             f"{super().version}/prompt-{P.PROMPT_VERSION}-{self.template_hash()}/{s.style}/{models}"
         )
 
-    def settings(self, model: str, seed: int | None, reasks: int, fmt: str) -> ClientSettings:
-        s = self.spec
-        return ClientSettings(
-            base_url=s.base_url,
-            model=model,
-            api_key_env=s.api_key_env,
-            temperature=s.temperature,
-            max_tokens=s.max_tokens,
-            seed=seed,
-            response_format=fmt,  # type: ignore[arg-type]
-            concurrency=s.concurrency,
-            rps=s.rps,
-            timeout=s.timeout,
-            max_retries=s.max_retries,
-            max_reasks=reasks,
-            backoff_initial=s.backoff_initial,
-            backoff_max=s.backoff_max,
-            cache=s.cache,
-            progress=s.progress,
-        )
+    def settings(self, **update: Any) -> EndpointSettings:
+        """The endpoint with this run's overrides (model, seed, re-asks, format)."""
+        return self.spec.endpoint.model_copy(update=update)
 
     # ------------------------------------------------------------------ styles
     def _chat(self, prompts: Sequence[str]) -> list[_Outcome]:
         s = self.spec
-        schema = request_schema(self.taxonomy) if s.response_format == "json_schema" else None
-        parser = TreeReply(self.taxonomy, schema)
+        parser = TreeReply(self.taxonomy, request_schema(self.taxonomy))
         system = P.system_prompt(self.taxonomy)
         tag = f"harm-benefit-tree/{P.PROMPT_VERSION}-{self.template_hash()}"
         requests = [
             ChatRequest(P.chat_messages(self.taxonomy, p, system), tag=tag) for p in prompts
         ]
-        settings = self.settings(s.model, s.seed, s.max_attempts - 1, s.response_format)
-        with LLMClient(settings) as client:
+        with LLMClient(self.settings(max_reasks=s.max_attempts - 1)) as client:
             results = client.complete(requests, parser, desc="trees")
             self.stats.add(client.last_run)
+            fallback = client.response_format
         out = []
         for r in results:
             o = _Outcome(attempts=(r.reasks + 1) if r.content is not None else 0, raw=r.content)
+            o.formats.add(r.response_format or fallback)
             if r.ok:
                 o.parsed = r.value
             else:
@@ -256,11 +252,13 @@ class OpenAITreeGenerator(TreeGenerator):
         for attempt in range(1, s.max_attempts + 1):
             if not pending:
                 break
-            seed = None if s.seed is None else s.seed + attempt - 1
+            seed = None if s.endpoint.seed is None else s.endpoint.seed + attempt - 1
             tag = f"safetyreporter/attempt-{attempt}"
-            halves = {}
+            halves: dict[str, list[Result[Any]]] = {}
             for side, model in (("harm", s.harm_model), ("benefit", s.benefit_model)):
-                settings = self.settings(model, seed, 0, "none")
+                settings = self.settings(
+                    model=model, seed=seed, max_reasks=0, response_format="none"
+                )
                 requests = [
                     ChatRequest([{"role": "user", "content": prompts[i]}], tag=tag) for i in pending
                 ]
@@ -271,6 +269,7 @@ class OpenAITreeGenerator(TreeGenerator):
             for k, i in enumerate(pending):
                 o = out[i]
                 o.attempts = attempt
+                o.formats.add("none")
                 h, b = halves["harm"][k], halves["benefit"][k]
                 o.raw = f"HARMS:\n{h.content}\n\nBENEFITS:\n{b.content}"
                 try:
@@ -298,13 +297,17 @@ class OpenAITreeGenerator(TreeGenerator):
         outcomes = (
             self._chat(prompts) if self.spec.style == "chat" else self._safetyreporter(prompts)
         )
-        prov = self.provenance()
+        base = self.provenance()
+        provs: dict[str, Provenance] = {}
         out = []
         for rec, o in zip(records.itertuples(index=False), outcomes, strict=True):
+            fmt = "+".join(sorted(o.formats)) or "none"
+            if fmt not in provs:
+                provs[fmt] = base.model_copy(update={"version": f"{base.version}/format-{fmt}"})
             common = {
                 "record_id": str(rec.record_id),
                 "dataset": str(rec.dataset),
-                "provenance": prov,
+                "provenance": provs[fmt],
             }
             if o.parsed is None:
                 out.append(
