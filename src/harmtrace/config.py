@@ -33,7 +33,8 @@ def respond_enabled(config: Mapping[str, Any]) -> bool:
 
 def answer_sets(config: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
     """Answer datasets of the respond stage: ``<prompt set>--<target>`` -> (prompt set,
-    target, harmful | benign), prompt sets outer, targets inner, in config order."""
+    target, harmful | benign): prompt sets sorted by name (a mapping's key order is no
+    product's business: a re-saved config must not replan), targets in list order."""
     from harmtrace.targets.respond import answer_dataset
 
     if not respond_enabled(config):
@@ -41,7 +42,7 @@ def answer_sets(config: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
     block = config["respond"]
     return {
         answer_dataset(prompt_set, target): (prompt_set, target, kind)
-        for prompt_set, kind in (block.get("prompt_sets") or {}).items()
+        for prompt_set, kind in sorted((block.get("prompt_sets") or {}).items())
         for target in block["targets"]
     }
 
@@ -91,7 +92,7 @@ def enabled_analyses(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     for name, spec in (config.get("analysis") or {}).items():
         if not spec.get("enabled", True):
             continue
-        if spec.get("datasets_from") == "respond":  # every answer dataset, in config order
+        if spec.get("datasets_from") == "respond":  # every answer dataset
             spec = {**spec, "datasets": list(answer_sets(config))}
         out[name] = spec
     return out

@@ -23,7 +23,7 @@ DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 def test_the_default_config_is_consistent():
     answers = [
         f"{prompt_set}--{target}"
-        for prompt_set in DEFAULT["respond"]["prompt_sets"]
+        for prompt_set in sorted(DEFAULT["respond"]["prompt_sets"])
         for target in DEFAULT["respond"]["targets"]
     ]
     assert check_config(DEFAULT, ROOT) == [*DEFAULT["data"]["datasets"], *answers]
@@ -36,6 +36,14 @@ def test_answer_sets_name_prompt_set_target_and_kind():
     off = copy.deepcopy(DEFAULT)
     off["respond"]["enabled"] = False
     assert answer_sets(off) == {}
+
+
+def test_answer_sets_do_not_follow_mapping_key_order():
+    """A config re-saved with sorted keys must plan the same notebook parameters."""
+    shuffled = copy.deepcopy(DEFAULT)
+    shuffled["respond"]["prompt_sets"] = dict(reversed(DEFAULT["respond"]["prompt_sets"].items()))
+    assert list(answer_sets(shuffled)) == list(answer_sets(DEFAULT))
+    assert next(iter(answer_sets(DEFAULT))).startswith(min(DEFAULT["respond"]["prompt_sets"]))
 
 
 def test_the_study_entry_follows_the_respond_stage():

@@ -81,3 +81,14 @@ def test_default_rule_prefers_accuracy_among_fast_extractors():
     assert choose_default_extractor(none_fast) == "b"
     tie = _summary([("a", 0.7001, 1100.0), ("b", 0.7002, 3000.0)])
     assert choose_default_extractor(tie) == "b"
+
+
+def test_rated_rates_are_fixed_and_a_stack_adds_its_parts_times():
+    from harmtrace.graders.features import EXTRACTORS, RATED_TEXTS_PER_S, rated_texts_per_s
+
+    assert set(RATED_TEXTS_PER_S) == set(EXTRACTORS)  # every registered extractor is rated
+    a, b = RATED_TEXTS_PER_S["tfidf"], RATED_TEXTS_PER_S["minilm"]
+    assert rated_texts_per_s("tfidf+minilm") == pytest.approx(a * b / (a + b))
+    assert rated_texts_per_s("tfidf+minilm") < min(a, b)
+    with pytest.raises(ValueError, match="RATED_TEXTS_PER_S"):
+        rated_texts_per_s("tfidf+nope")

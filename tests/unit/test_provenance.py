@@ -53,6 +53,7 @@ def test_registered_records_carry_their_provenance(air):
         "n_quarantined": 0,
         "expected_records": 80,
         "columns": None,
+        "target": None,
     }
     assert read_provenance(path) == prov
     df = read_records(path, "air-bench-2024")

@@ -44,7 +44,8 @@ def test_an_overlay_studies_a_user_prompt_file_with_a_local_model_folder(
     everything = planned_rules(project, mirror, *args)
     assert "notebook_model_study" in everything
     assert "prepare_model" not in everything  # a local folder needs no conversion
-    snakemake(project, "--cores", "2", *args, *outputs, mirror=mirror)
+    # --configfile takes several files: the targets go before it
+    snakemake(project, "--cores", "2", *outputs, *args, mirror=mirror)
     a, b = (read_table(project / out, "records") for out in outputs)
     assert len(a) == len(b) == 3
     assert a["gen_prompt_record_id"].tolist() == b["gen_prompt_record_id"].tolist()
@@ -55,4 +56,4 @@ def test_an_overlay_studies_a_user_prompt_file_with_a_local_model_folder(
         sa["weights_sha256"] == json.loads((folder / "manifest.json").read_text())["weights_sha256"]
     )
     # a warm rerun has nothing to do
-    assert planned_rules(project, mirror, *args, *outputs) == set()
+    assert planned_rules(project, mirror, *outputs, *args) == set()

@@ -19,6 +19,7 @@ from harmtrace.config import (
     source_datasets,
 )
 from harmtrace.graders.registry import BUILTIN
+from harmtrace.targets.registry import BUILTIN as TARGET_MODULES, make_target_spec
 
 DATASETS = check_config(config)
 USER_DATASETS = config["data"].get("user_datasets") or {}
@@ -190,3 +191,60 @@ def tree_inputs(wildcards):
         out["model"] = f"{EMBEDDED_DIR}/model.pkl"
         out["oof"] = f"{EMBEDDED_DIR}/oof_scores.parquet"
     return out
+
+
+# The respond stage (respond.smk)
+RESPOND = config.get("respond") or {}
+TARGETS = config.get("targets") or {}
+PROGRESS_DIR = RESPOND.get("progress_dir", "results/cache/respond")
+MAX_PROMPTS = (
+    ["--max-prompts", RESPOND["max_prompts"]] if RESPOND.get("max_prompts") else []
+)
+
+
+def target_model(target):
+    """The registered model a target's weights come from, if the DAG must prepare it."""
+    return make_target_spec(target, TARGETS[target]).prepared_model()
+
+
+def target_code(target):
+    """Code hash of answering with one target's backend (the registry imports it by name)."""
+    backend = TARGETS[target]["backend"]
+    return code_hash(
+        verbs=["respond"], modules=[TARGET_MODULES.get(backend, "harmtrace.targets")]
+    )
+
+
+PREPARED = sorted({m for _, t, _ in ANSWERS.values() if (m := target_model(t))})
+
+
+def respond_plan_file(prompt_set):
+    return f"results/shards/respond/{prompt_set}.plan.json"
+
+
+def answer_shard(target, prompt_set, shard, shards):
+    return f"results/shards/respond/{target}/{prompt_set}/{shard}-of-{shards}.parquet"
+
+
+def answer_shards(wildcards):
+    """Every respond shard of one answer dataset (known once its plan exists)."""
+    prompt_set, target, _ = ANSWERS[wildcards.dataset]
+    plan = checkpoints.respond_plan.get(prompt_set=prompt_set).output[0]
+    n = json.loads(Path(plan).read_text(encoding="utf-8"))["shards"]
+    return [answer_shard(target, prompt_set, i, n) for i in range(1, n + 1)]
+
+
+def respond_inputs(wildcards):
+    out = {"records": records(wildcards.prompt_set)}
+    model = target_model(wildcards.target)
+    if model:
+        out["model"] = f"results/models/targets/{model}/manifest.json"
+    return out
+
+
+def respond_model_dir(wildcards, input):
+    return (
+        ["--model-dir", str(Path(input.model).parent)]
+        if "model" in input.keys()
+        else []
+    )

@@ -2,12 +2,12 @@ rule fetch:
     """Download a registered dataset (or copy it from the mirror) and verify its sha256."""
     output:
         manifest=f"{RAW}/{{dataset}}/MANIFEST.json",
-    wildcard_constraints:
-        dataset=one_of(SOURCES),
     log:
         logfile("fetch", "{dataset}"),
     benchmark:
         bench("fetch", "{dataset}")
+    wildcard_constraints:
+        dataset=one_of(SOURCES),
     conda:
         ENV
     params:
@@ -30,12 +30,12 @@ rule normalize:
     output:
         records="results/records/{dataset}.parquet",
         quarantine="results/records/{dataset}.quarantine.jsonl",
-    wildcard_constraints:
-        dataset=one_of(SOURCES),
     log:
         logfile("normalize", "{dataset}"),
     benchmark:
         bench("normalize", "{dataset}")
+    wildcard_constraints:
+        dataset=one_of(SOURCES),
     conda:
         ENV
     params:

@@ -432,6 +432,28 @@ EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
 }
 
 
+RATED_TEXTS_PER_S: dict[str, float] = {"tfidf": 1765.0, "wordllama": 1479.0, "minilm": 32.0}
+"""Texts/s each extractor scores on 2 cores, measured once with the comparison's protocol
+(docs/grader.md, section 7; minilm from benchmarks/bench_embedded_grader.py). The default
+rule and every product read these rated figures, never the run's own timing: a busy
+machine must not change which extractor is eligible, nor a byte of the paper."""
+
+
+def rated_texts_per_s(name: str) -> float:
+    """The rated rate of an extractor name; a stack ``a+b`` featurises with every part,
+    so its time per text is the sum of its parts' times."""
+    parts = name.split("+")
+    unknown = [p for p in parts if p not in RATED_TEXTS_PER_S]
+    if unknown:
+        raise ValueError(
+            f"no rated throughput for extractor(s) {unknown}; add it to RATED_TEXTS_PER_S "
+            "(measure with benchmarks/bench_embedded_grader.py)"
+        )
+    if len(parts) == 1:
+        return RATED_TEXTS_PER_S[name]
+    return 1.0 / sum(1.0 / RATED_TEXTS_PER_S[p] for p in parts)
+
+
 def embedding_parts(name: str) -> list[str]:
     """The stateless parts of an extractor name (``tfidf+minilm`` -> ``["minilm"]``): the
     ones whose embeddings can be computed once and cached (``harmtrace embed-texts``)."""
