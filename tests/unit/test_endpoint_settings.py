@@ -5,8 +5,6 @@ the nested spec blocks must all follow its fields, and these tests fail when one
 from __future__ import annotations
 
 import re
-import typing
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -23,41 +21,10 @@ from harmtrace.llm.settings import (
     endpoint_keys,
     endpoint_overrides,
 )
+from tests.schemacheck import ROOT, SCHEMA, expected_property, squashed
 
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
 FIELDS = EndpointSettings.model_fields
 runner = CliRunner()
-
-JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
-BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
-
-
-def expected_property(name: str) -> dict:
-    """What ``$defs/endpoint`` must say about a field: type(s), enum, bounds, description."""
-    field = FIELDS[name]
-    annotation = field.annotation
-    args = typing.get_args(annotation)
-    nullable = type(None) in args
-    core = next((a for a in args if a is not type(None)), annotation) if nullable else annotation
-    out: dict = {"description": field.description}
-    if typing.get_origin(core) is typing.Literal:
-        out["type"], out["enum"] = "string", list(typing.get_args(core))
-    else:
-        out["type"] = JSON_TYPES[core]
-    if nullable:
-        out["type"] = [out["type"], "null"]
-    for meta in field.metadata:
-        for attr, key in BOUNDS.items():
-            if getattr(meta, attr, None) is not None:
-                out[key] = getattr(meta, attr)
-        if getattr(meta, "min_length", None) is not None:
-            out["minLength"] = meta.min_length
-    return out
-
-
-def squash(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def test_schema_defs_endpoint_has_exactly_the_settings_fields():
@@ -66,11 +33,9 @@ def test_schema_defs_endpoint_has_exactly_the_settings_fields():
     props = defs["properties"]
     assert list(props) == list(FIELDS)  # same names, same order
     for name, prop in props.items():
-        want = expected_property(name)
         assert prop.get("description"), f"$defs/endpoint/{name} has no description"
-        assert squash(prop["description"]) == squash(want.pop("description")), name
         # type, enum and bounds; no default (a block's own defaults come from its spec)
-        assert {k: v for k, v in prop.items() if k != "description"} == want, name
+        assert squashed(prop) == squashed(expected_property(FIELDS[name])), name
 
 
 def test_every_openai_block_refers_to_the_one_definition():

@@ -100,3 +100,16 @@ def test_tables_compile_with_latex(tables, tmp_path):
             ["pdftotext", str(tmp_path / "doc.pdf"), "-"], capture_output=True, text=True
         ).stdout
         assert "my_set & 50% $x$ #1 {a}" in text
+
+
+def test_write_tables_names_files_for_the_producer_and_keeps_math_headers(tmp_path):
+    import pandas as pd
+
+    from harmtrace.report.latex import write_tables
+
+    frame = pd.DataFrame({"Sample & set": ["a_b"], "$\\geq$ 2": ["1"]})
+    paths = write_tables({"one": (frame, ("$\\geq$ 2",), "ll")}, tmp_path, "prod")
+    assert [p.name for p in paths] == ["prod--one.tex"]
+    tex = paths[0].read_text()
+    assert "Sample \\& set" in tex and "a\\_b" in tex  # text escaped
+    assert "$\\geq$ 2" in tex  # math header kept as LaTeX

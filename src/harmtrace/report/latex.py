@@ -78,3 +78,19 @@ def file_stem(name: object) -> str:
 def write_table_tex(df: pd.DataFrame, path: Path, **kwargs: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_booktabs(df, **kwargs), encoding="utf-8")  # type: ignore[arg-type]
+
+
+TableSpec = tuple[pd.DataFrame, tuple[str, ...], str]
+"""A table to write: the frame, its columns already in LaTeX, its column alignment."""
+
+
+def write_tables(frames: dict[str, TableSpec], tables_dir: Path, producer: str) -> list[Path]:
+    """One booktabs file per table, ``<producer>--<name>.tex`` (the producer in the name);
+    a header holding math (``$``) is LaTeX already and is not escaped."""
+    paths = []
+    for name, (frame, raw, align) in frames.items():
+        path = Path(tables_dir) / f"{producer}--{name}.tex"
+        math = tuple(c for c in frame.columns if "$" in str(c))
+        write_table_tex(frame, path, raw_columns=raw, align=align, raw_header=math)
+        paths.append(path)
+    return paths

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harmtrace.report.latex import points, write_table_tex
+from harmtrace.report.latex import points, write_tables
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
 
 CATEGORY_NAMES = {
@@ -93,9 +93,4 @@ def write_study_tables(study, tables_dir: Path, producer: str) -> list[Path]:
             "p{5.2cm}rrrrlrr",
         ),
     }
-    paths = []
-    for name, (frame, raw, align) in frames.items():
-        path = Path(tables_dir) / f"{producer}--{name}.tex"
-        write_table_tex(frame, path, raw_columns=raw, align=align)
-        paths.append(path)
-    return paths
+    return write_tables(frames, tables_dir, producer)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from harmtrace.analysis.relevance import SampleRelevance
-from harmtrace.report.latex import write_table_tex
+from harmtrace.report.latex import write_tables
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_pct
 from harmtrace.taxonomy import RELEVANCE_LEVELS, SEVERITY_NAMES
 
@@ -76,9 +76,4 @@ def write_relevance_tables(
             "lrrrrr",
         ),
     }
-    paths = []
-    for name, (frame, raw, align) in frames.items():
-        path = Path(tables_dir) / f"{producer}--{name}.tex"
-        write_table_tex(frame, path, raw_columns=raw, align=align)
-        paths.append(path)
-    return paths
+    return write_tables(frames, tables_dir, producer)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from harmtrace.analysis.validity import DatasetValidity
-from harmtrace.report.latex import escape, points, write_table_tex
+from harmtrace.report.latex import escape, points, write_tables
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
 from harmtrace.taxonomy import CATEGORY_TITLES
 
@@ -148,10 +148,4 @@ def write_validity_tables(
             "llllll",
         ),
     }
-    paths = []
-    for name, (frame, raw, align) in frames.items():
-        path = Path(tables_dir) / f"{producer}--{name}.tex"
-        header_raw = tuple(c for c in frame.columns if "$" in c)
-        write_table_tex(frame, path, raw_columns=raw, align=align, raw_header=header_raw)
-        paths.append(path)
-    return paths
+    return write_tables(frames, tables_dir, producer)
