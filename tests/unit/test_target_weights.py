@@ -160,6 +160,28 @@ def test_prepare_model_never_replaces_a_foreign_folder(tmp_path):
     assert not (tmp_path / "raw").exists()  # refused before downloading
 
 
+def test_a_conversion_whose_manifest_snakemake_deleted_is_redone(index, tmp_path, monkeypatch):
+    """--forceall deletes the rule's output (the manifest) and leaves the folder: ours."""
+    spec = _toy_spec(index, hashlib.sha256(GGUF).hexdigest())
+    monkeypatch.setattr(weights, "load_models", lambda: {"toy": spec})
+    conversions = []
+
+    def convert(gguf, out):
+        conversions.append(out)
+        (out / "model.safetensors").write_bytes(b"w" * 10)
+        (out / "config.json").write_text(json.dumps({"max_position_embeddings": 128}))
+        (out / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ x }}"}))
+
+    monkeypatch.setattr(weights, "convert_gguf", convert)
+    out = prepare_model("toy", tmp_path / "raw", tmp_path / "out")
+    first = (out / "manifest.json").read_bytes()
+    (out / "manifest.json").unlink()
+    prepare_model("toy", tmp_path / "raw", out)
+    assert len(conversions) == 2 and (out / "manifest.json").read_bytes() == first
+    prepare_model("toy", tmp_path / "raw", out)  # intact: reused, not converted again
+    assert len(conversions) == 2
+
+
 def _hf_folder(folder: Path, weights_bytes: bytes = b"w" * 10) -> Path:
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(weights_bytes)

