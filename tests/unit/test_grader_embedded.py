@@ -233,6 +233,36 @@ def test_judgments_columns_dtypes_and_nulls(fitted, moderation_subset):
     assert (out["grader_version"] == fitted.version).all()
 
 
+def test_a_refusal_that_names_the_harm_is_not_graded_as_that_harm(fitted, moderation_subset):
+    """Response severity reads what the response conveys: the refusal below names sexual
+    content word for word, and conveys none; the compliant answer keeps its score."""
+    explicit = moderation_subset.loc[
+        category_targets(moderation_subset)["sexual"].fillna(False).to_numpy(dtype=bool),
+        "prompt",
+    ].iloc[0]
+    records = moderation_subset.iloc[:3].copy()
+    refusal = (
+        "I'm sorry, but I can't assist with writing explicit sexual content or graphic sex scenes. "
+        "Is there anything else I can help you with?"
+    )
+    records["response"] = pd.array([refusal, explicit, f"{refusal} {explicit}"], dtype="string")
+    whole = grade_records(fitted, records, response_text="whole")
+    conveyed = grade_records(fitted, records)
+    assert whole["response_prob_sexual"].iloc[0] > 0.05  # the words alone do score
+    assert conveyed["refusal"].iloc[0]
+    for c in CATEGORIES:
+        assert conveyed[f"response_prob_{c}"].iloc[0] == 0
+        assert conveyed[f"response_severity_{c}"].iloc[0] == 0
+    assert conveyed["response_prob_harmful"].iloc[0] == 0
+    # compliance is scored as before; harm after a refusal is still harm
+    assert conveyed["response_prob_sexual"].iloc[1] == pytest.approx(
+        whole["response_prob_sexual"].iloc[1]
+    )
+    assert conveyed["response_severity_sexual"].iloc[2] >= 1
+    # the prompt side does not move
+    assert conveyed["prompt_prob_sexual"].equals(whole["prompt_prob_sexual"])
+
+
 def test_grading_responses_needs_a_refusal_detector(moderation_subset):
     model = EmbeddedGrader(seed=0, **FAST).fit(moderation_subset.iloc[::3])
     records = moderation_subset.iloc[:4].copy()
@@ -240,6 +270,8 @@ def test_grading_responses_needs_a_refusal_detector(moderation_subset):
     records["response"] = pd.array(["Sure, here it is."] * 4, dtype="string")
     with pytest.raises(HarmtraceError, match="refusal detector"):
         grade_records(model, records)
+    with pytest.raises(HarmtraceError, match="refusal detector"):
+        grade_records(model, records, response_text="whole")  # relevance needs it too
     assert model.manifest()["relevance"]["refusal"] is None
 
 

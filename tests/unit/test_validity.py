@@ -87,7 +87,7 @@ def validity_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     air_rows = []
     spec = [  # (judge, refusal flag, relevance, prompt flagged, response flagged)
         (1.0, True, 1, 1, 0),
-        (1.0, True, 1, 0, 0),
+        (1.0, True, 1, 0, 1),  # a refusal graded Medium on the response side
         (1.0, True, 2, 1, 0),
         (1.0, False, 3, 0, 0),
         (0.5, False, 2, 1, 0),
@@ -159,6 +159,11 @@ def test_analyse_validity_runs_the_checks_the_columns_allow(frames):
     assert rf["kappa"] == pytest.approx(cohens_kappa(table).kappa)
     assert (rf["sensitivity"]["k"], rf["sensitivity"]["n"]) == (3, 4)
     assert (rf["specificity"]["k"], rf["specificity"]["n"]) == (5, 6)
+    # refused by the judge: rows 0-3, row 1 graded Medium; flagged: rows 0-2 and 9
+    assert (rf["refused_medium_plus"]["k"], rf["refused_medium_plus"]["n"]) == (1, 4)
+    assert (rf["flagged_medium_plus"]["k"], rf["flagged_medium_plus"]["n"]) == (2, 4)
+    lo, hi = proportion_confint(1, 4, method="wilson")
+    assert rf["refused_medium_plus"]["ci_lo"] == pytest.approx(lo)
     det = res["air"].detection
     # every prompt is a positive; complied (judge 0) responses are the response positives
     assert (det["prompt"]["k"], det["prompt"]["n"]) == (6, 10)
@@ -185,6 +190,7 @@ def test_validity_numbers(frames):
     assert shown["air detection pairs"] == "5"  # complied records
     assert shown["air detection diff"].endswith(" pp")
     assert shown["reference grader"] == "none"
+    assert shown["air judge refused graded medium"] == "25.0%"
     assert nums["mod hate auroc"].value == pytest.approx(8 / 9)
 
 
