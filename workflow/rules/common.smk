@@ -207,6 +207,11 @@ def target_model(target):
     return make_target_spec(target, TARGETS[target]).prepared_model()
 
 
+def target_threads(wildcards):
+    """A respond job's threads: what its target keeps busy (torch threads for in-process)."""
+    return make_target_spec(wildcards.target, TARGETS[wildcards.target]).cpu_threads()
+
+
 def target_code(target):
     """Code hash of answering with one target's backend (the registry imports it by name)."""
     backend = TARGETS[target]["backend"]

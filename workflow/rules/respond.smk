@@ -69,7 +69,7 @@ if ANSWERS:
             shards=r"\d+",
         conda:
             ENV
-        threads: 2
+        threads: target_threads
         resources:
             mem_mb=3000,
         params:

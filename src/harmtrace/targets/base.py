@@ -56,6 +56,10 @@ class TargetSpec(BaseModel):
         ``prepare_model`` rule), or None when the target needs no artifact."""
         return None
 
+    def cpu_threads(self) -> int:
+        """CPU cores one respond job of this target keeps busy (the rule's ``threads``)."""
+        return 1
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
