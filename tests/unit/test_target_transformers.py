@@ -72,7 +72,7 @@ def test_spec_defaults_and_which_fields_affect_answers():
     spec = make_target_spec("t", {"backend": "transformers", "model": SMOLLM2})
     assert isinstance(spec, TransformersSpec)
     assert spec.generation.temperature == 0 and spec.generation.max_tokens == 64
-    assert (spec.batch_size, spec.threads, spec.truncation) == (32, 2, "error")
+    assert (spec.batch_size, spec.threads, spec.truncation) == (32, 1, "error")
     fields = answer_fields(TransformersSpec)
     assert "model_dir" not in fields
     assert {"model", "generation", "batch_size", "threads", "truncation"} <= set(fields)
@@ -215,3 +215,12 @@ def test_too_long_prompts_error_or_are_left_truncated(make):
 def test_an_empty_prompt_in_a_list_is_named(make):
     with pytest.raises(ConversationError, match="conversation 1: the prompt is empty"):
         make().generate([user("Hi"), user("")])
+
+
+def test_a_respond_job_takes_its_targets_threads():
+    """The rule's threads follow the target: torch threads in process, one for an endpoint."""
+    from harmtrace.targets.base import TargetSpec
+
+    assert TransformersSpec(model="m", threads=3).cpu_threads() == 3
+    assert TransformersSpec(model="m").cpu_threads() == 1
+    assert TargetSpec().cpu_threads() == 1
