@@ -31,17 +31,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.required import unavailable
+
 MODEL = "smollm2-135m-instruct"
 READY_TIMEOUT = 240.0
 """Seconds a server gets to load the model and answer /health (a loaded machine)."""
-REQUIRED = os.environ.get("HARMTRACE_REALSERVER") == "1" or bool(os.environ.get("CI"))
-"""In CI (or with HARMTRACE_REALSERVER=1) a missing server stack fails instead of skipping."""
 
 
 def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"HARMTRACE_REALSERVER=1 but {reason}")
-    pytest.skip(reason)
+    unavailable("HARMTRACE_REALSERVER", "the real-server tests", reason)
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.required import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "slurm-cluster"
-REQUIRED = os.environ.get("HARMTRACE_SLURM") == "1" or bool(os.environ.get("CI"))
-"""In CI (or with HARMTRACE_SLURM=1) a cluster that cannot start fails instead of skipping."""
 
 
 def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"the Slurm tests must run here (CI or HARMTRACE_SLURM=1), but {reason}")
-    pytest.skip(reason)
+    unavailable("HARMTRACE_SLURM", "the Slurm tests", reason)
 
 
 @dataclass(frozen=True)

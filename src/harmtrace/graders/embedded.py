@@ -784,7 +784,7 @@ def score_conveyed(model: EmbeddedGrader, conveyed: Sequence[str]) -> pd.DataFra
     classifiers make of an empty text."""
     texts = as_texts(conveyed)
     empty = np.array([not t.strip() for t in texts], dtype=bool)
-    probs = model.predict_features(model.featurize(texts))
+    probs = model.predict(texts)
     for col in [c for c in probs.columns if "prob" in c]:
         probs.loc[empty & probs[col].notna().to_numpy(), col] = 0.0  # a NaN head stays unused
     return model.add_severity(probs)
