@@ -21,7 +21,6 @@ from harmtrace.cli import app
 from harmtrace.data.normalize import normalize_dataset, write_normalized
 from harmtrace.data.registry import get_dataset
 from harmtrace.graders.embedded import EmbeddedGrader
-from harmtrace.graders.features import RATED_TEXTS_PER_S
 from harmtrace.graders.labels import training_fingerprint
 from harmtrace.io import read_table, write_table
 from harmtrace.report.macros import count, pct, real, write_numbers
@@ -118,26 +117,38 @@ def air(raw_dir, trained):
 
 
 # ------------------------------------------------------------ compare-extractors
-def test_compare_extractors_keeps_measured_rates_out_of_its_products(trained, tmp_path):
-    """The parquet, numbers and table hold only whether the minimum rate is reached, so a
-    rerun gives the same bytes; the rates go to the --throughput timing file."""
+def test_compare_extractors_ranks_by_loso_and_keeps_timings_out(trained, raw_dir, tmp_path):
+    """Out-of-fold metrics on the moderation texts, leave-one-source-out AUROC on the
+    prompt sets, the rule's pick; a rerun gives the same bytes (no timing in a product),
+    and the measured rates go to the --throughput timing file only."""
+    sets = []
+    for name in ("strongreject", "rho-overrefusal"):
+        path = tmp_path / f"{name}.parquet"
+        write_normalized(normalize_dataset(get_dataset(name), raw_dir), path, None)
+        sets += ["--records", path]
     out = {k: tmp_path / f"run{k}" for k in (1, 2)}
     for d in out.values():
         res = invoke(
-            "compare-extractors", "--records", trained["records"], "--extractors", "tfidf",
-            "--seeds", 0, "--folds", 2, "--out", d / "cmp.parquet",
+            "compare-extractors", "--records", trained["records"], *sets,
+            "--extractors", "tfidf", "--seeds", 0, "--folds", 2, "--inner-splits", 2,
+            "--out", d / "cmp.parquet", "--loso-out", d / "loso.parquet",
             "--numbers", d / "numbers.json", "--table", d / "table.tex",
             "--throughput", d / "throughput.json",
         )  # fmt: skip
         assert res.exit_code == 0, res.output
-    for name in ("cmp.parquet", "numbers.json", "table.tex"):
+    for name in ("cmp.parquet", "loso.parquet", "numbers.json", "table.tex"):
         assert (out[1] / name).read_bytes() == (out[2] / name).read_bytes(), name
     cmp = pd.read_parquet(out[1] / "cmp.parquet")
-    assert "texts_per_s" not in cmp and cmp["fast_enough"].dtype == bool
-    rates = [json.loads((d / "throughput.json").read_text())["tfidf"] for d in out.values()]
-    assert all(r["measured"] > 0 and r["rated"] == RATED_TEXTS_PER_S["tfidf"] for r in rates)
-    assert cmp["fast_enough"].all()  # rated, so a loaded machine cannot flip it
-    assert "texts/s" in (out[1] / "table.tex").read_text()
+    assert "texts_per_s" not in cmp and set(cmp["category"]) == set(CATS)
+    loso = pd.read_parquet(out[1] / "loso.parquet")
+    assert set(loso["dataset"]) == {"strongreject", "rho-overrefusal"}
+    # strongreject is harmful-only: its AUROC uses the other source's benign prompts
+    assert 0.5 < loso.set_index("dataset").loc["strongreject", "auroc"] <= 1.0
+    assert json.loads((out[1] / "throughput.json").read_text())["tfidf"] > 0
+    nums = json.loads((out[1] / "numbers.json").read_text())
+    assert nums["chosen"]["value"] == "tfidf" and nums["loso sources"]["value"] == 1
+    table = (out[1] / "table.tex").read_text()
+    assert "LOSO mean" in table and "texts/s" not in table
 
 
 # ------------------------------------------------------------------ train-grader

@@ -161,49 +161,48 @@ def summary() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_extractor_table(summary):
-    tab = extractor_table(summary, 1000)
-    speed = "1{,}000+ texts/s"
-    assert list(tab.columns) == ["Extractor", "Category", "AUROC", "AUPRC", "F1", speed]
-    assert len(tab) == 8
+@pytest.fixture
+def loso() -> pd.DataFrame:
+    rows = [("tfidf", "a", 0.9), ("tfidf", "b", 0.7), ("tfidf", "c", float("nan"))]
+    rows += [("minilm", "a", 0.8), ("minilm", "b", 0.85), ("minilm", "c", float("nan"))]
+    return pd.DataFrame(rows, columns=["extractor", "dataset", "auroc"])
+
+
+def test_extractor_table(summary, loso):
+    tab = extractor_table(summary, loso)
+    cols = ["Extractor", "Hate", "Sexual", "Violence", "Self-harm", "LOSO mean", "LOSO lowest"]
+    assert list(tab.columns) == cols and len(tab) == 2
     first = tab.iloc[0]
-    assert first["Extractor"] == "tfidf" and first["Category"] == "Hate"
-    assert first["AUROC"] == "0.80 $\\pm$ 0.01"
-    assert first["AUPRC"] == "0.60 $\\pm$ 0.03"
-    assert first["F1"] == "0.50 $\\pm$ 0.01"
-    assert first[speed] == "yes"  # 5,000 texts/s
-    assert tab.iloc[-1]["Category"] == "Self-harm" and tab.iloc[-1][speed] == "no"  # 300
-    # a measured rate never reaches the table: the same call from other rates, same table
+    assert first["Extractor"] == "\\texttt{tfidf}"
+    assert first["Hate"] == "0.60 $\\pm$ 0.03"  # three seeds: sd shown
+    assert first["LOSO mean"] == "0.80" and first["LOSO lowest"] == "0.70"  # NaN skipped
+    assert tab.iloc[1]["LOSO mean"] == "0.82"
+    one_seed = extractor_table(summary.assign(n_seeds=1), loso)
+    assert one_seed.iloc[0]["Hate"] == "0.60"  # one seed: no sd to show
+    # throughput never reaches the table
     faster = summary.assign(texts_per_s=summary["texts_per_s"] * 1.1)
-    assert extractor_table(faster, 1000).equals(tab)
+    assert extractor_table(faster, loso).equals(tab)
 
 
-def test_extractor_numbers_agrees(summary):
-    nums = rendered(
-        extractor_numbers(summary, chosen="tfidf", configured="tfidf", min_texts_per_s=1000)
-    )
+def test_extractor_numbers_agrees(summary, loso):
+    nums = rendered(extractor_numbers(summary, loso, chosen="tfidf", configured="tfidf"))
     assert nums["agrees"] == "agrees"
     assert nums["chosen"] == "tfidf" and nums["configured"] == "tfidf"
-    assert nums["min texts per s"] == "1{,}000"
-    assert nums["seeds"] == "3"
+    assert nums["seeds"] == "3" and nums["loso sources"] == "2"
     # tfidf AUPRC 0.6, 0.7, 0.8, 0.9 -> mean 0.75; minilm 0.7..1.0 -> mean 0.85
     assert nums["tfidf mean auprc"] == f"{(0.6 + 0.7 + 0.8 + 0.9) / 4:.2f}"
     assert nums["minilm mean auprc"] == f"{(0.7 + 0.8 + 0.9 + 1.0) / 4:.2f}"
-    # throughput: only whether the median over categories reaches the minimum
-    assert nums["tfidf fast enough"] == "yes" and nums["minilm fast enough"] == "no"
-    assert not any("texts per s" in k and k != "min texts per s" for k in nums)
+    assert nums["tfidf loso auroc"] == "0.80" and nums["minilm loso lowest"] == "0.80"
+    assert not any("texts per s" in k or "fast enough" in k for k in nums)
     assert nums["tfidf self_harm auprc"] == "0.90"
     assert nums["minilm hate auprc"] == "0.70"
     names = [macro_name("extractors", k) for k in nums]
     assert len(set(names)) == len(names)
 
 
-def test_extractor_numbers_does_not_agree(summary):
-    nums = rendered(
-        extractor_numbers(summary, chosen="minilm", configured="tfidf", min_texts_per_s=250)
-    )
-    assert nums["agrees"] == "does not agree"
-    assert nums["chosen"] == "minilm" and nums["min texts per s"] == "250"
+def test_extractor_numbers_does_not_agree(summary, loso):
+    nums = rendered(extractor_numbers(summary, loso, chosen="minilm", configured="tfidf"))
+    assert nums["agrees"] == "does not agree" and nums["chosen"] == "minilm"
 
 
 @pytest.fixture

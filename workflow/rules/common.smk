@@ -87,12 +87,20 @@ def grader_code(name):
 
 
 def grader_inputs(wildcards):
-    """What a backend needs besides the records (the embedded grader: its trained model)."""
+    """What a backend needs besides the records (the embedded grader: its trained model
+    and the dataset's embeddings)."""
     if wildcards.grader == "embedded":
         return {
-            "model": f"{grader_block('embedded').get('model_dir', EMBEDDED_DIR)}/model.pkl"
+            "model": f"{grader_block('embedded').get('model_dir', EMBEDDED_DIR)}/model.pkl",
+            "embeddings": dataset_embedding_files(wildcards.dataset),
         }
     return {}
+
+
+def moderated_datasets():
+    """Datasets whose responses the moderation flow splits into sentences and scores
+    (MODERATE comes from moderate.smk; called when jobs are built)."""
+    return list(MODERATE.datasets) if MODERATE.policies else []
 
 
 EMBEDDED_DIR = grader_block("embedded").get("model_dir", "results/models/embedded")

@@ -1,4 +1,8 @@
-from harmtrace.graders.features import DEFAULT_EXTRACTOR, embedding_parts
+from harmtrace.graders.features import (
+    DEFAULT_EXTRACTOR,
+    dataset_embeddings,
+    embedding_parts,
+)
 
 EMBEDDED = grader_block("embedded")
 TRAIN = EMBEDDED.get("train_datasets") or []
@@ -8,12 +12,27 @@ RELEVANCE_DATASET = (config["grade"].get("relevance_check") or {}).get("dataset"
 
 
 EMBED_PARTS = embedding_parts(EMBEDDED.get("extractor") or DEFAULT_EXTRACTOR)
-EMBEDDING_CACHES = [
-    f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in EMBED_PARTS
-]
+COMPARED = (EMBEDDED.get("compare") or {}).get("extractors") or []
+COMPARED_PARTS = list(
+    dict.fromkeys(p for name in COMPARED for p in embedding_parts(name))
+)
+"""Stateless parts of the compared extractors (their training embeddings are cached too)."""
 
 
-if EMBED_PARTS:
+def training_embeddings(parts):
+    return [f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in parts]
+
+
+EMBEDDING_CACHES = training_embeddings(EMBED_PARTS)
+EMBEDDING_DIR = EMBEDDED.get("embedding_dir", "results/embeddings")
+
+
+def dataset_embedding_files(dataset):
+    """A dataset's embeddings by every stateless part of the embedded grader's extractor."""
+    return [str(dataset_embeddings(EMBEDDING_DIR, p, dataset)) for p in EMBED_PARTS]
+
+
+if EMBED_PARTS or COMPARED_PARTS:
 
     rule embed_texts:
         """Embed every training text once per embedding part of the extractor (e.g. minilm
@@ -27,13 +46,43 @@ if EMBED_PARTS:
         benchmark:
             bench("grade", "embed_texts/{part}")
         wildcard_constraints:
-            part="|".join(EMBED_PARTS),
+            part="|".join(dict.fromkeys(EMBED_PARTS + COMPARED_PARTS)),
         conda:
             ENV
         params:
             code=code_hash(verbs=["embed-texts"]),
         shell:
             "harmtrace embed-texts {input.records:q} --extractor {wildcards.part:q} "
+            "--threads {threads} --out {output:q} > {log:q} 2>&1"
+
+    rule embed_dataset:
+        """Embed once every text the trained grader reads in one dataset (prompts,
+        responses, what each response conveys) and, where it is moderated, each response
+        sentence; grading and moderation read the vectors."""
+        input:
+            records=records("{dataset}"),
+            model=f"{EMBEDDED_DIR}/model.pkl",
+        output:
+            str(dataset_embeddings(EMBEDDING_DIR, "{part}", "{dataset}")),
+        log:
+            logfile("grade", "embed_dataset/{part}/{dataset}"),
+        benchmark:
+            bench("grade", "embed_dataset/{part}/{dataset}")
+        wildcard_constraints:
+            part="|".join(EMBED_PARTS),
+        conda:
+            ENV
+        resources:
+            mem_mb=2000,
+        params:
+            model_dir=lambda wildcards, input: Path(input.model).parent,
+            sentences=lambda wildcards: (
+                "--sentences" if wildcards.dataset in moderated_datasets() else ""
+            ),
+            code=code_hash(verbs=["embed-texts"]),
+        shell:
+            "harmtrace embed-texts {input.records:q} --extractor {wildcards.part:q} "
+            "--model-dir {params.model_dir:q} {params.sentences} --threads {threads} "
             "--out {output:q} > {log:q} 2>&1"
 
 
@@ -113,12 +162,14 @@ rule evaluate_grader:
 
 
 rule compare_extractors:
-    """Out-of-fold AUROC/AUPRC/F1 and throughput of each offline feature extractor, on the
-    moderation-labelled training texts."""
+    """Each offline feature extractor: out-of-fold AUROC/AUPRC/F1 on the moderation texts
+    and leave-one-source-out AUROC on the prompt sets, and the rule's pick."""
     input:
         records=TRAIN_RECORDS,
+        caches=training_embeddings(COMPARED_PARTS),
     output:
         results=f"{EMBEDDED_DIR}/extractor_comparison.parquet",
+        loso=f"{EMBEDDED_DIR}/extractor_loso.parquet",
         numbers=numbers("extractors"),
         table=report(
             "results/tables/extractors--comparison.tex",
@@ -139,11 +190,14 @@ rule compare_extractors:
         seeds=",".join(str(s) for s in EMBEDDED.get("compare", {}).get("seeds", [])),
         folds=EMBEDDED.get("folds"),
         configured=EMBEDDED.get("extractor"),
+        caches=lambda wildcards, input: repeat("--embedding-cache", input.caches),
+        inner=(EMBEDDED.get("transfer") or {}).get("inner_splits", 3),
         code=code_hash(verbs=["compare-extractors"]),
     shell:
-        "harmtrace compare-extractors {params.records:q} "
+        "harmtrace compare-extractors {params.records:q} {params.caches:q} "
         "--extractors {params.extractors:q} --seeds {params.seeds:q} --folds {params.folds} "
         "--configured {params.configured:q} --out {output.results:q} "
+        "--loso-out {output.loso:q} --inner-splits {params.inner} "
         "--numbers {output.numbers:q} --table {output.table:q} "
         "--throughput {output.throughput:q} > {log:q} 2>&1"
 

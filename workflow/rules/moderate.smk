@@ -29,6 +29,7 @@ if MODERATE.policies and MODERATE.datasets:
             records=records("{dataset}"),
             judgments=judgments(MODERATE.grader, "{dataset}"),
             model=f"{EMBEDDED_DIR}/model.pkl",
+            embeddings=lambda wildcards: dataset_embedding_files(wildcards.dataset),
         output:
             f"{TRACES_DIR}/{{policy}}/{{dataset}}.jsonl",
         log:
@@ -45,11 +46,14 @@ if MODERATE.policies and MODERATE.datasets:
             spec=lambda wildcards: MODERATE.policy_spec_args(wildcards.policy),
             clock=MODERATE.clock,
             model_dir=lambda wildcards, input: Path(input.model).parent,
+            caches=lambda wildcards, input: repeat(
+                "--embedding-cache", input.embeddings
+            ),
             code=code_hash(verbs=["moderate"]),
         shell:
             "harmtrace moderate {wildcards.dataset:q} --policy {wildcards.policy:q} "
             "{params.spec:q} --records {input.records:q} --judgments {input.judgments:q} "
-            "--model-dir {params.model_dir:q} --clock {params.clock:q} "
+            "--model-dir {params.model_dir:q} {params.caches:q} --clock {params.clock:q} "
             "--workers {threads} --out {output:q} > {log:q} 2>&1"
 
     rule trace_viewer:

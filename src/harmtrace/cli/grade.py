@@ -46,17 +46,12 @@ def load_caches(paths: list[Path] | None) -> dict[str, Any] | None:
     """Embedding caches (``harmtrace embed-texts`` output) keyed by extractor name."""
     if not paths:
         return None
-    import pandas as pd
+    from harmtrace.graders.features import load_caches as load
 
-    from harmtrace.graders.features import EmbeddingCache
-
-    caches = {}
-    for path in paths:
-        names = pd.read_parquet(path, columns=["extractor"])["extractor"].unique()
-        if len(names) != 1:
-            raise HarmtraceError(f"{path}: expected one extractor, found {list(names)}")
-        caches[str(names[0])] = EmbeddingCache.load(path, str(names[0]))
-    return caches
+    try:
+        return load(paths)
+    except ValueError as exc:
+        raise HarmtraceError(str(exc)) from exc
 
 
 def train_refusal_detector(lexicon: Path, labels: Path, seed: int) -> Any:
@@ -460,82 +455,91 @@ def graders() -> None:
 def compare_extractors_cmd(
     records: Annotated[
         list[Path],
-        typer.Option(help="records with human labels (repeat); compared on moderation rows"),
+        typer.Option(
+            help="the grader's training records (repeat): moderation texts and prompt sets"
+        ),
     ],
     out: Annotated[Path, typer.Option(help="comparison parquet")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table")],
     extractors: Annotated[
-        str | None, typer.Option(help="comma-separated names (default: tfidf,wordllama)")
+        str | None, typer.Option(help="comma-separated names (default: COMPARED_EXTRACTORS)")
     ] = None,
     seeds: Annotated[str, typer.Option(help="comma-separated fold seeds")] = "0,1,2",
     folds: Annotated[int, typer.Option(help="folds per seed")] = 5,
     configured: Annotated[
         str | None, typer.Option(help="the configured default (default: the documented pick)")
     ] = None,
+    loso_out: Annotated[
+        Path | None, typer.Option(help="leave-one-source-out AUROC parquet")
+    ] = None,
+    inner_splits: Annotated[
+        int, typer.Option(min=2, help="inner folds of each leave-one-source-out fit")
+    ] = 3,
+    embedding_cache: Annotated[
+        list[Path] | None, typer.Option(help="embeddings from `harmtrace embed-texts`")
+    ] = None,
     throughput: Annotated[
         Path | None,
-        typer.Option(help="JSON of measured and rated texts/s per extractor (a timing)"),
+        typer.Option(help="JSON of the texts/s measured here (a timing, never a product)"),
     ] = None,
 ) -> None:
-    """Repeated out-of-fold AUROC/AUPRC/F1 and throughput per extractor and category, on the
-    moderation-labelled records (the texts the AUPRC targets refer to).
+    """Out-of-fold AUROC/AUPRC/F1 per extractor and category on the moderation texts, and
+    leave-one-source-out AUROC on the prompt sets; the rule
+    (:func:`~harmtrace.graders.compare.choose_default_extractor`) ranks by the latter.
 
-    The measured rates go to ``--throughput`` only; eligibility (the parquet's ``fast_enough``,
-    the numbers, the table, the rule's pick) follows each extractor's rated rate
-    (``RATED_TEXTS_PER_S``), so a busy machine changes no product's bytes."""
+    No product reads a timing: the measured rates go to ``--throughput`` only."""
     import json
 
     from harmtrace.graders.compare import (
-        MIN_TEXTS_PER_S,
         choose_default_extractor,
         compare_extractors,
+        loso_comparison,
     )
-    from harmtrace.graders.features import (
-        COMPARED_EXTRACTORS,
-        DEFAULT_EXTRACTOR,
-        rated_texts_per_s,
-    )
-    from harmtrace.graders.labels import moderation_rows
+    from harmtrace.graders.features import COMPARED_EXTRACTORS, DEFAULT_EXTRACTOR
+    from harmtrace.graders.labels import load_label_map, moderation_rows
     from harmtrace.report.grader_report import extractor_numbers, extractor_table
     from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import write_numbers
 
-    extractors = extractors or ",".join(COMPARED_EXTRACTORS)
+    names = [e for e in (extractors or ",".join(COMPARED_EXTRACTORS)).split(",") if e]
     configured = configured or DEFAULT_EXTRACTOR
     try:
-        recs = read_training_records(records)
-        recs = recs[moderation_rows(recs)].reset_index(drop=True)
+        everything = read_training_records(records)
+        caches = load_caches(embedding_cache)
+        recs = everything[moderation_rows(everything)].reset_index(drop=True)
         if recs.empty:
             raise HarmtraceError(f"{records}: no moderation-labelled records (label_<KEY>)")
+        sources = sorted(
+            n for n in everything["dataset"].astype(str).unique() if n in load_label_map()
+        )
+        if not sources:
+            raise HarmtraceError(f"{records}: no prompt set to hold out (prompt label table)")
         summary = compare_extractors(
             recs,
-            extractors=[e for e in extractors.split(",") if e],
+            extractors=names,
             n_splits=folds,
             seeds=[int(x) for x in seeds.split(",") if x],
+            embedding_caches=caches,
         )
-        out.parent.mkdir(parents=True, exist_ok=True)
+        loso = loso_comparison(
+            everything, names, sources, inner_splits=inner_splits, embedding_caches=caches
+        )
         measured = summary.groupby("extractor", sort=False)["texts_per_s"].median()
-        # every product reads the rated rates: the measured ones move with the machine's load
-        summary = summary.assign(texts_per_s=summary["extractor"].map(rated_texts_per_s))
-        stable = summary.drop(columns=["texts_per_s"])
-        stable["fast_enough"] = summary["texts_per_s"] >= MIN_TEXTS_PER_S
-        stable.to_parquet(out, index=False)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        summary.drop(columns=["texts_per_s"]).to_parquet(out, index=False)
+        if loso_out is not None:
+            loso.to_parquet(loso_out, index=False)
         if throughput is not None:
-            rates = {
-                str(k): {"measured": float(v), "rated": rated_texts_per_s(str(k))}
-                for k, v in measured.items()
-            }
+            rates = {str(k): float(v) for k, v in measured.items()}
             throughput.parent.mkdir(parents=True, exist_ok=True)
             throughput.write_text(json.dumps(rates, indent=2) + "\n", encoding="utf-8")
-        chosen = choose_default_extractor(summary)
-        log.info("comparison:\n%s\nrule picks %s (measured texts/s: %s)", summary.to_string(),
-                 chosen, measured.round(0).to_dict())  # fmt: skip
-        write_numbers(
-            extractor_numbers(summary, chosen, configured, MIN_TEXTS_PER_S), numbers, "extractors"
-        )
-        tab = extractor_table(summary, MIN_TEXTS_PER_S)
-        write_table_tex(tab, table, raw_columns=tuple(tab.columns), align="llrrrr")
+        chosen = choose_default_extractor(summary, loso)
+        log.info("comparison:\n%s\nLOSO:\n%s\nrule picks %s", summary.to_string(),
+                 loso.to_string(), chosen)  # fmt: skip
+        write_numbers(extractor_numbers(summary, loso, chosen, configured), numbers, "extractors")
+        tab = extractor_table(summary, loso)
+        write_table_tex(tab, table, raw_columns=tuple(tab.columns), align="lrrrrrr")
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
 

@@ -40,6 +40,10 @@ def moderate(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="processes for sentence splitting")] = 1,
+    embedding_cache: Annotated[
+        list[Path] | None,
+        typer.Option(help="the dataset's embeddings (harmtrace embed-texts --sentences)"),
+    ] = None,
 ) -> None:
     """One trace per response: raw output, safety analysis, intervention, final output."""
     import yaml
@@ -68,6 +72,10 @@ def moderate(
             raise HarmtraceError(f"{records}: holds records of {other}, not only {dataset!r}")
         judged = read_table(judgments, "judgments")
         scorer = EmbeddedScorer.load(model_dir)
+        if embedding_cache:
+            from harmtrace.cli.grade import load_caches
+
+            scorer.grader.attach_caches(load_caches(embedding_cache) or {})
         traces = moderate_records(
             recs, judged, scorer, chosen, clock=parse_clock(clock), workers=workers
         )

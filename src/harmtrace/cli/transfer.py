@@ -138,26 +138,51 @@ def embed_texts_cmd(
     out: Annotated[Path, typer.Option(help="embedding cache parquet")],
     extractor: Annotated[str, typer.Option(help="a stateless extractor: minilm | wordllama")],
     responses: Annotated[bool, typer.Option(help="embed responses too")] = False,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="trained embedded grader: embed every text grading reads (prompts, "
+            "responses and what each response conveys)"
+        ),
+    ] = None,
+    sentences: Annotated[
+        bool, typer.Option(help="embed each response sentence too (what moderation scores)")
+    ] = False,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 1,
 ) -> None:
-    """Embed every prompt (and response) once and keep the vectors as an artifact."""
+    """Embed each distinct text once and keep the vectors as an artifact."""
     from harmtrace.data.provenance import read_records
     from harmtrace.graders.base import as_texts
-    from harmtrace.graders.features import EmbeddingCache, make_extractor
+    from harmtrace.graders.features import EmbeddingCache, encoder_id, make_extractor
 
     try:
         ex = make_extractor(extractor)
         if not ex.stateless:
             raise HarmtraceError(f"{extractor!r} is fitted on a corpus; only embeddings cache")
+        getattr(ex, "set_threads", lambda n: None)(threads)
+        grader = None
+        if model_dir is not None:
+            from harmtrace.graders.embedded import EmbeddedGrader
+
+            grader = EmbeddedGrader.load(model_dir)
         texts: list[str] = []
         for path in records:
             frame = read_records(path)
-            texts += as_texts(frame["prompt"])
-            if responses:
-                texts += [t for t in as_texts(frame["response"].dropna())]
+            if grader is not None:
+                texts += grader.texts_read(frame)
+            else:
+                texts += as_texts(frame["prompt"])
+                if responses:
+                    texts += as_texts(frame["response"].dropna())
+            if sentences and "response" in frame:
+                from harmtrace.moderate.sentences import split_many
+
+                spans = split_many(as_texts(frame["response"].dropna()))
+                texts += [sp.text for group in spans for sp in group]
         unique = sorted(set(texts), key=lambda t: (len(t), t))
-        cache = EmbeddingCache(extractor)
+        cache = EmbeddingCache(extractor, encoder=encoder_id(ex))
         cache.lookup(unique, ex.transform)
         cache.save(out)
-        log.info("embedded %d distinct texts with %s into %s", len(unique), extractor, out)
+        log.info("embedded %d distinct texts with %s into %s", len(unique), cache.encoder, out)
     except (HarmtraceError, ValueError, ImportError) as exc:
         fail(exc)

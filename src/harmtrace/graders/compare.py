@@ -34,9 +34,6 @@ from harmtrace.graders.labels import category_targets
 from harmtrace.graders.severity import best_fbeta_threshold
 from harmtrace.taxonomy import CATEGORIES
 
-MIN_TEXTS_PER_S = 1000.0
-"""Throughput an extractor needs to be eligible as the default (2 CPU cores)."""
-
 
 def evaluate_extractor(
     records: pd.DataFrame,
@@ -158,21 +155,49 @@ def compare_extractors(
     return rows if per_seed else summarize_comparison(rows)
 
 
-def choose_default_extractor(
-    summary: pd.DataFrame, min_texts_per_s: float = MIN_TEXTS_PER_S
-) -> str:
-    """The extractor with the highest AUPRC averaged over categories among those scoring at
-    least ``min_texts_per_s`` texts/s; if none is fast enough, the fastest one.
+def loso_comparison(
+    records: pd.DataFrame,
+    extractors: Sequence[str],
+    sources: Sequence[str],
+    seed: int = 0,
+    inner_splits: int = 3,
+    embedding_caches: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Leave-one-source-out AUROC of the harm head per extractor and held-out prompt source
+    (:mod:`harmtrace.graders.transfer`): a complete grader fitted without the source
+    scores it, each extractor with its own ``C`` grid."""
+    from harmtrace.graders.transfer import loso_scores, transfer_metrics
 
-    Ties on AUPRC (to 3 decimals) go to the faster extractor.
-    """
-    per = summary.groupby("extractor", sort=False).agg(
-        auprc=("auprc_mean", "mean"), texts_per_s=("texts_per_s", "median")
+    rows = []
+    for name in extractors:
+        scores = loso_scores(
+            records,
+            sources,
+            extractor=name,
+            seed=seed,
+            inner_splits=inner_splits,
+            embedding_caches=embedding_caches,
+        )
+        metrics = transfer_metrics(records, scores, "loso", sources)
+        for r in metrics.itertuples():
+            rows.append({"extractor": name, "dataset": r.dataset, "auroc": float(r.auroc)})
+    return pd.DataFrame(rows, columns=["extractor", "dataset", "auroc"])
+
+
+def choose_default_extractor(summary: pd.DataFrame, loso: pd.DataFrame) -> str:
+    """The rule, fixed before any figure was seen: the extractor with the highest
+    leave-one-source-out AUROC averaged over the held-out prompt sources (to 2 decimals);
+    ties go to the higher out-of-fold AUPRC on the moderation texts averaged over the
+    four categories (to 3 decimals), then to the extractor listed first. No timing enters:
+    speed is measured by ``make bench`` and reported, never used to choose."""
+    order = list(dict.fromkeys(summary["extractor"]))
+    auprc = summary.groupby("extractor", sort=False)["auprc_mean"].mean()
+    auroc = loso.groupby("extractor", sort=False)["auroc"].mean()
+    missing = sorted(set(order) - set(auroc.index))
+    if missing:
+        raise ValueError(f"no leave-one-source-out AUROC for extractor(s) {missing}")
+    ranked = sorted(
+        order,
+        key=lambda e: (-round(float(auroc[e]), 2), -round(float(auprc[e]), 3), order.index(e)),
     )
-    eligible = per[per["texts_per_s"] >= min_texts_per_s]
-    if eligible.empty:
-        return str(per["texts_per_s"].idxmax())
-    ranked = eligible.assign(auprc_r=eligible["auprc"].round(3)).sort_values(
-        ["auprc_r", "texts_per_s"], ascending=False
-    )
-    return str(ranked.index[0])
+    return ranked[0]

