@@ -92,3 +92,50 @@ def test_default_rule_ranks_by_out_of_source_auroc_then_auprc():
     assert choose_default_extractor(same, _loso([("a", [0.8]), ("b", [0.8])])) == "b"
     with pytest.raises(ValueError, match="no leave-one-source-out AUROC"):
         choose_default_extractor(summary, _loso([("a", [0.8])]))
+
+
+@pytest.mark.skipif(
+    not (mirror_root() / "openai-moderation").is_dir(), reason="dataset mirror not available"
+)
+def test_loso_comparison_is_the_transfer_evaluation_per_extractor():
+    from harmtrace.graders.compare import loso_comparison
+    from harmtrace.graders.transfer import loso_scores, transfer_metrics
+
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdefgh"), 6)) for _ in range(160)]
+
+    def frame(name, prompts, **cols):
+        n = len(prompts)
+        return pd.DataFrame(
+            {
+                "record_id": [f"{name[:3]}{i:04d}" for i in range(n)],
+                "dataset": name,
+                "item_id": [str(i) for i in range(n)],
+                "prompt": prompts,
+                "context": "",
+                "response": pd.array([None] * n, dtype="string"),
+                "response_source": pd.array([None] * n, dtype="string"),
+                **cols,
+            }
+        )
+
+    harmful = frame("strongreject", [f"hurt them badly {w}" for w in words[:40]],
+                    sr_category="Violence")  # fmt: skip
+    benign = frame("rho-overrefusal", [f"bake a cake {w}" for w in words[40:80]],
+                   rho_category="medical")  # fmt: skip
+    advbench = frame("advbench", [f"attack and hurt {w}" for w in words[80:]],
+                     adv_harm_categories="Violence/armed conflict")  # fmt: skip
+    # benign prompts that are never held out, so every fit sees both classes
+    pairs = frame("rho-refusal-pairs", [f"plant a tree {w}" for w in words[120:]],
+                  rho_side="benign", rho_domain="garden")  # fmt: skip
+    # moderation texts give every category head positives in every fit
+    moderation = mirror_records("openai-moderation").iloc[::4]
+    recs = pd.concat([moderation, harmful, benign, advbench, pairs], ignore_index=True)
+    sources = ["strongreject", "rho-overrefusal"]
+    got = loso_comparison(recs, ["tfidf"], sources, inner_splits=2)
+    scores = loso_scores(recs, sources, extractor="tfidf", inner_splits=2)
+    want = transfer_metrics(recs, scores, "loso", sources)
+    assert got["extractor"].tolist() == ["tfidf", "tfidf"]
+    assert got["dataset"].tolist() == want["dataset"].tolist()
+    np.testing.assert_allclose(got["auroc"], want["auroc"])
+    assert got.set_index("dataset").loc["strongreject", "auroc"] > 0.9  # "hurt" transfers

@@ -263,6 +263,39 @@ def test_a_refusal_that_names_the_harm_is_not_graded_as_that_harm(fitted, modera
     assert conveyed["prompt_prob_sexual"].equals(whole["prompt_prob_sexual"])
 
 
+def test_the_prompt_side_reads_the_whole_dialogue(fitted, moderation_subset):
+    """Harm said in an earlier turn is on the prompt side: the dialogue reading takes each
+    head's highest probability over the turns; the last turn's own severity is kept."""
+    explicit = moderation_subset.loc[
+        category_targets(moderation_subset)["sexual"].fillna(False).to_numpy(dtype=bool),
+        "prompt",
+    ].iloc[0]
+    records = moderation_subset.iloc[:3].copy()
+    records["prompt"] = ["Go on, tell me more.", "Go on, tell me more.", explicit]
+    records["context"] = [f"\n\nHuman: {explicit}\n\nAssistant: I see.", "", ""]
+    dialogue = grade_records(fitted, records)
+    last = grade_records(fitted, records, prompt_text="last_turn")
+    assert dialogue["prompt_scope"].tolist() == ["dialogue", "last_turn", "last_turn"]
+    assert (last["prompt_scope"] == "last_turn").all()
+    # the earlier turn scores as the same text does as a last turn
+    assert dialogue["prompt_prob_sexual"].iloc[0] == pytest.approx(
+        dialogue["prompt_prob_sexual"].iloc[2]
+    )
+    assert dialogue["prompt_severity_sexual"].iloc[0] >= 2
+    assert last["prompt_severity_sexual"].iloc[0] < dialogue["prompt_severity_sexual"].iloc[0]
+    # rows without earlier turns and the last turn's own severity do not move
+    assert (
+        dialogue.iloc[1:]
+        .drop(columns=["prompt_scope"])
+        .equals(last.iloc[1:].drop(columns=["prompt_scope"]))
+    )
+    sev = [f"prompt_severity_{c}" for c in CATEGORIES]
+    assert dialogue["prompt_last_turn_severity"].tolist() == (
+        last[sev].astype(int).max(axis=1).tolist()
+    )
+    validate_judgments(dialogue)
+
+
 def test_grading_responses_needs_a_refusal_detector(moderation_subset):
     model = EmbeddedGrader(seed=0, **FAST).fit(moderation_subset.iloc[::3])
     records = moderation_subset.iloc[:4].copy()

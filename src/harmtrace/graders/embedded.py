@@ -54,6 +54,7 @@ from harmtrace.graders.base import (
     judgment_dtypes,
 )
 from harmtrace.graders.calibration import CalibratedLinear
+from harmtrace.graders.dialogue import turn_index
 from harmtrace.graders.features import (
     COMPARED_EXTRACTORS,
     DEFAULT_EXTRACTOR,
@@ -271,8 +272,10 @@ class EmbeddedGrader:
         self, records: pd.DataFrame, response_text: Literal["conveyed", "whole"] = "conveyed"
     ) -> list[str]:
         """Every text :func:`grade_records` scores for ``records``, in first-seen order: what
-        to embed once beforehand."""
+        to embed once beforehand (the dialogue's turns included)."""
         texts = as_texts(records["prompt"])
+        if "context" in records:
+            texts += turn_index(as_texts(records["context"]))[0]
         if "response" in records:
             has = records["response"].notna().to_numpy()
             responses = as_texts(records["response"][has])
@@ -710,6 +713,7 @@ def grade_records(
     partial: bool = False,
     prior_shift: bool = False,
     response_text: Literal["conveyed", "whole"] = "conveyed",
+    prompt_text: Literal["dialogue", "last_turn"] = "dialogue",
 ) -> pd.DataFrame:
     """Judgments for ``records`` (columns: :func:`harmtrace.graders.base.judgment_columns`).
 
@@ -725,6 +729,12 @@ def grade_records(
     (:func:`harmtrace.graders.relevance.analyse_refusal`): a refusal that names the harm
     it declines, a sign-off or a crisis line is not that harm, and a response that
     conveys nothing gets probability 0 and severity 0. ``"whole"`` scores the full text.
+
+    ``prompt_text="dialogue"`` grades the prompt side of a record with earlier turns in
+    ``context`` by the highest probability over its turns (:mod:`harmtrace.graders.dialogue`);
+    ``prompt_scope`` says which reading each row got and ``prompt_last_turn_severity``
+    keeps the last turn's own overall severity. Records graded by ``prompt_scores``
+    (out-of-fold) keep the last-turn reading.
     """
     n = len(records)
     record_ids = records["record_id"].astype("string").to_numpy()
@@ -748,11 +758,18 @@ def grade_records(
             part.index = np.flatnonzero(~have)
             pieces.append(part)
         p_scores = pd.concat(pieces).sort_index().reset_index(drop=True)
+    last_turn = overall_severity(p_scores)
+    scope = np.full(n, "last_turn", dtype=object)
+    if prompt_text == "dialogue" and "context" in records:
+        p_scores, in_dialogue = dialogue_scores(model, records, p_scores, prompt_scores)
+        scope[in_dialogue] = "dialogue"
     if prior_shift:
         from harmtrace.graders.prior_shift import shift_scores
 
         p_scores = shift_scores(model, p_scores)
     out = pd.DataFrame({"record_id": record_ids})
+    out["prompt_scope"] = pd.array(scope, dtype="string")
+    out["prompt_last_turn_severity"] = pd.array(last_turn, dtype="Int8")
     for col, values in _side_columns("prompt", p_scores).items():
         out[col] = np.asarray(values)
     if "response" in records:
@@ -802,6 +819,47 @@ def grade_records(
     out["grader_version"] = model.version
     out = out[judgment_columns()]
     return out.astype(judgment_dtypes())
+
+
+def overall_severity(scores: pd.DataFrame) -> np.ndarray:
+    """Highest category severity per row (the record-level severity of the analyses)."""
+    cols = [f"severity_{c}" for c in CATEGORIES]
+    return scores[cols].astype("float64").max(axis=1).to_numpy()
+
+
+def dialogue_scores(
+    model: EmbeddedGrader,
+    records: pd.DataFrame,
+    p_scores: pd.DataFrame,
+    prompt_scores: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Prompt scores of records with earlier turns replaced by the dialogue reading (the
+    highest probability per head over the turns and the last turn), and which rows
+    changed reading. Rows scored out-of-fold keep their scores."""
+    contexts = as_texts(records["context"])
+    turns, owner = turn_index(contexts)
+    has_turns = np.zeros(len(records), dtype=bool)
+    has_turns[owner] = True
+    if prompt_scores is not None:
+        oof_ids = set(prompt_scores["record_id"].astype("string"))
+        has_turns &= ~records["record_id"].astype("string").isin(oof_ids).to_numpy()
+    rows = np.flatnonzero(has_turns)
+    if not len(rows):
+        return p_scores, has_turns
+    keep = [i for i, o in enumerate(owner) if has_turns[o]]
+    turn_texts = [turns[i] for i in keep]
+    turn_owner = np.array([owner[i] for i in keep])
+    probs = model.predict(as_texts(records["prompt"].iloc[rows]) + turn_texts)
+    where = np.concatenate([rows, turn_owner])
+    best = probs.groupby(where, sort=True).max()  # NaN heads stay NaN
+    scored = model.add_severity(best.reset_index(drop=True))
+    out = p_scores.copy()
+    for col in p_scores.columns:
+        if col in scored:
+            column = out[col].array.copy()
+            column[rows] = scored[col].to_numpy()
+            out[col] = column
+    return out, has_turns
 
 
 def score_conveyed(model: EmbeddedGrader, conveyed: Sequence[str]) -> pd.DataFrame:
@@ -920,6 +978,13 @@ class EmbeddedSpec(GraderSpec):
             "priors (Saerens et al. 2002) before severities are assigned."
         ),
     )
+    prompt_text: Literal["dialogue", "last_turn"] = Field(
+        "dialogue",
+        description=(
+            "Prompt severity reads the whole dialogue (the last turn and each earlier turn "
+            "of the context, highest probability per head) or the last turn only."
+        ),
+    )
     response_text: Literal["conveyed", "whole"] = Field(
         "conveyed",
         description=(
@@ -1026,6 +1091,7 @@ class EmbeddedBackend(Grader):
             partial=partial,
             prior_shift=shift,
             response_text=self.spec.response_text,
+            prompt_text=self.spec.prompt_text,
         )
         out["grader_version"] = f"{model.version}/spec-{self.spec.spec_hash()}"
         return out.astype(judgment_dtypes())

