@@ -54,6 +54,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--shard-size", type=int, default=20_000)
+    p.add_argument("--extractor", default=None, help="grader extractor (default: the default)")
     p.add_argument("--output", type=Path)
     args = p.parse_args()
 
@@ -66,7 +67,8 @@ def main() -> None:
         tmp = Path(tmp)
         moderation = mirror_records("openai-moderation")
         detector, detector_source = bench_refusal_detector()
-        train_grader(moderation, tmp / "model", n_splits=2, refusal=detector)
+        extra = {"extractor": args.extractor} if args.extractor else {}
+        train_grader(moderation, tmp / "model", n_splits=2, refusal=detector, **extra)
         texts = []
         for name in ("air-bench-2024", "hh-rlhf-harmless", "harmbench", "simplesafetytests"):
             recs = mirror_records(name)

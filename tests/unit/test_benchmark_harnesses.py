@@ -32,8 +32,9 @@ def run(script: str, *args: str, tmp_path: Path) -> dict:
 
 @needs_mirror
 def test_grade_shards_harness_grades_responses(tmp_path):
+    # the shard mechanics do not depend on the features: the fast extractor
     report = run("bench_grade_shards.py", "--records", "200", "--shard-size", "100",
-                 tmp_path=tmp_path)  # fmt: skip
+                 "--extractor", "tfidf", tmp_path=tmp_path)  # fmt: skip
     assert report["shards"] == 2 and report["refusal_detector"].startswith("toy")
     assert report["one_shard"]["peak_rss_mb"] > 0
 
@@ -43,4 +44,7 @@ def test_embedded_grader_harness_scores_and_grades(tmp_path):
     report = run("bench_embedded_grader.py", "--n-texts", "200", "--repeats", "1",
                  tmp_path=tmp_path)  # fmt: skip
     assert report["n_texts"] == 200 and report["grade_pairs"] == 100
+    # the default's sentence encoder embeds first; scoring then reads the cache
+    assert report["embedding_parts"] == ["minilm"] and report["embedded_texts"] >= 200
+    assert report["embed_texts_per_s"] > 0
     assert report["refusal_detector"].startswith("toy")

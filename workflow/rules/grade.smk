@@ -49,6 +49,8 @@ if EMBED_PARTS or COMPARED_PARTS:
             part="|".join(dict.fromkeys(EMBED_PARTS + COMPARED_PARTS)),
         conda:
             ENV
+        # on the critical path (training waits for it): both cores
+        threads: 2
         params:
             code=code_hash(verbs=["embed-texts"]),
         shell:
@@ -62,6 +64,8 @@ if EMBED_PARTS or COMPARED_PARTS:
         input:
             records=records("{dataset}"),
             model=f"{EMBEDDED_DIR}/model.pkl",
+            # the training texts' vectors, reused instead of embedded again
+            known=f"{EMBEDDED_DIR}/embeddings--{{part}}.parquet",
         output:
             str(dataset_embeddings(EMBEDDING_DIR, "{part}", "{dataset}")),
         log:
@@ -83,7 +87,7 @@ if EMBED_PARTS or COMPARED_PARTS:
         shell:
             "harmtrace embed-texts {input.records:q} --extractor {wildcards.part:q} "
             "--model-dir {params.model_dir:q} {params.sentences} --threads {threads} "
-            "--out {output:q} > {log:q} 2>&1"
+            "--known {input.known:q} --out {output:q} > {log:q} 2>&1"
 
 
 SOURCE_WEIGHTS = repeat(

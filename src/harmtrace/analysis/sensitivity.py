@@ -14,9 +14,9 @@ Two checks of the transition study against its own instrument:
 * **Response length.** Long responses have more room to say something harmful, and a
   bag-of-n-grams score rises with the words it sees. Responses are cut into length
   quartiles (characters, per sample); the share at Medium or higher is reported per
-  quartile with Wilson intervals, and a linear-by-linear association test (statsmodels
-  ``Table.test_ordinal_association``, quartile scores 1-4) says whether it trends with
-  length.
+  quartile with Wilson intervals, and the Cochran-Armitage trend test
+  (:func:`harmtrace.stats.trend_test`, quartile scores 1-4) says whether it trends with
+  length (p = 1 when no response, or every one, is Medium+).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.contingency_tables import Table, mcnemar
+from statsmodels.stats.contingency_tables import mcnemar
 
 from harmtrace.analysis.transitions import overall_severity, wilson_interval
 from harmtrace.report.macros import Number, ci, count, pct, pp, pvalue
-from harmtrace.stats import newcombe_paired_diff_ci
+from harmtrace.stats import newcombe_paired_diff_ci, trend_test
 
 MIN_RECORDS = 20
 """Below this many records in a sample a check is not reported (intervals too wide)."""
@@ -139,13 +139,8 @@ def length_strata(df: pd.DataFrame, alpha: float = 0.05) -> dict[str, LengthStra
         edges = tuple(int(length[quart == q].max()) for q in range(3))
         table = np.array([[int((hit & (quart == q)).sum()), int((~hit & (quart == q)).sum())]
                           for q in range(4)])  # fmt: skip
-        if table[:, 0].sum() in (0, len(hit)):
-            p = 1.0
-        else:
-            test = Table(table).test_ordinal_association(
-                row_scores=np.arange(1, 5), col_scores=np.array([1, 0])
-            )
-            p = float(test.pvalue)
+        test = trend_test(table, row_scores=np.arange(1, 5), col_scores=np.array([1, 0]))
+        p = 1.0 if np.isnan(test.pvalue) else float(test.pvalue)
         out[str(name)] = LengthStrata(str(name), edges, shares, p)
     return out
 

@@ -149,11 +149,15 @@ def embed_texts_cmd(
         bool, typer.Option(help="embed each response sentence too (what moderation scores)")
     ] = False,
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads")] = 1,
+    known: Annotated[
+        list[Path] | None,
+        typer.Option(help="caches of the same encoder whose vectors are reused (not redone)"),
+    ] = None,
 ) -> None:
     """Embed each distinct text once and keep the vectors as an artifact."""
     from harmtrace.data.provenance import read_records
     from harmtrace.graders.base import as_texts
-    from harmtrace.graders.features import EmbeddingCache, encoder_id, make_extractor
+    from harmtrace.graders.features import EmbeddingCache, encoder_id, make_extractor, text_key
 
     try:
         ex = make_extractor(extractor)
@@ -181,8 +185,16 @@ def embed_texts_cmd(
                 texts += [sp.text for group in spans for sp in group]
         unique = sorted(set(texts), key=lambda t: (len(t), t))
         cache = EmbeddingCache(extractor, encoder=encoder_id(ex))
+        wanted = {text_key(t) for t in unique}
+        for path in known or []:
+            other = EmbeddingCache.load(path, extractor)
+            if other.encoder and other.encoder != cache.encoder:
+                raise HarmtraceError(f"{path}: made by {other.encoder}, not {cache.encoder}")
+            cache.vectors.update({k: v for k, v in other.vectors.items() if k in wanted})
+        reused = len(cache.vectors)
         cache.lookup(unique, ex.transform)
         cache.save(out)
-        log.info("embedded %d distinct texts with %s into %s", len(unique), cache.encoder, out)
+        log.info("%d distinct texts (%d reused, %d embedded) with %s into %s", len(unique),
+                 reused, len(unique) - reused, cache.encoder, out)  # fmt: skip
     except (HarmtraceError, ValueError, ImportError) as exc:
         fail(exc)
