@@ -343,7 +343,7 @@ def test_fold_models_in_worker_processes_give_the_same_bytes(tmp_path):
     tasks = emb._submit_folds(records, 3, 0, 2, ("tfidf", 0, "prompt", None, FAST))
     assert all(hasattr(t, "result") for t in tasks)  # futures of the process pool
     assert emb._gather_folds(records, "prompt", tasks).equals(
-        oof_scores(records, n_splits=3, seed=0, **FAST)
+        oof_scores(records, extractor="tfidf", n_splits=3, seed=0, **FAST)
     )
 
 

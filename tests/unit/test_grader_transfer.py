@@ -115,11 +115,12 @@ def test_loso_scores_come_from_a_model_without_the_source():
     assert len(lo) == int(recs["dataset"].isin(["strongreject", "rho-overrefusal"]).sum())
     m = transfer_metrics(recs, lo, "loso").set_index("dataset")
     assert m.loc["strongreject", "auroc"] > 0.8  # the shared cue words carry over
-    # a grader that never saw strongreject has no weight on its private token 'zzq':
-    # scoring 'zzq' alone gives the same as an empty text
+    # a TF-IDF grader that never saw strongreject has no weight on its private token
+    # 'zzq': scoring 'zzq' alone gives the same as an empty text
     from harmtrace.graders.embedded import EmbeddedGrader
 
-    without = EmbeddedGrader(relevance=False, **FAST).fit(recs[recs["dataset"] != "strongreject"])
+    without = EmbeddedGrader(extractor="tfidf", relevance=False, **FAST)
+    without.fit(recs[recs["dataset"] != "strongreject"])
     probe = without.predict(["zzq", ""])
     assert probe["prob_violence"].iloc[0] == pytest.approx(probe["prob_violence"].iloc[1])
     with pytest.raises(ValueError, match="not among the training records"):

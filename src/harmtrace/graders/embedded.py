@@ -62,6 +62,7 @@ from harmtrace.graders.features import (
     attach_caches,
     dataset_embeddings,
     embedding_parts,
+    encoder_id,
     load_caches,
     make_extractor,
 )
@@ -614,6 +615,22 @@ def training_frame(record_sets: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
+def with_embeddings(
+    extractor: str, texts: Sequence[str], grader_params: dict[str, Any]
+) -> dict[str, Any]:
+    """``grader_params`` whose ``embedding_caches`` hold every text's vector for each
+    stateless part of ``extractor``, embedded here once: the fold models (in other
+    processes) and the full model then read the same vectors, so the bytes do not depend
+    on how the folds were spread over processes."""
+    caches = dict(grader_params.get("embedding_caches") or {})
+    for part in embedding_parts(extractor):
+        if part not in caches:
+            ex = make_extractor(part)
+            caches[part] = EmbeddingCache(part, encoder=encoder_id(ex))
+        caches[part].lookup(list(dict.fromkeys(texts)), make_extractor(part).transform)
+    return {**grader_params, "embedding_caches": caches} if caches else grader_params
+
+
 def train_grader(
     records: pd.DataFrame,
     directory: str | Path,
@@ -635,6 +652,7 @@ def train_grader(
     prompt_scores=stored_oof_scores(directory, records))`` so that none of them is judged
     by a model that saw its label.
     """
+    grader_params = with_embeddings(extractor, as_texts(records["prompt"]), grader_params)
     args = (extractor, seed, "prompt", source_weights, grader_params)
     # with n_jobs > 1 the fold models are fitted in worker processes while this one fits
     # the full model: the training job's time on the DAG's critical path drops by about half
