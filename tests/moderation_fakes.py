@@ -122,6 +122,8 @@ def make_judgments(records: pd.DataFrame, scorer: KeywordScorer) -> pd.DataFrame
     data["refusal"] = pd.array(
         [bool(v) if h else None for v, h in zip(rel["refusal"], has, strict=True)], dtype="boolean"
     )
+    data["prompt_scope"] = "last_turn"  # the fake grades the last turn only
+    data["prompt_last_turn_severity"] = prompts[[f"severity_{c}" for c in CATEGORIES]].max(axis=1)
     data["status"] = "ok"
     data["error"] = None
     data["grader"] = "fake"
