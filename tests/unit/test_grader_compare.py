@@ -90,6 +90,9 @@ def test_default_rule_ranks_by_out_of_source_auroc_then_auprc():
     # tied on both: the one listed first
     same = _summary([("b", 0.6), ("a", 0.6)])
     assert choose_default_extractor(same, _loso([("a", [0.8]), ("b", [0.8])])) == "b"
+    # no prompt set to hold out (a user's moderation-only training): AUPRC decides
+    empty = pd.DataFrame({"extractor": [], "dataset": [], "auroc": []})
+    assert choose_default_extractor(summary, empty) == "a"
     with pytest.raises(ValueError, match="no leave-one-source-out AUROC"):
         choose_default_extractor(summary, _loso([("a", [0.8])]))
 

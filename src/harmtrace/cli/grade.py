@@ -491,6 +491,8 @@ def compare_extractors_cmd(
     No product reads a timing: the measured rates go to ``--throughput`` only."""
     import json
 
+    import pandas as pd
+
     from harmtrace.graders.compare import (
         choose_default_extractor,
         compare_extractors,
@@ -514,7 +516,7 @@ def compare_extractors_cmd(
             n for n in everything["dataset"].astype(str).unique() if n in load_label_map()
         )
         if not sources:
-            raise HarmtraceError(f"{records}: no prompt set to hold out (prompt label table)")
+            log.warning("no prompt set among the records: the rule reads out-of-fold AUPRC only")
         summary = compare_extractors(
             recs,
             extractors=names,
@@ -522,8 +524,12 @@ def compare_extractors_cmd(
             seeds=[int(x) for x in seeds.split(",") if x],
             embedding_caches=caches,
         )
-        loso = loso_comparison(
-            everything, names, sources, inner_splits=inner_splits, embedding_caches=caches
+        loso = (
+            loso_comparison(
+                everything, names, sources, inner_splits=inner_splits, embedding_caches=caches
+            )
+            if sources
+            else pd.DataFrame({"extractor": [], "dataset": [], "auroc": []})
         )
         measured = summary.groupby("extractor", sort=False)["texts_per_s"].median()
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -99,8 +99,9 @@ def extractor_table(summary: pd.DataFrame, loso: pd.DataFrame) -> pd.DataFrame:
             if several:
                 cell += f" $\\pm$ {fmt_num(r.auprc_sd)}"
             row[CATEGORY_TITLES[r.category]] = cell
-        row["LOSO mean"] = fmt_num(auroc.mean()[name])
-        row["LOSO lowest"] = fmt_num(auroc.min()[name])
+        means, lows = auroc.mean(), auroc.min()
+        row["LOSO mean"] = fmt_num(means[name]) if name in means else "--"
+        row["LOSO lowest"] = fmt_num(lows[name]) if name in lows else "--"
         rows.append(row)
     return pd.DataFrame(rows)
 
