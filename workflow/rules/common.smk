@@ -97,6 +97,19 @@ def grader_inputs(wildcards):
     return {}
 
 
+def training_embeddings(parts):
+    """The training texts' vectors by each stateless extractor part (rule embed_texts)."""
+    return [f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in parts]
+
+
+def dataset_embedding_files(dataset):
+    """A dataset's embeddings by every stateless part of the embedded grader's extractor
+    (EMBED_PARTS and EMBEDDING_DIR come from grade.smk; called when jobs are built)."""
+    from harmtrace.graders.features import dataset_embeddings
+
+    return [str(dataset_embeddings(EMBEDDING_DIR, p, dataset)) for p in EMBED_PARTS]
+
+
 def moderated_datasets():
     """Datasets whose responses the moderation flow splits into sentences and scores
     (MODERATE comes from moderate.smk; called when jobs are built)."""

@@ -19,17 +19,8 @@ COMPARED_PARTS = list(
 """Stateless parts of the compared extractors (their training embeddings are cached too)."""
 
 
-def training_embeddings(parts):
-    return [f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in parts]
-
-
 EMBEDDING_CACHES = training_embeddings(EMBED_PARTS)
 EMBEDDING_DIR = EMBEDDED.get("embedding_dir", "results/embeddings")
-
-
-def dataset_embedding_files(dataset):
-    """A dataset's embeddings by every stateless part of the embedded grader's extractor."""
-    return [str(dataset_embeddings(EMBEDDING_DIR, p, dataset)) for p in EMBED_PARTS]
 
 
 if EMBED_PARTS or COMPARED_PARTS:
