@@ -179,7 +179,7 @@ def evaluate_grader(
     from harmtrace.graders.labels import moderation_rows
     from harmtrace.report.grader_report import grader_numbers, grader_table
     from harmtrace.report.latex import write_table_tex
-    from harmtrace.report.macros import count, write_numbers
+    from harmtrace.report.macros import count, text, write_numbers
 
     try:
         recs = read_training_records(records)
@@ -200,6 +200,9 @@ def evaluate_grader(
         nums = grader_numbers(metrics, severe, len(recs), extractor, folds)
         nums["n train total"] = count(n_total)
         nums["n sources"] = count(n_sources)
+        parts = manifest["extractor"].get("params", {}).get("parts") or [manifest["extractor"]]
+        encoders = [p["params"]["model"] for p in parts if "model" in p.get("params", {})]
+        nums["encoder"] = text(", ".join(encoders) or "none")
         write_numbers(nums, numbers, "grader")
         tab = grader_table(metrics)
         write_table_tex(
