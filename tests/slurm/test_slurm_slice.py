@@ -62,6 +62,7 @@ SLICE = (
     f"results/shards/{ANSWERS}.plan.json",
     f"results/shards/embedded/{ANSWERS}",
     f"results/judgments/embedded/{ANSWERS}.parquet",
+    f"results/embeddings/minilm/{ANSWERS}.parquet",
     "results/notebooks",
     "results/numbers/01_transitions.json",
     "results/numbers/data.json",
