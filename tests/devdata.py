@@ -189,3 +189,21 @@ def prepared_smollm2() -> Path:
         os.environ.get(MODEL_CACHE_ENV) or Path(tempfile.gettempdir()) / "harmtrace-test-models"
     )
     return prepare_model("smollm2-135m-instruct", cache / "raw", cache / "smollm2-135m-instruct")
+
+
+def prompt_frame(dataset: str, prompts: list[str], **cols) -> pd.DataFrame:
+    """Records of a prompt set (no responses) under ``dataset``, with extra columns such
+    as the label columns its prompt label table reads."""
+    n = len(prompts)
+    return pd.DataFrame(
+        {
+            "record_id": [f"{dataset[:3]}{i:04d}" for i in range(n)],
+            "dataset": dataset,
+            "item_id": [str(i) for i in range(n)],
+            "prompt": prompts,
+            "context": "",
+            "response": pd.array([None] * n, dtype="string"),
+            "response_source": pd.array([None] * n, dtype="string"),
+            **cols,
+        }
+    )

@@ -13,7 +13,7 @@ from harmtrace.graders.compare import (
 )
 from harmtrace.graders.labels import category_targets
 from harmtrace.taxonomy import CATEGORIES
-from tests.devdata import mirror_records, mirror_root
+from tests.devdata import mirror_records, mirror_root, prompt_frame
 
 
 @pytest.mark.skipif(
@@ -107,20 +107,7 @@ def test_loso_comparison_is_the_transfer_evaluation_per_extractor():
     rng = np.random.default_rng(0)
     words = ["".join(rng.choice(list("abcdefgh"), 6)) for _ in range(160)]
 
-    def frame(name, prompts, **cols):
-        n = len(prompts)
-        return pd.DataFrame(
-            {
-                "record_id": [f"{name[:3]}{i:04d}" for i in range(n)],
-                "dataset": name,
-                "item_id": [str(i) for i in range(n)],
-                "prompt": prompts,
-                "context": "",
-                "response": pd.array([None] * n, dtype="string"),
-                "response_source": pd.array([None] * n, dtype="string"),
-                **cols,
-            }
-        )
+    frame = prompt_frame
 
     harmful = frame("strongreject", [f"hurt them badly {w}" for w in words[:40]],
                     sr_category="Violence")  # fmt: skip

@@ -16,24 +16,12 @@ from harmtrace.graders.embedded import (
 )
 from harmtrace.graders.transfer import loso_scores, transfer_metrics
 from harmtrace.taxonomy import CATEGORIES
+from tests.devdata import prompt_frame
 
 FAST = {"c_grid": (4.0,), "inner_splits": 3}
 
 
-def _frame(dataset: str, prompts: list[str], **cols) -> pd.DataFrame:
-    n = len(prompts)
-    return pd.DataFrame(
-        {
-            "record_id": [f"{dataset[:3]}{i:04d}" for i in range(n)],
-            "dataset": dataset,
-            "item_id": [str(i) for i in range(n)],
-            "prompt": prompts,
-            "context": "",
-            "response": pd.array([None] * n, dtype="string"),
-            "response_source": pd.array([None] * n, dtype="string"),
-            **cols,
-        }
-    )
+_frame = prompt_frame
 
 
 def _scores(frame: pd.DataFrame, top: list[float], flagged: list[bool]) -> pd.DataFrame:
