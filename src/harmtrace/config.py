@@ -190,6 +190,11 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
     for name in data["datasets"]:
         if name not in registry:
             problems.append(f"data.datasets: {name!r} is not a registered dataset ({known})")
+    for name in data.get("sample") or {}:
+        if name not in data["datasets"] and name not in (data.get("user_datasets") or {}):
+            problems.append(
+                f"data.sample: {name!r} is neither in data.datasets nor in data.user_datasets"
+            )
     for name in data.get("allow_unpinned") or []:
         if name not in data["datasets"]:
             problems.append(f"data.allow_unpinned: {name!r} is not in data.datasets")
@@ -222,6 +227,15 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
                     f"grade.datasets.{name}: {dataset!r} is not configured "
                     "(add it to data.datasets or data.user_datasets)"
                 )
+    if graders:
+        graded_by_any = {d for g in graders for d in graded_datasets(config, g)}
+        listed = ", ".join(f"grade.datasets.{g}" for g in graders)
+        problems += [
+            f"data: {name!r} is graded by no grader (each of grade.graders has its own "
+            f"list: {listed}); add it to one of them, or leave the dataset out"
+            for name in datasets
+            if name not in graded_by_any
+        ]
     check = config["grade"].get("relevance_check") or {}
     if check.get("dataset"):
         if check["dataset"] not in datasets:

@@ -135,3 +135,13 @@ def test_allow_unpinned_flag_reaches_fetch_and_normalize(tmp_path):
     from harmtrace.data.provenance import read_records
 
     assert len(read_records(tmp_path / "hb.parquet", "harmbench")) == 200
+
+
+def test_a_csv_written_by_pandas_with_its_index_is_normalized(tmp_path):
+    src, out = tmp_path / "cases.csv", tmp_path / "x.parquet"
+    pd.DataFrame({"prompt": ["hi", "bye"], "response": ["a", "b"]}).to_csv(src)
+    res = _normalize_input(src, out)
+    assert res.exit_code == 0, res.output
+    records = pd.read_parquet(out)
+    assert records["user_index"].tolist() == ["0", "1"]
+    assert records["prompt"].tolist() == ["hi", "bye"]

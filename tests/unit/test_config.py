@@ -180,3 +180,13 @@ def test_the_paper_is_built_unless_turned_off():
     assert paper_enabled(DEFAULT)
     assert not paper_enabled({**DEFAULT, "paper": {"build": False}})
     assert paper_enabled({k: v for k, v in DEFAULT.items() if k != "paper"})
+
+
+def test_a_dataset_that_no_grader_grades_is_named():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["grade"]["datasets"] = {"embedded": ["openai-moderation"]}
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, ROOT)
+    assert "data: 'harmbench' is graded by no grader" in str(err.value)
+    assert "grade.datasets.embedded" in str(err.value)
+    assert "'openai-moderation' is graded by no grader" not in str(err.value)

@@ -84,8 +84,10 @@ def test_notebook_is_given_the_traced_policies_and_the_model():
     )
     assert params["trace_policies"] == ["observe", "block_high"]
     assert params["model_dir"] == "models/x"
+    assert params["judge_dir"] == "results/models/moderation-judge"
     assert inputs == [
         "models/x/model.pkl",
+        "results/models/moderation-judge/model.pkl",
         "results/traces/observe/{dataset}.jsonl",
         "results/traces/block_high/{dataset}.jsonl",
     ]

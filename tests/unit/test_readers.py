@@ -39,6 +39,27 @@ def test_csv_first_column_is_never_an_index(tmp_path):
     assert t.raw[0] == ["x", "y", ""]
 
 
+def test_a_pandas_index_column_is_read_as_a_column(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"prompt": ["a, b", "c"], "response": ["x", "y"]}, index=[7, 9])
+    frame.to_csv(tmp_path / "t.csv")  # header ",prompt,response", as HateCheck ships
+    t = read_user_file(tmp_path / "t.csv")
+    assert t.columns == ("index", "prompt", "response")
+    assert t.frame["index"].tolist() == ["7", "9"]  # kept, verbatim
+    assert t.frame["prompt"].tolist() == ["a, b", "c"]
+    assert t.problems == (None, None)
+    taken = read_user_file(_write(tmp_path / "u.csv", ",index,p\n0,5,x\n"))
+    assert taken.columns == ("Unnamed: 0", "index", "p")
+
+
+@pytest.mark.parametrize("header", [",p,", "p,,q", ","])
+def test_other_unnamed_columns_are_still_refused(tmp_path, header):
+    src = _write(tmp_path / "t.csv", f"{header}\n" + ",".join("x" * (header.count(",") + 1)))
+    with pytest.raises(InputFileError, match="has no name"):
+        read_user_file(src)
+
+
 def test_csv_too_few_fields_is_a_problem_row(tmp_path):
     t = read_user_file(_write(tmp_path / "t.csv", "p,r,s\nx,y\n"))
     assert t.problems == ("2 fields, the header has 3",)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflow.helpers import SMALL, copy_project, edit_config, snakemake
+from tests.workflow.helpers import PILOT, copy_project, edit_config, snakemake
 
 NUMBERS_TEX = "results/paper/numbers.tex"
 LAST = ("test_crash_recovery.py",)
@@ -29,7 +29,7 @@ def project(tmp_path: Path) -> Path:
 def built(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> Path:
     """The whole DAG up to the paper's macros (no TeX needed), on the mirror."""
     project = copy_project(tmp_path_factory.mktemp("e2e") / "project")
-    edit_config(project, SMALL)
+    edit_config(project, PILOT)
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     snakemake(project, "--cores", "2", "--omit-from", "paper", mirror=mirror)
     assert (project / NUMBERS_TEX).is_file()

@@ -7,11 +7,13 @@ the checkout.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,12 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+PILOT = merge(SMALL, {"data": {"sample": {"hh-rlhf-harmless": 300}}})
+"""SMALL plus a stable sample of 300 of HH-RLHF's 2,312 preference pairs (data.sample):
+embedding every turn and sentence of the whole set was the largest job of the test DAG
+(and ran twice, once more in the forced rebuild)."""
+
+
 def edit_config(project: Path, over: dict) -> str:
     """Merge ``over`` into the project's config; return the original text to restore."""
     cfg = project / "config" / "config.yaml"
@@ -99,3 +107,26 @@ def planned_rules(workdir: Path, mirror: Path, *args: str) -> set[str]:
     res = snakemake(workdir, "-n", "--cores", "1", *args, mirror=mirror)
     out = res.stdout + res.stderr
     return set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
+
+
+BURN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy_cores(n: int = 2, seconds: int = 1800, nice: int = 5) -> Iterator[list[int]]:
+    """``n`` processes that keep a core each busy while the block runs (a loaded machine:
+    no product may depend on how fast a job runs). Each stops by itself after ``seconds``
+    and is killed when the block ends; ``nice`` keeps the machine usable."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BURN.format(seconds=seconds)],
+            preexec_fn=lambda: os.nice(nice),
+        )
+        for _ in range(n)
+    ]
+    try:
+        yield [p.pid for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -162,6 +162,12 @@ def normalize_source(wildcards):
     return args
 
 
+def sample_args(wildcards):
+    """``--sample N`` where data.sample cuts the dataset to a stable sample."""
+    n = (config["data"].get("sample") or {}).get(wildcards.dataset)
+    return [] if n is None else ["--sample", str(n)]
+
+
 def notebook_inputs(spec):
     """Records and judgments of the analysed datasets, plus the entry's own inputs."""
     datasets = spec["datasets"]

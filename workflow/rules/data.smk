@@ -42,12 +42,13 @@ rule normalize:
         source=normalize_source,
         bad_rows=config["data"]["bad_rows"],
         max_text_chars=config["data"]["max_text_chars"],
+        sample=sample_args,
         code=code_hash(verbs=["normalize"]),
     shell:
         "harmtrace normalize {params.source:q} "
         "--out {output.records:q} --quarantine {output.quarantine:q} "
         "--bad-rows {params.bad_rows:q} --max-text-chars {params.max_text_chars} "
-        "> {log:q} 2>&1"
+        "{params.sample:q} > {log:q} 2>&1"
 
 
 rule records:

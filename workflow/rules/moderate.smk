@@ -7,6 +7,7 @@ it cross-checks come from the `moderate` and `grader` blocks, so they are filled
 entry here (parameters and inputs) rather than repeated in the config.
 """
 
+from harmtrace.graders.features import embedding_parts
 from harmtrace.moderate.settings import check_moderate_config, notebook_injection
 
 MODERATE = check_moderate_config(config, DATASETS)
@@ -19,6 +20,44 @@ for _entry in MODERATE.notebook_entries:
     )
     _spec["parameters"] = {**_spec["parameters"], **_params}
     _spec["inputs"] = [*(_spec.get("inputs") or []), *_inputs]
+
+
+if MODERATE.judge_dir:
+    JUDGE_PARTS = embedding_parts(MODERATE.judge_extractor)
+
+    rule train_judge:
+        """The judge that counts what a policy removed: the embedded grader fitted on the
+        same labels with another feature extractor (harmtrace.moderate.judge)."""
+        input:
+            records=TRAIN_RECORDS,
+            lexicon=records(REFUSAL.get("lexicon")),
+            labels=records(REFUSAL.get("labels")),
+            caches=training_embeddings(JUDGE_PARTS),
+        output:
+            model=f"{MODERATE.judge_dir}/model.pkl",
+            manifest=f"{MODERATE.judge_dir}/manifest.json",
+            oof=f"{MODERATE.judge_dir}/oof_scores.parquet",
+        log:
+            logfile("moderate", "train_judge"),
+        benchmark:
+            bench("moderate", "train_judge")
+        conda:
+            ENV
+        threads: 2
+        params:
+            records=lambda wildcards, input: repeat("--records", input.records),
+            weights=SOURCE_WEIGHTS,
+            caches=lambda wildcards, input: repeat("--embedding-cache", input.caches),
+            extractor=MODERATE.judge_extractor,
+            folds=EMBEDDED.get("folds"),
+            seed=EMBEDDED.get("seed"),
+            model_dir=lambda wildcards, output: Path(output.model).parent,
+            code=code_hash(verbs=["train-grader"]),
+        shell:
+            "harmtrace train-grader {params.records:q} {params.weights:q} {params.caches:q} "
+            "--refusal-lexicon {input.lexicon:q} --refusal-labels {input.labels:q} "
+            "--model-dir {params.model_dir:q} --extractor {params.extractor:q} "
+            "--folds {params.folds} --seed {params.seed} --jobs {threads} > {log:q} 2>&1"
 
 
 if MODERATE.policies and MODERATE.datasets:

@@ -67,6 +67,14 @@ def normalize(
     context_column: Annotated[str | None, typer.Option(help="earlier-turns column")] = None,
     response_source: Annotated[str | None, typer.Option(help="model that wrote responses")] = None,
     allow_unpinned: AllowUnpinned = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="keep a stable sample of this many units (records, or the registry's "
+            "sample_unit groups); data.sample",
+        ),
+    ] = None,
 ) -> None:
     """Write validated prompt-response records to results/records/<dataset>.parquet."""
     from harmtrace.data.normalize import normalize_dataset, normalize_user_file, write_normalized
@@ -112,6 +120,16 @@ def normalize(
                 max_text_chars=max_text_chars,
                 allow_unpinned=allow_unpinned or (),
             )
+        if sample is not None:
+            from harmtrace.data.sample import sample_normalized
+
+            unit = None if input is not None else get_dataset(label).sample_unit
+            result = sample_normalized(result, sample, unit)
+            note = result.provenance.sample if result.provenance is not None else None
+            if note is not None:
+                log.info("data.sample: kept %d of %d %s units (%d of %d records)",
+                         note.units_kept, note.units_total, note.unit, len(result.records),
+                         note.records_total)  # fmt: skip
         write_normalized(result, out, quarantine)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)

@@ -3,7 +3,8 @@
 Method: ``harmtrace normalize`` writes a small JSON document into the parquet schema
 metadata (key ``harmtrace.provenance``): the dataset name, whether the records come
 from the registry (``registered``) or from a user's file (``user``), the sha256 of every
-raw file read, the registry source, and the record and quarantine counts.
+raw file read, the registry source, the record and quarantine counts and, for a stable
+sample (``data.sample``), what it was drawn from.
 :func:`read_records` reads it back and refuses a table whose story does not hold:
 no provenance, a row count other than the one written, a user file under a registered
 name, a registered dataset whose count or pinned digests differ from today's registry.
@@ -38,6 +39,18 @@ class FileDigest(BaseModel):
     pinned: bool
 
 
+class SampleNote(BaseModel):
+    """A records table that holds a stable sample (``data.sample``) of its dataset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    unit: str
+    units_kept: int
+    units_total: int
+    records_total: int
+    """Records before sampling: what the registry's expected count is checked against."""
+
+
 class Provenance(BaseModel):
     """What a records table was made from; JSON in the parquet metadata."""
 
@@ -54,10 +67,15 @@ class Provenance(BaseModel):
     columns: dict[str, str | None] | None = None
     target: dict[str, Any] | None = None
     """For ``answers``: the target's provenance (backend, weights, condition, sampling)."""
+    sample: SampleNote | None = None
+    """Set when the table keeps a stable sample of the dataset (``data.sample``)."""
 
     def to_metadata(self) -> dict[str, str]:
         """The metadata entry for :func:`harmtrace.io.write_table` (sorted keys: stable bytes)."""
-        return {PROVENANCE_KEY: json.dumps(self.model_dump(mode="json"), sort_keys=True)}
+        doc = self.model_dump(mode="json")
+        if doc["sample"] is None:  # tables of whole datasets keep their earlier bytes
+            del doc["sample"]
+        return {PROVENANCE_KEY: json.dumps(doc, sort_keys=True)}
 
 
 def read_provenance(path: Path) -> Provenance | None:
@@ -107,7 +125,8 @@ def check_provenance(prov: Provenance, where: str) -> None:
             )
         if pin is None and used[name].pinned:
             raise ProvenanceError(f"{where}: {name} is no longer pinned in the registry; {rerun}")
-    total = prov.n_records + prov.n_quarantined
+    kept = prov.sample.records_total if prov.sample is not None else prov.n_records
+    total = kept + prov.n_quarantined
     if spec.expected_records is not None and total != spec.expected_records:
         raise ProvenanceError(
             f"{where}: {prov.n_records} records + {prov.n_quarantined} quarantined, the "

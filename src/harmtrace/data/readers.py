@@ -7,8 +7,9 @@ leading UTF-8 byte order mark is the only thing removed, and only from the start
 file. Each format is parsed by a reader that infers nothing:
 
 - CSV: the standard library's ``csv`` module in strict mode. The first row is the
-  header; no column becomes an index; every cell stays a string, verbatim (leading and
-  trailing spaces, quotes, NUL, newlines inside quotes). Rows are numbered as a
+  header; no column becomes an index (an unnamed first column, as pandas writes its
+  index, is read as a column called ``index``); every cell stays a string, verbatim
+  (leading and trailing spaces, quotes, NUL, newlines inside quotes). Rows are numbered as a
   spreadsheet shows them: the header is row 1, so the first data row is row 2, and a
   blank line is a row too.
 - JSONL: one JSON object per physical line (split on ``\\n`` only), numbered from 1.
@@ -131,6 +132,21 @@ def _check_columns(path: Path, names: list[str], where: str) -> None:
         )
 
 
+INDEX_COLUMN = "index"
+"""The name given to the unnamed first column that ``DataFrame.to_csv`` writes for the
+frame's index (``Unnamed: 0`` when a column is already called ``index``)."""
+
+
+def _name_index_column(header: list[str]) -> list[str]:
+    """A header whose first field alone is empty (``,prompt,response``) is a pandas index
+    column: it is named and kept as a column. Any other empty field (a trailing
+    delimiter, which shifts every row) is left for :func:`_check_columns` to refuse."""
+    if len(header) < 2 or header[0] != "" or "" in header[1:]:
+        return header
+    name = INDEX_COLUMN if INDEX_COLUMN not in header else "Unnamed: 0"
+    return [name, *header[1:]]
+
+
 def _empty(path: Path) -> InputFileError:
     return InputFileError(f"{path}: the file is empty; expected a header and data rows")
 
@@ -152,7 +168,7 @@ def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, list | 
                     raise InputFileError(
                         f"{path}: row 1 is blank; the header must be the first line"
                     )
-                header = fields
+                header = _name_index_column(fields)
                 _check_columns(path, header, "header (row 1)")
                 continue
             rows.append((row_no, fields, None))

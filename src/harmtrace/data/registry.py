@@ -86,6 +86,11 @@ class DatasetSpec(BaseModel):
     access: Literal["public", "gated"] = "public"
     token_env: str | None = None
     expected_records: int | None = None
+    sample_unit: str | None = Field(
+        default=None,
+        description="column whose records a stable sample (data.sample) keeps or drops "
+        "together, e.g. the two answers of one preference pair; null: each record alone",
+    )
     sources: tuple[Source, ...]
 
     def source_named(self, name: str) -> Source | None:

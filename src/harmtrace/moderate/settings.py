@@ -22,9 +22,11 @@ from harmtrace.moderate.clock import parse_clock
 from harmtrace.moderate.policies import policy_config_problems
 
 NOTEBOOK = "06_moderation_policy"
-INJECTED = ("model_dir", "user_policies", "traces_dir", "trace_policies")
+INJECTED = ("model_dir", "user_policies", "traces_dir", "trace_policies", "judge_dir")
 """Notebook 06 parameters the workflow derives from other config blocks (one source of
 truth): see :func:`notebook_injection`."""
+JUDGE_DIR = "results/models/moderation-judge"
+"""The judge's model folder: its own, so that it can never be mistaken for the trigger's."""
 SCORERS = ("embedded",)
 """Graders that can also score single sentences (the flow's :class:`Scorer`)."""
 
@@ -40,6 +42,14 @@ class ModerateSettings:
     clock: str
     workers: int
     notebook_entries: list[str] = field(default_factory=list)
+    judge_extractor: str | None = None
+    """Feature extractor of the judge that counts what policies removed (None: the
+    trigger counts; :mod:`harmtrace.moderate.judge`)."""
+
+    @property
+    def judge_dir(self) -> str | None:
+        """Where the DAG keeps the judge's model (rule train_judge)."""
+        return JUDGE_DIR if self.judge_extractor else None
 
     def policy_spec_args(self, policy: str) -> list[str]:
         """CLI arguments for a policy: ``--policy-spec <json>`` for a user policy from the
@@ -108,6 +118,7 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
         problems.append(f"moderate.clock: {exc}")
     graded = graded_datasets(config, grader)
     with_responses = [d for d in datasets_with_responses(config, datasets) if d in graded]
+    judge_extractor = _judge_extractor(config, block, problems)
 
     entries = []
     for name, spec in enabled_analyses(config).items():
@@ -145,7 +156,45 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
         clock=clock,
         workers=int(block.get("workers", 1)),
         notebook_entries=entries,
+        judge_extractor=judge_extractor,
     )
+
+
+def _judge_extractor(
+    config: Mapping[str, Any], block: Mapping[str, Any], problems: list[str]
+) -> str | None:
+    """The judge's extractor: known, and not the trigger's own (that would count with the
+    same features that trigger, the construction the judge exists to remove)."""
+    from harmtrace.graders.features import embedding_parts
+
+    judge = block.get("judge")
+    if not judge:
+        return None
+    name = str(judge.get("extractor", ""))
+    try:
+        parts = embedding_parts(name)
+    except ValueError as exc:
+        problems.append(f"moderate.judge.extractor: {exc}")
+        return None
+    embedded = (config.get("grader") or {}).get("embedded") or {}
+    trigger = embedded.get("extractor")
+    others = [trigger or "", *((embedded.get("compare") or {}).get("extractors") or [])]
+    try:
+        embedded_parts = {p for name in others if name for p in embedding_parts(name)}
+    except ValueError:  # an unknown trigger or compared extractor: reported by the grader checks
+        embedded_parts = set(parts)
+    if set(parts) - embedded_parts:
+        problems.append(
+            f"moderate.judge.extractor: no rule embeds the training texts for "
+            f"{sorted(set(parts) - embedded_parts)}; use tfidf, or parts of "
+            "grader.embedded.extractor or grader.embedded.compare.extractors"
+        )
+    if name == trigger:
+        problems.append(
+            f"moderate.judge.extractor: {name!r} is the trigger's own extractor "
+            "(grader.embedded.extractor); the judge must read the texts another way"
+        )
+    return name
 
 
 def notebook_injection(
@@ -163,7 +212,10 @@ def notebook_injection(
         "user_policies": settings.user_policies,
         "traces_dir": traces_dir,
         "trace_policies": trace_policies,
+        "judge_dir": settings.judge_dir or "",
     }
     inputs = [f"{model_dir}/model.pkl"]
+    if settings.judge_dir:
+        inputs.append(f"{settings.judge_dir}/model.pkl")
     inputs += [f"{traces_dir}/{p}/{{dataset}}.jsonl" for p in trace_policies]
     return params, inputs

@@ -21,6 +21,10 @@ maximum over categories):
 * **relevance lost**: among responses with relevance 3 before, the share whose final
   output has relevance below 3 (a block is a refusal, so it loses relevance).
 
+With a judge (:class:`~harmtrace.moderate.judge.Judge`, config ``moderate.judge``) the
+prompt, before and after severities that these definitions read are the judge's, not the
+trigger's (``counted_by``); the trigger's own count stays in ``trigger_effects``.
+
 :func:`threshold_frontier` sweeps one probability threshold for a family of policies
 (``block`` or ``redact``) to trace escalations removed against benign responses changed;
 :func:`category_needs` names, per category, the least intrusive policy that removes at
@@ -38,6 +42,7 @@ import pandas as pd
 from harmtrace.analysis.transitions import OVERALL, transition, transition_shares
 from harmtrace.moderate.backends import LLMBackend, Scorer
 from harmtrace.moderate.flow import ResponseAnalysis, decide, finalize
+from harmtrace.moderate.judge import Judge
 from harmtrace.moderate.policies import (
     ACTION_RANK,
     INTERVENTION_KIND,
@@ -67,9 +72,11 @@ def apply_policy(
     scorer: Scorer,
     llm: LLMBackend | None = None,
     samples: pd.Series | None = None,
+    judge: Judge | None = None,
 ) -> pd.DataFrame:
     """One row per response under ``policy``: action, and severities and relevance before
-    and after moderation (``prompt_sev_<cat>``, ``before_sev_<cat>``, ``after_sev_<cat>``)."""
+    and after moderation (``prompt_sev_<cat>``, ``before_sev_<cat>``, ``after_sev_<cat>``;
+    with a judge also ``judge_prompt_sev_<cat>`` and so on, the judge's count)."""
     decisions = decide(analysis, policy)
     outcomes = finalize(analysis, decisions, scorer, llm=llm)
     items = analysis.items
@@ -94,6 +101,13 @@ def apply_policy(
         out[f"prompt_sev_{c}"] = prompt[:, k].astype(np.int64)
         out[f"before_sev_{c}"] = before[:, k].astype(np.int64)
         out[f"after_sev_{c}"] = outcomes.severity_after[:, k].astype(np.int64)
+    if judge is not None:
+        j_prompt, j_before = judge.before(items)
+        j_after = judge.after(items, outcomes.final, outcomes.rescored)
+        for k, c in enumerate(CATEGORIES):
+            out[f"judge_prompt_sev_{c}"] = j_prompt[:, k]
+            out[f"judge_before_sev_{c}"] = j_before[:, k]
+            out[f"judge_after_sev_{c}"] = j_after[:, k]
     return out
 
 
@@ -103,17 +117,30 @@ def simulate(
     scorer: Scorer,
     llm: LLMBackend | None = None,
     samples: pd.Series | None = None,
+    judge: Judge | None = None,
 ) -> pd.DataFrame:
     """:func:`apply_policy` for each policy, stacked (policy order kept as a Categorical)."""
-    frames = [apply_policy(analysis, p, scorer, llm=llm, samples=samples) for p in policies]
+    frames = [
+        apply_policy(analysis, p, scorer, llm=llm, samples=samples, judge=judge) for p in policies
+    ]
     out = pd.concat(frames, ignore_index=True)
     out["policy"] = pd.Categorical(out["policy"], categories=[p.name for p in policies])
     return out
 
 
-def long_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
+COUNTERS = ("trigger", "judge")
+"""Whose severities count escalations: the grader that triggers the policy, or the judge."""
+
+
+def long_outcomes(outcomes: pd.DataFrame, counted_by: str = "trigger") -> pd.DataFrame:
     """One row per response x category (plus ``overall``): ``prompt_sev``, ``before_sev``,
-    ``after_sev``, ``transition_before``, ``transition_after`` and the response columns."""
+    ``after_sev``, ``transition_before``, ``transition_after`` and the response columns,
+    the severities being the trigger's or the judge's (``counted_by``)."""
+    if counted_by not in COUNTERS:
+        raise ValueError(f"counted_by must be one of {COUNTERS}, got {counted_by!r}")
+    pre = "judge_" if counted_by == "judge" else ""
+    if f"{pre}after_sev_{CATEGORIES[0]}" not in outcomes:
+        raise ValueError("the outcomes carry no judge severities: simulate with a judge")
     keep = [
         "record_id",
         "dataset",
@@ -131,10 +158,11 @@ def long_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
         part["category"] = cat
         if cat == OVERALL:
             for col in ("prompt", "before", "after"):
-                part[f"{col}_sev"] = outcomes[[f"{col}_sev_{c}" for c in CATEGORIES]].max(axis=1)
+                cols = [f"{pre}{col}_sev_{c}" for c in CATEGORIES]
+                part[f"{col}_sev"] = outcomes[cols].max(axis=1)
         else:
             for col in ("prompt", "before", "after"):
-                part[f"{col}_sev"] = outcomes[f"{col}_sev_{cat}"]
+                part[f"{col}_sev"] = outcomes[f"{pre}{col}_sev_{cat}"]
         parts.append(part)
     long = pd.concat(parts, ignore_index=True)
     long["category"] = pd.Categorical(long["category"], categories=list(CATEGORY_ORDER))
@@ -255,17 +283,20 @@ def threshold_frontier(
     actions: Sequence[str] = ("block", "redact"),
     samples: pd.Series | None = None,
     alpha: float = 0.05,
+    judge: Judge | None = None,
 ) -> pd.DataFrame:
     """Escalations removed (all, and harmful) against benign responses changed, per
-    sample, across a probability threshold, for each policy family (overall category).
+    sample, across a probability threshold, for each policy family (overall category),
+    counted by the judge when there is one.
 
     Columns: ``family, threshold, sample`` and the :func:`policy_effects` columns.
     """
     rows = []
     for action in actions:
         for t in sorted(float(x) for x in thresholds):
-            out = apply_policy(analysis, threshold_policy(action, t), scorer, samples=samples)
-            long = long_outcomes(out)
+            policy = threshold_policy(action, t)
+            out = apply_policy(analysis, policy, scorer, samples=samples, judge=judge)
+            long = long_outcomes(out, "judge" if judge is not None else "trigger")
             eff = policy_effects(long.loc[long["category"] == OVERALL], by=("sample",), alpha=alpha)
             eff.insert(0, "threshold", t)
             eff.insert(0, "family", action)
@@ -346,6 +377,11 @@ class SimulationResults:
     frontier: pd.DataFrame
     target: float
     alpha: float
+    counted_by: str = "trigger"
+    judge: str | None = None
+    """The judge's name (grader and extractor) when the judge counted."""
+    trigger_effects: pd.DataFrame | None = None
+    """:func:`policy_effects` as the trigger counts them, beside the judge's."""
 
 
 def run_simulation(
@@ -358,19 +394,32 @@ def run_simulation(
     target: float = 0.8,
     alpha: float = 0.05,
     llm: LLMBackend | None = None,
+    judge: Judge | None = None,
 ) -> SimulationResults:
-    """Apply every policy, summarise, and sweep the frontier (skipped without thresholds)."""
-    outcomes = simulate(analysis, policies, scorer, llm=llm, samples=samples)
-    long = long_outcomes(outcomes)
+    """Apply every policy, summarise, and sweep the frontier (skipped without thresholds);
+    with a ``judge`` every count is the judge's, the trigger's kept in ``trigger_effects``."""
+    outcomes = simulate(analysis, policies, scorer, llm=llm, samples=samples, judge=judge)
+    counted_by = "judge" if judge is not None else "trigger"
+    long = long_outcomes(outcomes, counted_by)
     effects = policy_effects(long, alpha=alpha)
     trans = transitions_before_after(long, alpha=alpha)
     needs = category_needs(effects, target=target)
     frontier = (
-        threshold_frontier(analysis, scorer, thresholds, frontier_actions, samples, alpha)
+        threshold_frontier(analysis, scorer, thresholds, frontier_actions, samples, alpha, judge)
         if len(thresholds)
         else pd.DataFrame()
     )
-    return SimulationResults(outcomes, long, effects, trans, needs, frontier, target, alpha)
+    trigger = (
+        policy_effects(long_outcomes(outcomes, "trigger"), alpha=alpha)
+        if judge is not None
+        else None
+    )
+    return SimulationResults(
+        outcomes, long, effects, trans, needs, frontier, target, alpha,
+        counted_by=counted_by,
+        judge=judge.name if judge is not None else None,
+        trigger_effects=trigger,
+    )  # fmt: skip
 
 
 def samples_for(analysis: ResponseAnalysis, records: pd.DataFrame) -> pd.Series:

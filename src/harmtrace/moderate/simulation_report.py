@@ -68,6 +68,16 @@ def paper_numbers(res: SimulationResults, policies: Sequence[str]) -> dict[str, 
         nums[f"{key} relevance lost"] = pct(r.relevance_lost_share)
         nums[f"{key} relevance lost ci"] = ci(r.relevance_lost_lo, r.relevance_lost_hi)
         nums[f"{key} relevance change"] = real(r.mean_relevance_change, 2)
+    nums["counted by"] = text(res.counted_by)
+    nums["judge"] = text(res.judge or "none")
+    if res.trigger_effects is not None:  # the trigger's own count, beside the judge's
+        t = res.trigger_effects.loc[res.trigger_effects["category"] == OVERALL]
+        for r in t.itertuples(index=False):
+            key = f"{r.sample} {r.policy} trigger"
+            nums[f"{key} escalations before"] = count(r.escalations_before)
+            nums[f"{key} removed"] = pct(r.removed_share)
+            nums[f"{key} harmful escalations"] = count(r.harmful_escalations)
+            nums[f"{key} harmful removed"] = pct(r.harmful_removed_share)
     for r in res.needs.to_dict("records"):
         needed = r["needed_policy"]
         nums[f"{r['sample']} {r['category']} needs"] = text(
