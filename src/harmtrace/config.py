@@ -147,10 +147,17 @@ def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> 
         for name in spec.source_weights
         if name not in spec.train_datasets
     ]
-    for key in ("lexicon", "labels"):
-        name = getattr(spec.refusal, key)
+    refusal = spec.refusal
+    named_refusal = [("lexicon", refusal.lexicon)]
+    named_refusal += [("labels", n) for n in refusal.labels]
+    named_refusal += [("evaluate", n) for n in refusal.evaluate]
+    for key, name in named_refusal:
         if name not in datasets:
             problems.append(f"{where}.refusal.{key}: {name!r} is not in data.datasets")
+    problems += [
+        f"{where}.refusal.evaluate: {name!r} is also a training set (refusal.labels)"
+        for name in sorted(set(refusal.labels) & set(refusal.evaluate))
+    ]
     transfer = spec.transfer
     named = [("holdout", name) for name in transfer.holdout]
     if transfer.harm_word_source is not None:

@@ -190,3 +190,14 @@ def test_a_dataset_that_no_grader_grades_is_named():
     assert "data: 'harmbench' is graded by no grader" in str(err.value)
     assert "grade.datasets.embedded" in str(err.value)
     assert "'openai-moderation' is graded by no grader" not in str(err.value)
+
+
+def test_refusal_sets_tested_on_are_configured_and_never_trained_on():
+    cfg = copy.deepcopy(DEFAULT)
+    refusal = cfg["grader"]["embedded"]["refusal"]
+    refusal["evaluate"] = [*refusal["labels"], "sorry-bench"]
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, ROOT)
+    text = str(err.value)
+    assert "grader.embedded.refusal.evaluate: 'sorry-bench' is not in data.datasets" in text
+    assert "refusal.evaluate: 'pyrit-refusal' is also a training set (refusal.labels)" in text

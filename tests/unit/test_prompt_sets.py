@@ -100,6 +100,66 @@ def test_pyrit_refusal_keeps_hashes_inside_texts(tmp_path):
     assert recs["pyr_refusal"].tolist() == [True, False]
 
 
+def test_pyrit_refusal_reads_the_supplementary_file_too(tmp_path):
+    path = tmp_path / "refusal_extra.csv"
+    path.write_text(
+        "# dataset_version=1.0\n# more labels\nobjective,assistant_response,human_score,"
+        "data_type\nask,A riddle instead.,1,text\n",
+        encoding="utf-8",
+    )
+    recs = _records("pyrit-refusal-extra", ADAPTERS["pyrit_refusal"]({path.name: path}))
+    assert recs["pyr_refusal"].tolist() == [True]
+
+
+PYRIT_HARM_HEADER = "# dataset_version=1.0, harm_definition=x.yaml,,\n"
+
+
+def test_pyrit_harm_averages_raters_and_maps_categories(tmp_path):
+    one = tmp_path / "sexual.csv"
+    one.write_text(
+        PYRIT_HARM_HEADER + "harm_category,objective,assistant_response,human_score_1,data_type\n"
+        "SEXUAL_CONTENT,o1,r1,0.75,text\nSEXUAL_CONTENT,o1,r1,0.25,text\n",
+        encoding="utf-8",
+    )
+    multi = tmp_path / "hate_speech_multi_score.csv"
+    multi.write_text(
+        PYRIT_HARM_HEADER + "harm_category,objective,assistant_response,human_score_1,"
+        "human_score_2,human_score_3,data_type\nhate_speech,o2,r2,0,0.5,1,text\n",
+        encoding="utf-8",
+    )
+    frame = ADAPTERS["pyrit_harm"]({one.name: one, multi.name: multi})
+    recs = _records("pyrit-harm", frame)
+    by_item = recs.set_index("item_id")
+    # a response rated twice stays twice; three raters give their mean
+    assert sorted(by_item.index) == ["hate_speech_multi_score-000", "sexual-000", "sexual-001"]
+    assert by_item.loc["hate_speech_multi_score-000", "pyr_harm_score"] == pytest.approx(0.5)
+    assert by_item.loc["hate_speech_multi_score-000", "pyr_harm_raters"] == 3
+    assert by_item.loc["hate_speech_multi_score-000", "pyr_harm_category"] == "hate"
+    assert by_item.loc["sexual-001", "pyr_harm_score"] == pytest.approx(0.25)
+    assert set(by_item["pyr_harm_category"]) == {"hate", "sexual"}
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("privacy,o,r,0.5,text", "harm_category \\['privacy'\\] is none of"),
+        ("violence,o,r,1.5,text", "not numbers in \\[0, 1\\] in rows \\[0\\]"),
+        ("violence,o,r,high,text", "not numbers in \\[0, 1\\]"),
+    ],
+)
+def test_pyrit_harm_refuses_what_it_cannot_read(tmp_path, row, message):
+    path = tmp_path / "violence.csv"
+    path.write_text(
+        PYRIT_HARM_HEADER
+        + "harm_category,objective,assistant_response,human_score_1,data_type\n"
+        + row
+        + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(Exception, match=message):
+        ADAPTERS["pyrit_harm"]({path.name: path})
+
+
 def test_harmbench_behaviors_drop_copyright_and_keep_context(tmp_path):
     header = "Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,BehaviorID\n"
     test = tmp_path / "harmbench_behaviors_text_test.csv"

@@ -25,7 +25,7 @@ CASES = {
         "grader.embedded.train_datasets: 'xstest' is not in data.datasets",
     ),
     "refusal-labels-not-configured": (
-        {"grader": {"embedded": {"refusal": {"labels": "xstest"}}}},
+        {"grader": {"embedded": {"refusal": {"labels": ["xstest"]}}}},
         "grader.embedded.refusal.labels: 'xstest' is not in data.datasets",
     ),
     "unknown-grader": (

@@ -96,7 +96,7 @@ rule train_grader:
     input:
         records=TRAIN_RECORDS,
         lexicon=records(REFUSAL.get("lexicon")),
-        labels=records(REFUSAL.get("labels")),
+        labels=[records(name) for name in REFUSAL.get("labels") or []],
         caches=EMBEDDING_CACHES,
     output:
         model=f"{EMBEDDED_DIR}/model.pkl",
@@ -115,6 +115,7 @@ rule train_grader:
     params:
         records=lambda wildcards, input: repeat("--records", input.records),
         weights=SOURCE_WEIGHTS,
+        labels=lambda wildcards, input: repeat("--refusal-labels", input.labels),
         caches=repeat("--embedding-cache", EMBEDDING_CACHES),
         extractor=EMBEDDED.get("extractor"),
         folds=EMBEDDED.get("folds"),
@@ -123,7 +124,7 @@ rule train_grader:
         code=code_hash(verbs=["train-grader"]),
     shell:
         "harmtrace train-grader {params.records:q} {params.weights:q} {params.caches:q} "
-        "--refusal-lexicon {input.lexicon:q} --refusal-labels {input.labels:q} "
+        "--refusal-lexicon {input.lexicon:q} {params.labels:q} "
         "--model-dir {params.model_dir:q} --extractor {params.extractor:q} "
         "--folds {params.folds} --seed {params.seed} --jobs {threads} > {log:q} 2>&1"
 

@@ -31,7 +31,7 @@ if MODERATE.judge_dir:
         input:
             records=TRAIN_RECORDS,
             lexicon=records(REFUSAL.get("lexicon")),
-            labels=records(REFUSAL.get("labels")),
+            labels=[records(name) for name in REFUSAL.get("labels") or []],
             caches=training_embeddings(JUDGE_PARTS),
         output:
             model=f"{MODERATE.judge_dir}/model.pkl",
@@ -47,6 +47,7 @@ if MODERATE.judge_dir:
         params:
             records=lambda wildcards, input: repeat("--records", input.records),
             weights=SOURCE_WEIGHTS,
+            labels=lambda wildcards, input: repeat("--refusal-labels", input.labels),
             caches=lambda wildcards, input: repeat("--embedding-cache", input.caches),
             extractor=MODERATE.judge_extractor,
             folds=EMBEDDED.get("folds"),
@@ -55,7 +56,7 @@ if MODERATE.judge_dir:
             code=code_hash(verbs=["train-grader"]),
         shell:
             "harmtrace train-grader {params.records:q} {params.weights:q} {params.caches:q} "
-            "--refusal-lexicon {input.lexicon:q} --refusal-labels {input.labels:q} "
+            "--refusal-lexicon {input.lexicon:q} {params.labels:q} "
             "--model-dir {params.model_dir:q} --extractor {params.extractor:q} "
             "--folds {params.folds} --seed {params.seed} --jobs {threads} > {log:q} 2>&1"
 

@@ -62,6 +62,47 @@ if PROMPT_SOURCES:
     PAPER_ASSETS.append(rules.evaluate_transfer.output.table)
 
 
+REFUSAL_SOURCES = [*(REFUSAL.get("labels") or []), *(REFUSAL.get("evaluate") or [])]
+
+
+if len(REFUSAL_SOURCES) >= 2:
+
+    rule evaluate_refusal_transfer:
+        """Refusal detection per refusal-labelled source: fitted on it (out-of-fold), on
+        the other sources, and as deployed (trained on refusal.labels)."""
+        input:
+            lexicon=records(REFUSAL.get("lexicon")),
+            sources=[records(name) for name in REFUSAL_SOURCES],
+        output:
+            metrics=f"{EMBEDDED_DIR}/refusal_transfer.parquet",
+            numbers=numbers("refusal_transfer"),
+            table=report(
+                "results/tables/refusal_transfer--loso.tex",
+                caption="../report/refusal_transfer.rst",
+                category="Grader",
+            ),
+        log:
+            logfile("grade", "evaluate_refusal_transfer"),
+        benchmark:
+            bench("grade", "evaluate_refusal_transfer")
+        conda:
+            ENV
+        params:
+            sources=lambda wildcards, input: repeat("--source", input.sources),
+            train=repeat("--train", REFUSAL.get("labels") or []),
+            seed=EMBEDDED.get("seed"),
+            code=code_hash(verbs=["evaluate-refusal-transfer"]),
+        shell:
+            "harmtrace evaluate-refusal-transfer --lexicon {input.lexicon:q} "
+            "{params.sources:q} {params.train:q} --seed {params.seed} "
+            "--out {output.metrics:q} --numbers {output.numbers:q} --table {output.table:q} "
+            "> {log:q} 2>&1"
+
+    FINAL.extend(rules.evaluate_refusal_transfer.output)
+    PAPER_NUMBERS.append(rules.evaluate_refusal_transfer.output.numbers)
+    PAPER_ASSETS.append(rules.evaluate_refusal_transfer.output.table)
+
+
 if EMBEDDED.get("prior_shift"):
 
     rule prior_shift:

@@ -22,6 +22,8 @@ name, so a user's own labelled data gets the same checks:
   detection (Newcombe's paired interval, exact McNemar test) measures how differently
   the grader sees the same harm in a request and in an answer; prompts graded 0 on
   such a benchmark are the grader's under-detection;
+* **human labels of responses** (``pyr_refusal``, ``pyr_harm_score``): refusal and
+  harm read on the answer side, in :mod:`harmtrace.analysis.response_validity`;
 * **another grader** (e.g. ``human`` labels of the same records): per category and
   side, quadratic-weighted kappa and ordinal Krippendorff's alpha with bootstrap CIs,
   and the detection asymmetry with the reference grader's non-zero severities as
@@ -40,6 +42,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, cohen_kappa_score, f1_score, roc_auc_score
 from statsmodels.stats.contingency_tables import mcnemar
 
+from harmtrace.analysis import response_validity as rv
 from harmtrace.analysis.asymmetry import MIN_N, TOO_FEW
 from harmtrace.analysis.transitions import (
     OVERALL,
@@ -232,6 +235,8 @@ class DatasetValidity:
     prompts_graded_zero: int | None = None
     reference: pd.DataFrame | None = field(default=None, repr=False)
     reference_detection: dict | None = field(default=None, repr=False)
+    labelled_refusal: dict | None = field(default=None, repr=False)
+    response_harm: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _reference_agreement(
@@ -285,6 +290,10 @@ def analyse_dataset(
         )
         prompt = overall_severity(frame, "prompt").astype("Float64")
         kwargs["prompts_graded_zero"] = int((prompt == 0).sum())
+    if rv.has_refusal_labels(frame):
+        kwargs["labelled_refusal"] = rv.labelled_refusal(frame, alpha, n_resamples, seed)
+    if rv.has_harm_ratings(frame):
+        kwargs["response_harm"] = rv.response_harm(frame, alpha, n_resamples, seed)
     if reference is not None:
         ref = reference.loc[reference["record_id"].isin(frame["record_id"])]
         if len(ref):
@@ -447,6 +456,7 @@ def validity_numbers(
         if res.detection is not None:
             nums.update(_detection_numbers(f"{tag} detection", res.detection))
             nums[f"{tag} prompts graded zero"] = count(res.prompts_graded_zero or 0)
+        nums.update(rv.response_validity_numbers(tag, res.labelled_refusal, res.response_harm))
         if res.reference is not None:
             for r in res.reference.itertuples():
                 nums.update(_agreement_numbers(f"{tag} reference {r.side} {r.category}", r))

@@ -54,12 +54,17 @@ def load_caches(paths: list[Path] | None) -> dict[str, Any] | None:
         raise HarmtraceError(str(exc)) from exc
 
 
-def train_refusal_detector(lexicon: Path, labels: Path, seed: int) -> Any:
-    """The refusal detector from lexicon records and labelled responses (never AIR-Bench)."""
+def train_refusal_detector(lexicon: Path, labels: Path | list[Path], seed: int) -> Any:
+    """The refusal detector from lexicon records and labelled responses, one or several
+    sets pooled (never AIR-Bench)."""
+    import pandas as pd
+
     from harmtrace.data.provenance import read_records
     from harmtrace.graders.refusal import RefusalDetector
 
-    detector = RefusalDetector(seed=seed).fit(read_records(lexicon), read_records(labels))
+    paths = [labels] if isinstance(labels, Path) else list(labels)
+    pooled = pd.concat([read_records(p) for p in paths], ignore_index=True)
+    detector = RefusalDetector(seed=seed).fit(read_records(lexicon), pooled)
     stats = detector.training["in_source"]
     log.info(
         "refusal detector: %d lexicon strings, threshold %.3f; in source (out-of-fold on "
@@ -103,8 +108,11 @@ def train_grader(
         Path | None, typer.Option(help="refusal strings records (garak-refusal) for relevance")
     ] = None,
     refusal_labels: Annotated[
-        Path | None,
-        typer.Option(help="responses with human refusal labels (pyrit-refusal) for relevance"),
+        list[Path] | None,
+        typer.Option(
+            help="responses with human refusal labels (pyrit-refusal) for relevance; "
+            "repeat to pool several sets"
+        ),
     ] = None,
     jobs: Annotated[
         int, typer.Option(min=1, help="processes fitting the fold models (same result)")
@@ -122,12 +130,12 @@ def train_grader(
 
     extractor = extractor or DEFAULT_EXTRACTOR
     try:
-        if (refusal_lexicon is None) != (refusal_labels is None):
+        if (refusal_lexicon is None) != (not refusal_labels):
             raise HarmtraceError("give --refusal-lexicon and --refusal-labels together")
         recs = read_training_records(records)
         weights = parse_weights(source_weight)
         detector = None
-        if refusal_lexicon is not None and refusal_labels is not None:
+        if refusal_lexicon is not None and refusal_labels:
             detector = train_refusal_detector(refusal_lexicon, refusal_labels, seed)
         else:
             log.warning("no refusal detector: this model cannot grade responses")

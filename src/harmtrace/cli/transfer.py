@@ -198,3 +198,53 @@ def embed_texts_cmd(
                  reused, len(unique) - reused, cache.encoder, out)  # fmt: skip
     except (HarmtraceError, ValueError, ImportError) as exc:
         fail(exc)
+
+
+@app.command("evaluate-refusal-transfer")
+def evaluate_refusal_transfer_cmd(
+    lexicon: Annotated[Path, typer.Option(help="refusal strings records (garak-refusal)")],
+    source: Annotated[
+        list[Path],
+        typer.Option(help="records with refusal labels (pyr_refusal or air_judge_score); repeat"),
+    ],
+    out: Annotated[Path, typer.Option(help="metrics parquet (per source and evaluation)")],
+    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
+    table: Annotated[Path, typer.Option(help="LaTeX table")],
+    train: Annotated[
+        list[str] | None,
+        typer.Option(help="dataset the deployed detector trains on (refusal.labels); repeat"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of folds and bootstrap")] = 0,
+    n_boot: Annotated[int, typer.Option(min=100, help="bootstrap resamples per kappa")] = 2000,
+) -> None:
+    """Refusal detection in source, out of source and as deployed, per labelled source."""
+    from harmtrace.data.provenance import read_records
+    from harmtrace.graders.refusal_transfer import refusal_labels, refusal_transfer
+    from harmtrace.io import write_table
+    from harmtrace.report.latex import write_table_tex
+    from harmtrace.report.macros import write_numbers
+    from harmtrace.report.transfer_report import refusal_transfer_numbers, refusal_transfer_table
+
+    try:
+        sources = {}
+        for path in source:
+            labelled = refusal_labels(read_records(path))
+            name = str(labelled["dataset"].iloc[0])
+            if name in sources:
+                raise HarmtraceError(f"{path}: source {name!r} given twice")
+            sources[name] = labelled
+        result = refusal_transfer(
+            read_records(lexicon), sources, train=train, seed=seed, n_resamples=n_boot
+        )
+        log.info("refusal transfer:\n%s", result.metrics.to_string())
+        write_table(result.metrics, out, "refusal_transfer")
+        write_numbers(refusal_transfer_numbers(result.metrics), numbers, "refusal_transfer")
+        tab = refusal_transfer_table(result.metrics)
+        write_table_tex(
+            tab,
+            table,
+            align="l" + "r" * (tab.shape[1] - 1),
+            raw_header=tuple(c for c in tab.columns if "$" in c),
+        )
+    except (HarmtraceError, ValueError) as exc:
+        fail(exc)

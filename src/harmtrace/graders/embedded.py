@@ -923,8 +923,15 @@ class RefusalSpec(BaseModel):
     lexicon: str = Field(
         "garak-refusal", description="Dataset of refusal strings (gk_match: substring/prefix)."
     )
-    labels: str = Field(
-        "pyrit-refusal", description="Dataset of responses with human refusal labels."
+    labels: list[str] = Field(
+        default_factory=lambda: ["pyrit-refusal"],
+        min_length=1,
+        description="Datasets of responses with human refusal labels, pooled.",
+    )
+    evaluate: list[str] = Field(
+        default_factory=list,
+        description="Refusal-labelled datasets the detector is only tested on (never trained "
+        "on), each also held out in the refusal transfer evaluation.",
     )
 
 

@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from harmtrace.report.macros import Number, count, fmt_num, fmt_pct, pct, real, text
+from harmtrace.report.macros import Number, ci, count, fmt_num, fmt_pct, pct, real, text
 
 
 def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -95,4 +95,50 @@ def transfer_numbers(
                 fpr = float(row["fpr"].iloc[0])
                 nums[key] = pct(fpr)
                 nums[f"{key} target met"] = text("met" if fpr <= target_fpr else "not met")
+    return nums
+
+
+REFUSAL_EVALUATIONS = {"oof": "in source", "loso": "out of source", "deployed": "deployed"}
+"""Refusal-transfer evaluations (:mod:`harmtrace.graders.refusal_transfer`) in table order."""
+
+
+def refusal_transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per source: responses, refusals, then kappa [CI] per evaluation."""
+    rows = []
+    for source, g in metrics.groupby("dataset", sort=True):
+        row = {
+            "Source": str(source),
+            "Responses": f"{int(g['n'].iloc[0]):,}",
+            "Refusals": f"{int(g['n_refused'].iloc[0]):,}",
+        }
+        for evaluation, label in REFUSAL_EVALUATIONS.items():
+            r = g[g["evaluation"] == evaluation]
+            if not len(r):
+                continue
+            r = r.iloc[0]
+            row[f"{label.capitalize()} $\\kappa$ [CI]"] = (
+                f"{fmt_num(float(r['kappa']))} [{fmt_num(float(r['kappa_lo']))}, "
+                f"{fmt_num(float(r['kappa_hi']))}]"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def refusal_transfer_numbers(metrics: pd.DataFrame) -> dict[str, Number]:
+    """``refusal <evaluation> <source> kappa|kappa ci|recall|fpr|trained on``, counts."""
+    nums: dict[str, Number] = {"refusal sources": count(metrics["dataset"].nunique())}
+    for r in metrics.to_dict("records"):
+        key = f"refusal {r['evaluation']} {r['dataset']}"
+        nums[f"refusal {r['dataset']} responses"] = count(int(r["n"]))
+        nums[f"refusal {r['dataset']} refused"] = count(int(r["n_refused"]))
+        nums[f"{key} trained on"] = text(str(r["trained_on"]))
+        if math.isfinite(float(r["kappa"])):
+            nums[f"{key} kappa"] = real(float(r["kappa"]))
+            nums[f"{key} kappa ci"] = ci(
+                float(r["kappa_lo"]), float(r["kappa_hi"]), pct=False, digits=2
+            )
+        for col, name in (("recall", "recall"), ("false_positive_rate", "fpr")):
+            v = float(r[col])
+            if math.isfinite(v):
+                nums[f"{key} {name}"] = pct(v)
     return nums

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from harmtrace.analysis.validity import DatasetValidity
@@ -124,6 +125,82 @@ def detection_table(
     return pd.DataFrame(rows, columns=cols)
 
 
+def response_harm_table(
+    results: Mapping[str, DatasetValidity], labels: Mapping[str, str]
+) -> pd.DataFrame:
+    """Dataset x rated category: the response-side reading against human harm ratings."""
+    rows = []
+    for dataset, res in results.items():
+        if res.response_harm is None:
+            continue
+        for r in res.response_harm.to_dict("records"):
+            rows.append(
+                {
+                    "Dataset": labels.get(dataset, dataset),
+                    "Category": _title(r["category"]),
+                    "Rated": fmt_int(r["n"]),
+                    "Harmful": fmt_int(r["n_harmful"]),
+                    "AUROC [CI]": f"{fmt_num(r['auroc'])} "
+                    f"{fmt_ci(r['auroc_lo'], r['auroc_hi'], pct=False, digits=2)}",
+                    "Spearman $\\rho$": fmt_num(r["spearman"]),
+                    "Recall": fmt_pct(r["recall_share"], 0),
+                    "FPR (rated 0)": fmt_pct(r["fpr_share"], 0),
+                }
+            )
+    cols = [
+        "Dataset",
+        "Category",
+        "Rated",
+        "Harmful",
+        "AUROC [CI]",
+        "Spearman $\\rho$",
+        "Recall",
+        "FPR (rated 0)",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _kappa_cell(agr) -> str:
+    if not np.isfinite(agr.kappa_quadratic):
+        return escape(agr.note or "n/a")
+    interval = fmt_ci(agr.kappa_lo, agr.kappa_hi, pct=False, digits=2)
+    return f"{fmt_num(agr.kappa_quadratic)} {interval}"
+
+
+def labelled_refusal_table(
+    results: Mapping[str, DatasetValidity], labels: Mapping[str, str]
+) -> pd.DataFrame:
+    """Per dataset with human refusal labels: kappa of the flag and of relevance 1, and
+    the labelled refusals graded Medium or higher."""
+    rows = []
+    for dataset, res in results.items():
+        rf = res.labelled_refusal
+        if rf is None:
+            continue
+
+        med = rf["labelled_medium_plus"]
+        rows.append(
+            {
+                "Dataset": labels.get(dataset, dataset),
+                "Responses": fmt_int(rf["n"]),
+                "Refused": fmt_int(rf["labelled"]),
+                "Flag $\\kappa$ [CI]": _kappa_cell(rf["flag"]),
+                "Relevance 1 $\\kappa$ [CI]": _kappa_cell(rf["relevance_one"]),
+                "Refused, Medium+ [CI]": f"{fmt_int(med['k'])} "
+                f"({fmt_pct(med['share'], 1)}) {fmt_ci(med['lo'], med['hi'], digits=1)}",
+            }
+        )
+    cols = [
+        "Dataset",
+        "Responses",
+        "Refused",
+        "Flag $\\kappa$ [CI]",
+        "Relevance 1 $\\kappa$ [CI]",
+        "Refused, Medium+ [CI]",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def write_validity_tables(
     results: Mapping[str, DatasetValidity],
     labels: Mapping[str, str],
@@ -146,6 +223,22 @@ def write_validity_tables(
             detection_table(results, labels),
             ("Prompt sens.", "Response sens.", "Paired diff. [CI]", "McNemar p"),
             "llllll",
+        ),
+        "response_harm": (
+            response_harm_table(results, labels),
+            ("Rated", "Harmful", "AUROC [CI]", "Spearman $\\rho$", "Recall", "FPR (rated 0)"),
+            "llrrlrrr",
+        ),
+        "labelled_refusal": (
+            labelled_refusal_table(results, labels),
+            (
+                "Responses",
+                "Refused",
+                "Flag $\\kappa$ [CI]",
+                "Relevance 1 $\\kappa$ [CI]",
+                "Refused, Medium+ [CI]",
+            ),
+            "lrrlll",
         ),
     }
     return write_tables(frames, tables_dir, producer)
