@@ -25,7 +25,13 @@ def test_the_shipped_config_passes():
     s = check_moderate_config(CONFIG, DATASETS)
     assert s.policies == ["observe", "block_high", "redact_medium_block_high"]
     # every shipped dataset with responses, in config order (PyRIT's refusal pairs too)
-    assert s.datasets == ["air-bench-2024", "hh-rlhf-harmless", "pyrit-refusal"]
+    assert s.datasets == [
+        "air-bench-2024",
+        "hh-rlhf-harmless",
+        "pyrit-refusal",
+        "pyrit-refusal-extra",
+        "pyrit-harm",
+    ]
     assert s.notebook_entries == ["moderation"]
 
 
@@ -40,6 +46,8 @@ def test_only_datasets_with_responses_are_moderated():
         "air-bench-2024",
         "hh-rlhf-harmless",
         "pyrit-refusal",
+        "pyrit-refusal-extra",
+        "pyrit-harm",
         "pairs",
     ]
 

@@ -75,7 +75,7 @@ def test_table_and_numbers_follow_the_metrics():
             "n": [10, 10, 20, 20],
             "n_refused": [4, 4, 5, 5],
             "n_flagged": [4, 3, 5, 9],
-            "kappa": [0.9, 0.5, 0.8, np.nan],
+            "kappa": pd.array([0.9, 0.5, 0.8, None], dtype="Float64"),
             "kappa_lo": [0.7, 0.2, 0.6, np.nan],
             "kappa_hi": [1.0, 0.8, 0.95, np.nan],
             "recall": [1.0, 0.75, 1.0, 1.0],
@@ -91,3 +91,13 @@ def test_table_and_numbers_follow_the_metrics():
     assert nums["refusal loso a trained on"].value == "b"
     assert "refusal loso b kappa" not in nums  # undefined kappa is not a number
     assert nums["refusal loso b fpr"].value == pytest.approx(0.27)
+
+
+def test_metrics_satisfy_their_table_schema(tmp_path):
+    from harmtrace.io import read_table, write_table
+
+    lexicon, sources = _two_sources()
+    result = refusal_transfer(lexicon, sources, n_splits=3, n_resamples=100)
+    write_table(result.metrics, tmp_path / "m.parquet", "refusal_transfer")
+    back = read_table(tmp_path / "m.parquet", "refusal_transfer")
+    assert back["kappa"].tolist() == pytest.approx(result.metrics["kappa"].tolist())

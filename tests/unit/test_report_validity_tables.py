@@ -88,6 +88,8 @@ def test_write_validity_tables(res, tmp_path):
         "04_grader_validity--moderation.tex",
         "04_grader_validity--preferences.tex",
         "04_grader_validity--detection.tex",
+        "04_grader_validity--response_harm.tex",
+        "04_grader_validity--labelled_refusal.tex",
     ]
     prefs = (tmp_path / "04_grader_validity--preferences.tex").read_text()
     assert prefs.startswith("\\begin{tabular}{llrlrr}")

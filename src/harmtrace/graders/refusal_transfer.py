@@ -45,6 +45,10 @@ LABEL = "refused"
 """Column of the unified refusal label in :func:`refusal_labels`."""
 
 
+FLOATS = ("kappa", "kappa_lo", "kappa_hi", "recall", "false_positive_rate", "accuracy")
+"""Metric columns (nullable: a kappa is undefined when one side never varies)."""
+
+
 class RefusalTransferError(HarmtraceError):
     """Refusal-labelled sources that cannot be compared."""
 
@@ -167,4 +171,11 @@ def refusal_transfer(
                     }
                 )
             )
-    return RefusalTransfer(pd.DataFrame(rows), pd.concat(decisions, ignore_index=True))
+    metrics = pd.DataFrame(rows).astype(
+        {
+            **{c: "string" for c in ("dataset", "evaluation", "trained_on")},
+            **{c: "Int64" for c in ("n", "n_refused", "n_flagged")},
+            **{c: "Float64" for c in FLOATS},
+        }
+    )
+    return RefusalTransfer(metrics, pd.concat(decisions, ignore_index=True))

@@ -98,6 +98,11 @@ def transfer_numbers(
     return nums
 
 
+def _f(value: object) -> float:
+    """A metric as a float, missing (pd.NA) as NaN."""
+    return float("nan") if pd.isna(value) else float(value)
+
+
 REFUSAL_EVALUATIONS = {"oof": "in source", "loso": "out of source", "deployed": "deployed"}
 """Refusal-transfer evaluations (:mod:`harmtrace.graders.refusal_transfer`) in table order."""
 
@@ -117,8 +122,8 @@ def refusal_transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
                 continue
             r = r.iloc[0]
             row[f"{label.capitalize()} $\\kappa$ [CI]"] = (
-                f"{fmt_num(float(r['kappa']))} [{fmt_num(float(r['kappa_lo']))}, "
-                f"{fmt_num(float(r['kappa_hi']))}]"
+                f"{fmt_num(_f(r['kappa']))} [{fmt_num(_f(r['kappa_lo']))}, "
+                f"{fmt_num(_f(r['kappa_hi']))}]"
             )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -132,13 +137,11 @@ def refusal_transfer_numbers(metrics: pd.DataFrame) -> dict[str, Number]:
         nums[f"refusal {r['dataset']} responses"] = count(int(r["n"]))
         nums[f"refusal {r['dataset']} refused"] = count(int(r["n_refused"]))
         nums[f"{key} trained on"] = text(str(r["trained_on"]))
-        if math.isfinite(float(r["kappa"])):
-            nums[f"{key} kappa"] = real(float(r["kappa"]))
-            nums[f"{key} kappa ci"] = ci(
-                float(r["kappa_lo"]), float(r["kappa_hi"]), pct=False, digits=2
-            )
+        if math.isfinite(_f(r["kappa"])):
+            nums[f"{key} kappa"] = real(_f(r["kappa"]))
+            nums[f"{key} kappa ci"] = ci(_f(r["kappa_lo"]), _f(r["kappa_hi"]), pct=False, digits=2)
         for col, name in (("recall", "recall"), ("false_positive_rate", "fpr")):
-            v = float(r[col])
+            v = _f(r[col])
             if math.isfinite(v):
                 nums[f"{key} {name}"] = pct(v)
     return nums
