@@ -9,11 +9,14 @@ terminal instead of in a job's log file halfway through a run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harmtrace.errors import HarmtraceError
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(HarmtraceError):
@@ -125,6 +128,37 @@ def paper_enabled(config: Mapping[str, Any]) -> bool:
     return bool((config.get("paper") or {}).get("build", True))
 
 
+def _refusal_evaluate_problems(names: list[str], datasets: list[str], where: str) -> list[str]:
+    """Test-only refusal sets must be registered; one the run does not build is left out of
+    the refusal transfer evaluation with a log line (`refusal_sources`), not an error."""
+    from harmtrace.data.registry import load_registry
+
+    registered = load_registry()
+    problems = []
+    for name in names:
+        if name in datasets:
+            continue
+        if name not in registered:
+            problems.append(
+                f"{where}.refusal.evaluate: {name!r} is neither in data.datasets nor registered"
+            )
+        else:
+            log.warning(
+                "%s.refusal.evaluate: %r is not in data.datasets: left out of the refusal "
+                "transfer evaluation",
+                where,
+                name,
+            )
+    return problems
+
+
+def refusal_sources(config: Mapping[str, Any], datasets: list[str]) -> list[str]:
+    """The refusal detector's training sets and the test-only sets this run builds."""
+    refusal = ((config.get("grader") or {}).get("embedded") or {}).get("refusal") or {}
+    labels = list(refusal.get("labels") or [])
+    return labels + [n for n in refusal.get("evaluate") or [] if n in datasets]
+
+
 def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> list[str]:
     """Datasets the embedded grader trains, weights, learns refusal from and holds out
     must all be built by the DAG (and the weighted and held-out ones trained on)."""
@@ -150,10 +184,10 @@ def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> 
     refusal = spec.refusal
     named_refusal = [("lexicon", refusal.lexicon)]
     named_refusal += [("labels", n) for n in refusal.labels]
-    named_refusal += [("evaluate", n) for n in refusal.evaluate]
     for key, name in named_refusal:
         if name not in datasets:
             problems.append(f"{where}.refusal.{key}: {name!r} is not in data.datasets")
+    problems += _refusal_evaluate_problems(refusal.evaluate, datasets, where)
     problems += [
         f"{where}.refusal.evaluate: {name!r} is also a training set (refusal.labels)"
         for name in sorted(set(refusal.labels) & set(refusal.evaluate))

@@ -195,9 +195,25 @@ def test_a_dataset_that_no_grader_grades_is_named():
 def test_refusal_sets_tested_on_are_configured_and_never_trained_on():
     cfg = copy.deepcopy(DEFAULT)
     refusal = cfg["grader"]["embedded"]["refusal"]
-    refusal["evaluate"] = [*refusal["labels"], "sorry-bench"]
+    refusal["evaluate"] = [*refusal["labels"], "no-such-set"]
     with pytest.raises(ConfigError) as err:
         check_config(cfg, ROOT)
     text = str(err.value)
-    assert "grader.embedded.refusal.evaluate: 'sorry-bench' is not in data.datasets" in text
+    assert "refusal.evaluate: 'no-such-set' is neither in data.datasets nor registered" in text
     assert "refusal.evaluate: 'pyrit-refusal' is also a training set (refusal.labels)" in text
+
+
+def test_a_test_only_refusal_set_the_run_does_not_build_is_left_out(caplog):
+    from harmtrace.config import refusal_sources
+
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["data"]["datasets"].remove("pyrit-refusal-extra")
+    cfg["analysis"]["validity"]["datasets"].remove("pyrit-refusal-extra")
+    datasets = check_config(cfg, ROOT)
+    assert "'pyrit-refusal-extra' is not in data.datasets: left out" in caplog.text
+    assert refusal_sources(cfg, datasets) == ["pyrit-refusal", "air-bench-2024"]
+    assert refusal_sources(DEFAULT, check_config(DEFAULT, ROOT)) == [
+        "pyrit-refusal",
+        "air-bench-2024",
+        "pyrit-refusal-extra",
+    ]

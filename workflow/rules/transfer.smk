@@ -3,6 +3,7 @@
 Included after grade.smk: uses its TRAIN_RECORDS, repeat() and train_grader rule.
 """
 
+from harmtrace.config import refusal_sources
 from harmtrace.graders.labels import load_label_map
 
 TRANSFER = EMBEDDED.get("transfer") or {}
@@ -62,7 +63,7 @@ if PROMPT_SOURCES:
     PAPER_ASSETS.append(rules.evaluate_transfer.output.table)
 
 
-REFUSAL_SOURCES = [*(REFUSAL.get("labels") or []), *(REFUSAL.get("evaluate") or [])]
+REFUSAL_SOURCES = refusal_sources(config, DATASETS)
 
 
 if len(REFUSAL_SOURCES) >= 2:

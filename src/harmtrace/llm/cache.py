@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+
 CACHE_FORMAT = 1
 """Bumped when the key derivation or the table layout changes (old rows then never match)."""
 
@@ -93,11 +95,27 @@ class AnswerCache:
         )
         self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         if self.path is not None:
-            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(busy_timeout_s)
             if str(mode).lower() != "wal":
                 raise OSError(f"{self.path}: SQLite could not switch to WAL mode (got {mode})")
             self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute(_SCHEMA)
+
+    def _switch_to_wal(self, busy_timeout_s: float) -> str:
+        """WAL mode, retried while another process creates the same file: SQLite answers
+        the switch with "database is locked" at once, without its busy handler."""
+        retrying = Retrying(
+            retry=retry_if_exception(
+                lambda e: isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
+            ),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
+            stop=stop_after_delay(busy_timeout_s),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return str(self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get(self, key: str) -> Answer | None:
         row = self._db.execute(
