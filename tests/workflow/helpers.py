@@ -61,10 +61,10 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-PILOT = merge(SMALL, {"data": {"sample": {"hh-rlhf-harmless": 300, "pyrit-harm": 150}}})
-"""SMALL plus a stable sample of 300 of HH-RLHF's 2,312 preference pairs and 150 of PyRIT's
-712 rated answers (data.sample): embedding every turn and sentence of the whole sets was
-the largest job of the test DAG (and ran twice, once more in the forced rebuild)."""
+PILOT = merge(SMALL, {"data": {"sample": {"hh-rlhf-harmless": 300}}})
+"""SMALL plus a stable sample of 300 of HH-RLHF's 2,312 preference pairs (data.sample):
+embedding every turn and sentence of the whole set was the largest job of the test DAG
+(and ran twice, once more in the forced rebuild)."""
 
 
 def edit_config(project: Path, over: dict) -> str:
