@@ -15,6 +15,34 @@ from pathlib import Path
 from typing import Any
 
 from harmtrace.errors import HarmtraceError
+from harmtrace.study import (
+    all_datasets,
+    answer_sets,
+    enabled_analyses,
+    graded_datasets,
+    graders,
+    log_left_out,
+    relevance_check_dataset,
+    respond_enabled,
+    selection_of,
+    source_datasets,
+    study_targets,
+    used_datasets,
+)
+
+__all__ = [
+    "ConfigError",
+    "all_datasets",
+    "answer_sets",
+    "check_config",
+    "enabled_analyses",
+    "graded_datasets",
+    "paper_enabled",
+    "refusal_sources",
+    "respond_enabled",
+    "source_datasets",
+    "stage_off_problems",
+]
 
 log = logging.getLogger(__name__)
 
@@ -23,51 +51,19 @@ class ConfigError(HarmtraceError):
     """The config's values do not fit together."""
 
 
-def source_datasets(config: Mapping[str, Any]) -> list[str]:
-    """Registered datasets to fetch, then user datasets, in config order."""
-    data = config["data"]
-    return [*data["datasets"], *(data.get("user_datasets") or {})]
-
-
-def respond_enabled(config: Mapping[str, Any]) -> bool:
-    block = config.get("respond") or {}
-    return bool(block.get("enabled", True)) and bool(block.get("targets"))
-
-
-def answer_sets(config: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
-    """Answer datasets of the respond stage: ``<prompt set>--<target>`` -> (prompt set,
-    target, harmful | benign): prompt sets sorted by name (a mapping's key order is no
-    product's business: a re-saved config must not replan), targets in list order."""
-    from harmtrace.targets.respond import answer_dataset
-
-    if not respond_enabled(config):
-        return {}
-    block = config["respond"]
-    return {
-        answer_dataset(prompt_set, target): (prompt_set, target, kind)
-        for prompt_set, kind in sorted((block.get("prompt_sets") or {}).items())
-        for target in block["targets"]
-    }
-
-
-def all_datasets(config: Mapping[str, Any]) -> list[str]:
-    """Every dataset the DAG builds records of: source datasets, then answer datasets."""
-    return [*source_datasets(config), *answer_sets(config)]
-
-
 def _respond_problems(config: Mapping[str, Any], sources: list[str]) -> list[str]:
-    """Targets must be defined and valid, prompt sets built by the DAG."""
+    """The study's targets must be defined and valid, prompt sets built by the DAG."""
     from harmtrace.targets.registry import TargetConfigError, make_target_spec
 
     if not respond_enabled(config):
         return []
-    block = config["respond"]
+    block = config.get("respond") or {}
     targets = config.get("targets") or {}
     problems = []
-    for name in block["targets"]:
+    for name in study_targets(config):
         if name not in targets:
             problems.append(
-                f"respond.targets: {name!r} is not defined under `targets` "
+                f"study.targets: {name!r} is not defined under `targets` "
                 f"(defined: {', '.join(sorted(targets)) or 'none'})"
             )
             continue
@@ -82,23 +78,40 @@ def _respond_problems(config: Mapping[str, Any], sources: list[str]) -> list[str
                 "(add it to data.datasets or data.user_datasets)"
             )
     if not block.get("prompt_sets"):
-        problems.append("respond.prompt_sets: name at least one prompt set (or enabled: false)")
+        problems.append(
+            f"study.targets: no prompt set is sent to {study_targets(config)} "
+            "(respond.prompt_sets is empty); name prompt sets there, or set study.targets: []"
+        )
     clash = [name for name in answer_sets(config) if name in sources]
     problems += [f"respond: answer dataset {name!r} clashes with a dataset name" for name in clash]
     return problems
 
 
-def enabled_analyses(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Analysis entries that run: a config file merges into the defaults and cannot delete
-    an entry, so ``enabled: false`` is how a user's config leaves one out."""
-    out = {}
-    for name, spec in (config.get("analysis") or {}).items():
-        if not spec.get("enabled", True):
-            continue
-        if spec.get("datasets_from") == "respond":  # every answer dataset
-            spec = {**spec, "datasets": list(answer_sets(config))}
-        out[name] = spec
-    return out
+def _study_problems(config: Mapping[str, Any], datasets: list[str]) -> list[str]:
+    """The study names datasets the run builds and graders it has; a user file nothing
+    reads is a mistake, not a silent no-op."""
+    from harmtrace.graders.registry import grader_names
+
+    block = config.get("study") or {}
+    problems = [
+        f"study.datasets: {name!r} is neither registered nor in data.user_datasets"
+        for name in block.get("datasets") or []
+        if name not in datasets
+    ]
+    for key in ("grader", "reference_grader"):
+        name = block.get(key)
+        if name and name not in grader_names():
+            problems.append(f"study.{key}: unknown grader {name!r} ({', '.join(grader_names())})")
+    if block.get("grader") and block.get("grader") == block.get("reference_grader"):
+        problems.append("study.reference_grader: must differ from study.grader")
+    used = used_datasets(config)
+    problems += [
+        f"data.user_datasets.{name}: nothing in the run reads it; add it to study.datasets "
+        "(or respond.prompt_sets, or an analysis entry's datasets)"
+        for name in config["data"].get("user_datasets") or {}
+        if name not in used
+    ]
+    return problems
 
 
 def stage_off_problems(config: Mapping[str, Any], notebook: str, stage: str, key: str) -> list[str]:
@@ -112,19 +125,9 @@ def stage_off_problems(config: Mapping[str, Any], notebook: str, stage: str, key
     ]
 
 
-def graded_datasets(config: Mapping[str, Any], grader: str) -> list[str]:
-    """Datasets one backend grades: its ``grade.datasets`` list, else every dataset.
-
-    A backend that reads labels from the records (``human``) can only grade datasets that
-    carry them, so it is given its own list.
-    """
-    only = (config["grade"].get("datasets") or {}).get(grader)
-    return list(only) if only is not None else all_datasets(config)
-
-
 def paper_enabled(config: Mapping[str, Any]) -> bool:
-    """Whether `rule all` builds the PDF; its text reports the shipped analyses, so a
-    config analysing only its own data stops at the macros (results/paper/numbers.tex)."""
+    """Whether `rule all` builds the PDF (paper.build); its sections follow the study, so
+    any config can have one."""
     return bool((config.get("paper") or {}).get("build", True))
 
 
@@ -204,16 +207,15 @@ def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> 
     return problems
 
 
-def _study_entry_problems(config: Mapping[str, Any], where: str, spec: Mapping[str, Any]):
-    """An entry analysing the respond stage's answers needs that stage, and the conditions
-    it compares must be among its targets."""
-    if not respond_enabled(config):
-        return [f"{where}: datasets_from respond, but the respond stage is off; "
-                f"set {where}.enabled: false"]  # fmt: skip
-    targets = config["respond"]["targets"]
+def _comparison_problems(config: Mapping[str, Any], where: str, spec: Mapping[str, Any]):
+    """An entry comparing two conditions of a model compares targets of the study."""
+    targets = study_targets(config)
     params = spec.get("parameters") or {}
     return [
-        f"{where}.parameters.{role}: {params[role]!r} is not in respond.targets ({targets})"
+        f"{where}.parameters.{role}: {params[role]!r} is not in study.targets ({targets})"
+        if params[role] is not None
+        else f"{where}.parameters.{role}: null takes a study target, but study.targets has "
+        f"{len(targets)}; name two targets (or the {role})"
         for role in ("baseline", "treatment")
         if role in params and params[role] not in targets
     ]
@@ -247,20 +249,24 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
             problems.append(f"{where}.path: no such file {spec['path']!r}")
     problems += _respond_problems(config, source_datasets(config))
     datasets = all_datasets(config)
+    problems += _study_problems(config, datasets)
 
-    graders = config["grade"]["graders"]
-    for name in graders:
+    run_graders = graders(config)
+    for name in run_graders:
         if name not in grader_names():
-            problems.append(f"grade.graders: unknown grader {name!r} ({', '.join(grader_names())})")
+            if name in config["grade"]["graders"]:
+                problems.append(
+                    f"grade.graders: unknown grader {name!r} ({', '.join(grader_names())})"
+                )
             continue
         try:
             make_spec(name, (config.get("grader") or {}).get(name) or {})
         except GraderConfigError as exc:
             problems.append(str(exc))
-    if "embedded" in graders:
+    if "embedded" in run_graders:
         problems += _embedded_problems((config.get("grader") or {}).get("embedded"), datasets)
     for name, names in (config["grade"].get("datasets") or {}).items():
-        if name not in graders:
+        if name not in run_graders:
             problems.append(f"grade.datasets.{name}: {name!r} is not in grade.graders")
         for dataset in names:
             if dataset not in datasets:
@@ -268,32 +274,32 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
                     f"grade.datasets.{name}: {dataset!r} is not configured "
                     "(add it to data.datasets or data.user_datasets)"
                 )
-    if graders:
-        graded_by_any = {d for g in graders for d in graded_datasets(config, g)}
-        listed = ", ".join(f"grade.datasets.{g}" for g in graders)
+    if run_graders:
+        graded_by_any = {d for g in run_graders for d in graded_datasets(config, g)}
+        listed = ", ".join(f"grade.datasets.{g}" for g in run_graders)
         problems += [
             f"data: {name!r} is graded by no grader (each of grade.graders has its own "
             f"list: {listed}); add it to one of them, or leave the dataset out"
             for name in datasets
             if name not in graded_by_any
         ]
-    check = config["grade"].get("relevance_check") or {}
+    check = {"dataset": relevance_check_dataset(config)}
     if check.get("dataset"):
         if check["dataset"] not in datasets:
             problems.append(
                 f"grade.relevance_check.dataset: {check['dataset']!r} is not in data.datasets"
             )
-        elif check["dataset"] not in graded_datasets(config, graders[0]):
+        elif check["dataset"] not in graded_datasets(config, run_graders[0]):
             problems.append(
                 f"grade.relevance_check.dataset: {check['dataset']!r} is not graded by the "
-                f"reference grader {graders[0]!r} (grade.datasets.{graders[0]})"
+                f"first grader {run_graders[0]!r} (grade.datasets.{run_graders[0]})"
             )
 
     for block, spec in enabled_analyses(config).items():
         where = f"analysis.{block}"
-        if spec.get("datasets_from") == "respond":
-            problems += _study_entry_problems(config, where, spec)
-        if spec["grader"] not in graders:
+        if selection_of(config["analysis"][block]) == "model_answers":
+            problems += _comparison_problems(config, where, spec)
+        if spec["grader"] not in run_graders:
             problems.append(f"{where}.grader: {spec['grader']!r} is not in grade.graders")
         graded = graded_datasets(config, spec["grader"])
         for name in spec["datasets"]:
@@ -302,7 +308,7 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
                     f"{where}.datasets: {name!r} is not configured "
                     "(add it to data.datasets or data.user_datasets)"
                 )
-            elif spec["grader"] in graders and name not in graded:
+            elif spec["grader"] in run_graders and name not in graded:
                 problems.append(
                     f"{where}.datasets: {name!r} is not graded by {spec['grader']!r} "
                     f"(grade.datasets.{spec['grader']})"
@@ -310,6 +316,16 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
         nb = workdir / "notebooks" / f"{spec['notebook']}.ipynb"
         if not nb.is_file():
             problems.append(f"{where}.notebook: no notebook {nb}")
+        reference = (spec.get("parameters") or {}).get("reference_grader")
+        if reference and reference in run_graders:
+            by_reference = graded_datasets(config, reference)
+            problems += [
+                f"{where}.datasets: {name!r} is not graded by the reference grader "
+                f"{reference!r} (grade.datasets.{reference}); name the entry's datasets"
+                for name in spec["datasets"]
+                if name not in by_reference
+            ]
     if problems:
         raise ConfigError("config problems:\n  - " + "\n  - ".join(problems))
+    log_left_out(config)
     return datasets

@@ -92,8 +92,9 @@ def slice_config(project: Path) -> None:
                  "system_prompt": None, "generation": {"temperature": 0.0, "max_tokens": 8},
                  "threads": 2}  # both CPUs: the shards run one after the other (scancel test)
     }  # fmt: skip
+    config["study"].update(datasets=[], targets=[TARGET])
     config["respond"].update(
-        targets=[TARGET], prompt_sets={PROMPT_SET: "harmful"},
+        prompt_sets={PROMPT_SET: "harmful"},
         max_prompts=PROMPTS, shard_size=RESPOND_SHARD,
     )  # fmt: skip
     config["grade"].update(shard_size=GRADE_SHARD, relevance_check={"dataset": None})

@@ -153,8 +153,9 @@ def test_escalation_origin_per_cell_and_per_record(numbers):
     assert numbers[key].value == pytest.approx(12 / 17)
     lo, hi = numbers[f"{key} ci"].value  # cluster bootstrap over records
     assert lo <= 12 / 17 <= hi
-    # per record: F, G, H escalate; only G's prompt is 0 in every category (H's hate is 2)
-    _share(numbers, f"{DATASET} escalations from zero records", 8, 17)
+    # per record (overall severity): F and G escalate, H does not (its hate stays at 2);
+    # only G's prompt is 0 in every category
+    _share(numbers, f"{DATASET} escalations from zero records", 8, 13)
     _share(numbers, f"{DATASET} escalations from zero hate cells", 8, 8)
     _share(numbers, f"{DATASET} escalations from zero violence cells", 4, 9)
     assert numbers[f"{DATASET} escalations from zero sexual cells"].value == "no records"
@@ -214,7 +215,7 @@ def test_rendered_numbers_read_as_the_paper_shows_them(numbers):
     shown = rendered(numbers, "plain")
     assert shown[f"{DATASET} all overall de-escalate"] == "40.8%"  # 53/130
     assert shown[f"{DATASET} failure ratio sexual hate"] == "1.29"
-    assert shown[f"{DATASET} escalations from zero records"] == "47.1%"  # 8/17
+    assert shown[f"{DATASET} escalations from zero records"] == "61.5%"  # 8/13
 
 
 def test_too_small_data_says_so_instead_of_a_p_value(judged):
@@ -298,4 +299,4 @@ def test_a_labelled_csv_through_normalize_and_the_human_grader(tmp_path):
         if "ci" in key.split() or key.endswith(" ci"):
             continue  # bootstrap draws follow record order, which normalize may change
         assert via_file[key] == direct[key], key
-    assert via_file[f"{DATASET} escalations from zero records"].value == pytest.approx(8 / 17)
+    assert via_file[f"{DATASET} escalations from zero records"].value == pytest.approx(8 / 13)

@@ -14,6 +14,7 @@ from harmtrace.config import (
     enabled_analyses,
     graded_datasets,
     paper_enabled,
+    source_datasets,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ def test_the_default_config_is_consistent():
     answers = [
         f"{prompt_set}--{target}"
         for prompt_set in sorted(DEFAULT["respond"]["prompt_sets"])
-        for target in DEFAULT["respond"]["targets"]
+        for target in DEFAULT["study"]["targets"]
     ]
     assert check_config(DEFAULT, ROOT) == [*DEFAULT["data"]["datasets"], *answers]
 
@@ -46,28 +47,36 @@ def test_answer_sets_do_not_follow_mapping_key_order():
     assert next(iter(answer_sets(DEFAULT))).startswith(min(DEFAULT["respond"]["prompt_sets"]))
 
 
-def test_the_study_entry_follows_the_respond_stage():
+def test_the_model_study_entry_follows_the_study_targets(caplog):
     entry = enabled_analyses(DEFAULT)["model_study"]
     assert entry["datasets"] == list(answer_sets(DEFAULT))
     cfg = copy.deepcopy(DEFAULT)
-    cfg["respond"]["enabled"] = False
-    with pytest.raises(ConfigError, match="analysis.model_study: datasets_from respond"):
-        check_config(cfg, ROOT)
+    cfg["study"]["targets"] = []
+    check_config(cfg, ROOT)
+    assert "model_study" not in enabled_analyses(cfg)
+    assert "analysis.model_study: left out of this run: no study dataset" in caplog.text
 
 
 def test_respond_problems_are_named():
     cfg = copy.deepcopy(DEFAULT)
-    cfg["respond"]["targets"] = ["smollm2-plain", "ghost"]
+    cfg["study"]["targets"] = ["smollm2-plain", "ghost"]
     cfg["respond"]["prompt_sets"] = {"harmbench": "harmful", "mystery": "benign"}
     cfg["targets"]["smollm2-plain"] = {**cfg["targets"]["smollm2-plain"], "bogus": 1}
     cfg["analysis"]["model_study"]["parameters"]["treatment"] = "smollm2-safety"
     with pytest.raises(ConfigError) as err:
         check_config(cfg, ROOT)
     text = str(err.value)
-    assert "respond.targets: 'ghost' is not defined under `targets`" in text
+    assert "study.targets: 'ghost' is not defined under `targets`" in text
     assert "respond.prompt_sets: 'mystery' is not configured" in text
     assert "targets.smollm2-plain.bogus" in text
-    assert "analysis.model_study.parameters.treatment: 'smollm2-safety' is not in respond" in text
+    assert "analysis.model_study.parameters.treatment: 'smollm2-safety' is not in study" in text
+
+
+def test_a_target_no_prompt_set_is_sent_to_is_an_error():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["respond"]["prompt_sets"] = {}
+    with pytest.raises(ConfigError, match=r"study\.targets: no prompt set is sent to"):
+        check_config(cfg, ROOT)
 
 
 def test_user_datasets_follow_the_registered_ones(tmp_path):
@@ -77,24 +86,34 @@ def test_user_datasets_follow_the_registered_ones(tmp_path):
     for spec in cfg["analysis"].values():
         (tmp_path / "notebooks" / f"{spec['notebook']}.ipynb").write_text("{}")
     cfg["data"]["user_datasets"] = {"mine": {"path": "mine.csv", "prompt_column": "p"}}
-    cfg["respond"]["enabled"] = False
-    cfg["analysis"]["model_study"]["enabled"] = False
-    assert all_datasets(cfg)[-1] == "mine"
-    assert check_config(cfg, tmp_path)[-1] == "mine"
+    cfg["respond"]["prompt_sets"]["mine"] = "harmful"
+    assert all_datasets(cfg)[len(source_datasets(cfg)) - 1] == "mine"
+    assert "mine--smollm2-plain" in check_config(cfg, tmp_path)
 
 
 def test_every_problem_is_listed_at_once():
     cfg = copy.deepcopy(DEFAULT)
     cfg["data"]["datasets"] = ["harmbench", "nope"]
+    cfg["study"]["datasets"].append("mystery")
+    cfg["grader"]["embedded"]["train_datasets"].append("typo-set")
     cfg["analysis"]["transitions"]["notebook"] = "99_missing"
     with pytest.raises(ConfigError) as err:
         check_config(cfg, ROOT)
     text = str(err.value)
     assert "'nope' is not a registered dataset" in text
-    assert "grader.embedded.train_datasets: 'openai-moderation' is not in data.datasets" in text
-    assert "grader.embedded.refusal.labels: 'pyrit-refusal' is not in data.datasets" in text
-    assert "'air-bench-2024' is not configured" in text
+    assert "study.datasets: 'mystery' is neither registered nor in data.user_datasets" in text
+    assert "grader.embedded.train_datasets: 'typo-set' is not in data.datasets" in text
     assert "analysis.transitions.notebook: no notebook" in text
+
+
+def test_what_the_study_and_its_grader_need_is_built_without_listing_it():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["data"]["datasets"] = []
+    built = check_config(cfg, ROOT)
+    needed = [*cfg["study"]["datasets"], *cfg["grader"]["embedded"]["train_datasets"]]
+    assert set(needed) <= set(built)
+    assert "garak-refusal" in built  # the refusal lexicon
+    assert set(answer_sets(cfg)) <= set(built)
 
 
 def test_grader_blocks_are_checked_by_their_spec():
@@ -109,7 +128,7 @@ def test_embedded_training_refusal_and_transfer_sets_must_fit_together():
     block = cfg["grader"]["embedded"]
     block["train_datasets"] = ["openai-moderation", "strongreject", "strongreject"]
     block["source_weights"] = {"advbench": 2.0}
-    block["refusal"]["lexicon"] = "xstest"
+    block["refusal"]["lexicon"] = "no-lexicon"
     block["transfer"]["holdout"] = ["harmbench"]
     with pytest.raises(ConfigError) as err:
         check_config(cfg, ROOT)
@@ -119,7 +138,7 @@ def test_embedded_training_refusal_and_transfer_sets_must_fit_together():
         "grader.embedded.source_weights: 'advbench' is not in grader.embedded.train_datasets"
         in text
     )
-    assert "grader.embedded.refusal.lexicon: 'xstest' is not in data.datasets" in text
+    assert "grader.embedded.refusal.lexicon: 'no-lexicon' is not in data.datasets" in text
     assert (
         "grader.embedded.transfer.holdout: 'harmbench' is not in grader.embedded.train_datasets"
         in text
@@ -146,6 +165,7 @@ def test_a_backend_grades_only_the_datasets_listed_for_it(tmp_path):
     check_config(cfg, ROOT)
 
     cfg["grade"]["datasets"] = {"human": ["nope"], "oracle": ["harmbench"]}
+    cfg["analysis"]["transitions"]["select"] = "answers"
     cfg["analysis"]["transitions"]["grader"] = "human"
     with pytest.raises(ConfigError) as err:
         check_config(cfg, ROOT)
@@ -164,7 +184,7 @@ def test_the_relevance_check_needs_the_reference_grader_to_grade_its_dataset():
     cfg["grade"]["datasets"] = {"human": ["hh-rlhf-harmless"]}
     for spec in cfg["analysis"].values():
         spec["enabled"] = False
-    with pytest.raises(ConfigError, match="'air-bench-2024' is not graded by the reference"):
+    with pytest.raises(ConfigError, match="'air-bench-2024' is not graded by the first grader"):
         check_config(cfg, ROOT)
 
 
@@ -208,7 +228,7 @@ def test_a_test_only_refusal_set_the_run_does_not_build_is_left_out(caplog):
 
     cfg = copy.deepcopy(DEFAULT)
     cfg["data"]["datasets"].remove("pyrit-refusal-extra")
-    cfg["analysis"]["validity"]["datasets"].remove("pyrit-refusal-extra")
+    cfg["study"]["datasets"].remove("pyrit-refusal-extra")
     datasets = check_config(cfg, ROOT)
     assert "'pyrit-refusal-extra' is not in data.datasets: left out" in caplog.text
     assert refusal_sources(cfg, datasets) == ["pyrit-refusal", "air-bench-2024"]

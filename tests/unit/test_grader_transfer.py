@@ -180,7 +180,11 @@ def test_training_texts_in_another_dataset_get_their_oof_scores(tmp_path):
 
 
 def test_transfer_report_pairs_in_and_out_of_source():
-    from harmtrace.report.transfer_report import transfer_numbers, transfer_table
+    from harmtrace.report.transfer_report import (
+        transfer_numbers,
+        transfer_table,
+        transfer_table_tex,
+    )
 
     m = pd.DataFrame(
         {
@@ -213,3 +217,9 @@ def test_transfer_report_pairs_in_and_out_of_source():
     lenient = transfer_numbers(m, harm_word_source="b", target_auroc=0.7, target_fpr=0.3)
     assert lenient["loso auroc target met"].value == "met"
     assert lenient["harm word fpr target met"].value == "met"
+    # the LaTeX table: the same headers, the long ones on two lines; cells escaped once
+    tex = transfer_table_tex(transfer_table(m))
+    assert tex.startswith("\\begin{tabular}{lrrrrrr}\n\\toprule\nSource & Positives & AUROC & ")
+    assert "\\begin{tabular}[b]{@{}c@{}}F1 \\\\ (severity 2+)\\end{tabular}" in tex
+    assert "\\begin{tabular}[b]{@{}c@{}}FPR \\\\ benign\\end{tabular}" in tex
+    assert "\nb & 0 & n/a / n/a & n/a / n/a & n/a / n/a & 10\\% / 30\\% & n/a / n/a \\\\\n" in tex

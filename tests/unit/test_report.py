@@ -226,7 +226,31 @@ def test_build_paper_lists_every_missing_number_before_running_latex(tmp_path, m
     message = str(err.value)
     assert "2 number(s)" in message and "\\HtOne" in message and "\\HtTwo" in message
     assert "config/config.yaml" in message and "latexmk" not in message
-    assert not (tmp_path / "b").exists()
+    # the check reads the rendered text in the build folder, and names where it is
+    assert f"{tmp_path / 'b' / 'sections' / 's.tex'}:1" in message
+    assert not (tmp_path / "b" / "main.pdf").exists()
+
+
+def test_a_section_the_templates_leave_out_needs_no_numbers(tmp_path, monkeypatch):
+    import json
+
+    src = _paper_using(tmp_path, "<% if ran('x') %>\\HtOne{}<% endif %>\\HtXY{}\n")
+    study = tmp_path / "study.json"
+    study.write_text(
+        json.dumps({"study": {"datasets": [], "grader": "g"}, "datasets": {}, "graders": ["g"]})
+    )
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(PaperError, match="latexmk not found"):
+        build_paper(
+            src,
+            tmp_path / "numbers.tex",
+            {},
+            tmp_path / "p.pdf",
+            tmp_path / "b",
+            study=study,
+            numbers_dir=tmp_path,
+        )
+    assert (tmp_path / "b" / "sections" / "s.tex").read_text() == "\\HtXY{}\n"
 
 
 def test_percentage_points_render_and_round_trip(tmp_path):

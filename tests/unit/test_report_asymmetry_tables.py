@@ -16,6 +16,8 @@ from statsmodels.stats.proportion import proportion_confint
 from harmtrace.analysis.asymmetry import analyse_asymmetry
 from harmtrace.analysis.transition_report import merge_judged
 from harmtrace.report.asymmetry_tables import (
+    NOTE_WIDTH,
+    asymmetry_tex,
     logit_table,
     rates_table,
     ratios_table,
@@ -127,11 +129,40 @@ def test_write_asymmetry_tables(res, tmp_path):
         "02_category_asymmetry--logit.tex",
     ]
     rates, ratios, logit = (p.read_text() for p in paths)
-    assert rates.startswith("\\begin{tabular}{llrlll}")
+    # rates and logit: one block per sample, its label once above its rows
+    assert rates.startswith("\\begin{tabular}{lrlll}")
     assert ratios.startswith("\\begin{tabular}{lllrl}")
-    assert logit.startswith("\\begin{tabular}{lllr}")
+    assert logit.startswith("\\begin{tabular}{llr}")
+    # the count's header on two lines, the same words
+    assert "Category & \\begin{tabular}[b]{@{}c@{}}Non-zero \\\\ prompts\\end{tabular} &" in rates
     # labels from data are escaped once; formatted cells are written as they are
-    assert f"{ESCAPED} & Sexual & 40 & {wilson_cell(30, 40)} &" in rates
+    assert f"\\multicolumn{{5}}{{@{{}}l}}{{\\emph{{{ESCAPED}}}}} \\\\\n" in rates
+    assert f"\nSexual & 40 & {wilson_cell(30, 40)} &" in rates
+    assert f"{ESCAPED} & Failure & Sexual / Hate &" in ratios
     assert "my_set" not in rates.replace("my\\_set", "")
     assert "\\textbackslash{}" not in rates + ratios + logit
-    assert f"{ESCAPED} &  & separation: self\\_harm" in logit
+    assert f"\\multicolumn{{3}}{{@{{}}l}}{{\\emph{{{ESCAPED}}}}} \\\\\n &" in logit
+    assert " & separation: self\\_harm" in logit
+
+
+def test_logit_note_wraps_inside_its_column():
+    note = (
+        "separation: hate (all events in 8), violence (all events in 11), "
+        "self\\_harm (all events in 2)"
+    )
+    frame = pd.DataFrame(
+        {
+            "Sample": ["air-bench-2024", "hh"],
+            "Contrast": ["", "Hate vs Sexual"],
+            "Odds ratio [CI]": [note, "0.74 [0.53, 1.03]"],
+            "Holm p": ["", "0.417"],
+        }
+    )
+    tex = asymmetry_tex("logit", frame)
+    cell = tex.split("\n")[5].split(" & ")[1]
+    assert cell.startswith("\\begin{tabular}[t]{@{}l@{}}separation:")
+    lines = cell.removeprefix("\\begin{tabular}[t]{@{}l@{}}").removesuffix("\\end{tabular}")
+    lines = lines.split(" \\\\ ")
+    assert len(lines) == 3 and all(len(x) <= NOTE_WIDTH for x in lines)
+    assert " ".join(lines) == note  # wrapped, every word kept
+    assert "0.74 [0.53, 1.03] & 0.417 \\\\" in tex  # short cells stay on one line

@@ -74,10 +74,28 @@ def test_write_moderation_tables(res, tmp_path):
     paths = write_moderation_tables(res, POLICIES, {"toy": "Toy_1"}, tmp_path, "06_moderation")
     assert [p.name for p in paths] == ["06_moderation--effects.tex", "06_moderation--needs.tex"]
     effects, needs = (p.read_text() for p in paths)
-    assert effects.startswith("\\begin{tabular}{llrlrllrl}\n\\toprule")
-    assert needs.startswith("\\begin{tabular}{llrrrrl}")
-    # escaped once, by the table functions: headers and cells are written as they are
-    assert "Removed [95\\% CI]" in effects
-    assert f"Toy\\_1 & block\\_high & 3 $\\to$ 2 & {wilson_cell(1, 3)} &" in effects
+    # one block per sample (its label once, above its rows), narrower gaps
+    assert effects.startswith("\\setlength{\\tabcolsep}{4pt}\n\\begin{tabular}{lrlrllrl}\n")
+    assert needs.startswith("\\begin{tabular}{lrrrrl}")
+    assert "\\multicolumn{8}{@{}l}{\\emph{Toy\\_1}} \\\\\n" in effects
+    assert "\\multicolumn{6}{@{}l}{\\emph{Toy\\_1}} \\\\\n" in needs
+    # escaped once, by the table functions: headers and cells are written as they are;
+    # a header keeps its words on two or three lines
+    assert "Removed \\\\ (Medium+) \\\\ {}[95\\% CI]" in effects
+    # an interval sits under its share, the percent sign on the share only
+    lo, hi = proportion_confint(1, 3, alpha=0.05, method="wilson")
+    interval = f"[{pct(lo)[:-2]}, {pct(hi)[:-2]}]"  # no percent sign
+    removed = f"\\begin{{tabular}}[t]{{@{{}}l@{{}}}}{pct(1 / 3)} \\\\ {{}}{interval}"
+    assert f"\nblock\\_high & 3 $\\to$ 2 & {removed}\\end{{tabular}} &" in effects
+    # a long policy name breaks after an underscore, in cells and headers
+    assert (
+        "\\begin{tabular}[t]{@{}l@{}}redact\\_medium\\_ \\\\ block\\_high\\end{tabular} &"
+        in effects
+    )
+    assert (
+        "& \\begin{tabular}[b]{@{}c@{}}redact\\_medium\\_ \\\\ block\\_high\\end{tabular} &"
+        in needs
+    )
     assert "\\textbackslash{}" not in effects + needs
-    assert "& block\\_high & redact\\_medium\\_block\\_high & Needed \\\\" in needs
+    assert "& block\\_high & " in needs.splitlines()[2]
+    assert needs.splitlines()[2].endswith("& Needed \\\\")

@@ -107,9 +107,11 @@ def test_write_transition_tables_writes_every_table(res, tmp_path):
     assert {p.name for p in paths} == expected
     assert {p.name for p in tmp_path.iterdir()} == expected
     shares = (tmp_path / "transitions--shares_prompt_positive.tex").read_text()
-    assert shares.startswith("\\begin{tabular}{llrlll}")
+    # one block per sample: its label once, above its rows, so five columns remain
+    assert shares.startswith("\\begin{tabular}{lrlll}")
+    assert "\\multicolumn{5}{@{}l}{\\emph{AIR-Bench}} \\\\\nHate & " in shares
     # cells are LaTeX already: not escaped a second time
-    assert f"AIR-Bench & Overall & 4 & {wilson_cell(2, 4)} &" in shares
+    assert f"\nOverall & 4 & {wilson_cell(2, 4)} &" in shares
     body_rows = [ln for ln in shares.splitlines() if ln.endswith("\\\\")]
     # one row per (sample, category) holding at least one prompt with severity > 0
     groups = [
@@ -118,10 +120,20 @@ def test_write_transition_tables_writes_every_table(res, tmp_path):
         for c in (*CATEGORIES, "overall")
         if any(p > 0 for p, _ in expected_pairs(s, c))
     ]
-    assert len(body_rows) == 1 + len(groups)
+    blocks = {s for s, _ in groups}
+    assert len(body_rows) == 1 + len(blocks) + len(groups)
+    assert shares.count("\\addlinespace") == len(blocks) - 1
     assert len(groups) < len(SAMPLES) * (len(CATEGORIES) + 1)  # hh self-harm has none
     paired = (tmp_path / "transitions--paired_hh.tex").read_text()
-    assert paired.startswith("\\begin{tabular}{lrrrrrlllll}")
+    assert paired.startswith("\\setlength{\\tabcolsep}{4pt}\n\\begin{tabular}{lrrrrrlllll}")
+    header = paired.splitlines()[3]
+    # the same header words, on two lines
+    for words in ("Chosen \\\\ lower", "Rank-biserial \\\\ {}[95\\% CI]", "Wilcoxon \\\\ p"):
+        assert words in header
+    # the rank-biserial interval sits under its estimate, the numbers as formatted
+    sev = paired_table(res.paired).set_index("Category")
+    est, ci = sev.loc["Overall", "Rank-biserial [95% CI]"].split(" [")
+    assert f"\\begin{{tabular}}[t]{{@{{}}l@{{}}}}{est} \\\\ {{}}[{ci}\\end{{tabular}}" in paired
 
 
 def test_write_transition_tables_without_pairs(judged, tmp_path):

@@ -16,6 +16,7 @@ from tests.rendering import rendered
 
 matplotlib.use("Agg")
 
+import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
@@ -279,11 +280,11 @@ def test_paper_numbers_values(res):
     assert nums["hh deesc chosen"] == pct(2 / 3)
     assert nums["hh deesc rejected"] == pct(1 / 3)
     assert nums["hh deesc diff"] == f"{100 / 3:.1f}\\,pp"  # a difference: percentage points
-    # AIR escalations: a3 violence 0->2, a4 sexual 1->2, a6 hate 0->1: two of three cells
-    # start at 0, but per record only a3's prompt is 0 in every category (a6's violence
-    # prompt is 3): the per-record figure is lower
-    assert nums[f"{AIR} escalations from zero records"] == pct(1 / 3)
-    assert nums[f"{AIR} escalations from zero records n"] == "3"
+    # AIR escalations: a3 violence 0->2, a4 sexual 1->2, a6 hate 0->1 are three cells, but
+    # a record escalates by its overall severity, as in every table: only a3 does (a4's and
+    # a6's other categories keep the overall level), and its prompt is 0 everywhere
+    assert nums[f"{AIR} escalations from zero records"] == pct(1)
+    assert nums[f"{AIR} escalations from zero records n"] == "1"
     # prompts at 0 in every category among records with a response: a3 and a5
     assert nums[f"{AIR} prompts graded zero"] == "2" and nums[f"{AIR} prompts"] == "6"
     assert nums["hh pairs used"] == "4" and nums["hh context differs"] == "0"
@@ -387,6 +388,39 @@ def test_persistence_figure_has_both_metrics(res):
     assert len(fig.axes) == 2
     assert fig.axes[0].get_title().startswith("persistence")
     assert fig.axes[1].get_title().startswith("drift up")
-    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    (figure_legend,) = fig.legends  # one legend above both panels (issue 19)
+    legend = [t.get_text() for t in figure_legend.get_texts()]
     assert legend == [LABELS[s] for s in SAMPLES]
     matplotlib.pyplot.close(fig)
+
+
+def test_the_confirmatory_asymmetry_test_has_records_as_its_unit(judged):
+    """The family's asymmetry p-values are the record-clustered Wald tests, not the
+    chi-square over cells, and Holm runs over the whole family."""
+    from statsmodels.stats.multitest import multipletests
+
+    from harmtrace.analysis.transition_report import confirmatory_tests
+
+    res = analyse(judged)
+    conf = confirmatory_tests(res).set_index("test")
+    assert len(conf) == 2 + len(res.clustered)
+    for sample, fit in res.clustered.items():
+        p = conf.loc[f"asymmetry {sample}", "pvalue"]
+        assert (np.isnan(p) and not fit.estimable) or p == fit.factor_p
+        assert fit.n_clusters <= judged.loc[judged["sample"] == sample, "record_id"].nunique()
+    ok = conf["pvalue"].notna()
+    expected = multipletests(conf.loc[ok, "pvalue"], method="holm")[1]
+    np.testing.assert_allclose(conf.loc[ok, "p_holm"], expected)
+
+
+def test_the_per_record_origin_counts_the_escalations_the_tables_count(judged):
+    """The figure set beside the study's "escalations from benign prompts" uses the tables'
+    definition of a record's escalation (its overall severity), so its denominator is the
+    overall escalate count of the shares table, sample by sample."""
+    res = analyse(judged)
+    samples = sorted(judged["sample"].unique())
+    nums = rendered(paper_numbers(res, samples))
+    for s in samples:
+        assert (
+            nums[f"{s} escalations from zero records n"] == nums[f"{s} all overall escalate count"]
+        )

@@ -185,3 +185,18 @@ def test_figures(inputs):
     rates = report.steering_table(inputs.tables["embedded"], ["fitted", "strict"], ("dataset",))
     fig = report.plot_steering(rates, {"harmbench": "Harmful"})
     assert "Harmful" in [t.get_text() for t in fig.axes[0].get_xticklabels()]
+
+
+def test_steering_counts_a_benign_source_over_its_benign_texts_only(inputs):
+    """The steering rates of a labelled benign source are over the texts the F1 table calls
+    benign (every known label 0), not over the whole source."""
+    tables = inputs.tables["embedded"]
+    keep = {"b": report.benign_ids(inputs.records["b"])}
+    assert 0 < len(keep["b"]) < len(tables["b"])
+    whole = report.steering_table(tables, ["fitted"], ("dataset",)).set_index("dataset")
+    benign = report.steering_table(tables, ["fitted"], ("dataset",), keep).set_index("dataset")
+    t = tables["b"]
+    flagged = t.loc[t["record_id"].astype(str).isin(keep["b"]), "label_fitted"]
+    assert benign.loc["b", "n"] == len(keep["b"]) != whole.loc["b", "n"]
+    assert benign.loc["b", "rate"] == pytest.approx(flagged.astype(float).mean())
+    assert benign.loc["harmbench", "rate"] == whole.loc["harmbench", "rate"]

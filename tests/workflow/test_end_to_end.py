@@ -158,7 +158,7 @@ def _answers(built: Path) -> pd.DataFrame:
     cfg = yaml.safe_load((built / "config" / "config.yaml").read_text())
     frames = []
     for prompt_set in cfg["respond"]["prompt_sets"]:
-        for target in cfg["respond"]["targets"]:
+        for target in cfg["study"]["targets"]:
             name = f"{prompt_set}--{target}"
             rec = read_table(built / "results" / "records" / f"{name}.parquet", "records")
             jud = read_table(

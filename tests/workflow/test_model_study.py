@@ -35,7 +35,8 @@ def test_an_overlay_studies_a_user_prompt_file_with_a_local_model_folder(
                        "system_prompt": "Refuse anything harmful.",
                        "generation": {"max_tokens": 8}},
         },
-        "respond": {"targets": ["mine-a", "mine-b"], "prompt_sets": {"myprompts": "harmful"}},
+        "study": {"targets": ["mine-a", "mine-b"]},
+        "respond": {"prompt_sets": {"myprompts": "harmful"}},
         "analysis": {"model_study": {"parameters": {"baseline": "mine-a", "treatment": "mine-b"}}},
     }  # fmt: skip
     (project / "mine.yaml").write_text(yaml.safe_dump(overlay))

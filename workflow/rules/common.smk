@@ -18,6 +18,7 @@ from harmtrace.config import (
     paper_enabled,
     source_datasets,
 )
+from harmtrace.study import graders, primary_grader, relevance_check_dataset
 from harmtrace.graders.registry import BUILTIN
 from harmtrace.targets.registry import BUILTIN as TARGET_MODULES, make_target_spec
 
@@ -33,8 +34,10 @@ ALLOW_UNPINNED = [
     for name in config["data"].get("allow_unpinned") or []
     for arg in ("--allow-unpinned", name)
 ]
-GRADERS = config["grade"]["graders"]
-REFERENCE_GRADER = GRADERS[0]
+GRADERS = graders(config)
+"""grade.graders plus the study's grader and reference grader."""
+PRIMARY_GRADER = primary_grader(config)
+"""The study's grader: prompt flag rates and the relevance check read its judgments."""
 GRADED = {grader: graded_datasets(config, grader) for grader in GRADERS}
 """Datasets each backend grades (grade.datasets; every dataset unless listed)."""
 ANALYSES = enabled_analyses(config)
@@ -166,6 +169,11 @@ def sample_args(wildcards):
     """``--sample N`` where data.sample cuts the dataset to a stable sample."""
     n = (config["data"].get("sample") or {}).get(wildcards.dataset)
     return [] if n is None else ["--sample", str(n)]
+
+
+def paper_sources(folder):
+    """Every file of the paper's template folder (a folder input would not notice an edit)."""
+    return sorted(str(p) for p in Path(folder).rglob("*") if p.is_file())
 
 
 def notebook_inputs(spec):

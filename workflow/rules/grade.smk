@@ -8,7 +8,7 @@ EMBEDDED = grader_block("embedded")
 TRAIN = EMBEDDED.get("train_datasets") or []
 TRAIN_RECORDS = [records(d) for d in TRAIN]
 REFUSAL = EMBEDDED.get("refusal") or {}
-RELEVANCE_DATASET = (config["grade"].get("relevance_check") or {}).get("dataset")
+RELEVANCE_DATASET = relevance_check_dataset(config)
 
 
 EMBED_PARTS = embedding_parts(EMBEDDED.get("extractor") or DEFAULT_EXTRACTOR)
@@ -289,7 +289,7 @@ if RELEVANCE_DATASET:
         """Agreement of the relevance/refusal method with a judge's refusal scores."""
         input:
             records=records(RELEVANCE_DATASET),
-            judgments=judgments(REFERENCE_GRADER, RELEVANCE_DATASET),
+            judgments=judgments(PRIMARY_GRADER, RELEVANCE_DATASET),
             model=rules.train_grader.output.model,
         output:
             numbers=numbers("relevance"),
@@ -330,9 +330,7 @@ if RELEVANCE_DATASET:
 rule flag_rates:
     """Prompt flag rates per dataset: how much known harm the thresholds still catch."""
     input:
-        expand(
-            judgments(REFERENCE_GRADER, "{dataset}"), dataset=GRADED[REFERENCE_GRADER]
-        ),
+        expand(judgments(PRIMARY_GRADER, "{dataset}"), dataset=GRADED[PRIMARY_GRADER]),
     output:
         numbers("flags"),
     log:

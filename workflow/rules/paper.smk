@@ -35,6 +35,23 @@ rule cited_numbers:
 PAPER_NUMBERS.extend([rules.data_numbers.output[0], rules.cited_numbers.output[0]])
 
 
+rule study_manifest:
+    """Which datasets, targets, graders and analyses the paper's sections are rendered for."""
+    output:
+        "results/paper/study.json",
+    log:
+        logfile("paper", "study_manifest"),
+    conda:
+        ENV
+    params:
+        config=lambda wildcards: json.dumps(config, sort_keys=True),
+        numbers=sorted(PAPER_NUMBERS),
+        code=code_hash(verbs=["study-manifest"]),
+    shell:
+        "harmtrace study-manifest --config-json {params.config:q} --out {output:q} "
+        "{params.numbers:q} > {log:q} 2>&1"
+
+
 rule numbers:
     """Every producer's numbers as LaTeX macros: the only source of numbers in the paper."""
     input:
@@ -60,8 +77,12 @@ PAPER_TARGET = rules.numbers.output
 rule paper:
     """The paper draft: LaTeX sources, every number a macro, tables and figures from results/."""
     input:
-        sources="paper",
+        # every template file, so that editing one (not only adding one) rebuilds the paper
+        templates=paper_sources("paper"),
+        study="results/paper/study.json",
         numbers=rules.numbers.output,
+        # the producers' raw numbers, from which the templates choose their wording
+        numbers_json=rules.numbers.input,
         assets=sorted(PAPER_ASSETS),
     output:
         pdf=report(
@@ -75,9 +96,11 @@ rule paper:
         ENV
     params:
         code=code_hash(verbs=["paper"]),
+        sources="paper",
     shell:
         "harmtrace paper --out {output.pdf:q} --numbers {input.numbers:q} "
-        "--sources {input.sources:q} --build-dir results/paper/build {input.assets:q} "
+        "--study {input.study:q} --numbers-dir results/numbers "
+        "--sources {params.sources:q} --build-dir results/paper/build {input.assets:q} "
         "> {log:q} 2>&1"
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "analyse_asymmetry",
     "asymmetry_numbers",
     "category_rates",
+    "deescalation_logit",
     "escalation_origin_summary",
     "record_counts",
 ]
@@ -165,9 +166,11 @@ def escalation_origin_summary(
     """Share of escalations that start from a prompt at severity 0, three ways.
 
     ``cells``: every category in which a record escalates counts once (interval from
-    the cluster bootstrap over records). ``records``: a record escalates if any
-    category does, and starts from 0 if its prompt is 0 in every category (Wilson
-    interval; records are independent). Each category: its own cells (Wilson).
+    the cluster bootstrap over records). ``records``: a record escalates if its overall
+    severity (the highest over the categories) does -- the definition of every
+    transition table and figure -- and starts from 0 if its prompt is 0 in every
+    category (Wilson interval; records are independent). Each category: its own cells
+    (Wilson).
     """
     rows = []
     k_cols = [f"{c}:escalate_k" for c in categories]
@@ -180,10 +183,9 @@ def escalation_origin_summary(
     lo, hi = percentile_interval(reps, alpha) if n_cells else (np.nan, np.nan)
     rows.append({"unit": "cells", "k": k_cells, "n": n_cells, "ci_lo": lo, "ci_hi": hi})
     overall = long.loc[(long["category"] == OVERALL) & long["transition"].notna()]
-    prompt_zero = overall.set_index("record_id")["prompt_sev"].astype(int).eq(0)
-    escalating = counts[n_cols].sum(axis=1) > 0
-    esc_ids = escalating.index[escalating.to_numpy()]
-    k_rec = int(prompt_zero.reindex(esc_ids, fill_value=False).sum())
+    overall = overall.set_index("record_id")
+    esc_ids = overall.index[(overall["transition"] == "escalate").to_numpy()]
+    k_rec = int(overall.loc[esc_ids, "prompt_sev"].astype(int).eq(0).sum())
     (lo,), (hi,) = wilson_interval(k_rec, len(esc_ids), alpha)
     rows.append({"unit": "records", "k": k_rec, "n": len(esc_ids), "ci_lo": lo, "ci_hi": hi})
     for c in categories:
@@ -336,6 +338,35 @@ def _chi2_rows(
     return pd.DataFrame(rows)
 
 
+def _cells(long: pd.DataFrame, categories: Sequence[str]) -> pd.DataFrame:
+    """One row per record and category with a transition, typed for the models."""
+    cells = long.loc[long["category"].isin(categories) & long["transition"].notna()].copy()
+    cells["category"] = cells["category"].astype(str)
+    cells["prompt_sev"] = cells["prompt_sev"].astype(int)
+    cells["response_sev"] = cells["response_sev"].astype(int)
+    return cells
+
+
+def deescalation_logit(
+    long: pd.DataFrame, categories: Sequence[str] = CATEGORIES, alpha: float = 0.05
+) -> ClusteredLogit:
+    """De-escalation among non-zero prompts on category and prompt severity, standard
+    errors clustered by record: the category Wald test is the asymmetry test whose unit
+    is the record, not the cell (a record adds one cell per category it concerns)."""
+    pos = _cells(long, categories)
+    pos = pos.loc[pos["prompt_sev"] > 0].copy()
+    pos["deescalated"] = (pos["transition"] == "de-escalate").astype(int)
+    present = [c for c in categories if (pos["category"] == c).any()]
+    return clustered_logit(
+        pos,
+        "deescalated",
+        "category",
+        ["prompt_sev"],
+        levels=present or list(categories),
+        alpha=alpha,
+    )
+
+
 def analyse_sample(
     df: pd.DataFrame,
     sample: str,
@@ -360,21 +391,8 @@ def analyse_sample(
     chi2 = _chi2_rows(long, categories, alpha, n_resamples, seed)
     logit = ordinal = None
     if models:
-        cells = long.loc[long["category"].isin(categories) & long["transition"].notna()].copy()
-        cells["category"] = cells["category"].astype(str)
-        cells["prompt_sev"] = cells["prompt_sev"].astype(int)
-        cells["response_sev"] = cells["response_sev"].astype(int)
-        pos = cells.loc[cells["prompt_sev"] > 0].copy()
-        pos["deescalated"] = (pos["transition"] == "de-escalate").astype(int)
-        present = [c for c in categories if (pos["category"] == c).any()]
-        logit = clustered_logit(
-            pos,
-            "deescalated",
-            "category",
-            ["prompt_sev"],
-            levels=present or list(categories),
-            alpha=alpha,
-        )
+        cells = _cells(long, categories)
+        logit = deescalation_logit(long, categories, alpha)
         present = [c for c in categories if (cells["category"] == c).any()]
         ordinal = ordinal_regression(
             cells,

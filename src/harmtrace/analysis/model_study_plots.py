@@ -47,13 +47,14 @@ def plot_escalation(transitions: pd.DataFrame, conditions: list[str]) -> plt.Fig
     esc["group"] = esc["category"].astype(str).map(CATEGORY_NAMES)
     groups = [CATEGORY_NAMES[c] for c in CATEGORY_NAMES if CATEGORY_NAMES[c] in set(esc["group"])]
     kinds = [k for k in ("harmful", "benign") if k in set(esc["kind"])]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.6 * len(kinds), 2.8), sharey=True)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.0 * len(kinds), 2.8), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, kind in zip(axes, kinds, strict=True):
         part = esc.loc[esc["kind"] == kind].rename(columns={"target": "condition"})
         _bars(ax, part, groups, conditions, "condition")
         ax.set_title(f"{kind} prompts")
-        ax.tick_params(axis="x", rotation=30)
+        # anchored at the tick and steep enough that neighbours clear each other (issue 19)
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
     axes[0].set_ylabel("share escalating")
     axes[-1].legend(title="condition", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig

@@ -10,6 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from harmtrace.analysis.transitions import OVERALL
+from harmtrace.report.figures import legend_above
 from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, SEVERITY_NAMES, TRANSITIONS
 
 _COLORS = dict(zip(TRANSITIONS, ("#4c9a6a", "#9a9a9a", "#c0504d"), strict=True))
@@ -58,8 +59,7 @@ def plot_transition_shares(
         ax.set_title(labels.get(sample, sample), fontsize=9)
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("share of records")
-    axes[0][-1].legend(frameon=False, fontsize=7, loc="upper right")
-    fig.tight_layout()
+    legend_above(fig, axes[0][-1], fontsize=7)
     return fig
 
 
@@ -158,8 +158,7 @@ def plot_persistence_drift(
         )
         ax.set_ylim(bottom=0)
     axes[0].set_ylabel("share")
-    axes[1].legend(frameon=False, fontsize=7)
-    fig.tight_layout()
+    legend_above(fig, axes[1], fontsize=7)
     return fig
 
 
@@ -197,8 +196,7 @@ def plot_category_rates(results, labels: Mapping[str, str]) -> plt.Figure:
         ax.set_ylim(0, 1)
         ax.set_title(labels.get(sample, sample), fontsize=9)
     axes[0].set_ylabel("share of non-zero prompts")
-    axes[-1].legend(frameon=False, fontsize=7)
-    fig.tight_layout()
+    legend_above(fig, axes[-1], fontsize=7)
     return fig
 
 
@@ -229,8 +227,7 @@ def plot_escalation_origin(results, labels: Mapping[str, str]) -> plt.Figure:
     ax.set_xticks(x, [labels.get(s, s) for s in samples], rotation=20, ha="right", fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("escalations from prompt severity 0")
-    ax.legend(frameon=False, fontsize=7)
-    fig.tight_layout()
+    legend_above(fig, ax, fontsize=7)
     return fig
 
 
@@ -290,8 +287,7 @@ def plot_relevance_by_severity(results, labels: Mapping[str, str]) -> plt.Figure
         ax.set_xlabel("response severity")
         ax.set_title(labels.get(sample, sample), fontsize=9)
     axes[0].set_ylabel("share of records")
-    axes[-1].legend(frameon=False, fontsize=6, loc="lower right")
-    fig.tight_layout()
+    legend_above(fig, axes[-1], fontsize=6)
     return fig
 
 

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harmtrace.analysis.asymmetry import escalation_origin_summary, record_counts
+from harmtrace.analysis.asymmetry import (
+    deescalation_logit,
+    escalation_origin_summary,
+    record_counts,
+)
 from harmtrace.analysis.transitions import (
     OVERALL,
     CategoryAsymmetry,
@@ -31,7 +35,7 @@ from harmtrace.analysis.transitions import (
     transition_shares,
 )
 from harmtrace.report.macros import Number, ci, count, pct, pp, pvalue, real, text
-from harmtrace.stats import adjust_pvalues
+from harmtrace.stats import ClusteredLogit, adjust_pvalues
 from harmtrace.taxonomy import CATEGORIES, SEVERITY_NAMES, TRANSITIONS
 
 KEEP = ["record_id", "dataset", "sample", "hh_side", "hh_pair_id", "relevance"]
@@ -76,6 +80,8 @@ class TransitionResults:
     """Per sample: escalations from severity 0 counted per cell and per record."""
     prompts_zero: dict[str, tuple[int, int]] | None = None
     """Per sample: (records whose prompt is 0 in every category, records)."""
+    clustered: dict[str, ClusteredLogit] | None = None
+    """Per sample: the record-clustered test of category asymmetry (confirmatory)."""
 
 
 def analyse(
@@ -130,13 +136,18 @@ def analyse(
         alpha,
         pd.concat(origin_records, ignore_index=True) if origin_records else None,
         prompts_zero,
+        {
+            s: deescalation_logit(long.loc[long["sample"] == s], alpha=alpha)
+            for s in sorted(long["sample"].unique())
+        },
     )
 
 
 CONFIRMATORY = {
     "paired severity": "chosen vs rejected overall response severity (Wilcoxon, zeros dropped)",
     "paired deescalation": "chosen vs rejected de-escalation, non-zero prompts (exact McNemar)",
-    "asymmetry": "failure to de-escalate by category, per sample (chi-square)",
+    "asymmetry": "de-escalation by category among non-zero prompts, per sample (logistic "
+    "regression on category and prompt severity, record-clustered Wald test)",
 }
 """The confirmatory tests, adjusted together (Holm); every other test is exploratory."""
 
@@ -155,8 +166,9 @@ def confirmatory_tests(res: TransitionResults) -> pd.DataFrame:
                 "pvalue": row["mcnemar_p"].iloc[0] if len(row) else np.nan,
             }
         )
-    for sample, asym in res.asymmetry.items():
-        rows.append({"test": f"asymmetry {sample}", "pvalue": asym.omnibus.iloc[0]["pvalue"]})
+    for sample, fit in (res.clustered or {}).items():
+        p = fit.factor_p if fit.estimable else np.nan
+        rows.append({"test": f"asymmetry {sample}", "pvalue": p})
     out = pd.DataFrame(rows, columns=["test", "pvalue"])
     out["p_holm"] = adjust_pvalues(out["pvalue"].to_numpy(dtype=float), "holm")
     return out
@@ -236,6 +248,17 @@ def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, N
             nums[f"{sample} prompts"] = count(total)
     if res.paired is not None:
         nums.update(_paired_numbers(res.paired))
+    for sample, fit in (res.clustered or {}).items():
+        if sample not in samples:
+            continue
+        key = f"{sample} asym clustered"
+        why = text(fit.note or "not estimable")
+        nums[f"{key} records"] = count(fit.n_clusters)
+        nums[f"{key} n"] = count(fit.n_obs)
+        ok = fit.estimable and np.isfinite(fit.factor_p)
+        nums[f"{key} wald"] = real(fit.factor_wald, 1) if ok else why
+        nums[f"{key} df"] = count(fit.factor_df) if ok else why
+        nums[f"{key} p"] = pvalue(fit.factor_p) if ok else why
     conf = confirmatory_tests(res)
     nums["confirmatory tests"] = count(len(conf))
     for r in conf.itertuples():

@@ -12,6 +12,7 @@ from harmtrace.cli import (  # noqa: F401  (registers the verbs)
     moderate,
     report,
     respond,
+    study,
     transfer,
     trees,
 )

@@ -187,7 +187,7 @@ def evaluate_grader(
     from harmtrace.graders.labels import moderation_rows
     from harmtrace.report.grader_report import grader_numbers, grader_table
     from harmtrace.report.latex import write_table_tex
-    from harmtrace.report.macros import count, text, write_numbers
+    from harmtrace.report.macros import count, pct, text, write_numbers
 
     try:
         recs = read_training_records(records)
@@ -208,6 +208,12 @@ def evaluate_grader(
         nums = grader_numbers(metrics, severe, len(recs), extractor, folds)
         nums["n train total"] = count(n_total)
         nums["n sources"] = count(n_sources)
+        # the prior each category's classifier was fitted with (weighted share of positives
+        # among its training texts with a known label), as the model manifest records it
+        for cat, fit in manifest["classifier"]["categories"].items():
+            if fit.get("prior") is not None:
+                nums[f"{cat} training prior"] = pct(fit["prior"])
+                nums[f"{cat} training known"] = count(int(fit["n_train"]))
         parts = manifest["extractor"].get("params", {}).get("parts") or [manifest["extractor"]]
         encoders = [p["params"]["model"] for p in parts if "model" in p.get("params", {})]
         nums["encoder"] = text(", ".join(encoders) or "none")

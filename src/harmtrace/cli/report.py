@@ -38,12 +38,34 @@ def paper(
     ],
     sources: Annotated[Path, typer.Option(help="folder with main.tex")] = Path("paper"),
     build_dir: Annotated[Path, typer.Option(help="scratch folder")] = Path("results/paper/build"),
+    study: Annotated[
+        Path | None,
+        typer.Option(
+            help="study manifest the templates are rendered for (results/paper/study.json)"
+        ),
+    ] = None,
+    numbers_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder of the producers' numbers JSON that --numbers was written from "
+            "(default: results/numbers beside results/paper)"
+        ),
+    ] = None,
 ) -> None:
-    """Build the paper PDF with latexmk, stamped with the git commit."""
+    """Render the paper templates for the study, then build the PDF with latexmk, stamped
+    with the git commit."""
     from harmtrace.report.paper import build_paper, collect_assets
 
     try:
-        build_paper(sources, numbers, collect_assets(assets), out, build_dir)
+        build_paper(
+            sources,
+            numbers,
+            collect_assets(assets),
+            out,
+            build_dir,
+            study=study,
+            numbers_dir=numbers_dir,
+        )
     except HarmtraceError as exc:
         fail(exc)
 

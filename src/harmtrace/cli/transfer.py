@@ -65,9 +65,12 @@ def evaluate_transfer_cmd(
     from harmtrace.graders.labels import load_label_map
     from harmtrace.graders.transfer import loso_scores, transfer_metrics
     from harmtrace.io import write_table
-    from harmtrace.report.latex import write_table_tex
     from harmtrace.report.macros import count, text, write_numbers
-    from harmtrace.report.transfer_report import transfer_numbers, transfer_table
+    from harmtrace.report.transfer_report import (
+        transfer_numbers,
+        transfer_table,
+        transfer_table_tex,
+    )
 
     try:
         recs = read_training_records(records)
@@ -126,8 +129,8 @@ def evaluate_transfer_cmd(
         )
         nums["loso inner splits"] = count(inner_splits)
         write_numbers(nums, numbers, "transfer")
-        tab = transfer_table(metrics)
-        write_table_tex(tab, table, align="lrrrrrr")
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.write_text(transfer_table_tex(transfer_table(metrics)), encoding="utf-8")
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
 

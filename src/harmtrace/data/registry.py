@@ -83,6 +83,17 @@ class DatasetSpec(BaseModel):
         description="records: normalized into results/records/; taxonomy: reference data "
         "that normalize skips and a loader reads (see harmtrace.data.air_taxonomy)",
     )
+    labels: tuple[Literal["category", "refusal", "preference", "response_harm"], ...] = Field(
+        default=(),
+        description="labels the records carry that a grader can be checked against: "
+        "category (label_<KEY>), refusal (a judge's or people's refusal call), preference "
+        "(chosen/rejected answer pairs), response_harm (people's harm ratings of answers)",
+    )
+    evaluation_only: bool = Field(
+        default=False,
+        description="answers that exist to test the grader, not to study a model: never "
+        "selected as a study's answers (harmtrace.study)",
+    )
     access: Literal["public", "gated"] = "public"
     token_env: str | None = None
     expected_records: int | None = None

@@ -82,6 +82,15 @@ class GraderSpec(BaseModel):
     def judgment_fields(self) -> dict[str, Any]:
         return _judgment_values(self)
 
+    def datasets_needed(self) -> tuple[str, ...]:
+        """Datasets the backend trains or calibrates on: the run builds them whatever the
+        study names (harmtrace.study)."""
+        return ()
+
+    def datasets_tested(self) -> tuple[str, ...]:
+        """Datasets the backend is only tested on (used when the run builds them)."""
+        return ()
+
     def spec_hash(self) -> str:
         """First 12 hex digits of sha256 over the judgment-relevant fields (sorted JSON)."""
         payload = json.dumps(self.judgment_fields(), sort_keys=True, default=str)
@@ -117,6 +126,9 @@ class Grader(abc.ABC):
     name: ClassVar[str] = "abstract"
     Spec: ClassVar[type[GraderSpec]] = GraderSpec
     backend_version: ClassVar[str] = "0"
+    reads_record_labels: ClassVar[bool] = False
+    """True for a backend that reads labels the records carry (it can only grade files
+    with them; as a study's reference grader it grades the study's own files)."""
 
     def __init__(self, spec: GraderSpec) -> None:
         self.spec = spec

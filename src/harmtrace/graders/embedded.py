@@ -1031,6 +1031,15 @@ class EmbeddedSpec(GraderSpec):
         json_schema_extra={"affects_judgments": False},
     )
 
+    def datasets_needed(self) -> tuple[str, ...]:
+        """Training texts and the refusal detector's data (its test-only sets are used
+        only when the run builds them)."""
+        named = (*self.train_datasets, self.refusal.lexicon, *self.refusal.labels)
+        return tuple(dict.fromkeys(named))
+
+    def datasets_tested(self) -> tuple[str, ...]:
+        return tuple(self.refusal.evaluate)
+
     @field_validator("source_weights")
     @classmethod
     def _positive(cls, v: dict[str, float]) -> dict[str, float]:

@@ -110,6 +110,7 @@ class HumanBackend(Grader):
     name: ClassVar[str] = "human"
     Spec: ClassVar[type[GraderSpec]] = HumanSpec
     backend_version: ClassVar[str] = "1.0"
+    reads_record_labels: ClassVar[bool] = True
 
     def grade(self, records: pd.DataFrame) -> pd.DataFrame:
         out = empty_judgments(records["record_id"].astype("string"), self.name, self.version)

@@ -20,6 +20,7 @@ from harmtrace.config import (
 from harmtrace.errors import HarmtraceError
 from harmtrace.moderate.clock import parse_clock
 from harmtrace.moderate.policies import policy_config_problems
+from harmtrace.study import study_datasets
 
 NOTEBOOK = "06_moderation_policy"
 INJECTED = ("model_dir", "user_policies", "traces_dir", "trace_policies", "judge_dir")
@@ -117,7 +118,10 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
     except HarmtraceError as exc:
         problems.append(f"moderate.clock: {exc}")
     graded = graded_datasets(config, grader)
-    with_responses = [d for d in datasets_with_responses(config, datasets) if d in graded]
+    in_study = set(study_datasets(config))
+    with_responses = [
+        d for d in datasets_with_responses(config, datasets) if d in graded and d in in_study
+    ]
     judge_extractor = _judge_extractor(config, block, problems)
 
     entries = []

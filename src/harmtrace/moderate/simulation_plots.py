@@ -10,6 +10,8 @@ import pandas as pd
 import seaborn as sns
 
 from harmtrace.analysis.transitions import OVERALL
+from harmtrace.report.figures import legend_above
+from harmtrace.report.label_layout import place_point_labels
 from harmtrace.taxonomy import CATEGORIES, CATEGORY_TITLES, TRANSITIONS
 
 _COLORS = dict(zip(TRANSITIONS, ("#4c9a6a", "#9a9a9a", "#c0504d"), strict=True))
@@ -68,8 +70,10 @@ def plot_frontier(
         1, len(samples), figsize=(3.3 * len(samples), 3.1), squeeze=False, sharey=True
     )
     named = effects.loc[effects["category"] == OVERALL]
+    labels_of: list[list[tuple[str, tuple[float, float]]]] = []
     for ax, sample in zip(axes[0], samples, strict=True):
         f = frontier.loc[frontier["sample"] == sample] if len(frontier) else frontier
+        ends: list[tuple[str, tuple[float, float]]] = []
         for j, (family, g) in enumerate(f.groupby("family", sort=True) if len(f) else []):
             g = g.sort_values("threshold")
             ax.plot(
@@ -80,15 +84,12 @@ def plot_frontier(
                 lw=1,
                 label=f"{family} at p >= t",
             )
-            for r in g.iloc[[0, -1]].itertuples():
-                ax.annotate(
-                    f"t={r.threshold:g}",
-                    (r.benign_changed_share, r.harmful_removed_share),
-                    fontsize=6,
-                    xytext=(3, -8),
-                    textcoords="offset points",
-                )
+            ends += [
+                (f"t={r.threshold:g}", (r.benign_changed_share, r.harmful_removed_share))
+                for r in (g.iloc[[0, -1]] if len(g) > 1 else g).itertuples()
+            ]
         n = named.loc[named["sample"] == sample]
+        points = []
         for p in policies:
             row = n.loc[n["policy"] == p]
             if len(row):
@@ -97,14 +98,17 @@ def plot_frontier(
                     float(row["harmful_removed_share"].iloc[0]),
                 )
                 ax.scatter([x], [y], color="black", s=14, zorder=3)
-                ax.annotate(p, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+                points.append((p, (x, y)))
+        labels_of.append(points + ends)  # the named policies are placed first
         ax.set_title(labels.get(sample, sample), fontsize=9)
         ax.set_xlabel("benign responses changed")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlim(left=-0.005)
     axes[0, 0].set_ylabel("escalations to Medium+ removed")
-    axes[0, -1].legend(frameon=False, fontsize=6, loc="lower right")
-    fig.tight_layout()
+    legend_above(fig, axes[0, -1], fontsize=6)
+    # labels last, in the final layout, each where it clears the others and the data
+    for ax, items in zip(axes[0], labels_of, strict=True):
+        place_point_labels(ax, items, fontsize=6)
     return fig
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +21,53 @@ def points(x: float) -> str:
     return "$-$" + shown[1:] if shown.startswith("-") else shown
 
 
+def stack(*lines: str, align: str = "c", top: bool = False) -> str:
+    r"""Lines of LaTeX set one under another in one cell, so a long header or an interval
+    takes a second line instead of widening its column (a nested ``tabular``: no package).
+
+    A header stack sits on its last line (``[b]``, level with one-line headers); a body
+    cell's stack (``top``) on its first, so the estimates of a row stay on one baseline.
+    A line that opens with ``[`` is guarded with ``{}``, or ``\\`` would read it as a skip.
+    """
+    if len(lines) == 1:
+        return lines[0]
+    rows = [lines[0], *("{}" + x if x.startswith("[") else x for x in lines[1:])]
+    pos = "t" if top else "b"
+    return rf"\begin{{tabular}}[{pos}]{{@{{}}{align}@{{}}}}" + r" \\ ".join(rows) + r"\end{tabular}"
+
+
+def ci_below(cell: str, align: str = "r") -> str:
+    r"""A formatted ``estimate [lo, hi]`` cell with its interval on a second line; a
+    percent sign is kept on the estimate only (``16.7\%`` over ``[3.0, 56.4]``), the
+    numbers unchanged. A cell without an interval, such as ``n/a``, stays as it is."""
+    est, sep, ci = str(cell).partition(" [")
+    if not sep:
+        return str(cell)
+    if est.endswith(r"\%"):
+        ci = ci.replace(r"\%", "")
+    return stack(est, "[" + ci, align=align, top=True)
+
+
+def wrap(text: str, width: int, align: str = "l", top: bool = True) -> str:
+    r"""LaTeX text (escaped already) broken into lines of at most about ``width`` source
+    characters and set as a :func:`stack` (``top`` as there): at spaces, or after each ``\_`` of
+    a name without spaces (``redact\_medium\_`` over ``block\_high``). Text that fits, or
+    a single word, stays on one line."""
+    sep = " " if " " in text else r"\_"
+    parts = text.split(sep)
+    lines: list[str] = []
+    current = ""
+    for i, part in enumerate(parts):
+        piece = part + (sep if i < len(parts) - 1 else "")
+        if current and len((current + piece).rstrip()) > width:
+            lines.append(current.rstrip())
+            current = piece
+        else:
+            current += piece
+    lines.append(current.rstrip())
+    return stack(*lines, align=align, top=top)
+
+
 def to_booktabs(
     df: pd.DataFrame,
     *,
@@ -27,33 +76,74 @@ def to_booktabs(
     index: bool = False,
     escape_header: bool = True,
     raw_header: tuple[str, ...] = (),
+    headers: Mapping[str, str] | None = None,
+    group_by: str | None = None,
+    ci_columns: tuple[str, ...] = (),
+    wrap_columns: Mapping[str, int] | None = None,
+    tabcolsep: str | None = None,
 ) -> str:
     """A tabular body. Every cell and header that comes from data or config is escaped;
     only cells in ``raw_columns`` (formatted numbers, already LaTeX) and headers in
     ``raw_header`` (or all headers with ``escape_header=False``) are written as given.
+
+    Layout only, never content: ``headers`` maps a column to the LaTeX shown as its header
+    (written as given, e.g. a :func:`stack` of its words); ``group_by`` names a column
+    whose value is written once, as a row spanning the table above its group, instead of
+    in every row (``align`` then describes the remaining columns); ``ci_columns`` set
+    their ``estimate [lo, hi]`` cells on two lines (:func:`ci_below`); ``wrap_columns``
+    break their long cells into lines of about the given width (:func:`wrap`); ``tabcolsep``
+    narrows the space between columns for this table only (the float's group keeps it).
     """
     frame = df.reset_index() if index else df
     if frame.shape[1] == 0:
         raise ValueError("cannot write a table without columns")
-    unknown = [c for c in (*raw_columns, *raw_header) if c not in frame.columns]
-    if unknown:
-        raise ValueError(f"raw column(s) {unknown} are not in the table {list(frame.columns)}")
-    align = align or ("l" + "r" * (frame.shape[1] - 1))
-    header = (
-        " & ".join(
-            str(c) if (not escape_header or c in raw_header) else escape(c) for c in frame.columns
+    headers = dict(headers or {})
+    wraps = dict(wrap_columns or {})
+    unknown = [
+        c
+        for c in (
+            *raw_columns,
+            *raw_header,
+            *headers,
+            *ci_columns,
+            *wraps,
+            *([group_by] if group_by else []),
         )
-        + r" \\"
-    )
+        if c not in frame.columns
+    ]
+    if unknown:
+        raise ValueError(f"column(s) {unknown} are not in the table {list(frame.columns)}")
+    shown = [c for c in frame.columns if c != group_by]
+    align = align or ("l" + "r" * (len(shown) - 1))
+
+    def head(c: object) -> str:
+        if c in headers:
+            return headers[c]
+        return str(c) if (not escape_header or c in raw_header) else escape(c)
+
+    specs = re.findall(r"[lrc]|[pmb]\{[^}]*\}", align)
+    side = dict(zip(shown, specs, strict=True)) if len(specs) == len(shown) else {}
+
+    def cell(col: object, v: object) -> str:
+        text = str(v) if col in raw_columns else escape(v)
+        if col in ci_columns:
+            return ci_below(text, align=side.get(col) if side.get(col) in ("l", "c") else "r")
+        return wrap(text, wraps[col]) if col in wraps else text
+
+    header = " & ".join(head(c) for c in shown) + r" \\"
     rows = []
-    for record in frame.itertuples(index=False):
-        cells = [
-            str(v) if col in raw_columns else escape(v)
-            for col, v in zip(frame.columns, record, strict=True)
-        ]
-        rows.append(" & ".join(cells) + r" \\")
+    group: object = None
+    for i, record in enumerate(frame.to_dict("records")):
+        if group_by is not None and (i == 0 or record[group_by] != group):
+            group = record[group_by]
+            if i:
+                rows.append(r"\addlinespace")
+            label = cell(group_by, group)
+            rows.append(rf"\multicolumn{{{len(shown)}}}{{@{{}}l}}{{\emph{{{label}}}}} \\")
+        rows.append(" & ".join(cell(c, record[c]) for c in shown) + r" \\")
     return "\n".join(
         [
+            *([rf"\setlength{{\tabcolsep}}{{{tabcolsep}}}"] if tabcolsep else []),
             rf"\begin{{tabular}}{{{align}}}",
             r"\toprule",
             header,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from harmtrace.analysis.transitions import OVERALL
 from harmtrace.moderate.simulation import SimulationResults
-from harmtrace.report.latex import escape, write_table_tex
+from harmtrace.report.latex import escape, stack, to_booktabs, wrap
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_pct
 from harmtrace.taxonomy import CATEGORY_TITLES
 
@@ -82,6 +82,51 @@ def needs_table(
     return pd.DataFrame(rows)
 
 
+NAME_WIDTH = 16
+"""Characters per line of a policy name in a cell or header; a longer name breaks after
+an underscore (``redact\\_medium\\_`` over ``block\\_high``)."""
+
+EFFECTS_HEADERS = {
+    "Removed [95\\% CI]": stack("Removed", "[95\\% CI]"),
+    "To Medium+": stack("To", "Medium+"),
+    "Removed (Medium+) [95\\% CI]": stack("Removed", "(Medium+)", "[95\\% CI]"),
+    "Benign changed [95\\% CI]": stack("Benign", "changed", "[95\\% CI]"),
+    "Benign blocked": stack("Benign", "blocked"),
+    "Relevance lost [95\\% CI]": stack("Relevance", "lost", "[95\\% CI]"),
+}
+"""The effects table's headers on two or three lines: the same words, narrower columns."""
+
+
+def effects_tex(frame: pd.DataFrame) -> str:
+    """The effects table laid out to fit the text width at ``\\small``: one block per
+    sample (its label written once, above its rows), stacked headers, each interval under
+    its share, long policy names broken after an underscore, narrower column gaps."""
+    return to_booktabs(
+        frame,
+        align="lrlrllrl",
+        raw_columns=tuple(frame.columns),
+        headers=EFFECTS_HEADERS,
+        group_by="Sample",
+        ci_columns=tuple(c for c in frame.columns if c.endswith("[95\\% CI]")),
+        wrap_columns={"Policy": NAME_WIDTH},
+        tabcolsep="4pt",
+    )
+
+
+def needs_tex(frame: pd.DataFrame, policies: Sequence[str]) -> str:
+    """The needs table laid out to fit at ``\\small``: one block per sample, the policy
+    headers and ``To Medium+`` on two lines."""
+    heads = {escape(p): wrap(escape(p), NAME_WIDTH, align="c", top=False) for p in policies}
+    heads["To Medium+"] = stack("To", "Medium+")
+    return to_booktabs(
+        frame,
+        align="lr" + "r" * len(policies) + "l",
+        raw_columns=tuple(frame.columns),
+        headers=heads,
+        group_by="Sample",
+    )
+
+
 def write_moderation_tables(
     res: SimulationResults,
     policies: Sequence[str],
@@ -90,18 +135,14 @@ def write_moderation_tables(
     producer: str,
 ) -> list[Path]:
     """``<producer>--effects.tex`` and ``<producer>--needs.tex`` (booktabs)."""
-    frames = {
-        "effects": (effects_table(res.effects, labels), "llrlrllrl"),
-        "needs": (
-            needs_table(res.needs, policies, labels),
-            "llr" + "r" * len(policies) + "l",
-        ),
+    texts = {
+        "effects": effects_tex(effects_table(res.effects, labels)),
+        "needs": needs_tex(needs_table(res.needs, policies, labels), policies),
     }
     paths = []
-    for name, (frame, align) in frames.items():
+    Path(tables_dir).mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
         path = Path(tables_dir) / f"{producer}--{name}.tex"
-        write_table_tex(
-            frame, path, align=align, raw_columns=tuple(frame.columns), escape_header=False
-        )
+        path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths

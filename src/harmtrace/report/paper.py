@@ -1,7 +1,9 @@
-"""Build the paper PDF from paper/ sources and the workflow's numbers, tables, figures.
+"""Build the paper PDF from paper/ templates and the workflow's numbers, tables, figures.
 
-The build runs in a scratch folder under results/ so the source tree stays
-clean, stamps the git commit into the PDF, and pins TeX's clock to the
+The templates are rendered for the run's study manifest first
+(:mod:`harmtrace.report.paper_render`), and the rendered text is what is checked for
+missing numbers and built. The build runs in a scratch folder under results/ so the
+source tree stays clean, stamps the git commit into the PDF, and pins TeX's clock to the
 commit time so the same commit and results give the same PDF.
 """
 
@@ -14,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from harmtrace.errors import HarmtraceError
+from harmtrace.report.latex_log import check_layout
 
 
 class PaperError(HarmtraceError):
@@ -84,8 +87,8 @@ def missing_inputs(sources: Path, numbers: Path, assets: dict[str, Path]) -> lis
     """Macros and tables/figures the paper's text uses that the workflow did not produce,
     as ``file:line: what`` lines (empty when the paper can be built).
 
-    The text is written for the shipped analyses; a config that drops a dataset or an
-    analysis leaves some of its numbers unwritten. LaTeX would stop at the first one with
+    ``sources`` is the rendered text (see :func:`build_paper`), so a section the templates
+    left out for this run needs no numbers. LaTeX would stop at the first one with
     "Undefined control sequence"; this lists them all, with where they are used, first.
     """
     defined = set(_DEFINED_MACRO.findall(numbers.read_text(encoding="utf-8"))) | _BUILD_MACROS
@@ -104,6 +107,41 @@ def missing_inputs(sources: Path, numbers: Path, assets: dict[str, Path]) -> lis
     return problems
 
 
+def render_into(
+    sources: Path,
+    numbers: Path,
+    build_dir: Path,
+    study: Path | None = None,
+    numbers_dir: Path | None = None,
+) -> None:
+    """Fill ``build_dir`` with the paper's text: the templates rendered for ``study``.
+
+    Without a manifest the sources are copied as they are, which is only allowed when they
+    hold no template syntax. ``numbers_dir`` holds the producers' JSON files that
+    ``numbers`` was written from (default: ``results/numbers`` beside ``results/paper``).
+    """
+    from harmtrace.report import paper_render as pr
+
+    try:
+        if study is None:
+            templates = pr.has_template_syntax(sources)
+            if templates:
+                raise PaperError(
+                    f"{templates[0]} is a template: give the study manifest "
+                    "(`harmtrace paper --study results/paper/study.json`)"
+                )
+            if build_dir.exists():
+                shutil.rmtree(build_dir)
+            shutil.copytree(sources, build_dir)
+            return
+        if numbers_dir is None:
+            numbers_dir = numbers.resolve().parent.parent / "numbers"
+        values = pr.Numbers(pr.numbers_files(numbers, numbers_dir))
+        pr.render_sources(sources, build_dir, pr.load_manifest(study), values)
+    except pr.RenderError as exc:
+        raise PaperError(f"cannot render the paper templates: {exc}") from exc
+
+
 def build_paper(
     sources: Path,
     numbers: Path,
@@ -111,31 +149,34 @@ def build_paper(
     out_pdf: Path,
     build_dir: Path,
     repo: Path = Path("."),
+    study: Path | None = None,
+    numbers_dir: Path | None = None,
 ) -> Path:
-    """Copy sources and assets into ``build_dir``, run latexmk, copy the PDF to ``out_pdf``.
+    """Render the sources into ``build_dir``, check that every macro and asset the rendered
+    text uses exists, add assets and numbers, run latexmk, copy the PDF to ``out_pdf``.
 
     ``assets`` maps a path inside the build (``tables/x.tex``) to the file that fills it
-    (see :func:`collect_assets`).
+    (see :func:`collect_assets`); ``study`` is the manifest the templates are rendered for
+    (see :mod:`harmtrace.report.paper_render`).
     """
-    missing = missing_inputs(sources, numbers, assets)
+    render_into(sources, numbers, build_dir, study, numbers_dir)
+    missing = missing_inputs(build_dir, numbers, assets)
     if missing:
         shown = missing[:40] + ([f"... and {len(missing) - 40} more"] if len(missing) > 40 else [])
         raise PaperError(
-            f"the paper uses {len(missing)} number(s) or asset(s) that this run did not produce. "
-            "The paper text is written for the shipped datasets and analyses "
-            "(config/config.yaml): keep the datasets and analysis entries it reports, or "
-            "edit the paper sections that use these, or stop before the PDF "
-            "(`snakemake results/paper/numbers.tex` builds everything else):\n  "
-            + "\n  ".join(shown)
+            f"the rendered paper uses {len(missing)} number(s) or asset(s) that this run did "
+            "not produce. The templates render a section only for an analysis in the study "
+            "manifest, so a missing number means a sentence asks for a result its analysis "
+            "does not write for this config (config/config.yaml): guard that sentence in the "
+            "template with has()/analysed(), or stop before the PDF "
+            "(`snakemake results/paper/numbers.tex` builds everything else). "
+            f"Rendered text: {build_dir}\n  " + "\n  ".join(shown)
         )
     if shutil.which("latexmk") is None:
         raise PaperError(
             "latexmk not found: install latexmk texlive-latex-recommended texlive-latex-extra "
             "texlive-fonts-recommended (see README, 'System packages for the paper')"
         )
-    if build_dir.exists():
-        shutil.rmtree(build_dir)
-    shutil.copytree(sources, build_dir)
     for name, file in sorted(assets.items()):
         (build_dir / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, build_dir / name)
@@ -169,6 +210,14 @@ def build_paper(
             "latexmk failed (full log: {}):\n{}".format(
                 log, "\n".join(errors[-15:]) or res.stdout[-3000:]
             )
+        )
+    log_file = build_dir / "main.log"
+    layout = check_layout(log_file.read_text(encoding="utf-8", errors="replace"))
+    if layout:
+        raise PaperError(
+            f"the paper's layout fails the build's check (full log: {log_file}; the PDF is in "
+            f"{build_dir}): an overfull box over 1pt or a table scaled below footnote "
+            "size:\n  " + "\n  ".join(layout)
         )
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(build_dir / "main.pdf", out_pdf)

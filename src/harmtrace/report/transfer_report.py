@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from harmtrace.report.latex import stack, to_booktabs
 from harmtrace.report.macros import Number, ci, count, fmt_num, fmt_pct, pct, real, text
 
 
@@ -42,6 +43,21 @@ def transfer_table(metrics: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+TRANSFER_HEADERS = {
+    "AUROC, categories": stack("AUROC,", "categories"),
+    "F1 (severity 2+)": stack("F1", "(severity 2+)"),
+    "FPR benign": stack("FPR", "benign"),
+    "Category AUROC": stack("Category", "AUROC"),
+}
+"""The transfer table's long headers on two lines (the same words), so it fits at
+``\\small``."""
+
+
+def transfer_table_tex(table: pd.DataFrame) -> str:
+    """:func:`transfer_table` as booktabs text that fits the text width at ``\\small``."""
+    return to_booktabs(table, align="l" + "r" * (table.shape[1] - 1), headers=TRANSFER_HEADERS)
 
 
 TARGET_AUROC = 0.85

@@ -16,7 +16,7 @@ import pandas as pd
 
 from harmtrace.analysis.transition_report import TransitionResults
 from harmtrace.analysis.transitions import CategoryAsymmetry, PairedSideComparison
-from harmtrace.report.latex import file_stem, points, write_table_tex
+from harmtrace.report.latex import file_stem, points, stack, to_booktabs
 from harmtrace.report.macros import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
 from harmtrace.taxonomy import CATEGORY_TITLES, TRANSITIONS
 
@@ -109,31 +109,66 @@ def paired_deescalation_table(paired: PairedSideComparison) -> pd.DataFrame:
     )
 
 
+PAIRED_HEADERS = {
+    "Chosen lower": stack("Chosen", "lower"),
+    "Chosen higher": stack("Chosen", "higher"),
+    "Rank-biserial [95% CI]": stack("Rank-biserial", r"[95\% CI]"),
+    "Wilcoxon p": stack("Wilcoxon", "p"),
+    "Pratt p": stack("Pratt", "p"),
+    "Sign p": stack("Sign", "p"),
+    "Holm p": stack("Holm", "p"),
+}
+"""Two-line headers of the paired table: the same words, so eleven columns fit the page."""
+
+
+def shares_tex(frame: pd.DataFrame) -> str:
+    """The shares table, one block per sample (its label written once, above its rows), so
+    the five columns of a row fit the text width at ``\\small``."""
+    raw = ("n", *(t.capitalize() for t in TRANSITIONS))
+    return to_booktabs(frame, align="lrlll", raw_columns=raw, group_by="Sample")
+
+
+def paired_tex(frame: pd.DataFrame) -> str:
+    """The paired severity table: two-line headers, the rank-biserial interval under its
+    estimate and narrower column gaps, so its eleven columns fit at ``\\small``."""
+    return to_booktabs(
+        frame,
+        align="lrrrrrlllll",
+        raw_columns=tuple(frame.columns[1:]),
+        headers=PAIRED_HEADERS,
+        ci_columns=("Rank-biserial [95% CI]",),
+        tabcolsep="4pt",
+    )
+
+
 def write_transition_tables(
     res: TransitionResults, labels: Mapping[str, str], tables_dir: Path, producer: str
 ) -> list[Path]:
-    """Every transition table as booktabs LaTeX.
+    """Every transition table as booktabs LaTeX, laid out to fit the text width.
 
     Formatted numbers are LaTeX already (``raw``); labels that come from data or config
     (sample names, their display labels) are escaped by the writer, and a sample's name
     enters a file name only through :func:`harmtrace.report.latex.file_stem`.
     """
-    share_raw = ("n", *(t.capitalize() for t in TRANSITIONS))
-    frames = {
-        "shares": (shares_table(res.shares, labels), "llrlll", share_raw),
-        "shares_prompt_positive": (shares_table(res.shares_positive, labels), "llrlll", share_raw),
+    texts = {
+        "shares": shares_tex(shares_table(res.shares, labels)),
+        "shares_prompt_positive": shares_tex(shares_table(res.shares_positive, labels)),
     }
     asym_raw = ("Failures (a)", "Failures (b)", "Risk ratio [95% CI]", "Holm p")
     for sample, asym in res.asymmetry.items():
-        frames[f"asymmetry_{file_stem(sample)}"] = (asymmetry_table(asym), "lrrll", asym_raw)
+        texts[f"asymmetry_{file_stem(sample)}"] = to_booktabs(
+            asymmetry_table(asym), align="lrrll", raw_columns=asym_raw
+        )
     if res.paired is not None:
-        pt = paired_table(res.paired)
-        frames["paired_hh"] = (pt, "lrrrrrlllll", tuple(pt.columns[1:]))
+        texts["paired_hh"] = paired_tex(paired_table(res.paired))
         dt = paired_deescalation_table(res.paired)
-        frames["paired_hh_deescalation"] = (dt, "lrrrll", tuple(dt.columns[1:]))
+        texts["paired_hh_deescalation"] = to_booktabs(
+            dt, align="lrrrll", raw_columns=tuple(dt.columns[1:])
+        )
     paths = []
-    for name, (frame, align, raw) in frames.items():
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
         path = tables_dir / f"{producer}--{name}.tex"
-        write_table_tex(frame, path, align=align, raw_columns=raw)
+        path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths

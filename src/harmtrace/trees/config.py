@@ -8,13 +8,16 @@ mistake stops the run on the terminal, not halfway through in a job's log.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from harmtrace.config import ConfigError, stage_off_problems
+from harmtrace.config import ConfigError, enabled_analyses, stage_off_problems
+
+log = logging.getLogger(__name__)
 
 NOTEBOOK = "05_harm_benefit"
 """The analysis notebook that reads the trees stage's outputs."""
@@ -50,6 +53,10 @@ def check_trees_config(config: Mapping[str, Any], datasets: Sequence[str]) -> Tr
     from harmtrace.trees.steering import ProfileError, profile_specs
 
     block = config.get("trees")
+    readers = [s for s in enabled_analyses(config).values() if s["notebook"] == NOTEBOOK]
+    if block and block.get("enabled", True) and not readers:
+        log.warning("trees: left out of this run: no analysis that reads trees runs (%s)", NOTEBOOK)
+        return TreesConfig()
     if not block or not block.get("enabled", True):
         problems = stage_off_problems(config, NOTEBOOK, "trees", "trees.enabled")
         if problems:

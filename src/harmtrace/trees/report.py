@@ -11,6 +11,7 @@ for the F1 table), never on the trees it was fitted to.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,9 +163,21 @@ def harmful_results(evaluation: Evaluation, harmful: Sequence[str]) -> dict[str,
 
 # ------------------------------------------------------------------------ steering
 def steering_table(
-    tables: Mapping[str, pd.DataFrame], profiles: Sequence[str], by: tuple[str, ...]
+    tables: Mapping[str, pd.DataFrame],
+    profiles: Sequence[str],
+    by: tuple[str, ...],
+    keep: Mapping[str, pd.Index] | None = None,
 ) -> pd.DataFrame:
-    t = pd.concat(tables.values(), ignore_index=True)
+    """Flag rates per profile; ``keep`` limits a dataset to some records (a labelled benign
+    source to its benign texts, as the evaluation counts them: :func:`benign_ids`)."""
+    keep = keep or {}
+    t = pd.concat(
+        [
+            tab.loc[tab["record_id"].astype(str).isin(keep[d])] if d in keep else tab
+            for d, tab in tables.items()
+        ],
+        ignore_index=True,
+    )
     if "primary_risk" in by:
         t = t.assign(primary_risk=t["primary_risk"].fillna("(no harm)"))
     return flag_rate_changes(t, list(profiles), by=by)
@@ -173,6 +186,10 @@ def steering_table(
 def profiles_of(table: pd.DataFrame) -> list[str]:
     names = [c[len("label_") :] for c in table.columns if c.startswith("label_")]
     return sorted(names, key=lambda n: (n != FITTED, n))
+
+
+def _wrap(label: str, width: int = 14) -> str:
+    return textwrap.fill(label, width, break_long_words=False, break_on_hyphens=False)
 
 
 def plot_steering(rates: pd.DataFrame, labels: Mapping[str, str] | None = None) -> plt.Figure:
@@ -193,7 +210,9 @@ def plot_steering(rates: pd.DataFrame, labels: Mapping[str, str] | None = None) 
             label=p,
             color=colors[j % len(colors)],
         )
-    ax.set_xticks(x, [labels.get(d, d) for d in datasets], rotation=20, ha="right")
+    # long names wrapped and level: rotated, "OpenAI mod. (benign)" ran into its
+    # neighbour's label (issue 19)
+    ax.set_xticks(x, [_wrap(labels.get(d, d)) for d in datasets])
     ax.set_ylabel("share flagged")
     ax.set_ylim(0, 1)
     ax.legend(
