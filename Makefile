@@ -9,7 +9,7 @@ CORES ?= 8
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: reproduce test lint bench report lab venv system system-test clean
+.PHONY: reproduce test lint bench report lab venv lock system system-test clean
 
 system:
 	bash scripts/setup-system paper
@@ -19,12 +19,21 @@ system-test:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Installs the exact versions and files of requirements.lock (hash-checked; nothing is
+# resolved), then this package without dependencies. `make lock` re-resolves.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,model]'
+	$(BIN)/python -m pip install --quiet pip==26.3
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
+
+# Re-resolve pyproject.toml's dev and model extras into requirements.lock (needs an index).
+lock: $(STAMP)
+	$(BIN)/python -m pip lock --quiet -e '.[dev,model]' -o $(VENV)/pylock.toml
+	$(BIN)/python -c "from harmtrace.envlock import requirements_from_pylock as r; \
+	open('requirements.lock', 'w').write(r(open('$(VENV)/pylock.toml').read()))"
 
 reproduce: system $(STAMP)
 	SNAKEMAKE=$(BIN)/snakemake bash scripts/unlock-stale

@@ -424,3 +424,17 @@ def test_the_per_record_origin_counts_the_escalations_the_tables_count(judged):
         assert (
             nums[f"{s} escalations from zero records n"] == nums[f"{s} all overall escalate count"]
         )
+
+
+def test_the_pooled_origin_share_has_one_interval_the_cluster_bootstrap(judged):
+    """The share of escalation cells that start at 0 pools a record's cells: notebook 01
+    gives it the cluster-bootstrap interval that notebook 02 gives it, not a Wilson one."""
+    res = analyse(judged.loc[judged["dataset"] == AIR], n_resamples=200)
+    nums = paper_numbers(res, [AIR])
+    org = res.origin_records
+    cells = org.loc[(org["sample"] == AIR) & (org["unit"] == "cells")].iloc[0]
+    assert nums[f"{AIR} escalations from zero ci"].value == pytest.approx(
+        (cells["ci_lo"], cells["ci_hi"])
+    )
+    lo, hi = proportion_confint(int(cells["k"]), int(cells["n"]), alpha=0.05, method="wilson")
+    assert nums[f"{AIR} escalations from zero ci"].value != pytest.approx((lo, hi))

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COPY = (
     "Snakefile",
     "environment.yml",
+    "requirements.lock",
     "config",
     "workflow",
     "profiles",

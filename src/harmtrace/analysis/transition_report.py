@@ -186,6 +186,14 @@ def _share_numbers(prefix: str, g: pd.DataFrame) -> dict[str, Number]:
     return out
 
 
+def _origin_row(res: TransitionResults, sample: str, unit: str) -> pd.Series | None:
+    org = res.origin_records
+    if org is None:
+        return None
+    r = org.loc[(org["sample"] == sample) & (org["unit"] == unit)]
+    return r.iloc[0] if len(r) else None
+
+
 def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, Number]:
     """Raw numbers keyed by plain words; macro names are derived from the keys."""
     nums: dict[str, Number] = {"ci level": pct(1 - res.alpha, 0)}
@@ -205,6 +213,11 @@ def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, N
             nums[f"{tag} escalations from zero ci"] = ci(r["ci_lo"], r["ci_hi"])
             nums[f"{tag} escalations from zero k"] = count(int(r["k"]))
             nums[f"{tag} escalations n"] = count(int(r["n"]))
+            # pooled over categories, a record adds a cell per category: its interval is the
+            # cluster bootstrap over records, the same one notebook 02 reports for it
+            cells = _origin_row(res, sample, "cells")
+            if cells is not None and int(cells["n"]) == int(r["n"]):
+                nums[f"{tag} escalations from zero ci"] = ci(cells["ci_lo"], cells["ci_hi"])
         rel = res.relevance.loc[
             (res.relevance["sample"] == sample) & (res.relevance["category"] == OVERALL)
         ]

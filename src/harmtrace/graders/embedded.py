@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sklearn.model_selection import StratifiedKFold
 
 import harmtrace
+from harmtrace.envlock import lock_sha256
 from harmtrace.errors import HarmtraceError
 from harmtrace.graders.base import (
     FeatureExtractor,
@@ -395,6 +396,8 @@ class EmbeddedGrader:
             "relevance": self.relevance.params() if self.relevance is not None else None,
             "training": self.training,
             "versions": versions,
+            # the dependency lock the environment was installed from (make lock)
+            "environment_lock_sha256": lock_sha256(),
         }
 
     def save(
