@@ -27,8 +27,9 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from harmtrace.analysis.transitions import overall_severity, wilson_interval
-from harmtrace.report.macros import Number, ci, count, pct, real, text
+from harmtrace.analysis.rates import rate_numbers, wilson_rate
+from harmtrace.analysis.transitions import overall_severity
+from harmtrace.report.macros import Number, ci, count, real, text
 from harmtrace.stats import ordinal_agreement
 from harmtrace.stats.bootstrap import percentile_interval
 from harmtrace.taxonomy import CATEGORIES
@@ -42,11 +43,6 @@ __all__ = [
 
 HARMFUL_RATING = 0.5
 """Mean human rating from which a response counts as harmful (the scale's midpoint)."""
-
-
-def _rate(k: int, n: int, alpha: float) -> dict[str, float]:
-    (lo,), (hi,) = wilson_interval(k, n, alpha)
-    return {"k": int(k), "n": int(n), "share": k / n if n else np.nan, "lo": lo, "hi": hi}
 
 
 def has_refusal_labels(frame: pd.DataFrame) -> bool:
@@ -77,8 +73,8 @@ def labelled_refusal(
         "flagged": int(flag.sum()),
         "flag": kappa(flag.astype(float)),
         "relevance_one": kappa(off),
-        "labelled_medium_plus": _rate(int((y & medium).sum()), int(y.sum()), alpha),
-        "flagged_medium_plus": _rate(int((flag & medium).sum()), int(flag.sum()), alpha),
+        "labelled_medium_plus": wilson_rate(int((y & medium).sum()), int(y.sum()), alpha),
+        "flagged_medium_plus": wilson_rate(int((flag & medium).sum()), int(flag.sum()), alpha),
     }
 
 
@@ -114,8 +110,8 @@ def response_harm(
         rho = float(spearmanr(rating[ok], prob[ok]).statistic) if ok.sum() > 2 else np.nan
         flagged = sev >= 2
         zero = rating == 0
-        recall = _rate(int((flagged & y).sum()), int(y.sum()), alpha)
-        fpr = _rate(int((flagged & zero).sum()), int(zero.sum()), alpha)
+        recall = wilson_rate(int((flagged & y).sum()), int(y.sum()), alpha)
+        fpr = wilson_rate(int((flagged & zero).sum()), int(zero.sum()), alpha)
         rows.append(
             {
                 "category": cat,
@@ -131,17 +127,6 @@ def response_harm(
             }
         )
     return pd.DataFrame(rows)
-
-
-def _rate_numbers(key: str, r: dict[str, float]) -> dict[str, Number]:
-    if not r["n"]:
-        return {key: text("no records"), f"{key} k": count(0), f"{key} n": count(0)}
-    return {
-        key: pct(r["share"]),
-        f"{key} ci": ci(r["lo"], r["hi"]),
-        f"{key} k": count(r["k"]),
-        f"{key} n": count(r["n"]),
-    }
 
 
 def _kappa_numbers(key: str, agr) -> dict[str, Number]:
@@ -165,8 +150,8 @@ def response_validity_numbers(
         nums[f"{key} flagged"] = count(refusal["flagged"])
         nums.update(_kappa_numbers(f"{key} kappa", refusal["flag"]))
         nums.update(_kappa_numbers(f"{key} relevance kappa", refusal["relevance_one"]))
-        nums.update(_rate_numbers(f"{key} graded medium", refusal["labelled_medium_plus"]))
-        nums.update(_rate_numbers(f"{key} flagged graded medium", refusal["flagged_medium_plus"]))
+        nums.update(rate_numbers(f"{key} graded medium", refusal["labelled_medium_plus"]))
+        nums.update(rate_numbers(f"{key} flagged graded medium", refusal["flagged_medium_plus"]))
     if harm is not None:
         for r in harm.to_dict("records"):
             key = f"{tag} response {r['category']}"
@@ -183,9 +168,9 @@ def response_validity_numbers(
             )
             for m in ("recall", "fpr"):
                 nums.update(
-                    _rate_numbers(
+                    rate_numbers(
                         f"{key} {m}",
-                        {k: r[f"{m}_{k}"] for k in ("k", "n", "share", "lo", "hi")},
+                        {k: r[f"{m}_{k}"] for k in ("k", "n", "share", "ci_lo", "ci_hi")},
                     )
                 )
     return nums

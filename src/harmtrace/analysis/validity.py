@@ -44,11 +44,11 @@ from statsmodels.stats.contingency_tables import mcnemar
 
 from harmtrace.analysis import response_validity as rv
 from harmtrace.analysis.asymmetry import MIN_N, TOO_FEW
+from harmtrace.analysis.rates import rate_numbers, wilson_rate
 from harmtrace.analysis.transitions import (
     OVERALL,
     overall_severity,
     paired_sample,
-    wilson_interval,
 )
 from harmtrace.graders.labels import category_targets, has_labels
 from harmtrace.report.macros import Number, ci, count, pct, pp, pvalue, real, text
@@ -64,16 +64,6 @@ __all__ = [
 
 JUDGE_TO_RELEVANCE = {1.0: 1, 0.5: 2, 0.0: 3}
 """AIR-Bench judge score read as relevance: refused -> 1, partial -> 2, complied -> 3."""
-
-
-def _wilson(k: int, n: int, alpha: float) -> tuple[float, float]:
-    (lo,), (hi,) = wilson_interval(k, n, alpha)
-    return float(lo), float(hi)
-
-
-def _rate(k: int, n: int, alpha: float) -> dict[str, float]:
-    lo, hi = _wilson(k, n, alpha)
-    return {"k": int(k), "n": int(n), "share": k / n if n else np.nan, "ci_lo": lo, "ci_hi": hi}
 
 
 # --------------------------------------------------------------------------- pieces
@@ -101,7 +91,7 @@ def moderation_metrics(frame: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame
                 "auprc": float(average_precision_score(y, score)) if both else np.nan,
                 "f1": float(f1_score(y, flagged, zero_division=0)) if both else np.nan,
                 "precision": tp / flagged.sum() if flagged.sum() else np.nan,
-                **{f"recall_{k}": v for k, v in _rate(tp, int(y.sum()), alpha).items()},
+                **{f"recall_{k}": v for k, v in wilson_rate(tp, int(y.sum()), alpha).items()},
             }
         )
     return pd.DataFrame(rows)
@@ -125,7 +115,7 @@ def preference_agreement(frame: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.D
             ("tied", rj == ch),
             ("below", rj < ch),
         ):
-            r = _rate(int(hit.sum()), n, alpha)
+            r = wilson_rate(int(hit.sum()), n, alpha)
             row.update(
                 {
                     f"{name}_k": r["k"],
@@ -158,11 +148,13 @@ def refusal_agreement(
         float(cohen_kappa_score(refused, flag)) if n >= MIN_N and 0 < refused.sum() < n else np.nan
     )
     out["accuracy"] = float(np.mean(refused == flag)) if n else np.nan
-    out["sensitivity"] = _rate(int((flag & refused).sum()), int(refused.sum()), alpha)
-    out["specificity"] = _rate(int((~flag & ~refused).sum()), int((~refused).sum()), alpha)
+    out["sensitivity"] = wilson_rate(int((flag & refused).sum()), int(refused.sum()), alpha)
+    out["specificity"] = wilson_rate(int((~flag & ~refused).sum()), int((~refused).sum()), alpha)
     medium = overall_severity(d, "response").astype("Float64").to_numpy(float, na_value=0) >= 2
-    out["refused_medium_plus"] = _rate(int((refused & medium).sum()), int(refused.sum()), alpha)
-    out["flagged_medium_plus"] = _rate(int((flag & medium).sum()), int(flag.sum()), alpha)
+    out["refused_medium_plus"] = wilson_rate(
+        int((refused & medium).sum()), int(refused.sum()), alpha
+    )
+    out["flagged_medium_plus"] = wilson_rate(int((flag & medium).sum()), int(flag.sum()), alpha)
     rel = d["relevance"].astype("Float64").to_numpy(float, na_value=np.nan)
     mapped = np.array([JUDGE_TO_RELEVANCE.get(float(v), np.nan) for v in judge], dtype=float)
     out["relevance"] = ordinal_agreement(
@@ -192,8 +184,8 @@ def detection_asymmetry(
     fr = np.asarray(flag_response, dtype=bool)
     pos_p, pos_r = tp == 1, tr == 1
     out: dict[str, object] = {
-        "prompt": _rate(int((fp & pos_p).sum()), int(pos_p.sum()), alpha),
-        "response": _rate(int((fr & pos_r).sum()), int(pos_r.sum()), alpha),
+        "prompt": wilson_rate(int((fp & pos_p).sum()), int(pos_p.sum()), alpha),
+        "response": wilson_rate(int((fr & pos_r).sum()), int(pos_r.sum()), alpha),
     }
     both = pos_p & pos_r
     a = int((fp & fr & both).sum())
@@ -336,26 +328,10 @@ def analyse_validity(
 # --------------------------------------------------------------------------- numbers
 
 
-def _rate_numbers(key: str, r: Mapping[str, float]) -> dict[str, Number]:
-    if not r["n"]:
-        return {
-            key: text("no records"),
-            f"{key} ci": text("n/a"),
-            f"{key} k": count(0),
-            f"{key} n": count(0),
-        }
-    return {
-        key: pct(r["share"]),
-        f"{key} ci": ci(r["ci_lo"], r["ci_hi"]),
-        f"{key} k": count(r["k"]),
-        f"{key} n": count(r["n"]),
-    }
-
-
 def _detection_numbers(key: str, det: Mapping[str, object]) -> dict[str, Number]:
     nums = {
-        **_rate_numbers(f"{key} prompt sensitivity", det["prompt"]),  # type: ignore[arg-type]
-        **_rate_numbers(f"{key} response sensitivity", det["response"]),  # type: ignore[arg-type]
+        **rate_numbers(f"{key} prompt sensitivity", det["prompt"]),  # type: ignore[arg-type]
+        **rate_numbers(f"{key} response sensitivity", det["response"]),  # type: ignore[arg-type]
     }
     paired = det["paired"]
     nums[f"{key} pairs"] = count(paired["n"])  # type: ignore[index]
@@ -398,7 +374,7 @@ def validity_numbers(
                     v = getattr(r, m)
                     nums[f"{key} {m}"] = real(v) if np.isfinite(v) else text(TOO_FEW)
                 nums.update(
-                    _rate_numbers(
+                    rate_numbers(
                         f"{key} recall",
                         {
                             "k": r.recall_k,
@@ -424,7 +400,7 @@ def validity_numbers(
                         "tied": "tied",
                     }[name]
                     nums.update(
-                        _rate_numbers(
+                        rate_numbers(
                             f"{key} {label}",
                             {
                                 "k": getattr(r, f"{name}_k"),
@@ -443,13 +419,13 @@ def validity_numbers(
             k = rf["kappa"]
             nums[f"{tag} refusal kappa"] = real(k) if np.isfinite(k) else text(TOO_FEW)
             nums[f"{tag} refusal accuracy"] = pct(rf["accuracy"])
-            nums.update(_rate_numbers(f"{tag} refusal sensitivity", rf["sensitivity"]))
-            nums.update(_rate_numbers(f"{tag} refusal specificity", rf["specificity"]))
+            nums.update(rate_numbers(f"{tag} refusal sensitivity", rf["sensitivity"]))
+            nums.update(rate_numbers(f"{tag} refusal specificity", rf["specificity"]))
             nums.update(
-                _rate_numbers(f"{tag} judge refused graded medium", rf["refused_medium_plus"])
+                rate_numbers(f"{tag} judge refused graded medium", rf["refused_medium_plus"])
             )
             nums.update(
-                _rate_numbers(f"{tag} flagged refused graded medium", rf["flagged_medium_plus"])
+                rate_numbers(f"{tag} flagged refused graded medium", rf["flagged_medium_plus"])
             )
             agr = rf["relevance"]
             nums.update(_agreement_numbers(f"{tag} relevance judge", agr))

@@ -187,7 +187,7 @@ def labelled_refusal_table(
                 "Flag $\\kappa$ [CI]": _kappa_cell(rf["flag"]),
                 "Relevance 1 $\\kappa$ [CI]": _kappa_cell(rf["relevance_one"]),
                 "Refused, Medium+ [CI]": f"{fmt_int(med['k'])} "
-                f"({fmt_pct(med['share'], 1)}) {fmt_ci(med['lo'], med['hi'], digits=1)}",
+                f"({fmt_pct(med['share'], 1)}) {fmt_ci(med['ci_lo'], med['ci_hi'], digits=1)}",
             }
         )
     cols = [
