@@ -295,6 +295,14 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
                 f"first grader {run_graders[0]!r} (grade.datasets.{run_graders[0]})"
             )
 
+    for block, entry in (config.get("analysis") or {}).items():
+        if entry.get("enabled", True):  # a name nothing can produce is a mistake, in or out
+            problems += [
+                f"analysis.{block}.datasets: {name!r} is not configured "
+                "(add it to data.datasets or data.user_datasets)"
+                for name in entry.get("datasets") or []
+                if name not in datasets and name not in registry
+            ]
     for block, spec in enabled_analyses(config).items():
         where = f"analysis.{block}"
         if selection_of(config["analysis"][block]) == "model_answers":
@@ -304,11 +312,8 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
         graded = graded_datasets(config, spec["grader"])
         for name in spec["datasets"]:
             if name not in datasets:
-                problems.append(
-                    f"{where}.datasets: {name!r} is not configured "
-                    "(add it to data.datasets or data.user_datasets)"
-                )
-            elif spec["grader"] in run_graders and name not in graded:
+                continue  # reported above
+            if spec["grader"] in run_graders and name not in graded:
                 problems.append(
                     f"{where}.datasets: {name!r} is not graded by {spec['grader']!r} "
                     f"(grade.datasets.{spec['grader']})"

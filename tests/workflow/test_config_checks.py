@@ -21,12 +21,12 @@ CASES = {
         "analysis.transitions.datasets: 'elsewhere' is not configured",
     ),
     "train-not-configured": (
-        {"grader": {"embedded": {"train_datasets": ["openai-moderation", "xstest"]}}},
-        "grader.embedded.train_datasets: 'xstest' is not in data.datasets",
+        {"grader": {"embedded": {"train_datasets": ["openai-moderation", "mystery-set"]}}},
+        "grader.embedded.train_datasets: 'mystery-set' is not in data.datasets",
     ),
     "refusal-labels-not-configured": (
-        {"grader": {"embedded": {"refusal": {"labels": ["xstest"]}}}},
-        "grader.embedded.refusal.labels: 'xstest' is not in data.datasets",
+        {"grader": {"embedded": {"refusal": {"labels": ["mystery-set"]}}}},
+        "grader.embedded.refusal.labels: 'mystery-set' is not in data.datasets",
     ),
     "unknown-grader": (
         {"grade": {"graders": ["oracle"]}},
@@ -76,7 +76,7 @@ def test_a_user_dataset_joins_the_dag_by_config(project, mirror):
         project,
         {
             "data": {"user_datasets": {"mine": mine}},
-            "analysis": {"transitions": {"datasets": ["mine"]}},
+            "study": {"datasets": ["mine"]},
         },
     )
     planned = planned_rules(project, mirror, "results/judgments/embedded/mine.parquet")

@@ -39,6 +39,7 @@ def test_every_config_string_is_one_shell_word(project, mirror):
                 }
             },
         },
+        "study": {"datasets": ["mine"]},
         "grader": {"embedded": {"model_dir": hostile("model", braces=False)}},
         "analysis": {"transitions": {"parameters": {"label": hostile("param")}}},
     }
@@ -69,7 +70,9 @@ def test_a_hostile_user_file_runs_through_normalize(project, mirror):
     user_file = hostile("file") + ".csv"
     (project / user_file).write_text("q,a\nhow do I bake bread,Knead the dough.\n")
     mine = {"path": user_file, "prompt_column": "q", "response_column": "a"}
-    edit_config(project, {"data": {"user_datasets": {"mine": mine}}})
+    edit_config(
+        project, {"data": {"user_datasets": {"mine": mine}}, "study": {"datasets": ["mine"]}}
+    )
     snakemake(project, "--cores", "1", "results/records/mine.parquet", mirror=mirror)
     assert (project / "results" / "records" / "mine.parquet").is_file()
     assert not list(project.glob("PWNED*"))

@@ -6,6 +6,7 @@ replans exactly the affected jobs.
 """
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -18,7 +19,12 @@ from harmtrace.config import (
     paper_enabled,
     source_datasets,
 )
-from harmtrace.study import graders, primary_grader, relevance_check_dataset
+from harmtrace.study import (
+    graders,
+    primary_grader,
+    relevance_check_dataset,
+    study_targets,
+)
 from harmtrace.graders.registry import BUILTIN
 from harmtrace.targets.registry import BUILTIN as TARGET_MODULES, make_target_spec
 
@@ -231,6 +237,8 @@ def tree_inputs(wildcards):
 # The respond stage (respond.smk)
 RESPOND = config.get("respond") or {}
 TARGETS = config.get("targets") or {}
+STUDY_TARGETS = study_targets(config)
+"""The models under test (study.targets): each answers every prompt set."""
 PROGRESS_DIR = RESPOND.get("progress_dir", "results/cache/respond")
 MAX_PROMPTS = (
     ["--max-prompts", RESPOND["max_prompts"]] if RESPOND.get("max_prompts") else []

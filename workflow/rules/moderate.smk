@@ -14,7 +14,7 @@ MODERATE = check_moderate_config(config, DATASETS)
 TRACES_DIR = "results/traces"
 
 for _entry in MODERATE.notebook_entries:
-    _spec = config["analysis"][_entry]
+    _spec = ANALYSES[_entry]  # the resolved entry analysis.smk turns into its rule
     _params, _inputs = notebook_injection(
         MODERATE, list(_spec["parameters"]["policies"]), EMBEDDED_DIR, TRACES_DIR
     )

@@ -96,7 +96,7 @@ rule paper:
         ENV
     params:
         code=code_hash(verbs=["paper"]),
-        sources="paper",
+        sources=lambda wildcards, input: os.path.commonpath(input.templates),
     shell:
         "harmtrace paper --out {output.pdf:q} --numbers {input.numbers:q} "
         "--study {input.study:q} --numbers-dir results/numbers "

@@ -63,7 +63,7 @@ if ANSWERS:
         benchmark:
             bench("respond", "{target}/{prompt_set}/{shard}-of-{shards}")
         wildcard_constraints:
-            target=one_of(RESPOND.get("targets") or []),
+            target=one_of(STUDY_TARGETS),
             prompt_set=one_of(sorted({p for p, _, _ in ANSWERS.values()})),
             shard=r"\d+",
             shards=r"\d+",
