@@ -208,8 +208,9 @@ def context(
         else its own name in typewriter type (the Data section gives its title)."""
         return meta.get(dataset, {}).get("short") or f"\\texttt{{{escape_latex(dataset)}}}"
 
-    def below(p: float, alpha: float) -> bool:
-        return math.isfinite(p) and p < alpha
+    def below(p: float | str, alpha: float) -> bool:
+        """A p-value below alpha; words ("not testable") or NaN are never below."""
+        return isinstance(p, int | float) and math.isfinite(p) and p < alpha
 
     return {
         "manifest": manifest,
