@@ -52,8 +52,8 @@ def _dataset_entry(config: Mapping[str, Any], name: str) -> dict[str, Any]:
         spec = load_registry().get(prompt_set)
         title = f"{spec.title if spec else prompt_set}, answered by {target}"
         citation = None
-    elif user:
-        title, citation = name, None
+    elif user:  # the file it was read from (its sha256 is in the records' provenance)
+        title, citation = f"read from {config['data']['user_datasets'][name]['path']}", None
     else:
         spec = load_registry()[name]
         title, citation = spec.title, spec.citation

@@ -131,7 +131,8 @@ def test_the_own_data_paper_names_mystudy_and_no_benchmark_outside_its_run(own):
     )
     for part in (front, studied):
         assert names_outside_run(part, {"mystudy"}) == []
-    assert "Support-chat answers" in front  # the title names the user's data
+    assert r"\texttt{mystudy}" in front  # the title names the user's data
+    assert "Support-chat answers" in main  # its title is given where the data are listed
 
 
 def test_a_checker_for_names_can_fail():

@@ -36,7 +36,7 @@ def test_an_own_data_manifest_names_only_the_users_file(tmp_path):
     assert set(m["datasets"]) - {"mystudy"} == set(grader_datasets(cfg))
     assert "air-bench-2024" not in m["datasets"]  # tested on only, and not built here
     assert m["datasets"]["mystudy"] == {
-        "title": "mystudy",
+        "title": "read from data/mystudy.csv",
         "citation": None,
         "user": True,
         "has_responses": True,
