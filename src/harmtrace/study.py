@@ -71,6 +71,22 @@ def graders(config: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _reads_labels(name: str | None) -> bool:
+    from harmtrace.graders.registry import grader_class, grader_names
+
+    return bool(name) and name in grader_names() and grader_class(name).reads_record_labels
+
+
+def labels_grader(config: Mapping[str, Any]) -> str | None:
+    """The grader of human labels: ``study.reference_grader``, else the study's grader when
+    it reads labels from the records (the labels are then the study's measurement)."""
+    block = study_block(config)
+    if block.get("reference_grader"):
+        return block["reference_grader"]
+    grader = block.get("grader")
+    return grader if _reads_labels(grader) else None
+
+
 def primary_grader(config: Mapping[str, Any]) -> str:
     """The study's grader (``study.grader``), else the first of ``grade.graders``."""
     return study_block(config).get("grader") or graders(config)[0]
@@ -138,7 +154,7 @@ def kinds(config: Mapping[str, Any], name: str) -> set[str]:
     user = (config["data"].get("user_datasets") or {}).get(name)
     if user is not None:
         out = {"answers"} if user.get("response_column") else set()
-        if study_block(config).get("reference_grader"):
+        if labels_grader(config):
             out.add("labelled")
         return out
     spec = load_registry().get(name)
@@ -165,9 +181,8 @@ class AnalysisPlan:
 
 def plan_analyses(config: Mapping[str, Any]) -> AnalysisPlan:
     """Resolve every ``analysis`` entry against the study (see the module docstring)."""
-    block = study_block(config)
     in_study = study_datasets(config)
-    reference = block.get("reference_grader")
+    reference = labels_grader(config)
     running: dict[str, dict[str, Any]] = {}
     left_out: dict[str, str] = {}
     for name, entry in (config.get("analysis") or {}).items():
@@ -191,6 +206,9 @@ def plan_analyses(config: Mapping[str, Any]) -> AnalysisPlan:
         params = dict(entry.get("parameters") or {})
         if reference and "reference_grader" in params and params["reference_grader"] is None:
             params["reference_grader"] = reference
+            if spec["grader"] == reference and not entry.get("grader"):
+                # the labels are the study's measurement: check the other grader against them
+                spec["grader"] = next(g for g in [*graders(config), reference] if g != reference)
             spec["inputs"] = [
                 *(entry.get("inputs") or []),
                 f"results/judgments/{reference}/{{dataset}}.parquet",
@@ -221,21 +239,14 @@ def log_left_out(config: Mapping[str, Any]) -> None:
 
 
 def graded_datasets(config: Mapping[str, Any], grader: str) -> list[str]:
-    """Datasets one backend grades: its ``grade.datasets`` list; else, for a reference
-    grader that reads labels from the records, the study's user files; else every dataset."""
-    from harmtrace.graders.registry import grader_class, grader_names
-
+    """Datasets one backend grades: its ``grade.datasets`` list; else, for a grader that
+    reads labels from the records, the study's user files; else every dataset."""
     only = (config["grade"].get("datasets") or {}).get(grader)
     if only is not None:
         return list(only)
-    block = study_block(config)
-    if (
-        grader == block.get("reference_grader")
-        and grader in grader_names()
-        and grader_class(grader).reads_record_labels
-    ):
+    if grader in graders(config) and _reads_labels(grader):
         user = config["data"].get("user_datasets") or {}
-        return [d for d in block.get("datasets", []) if d in user]
+        return [d for d in study_block(config).get("datasets", []) if d in user]
     return all_datasets(config)
 
 

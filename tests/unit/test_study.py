@@ -132,3 +132,17 @@ def test_a_reference_grader_must_grade_every_dataset_it_is_compared_on(tmp_path)
     cfg["study"]["datasets"] = ["mystudy", "openai-moderation"]
     with pytest.raises(ConfigError, match="'openai-moderation' is not graded by the reference"):
         check_config(cfg, tmp_path)
+
+
+def test_labels_as_the_measurement_check_the_offline_grader_against_them(tmp_path):
+    """study.grader human (the README's block): the analyses read the labels, validity
+    checks the other grader against them, and the human backend grades the user file only."""
+    cfg = own_data(tmp_path)
+    cfg["study"].update(grader="human", reference_grader=None)
+    check_config(cfg, tmp_path)
+    plan = plan_analyses(cfg)
+    assert plan.running["transitions"]["grader"] == "human"
+    assert plan.running["validity"]["grader"] == "embedded"
+    assert plan.running["validity"]["parameters"]["reference_grader"] == "human"
+    assert graded_datasets(cfg, "human") == ["mystudy"]
+    assert graders(cfg) == ["embedded", "human"]
