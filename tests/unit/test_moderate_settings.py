@@ -67,6 +67,7 @@ def test_every_problem_is_listed_at_once():
         },
     )
     config["analysis"]["moderation"]["datasets"] = ["simplesafetytests"]
+    config["analysis"]["moderation"]["grader"] = "embedded"  # named, so it must match
     config["analysis"]["moderation"]["parameters"]["model_dir"] = "elsewhere"
     with pytest.raises(ConfigError) as err:
         check_moderate_config(config, DATASETS)

@@ -15,6 +15,8 @@ TRACES_DIR = "results/traces"
 
 for _entry in MODERATE.notebook_entries:
     _spec = ANALYSES[_entry]  # the resolved entry analysis.smk turns into its rule
+    # the grader whose judgments the policies moderate
+    _spec["grader"] = MODERATE.grader
     _params, _inputs = notebook_injection(
         MODERATE, list(_spec["parameters"]["policies"]), EMBEDDED_DIR, TRACES_DIR
     )
