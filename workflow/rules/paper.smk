@@ -41,6 +41,8 @@ rule study_manifest:
         "results/paper/study.json",
     log:
         logfile("paper", "study_manifest"),
+    benchmark:
+        bench("paper", "study_manifest")
     conda:
         ENV
     params:
