@@ -22,6 +22,7 @@ from harmtrace.study import (
     graded_datasets,
     graders,
     log_left_out,
+    primary_grader,
     relevance_check_dataset,
     respond_enabled,
     selection_of,
@@ -283,17 +284,15 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
             for name in datasets
             if name not in graded_by_any
         ]
-    check = {"dataset": relevance_check_dataset(config)}
-    if check.get("dataset"):
-        if check["dataset"] not in datasets:
-            problems.append(
-                f"grade.relevance_check.dataset: {check['dataset']!r} is not in data.datasets"
-            )
-        elif check["dataset"] not in graded_datasets(config, run_graders[0]):
-            problems.append(
-                f"grade.relevance_check.dataset: {check['dataset']!r} is not graded by the "
-                f"first grader {run_graders[0]!r} (grade.datasets.{run_graders[0]})"
-            )
+    check = relevance_check_dataset(config)
+    primary = primary_grader(config)  # the grader whose judgments validate_relevance reads
+    if check and check not in datasets:
+        problems.append(f"grade.relevance_check.dataset: {check!r} is not in data.datasets")
+    elif check and check not in graded_datasets(config, primary):
+        problems.append(
+            f"grade.relevance_check.dataset: {check!r} is not graded by the study's grader "
+            f"{primary!r} (grade.datasets.{primary})"
+        )
 
     for block, entry in (config.get("analysis") or {}).items():
         if entry.get("enabled", True):  # a name nothing can produce is a mistake, in or out

@@ -182,9 +182,10 @@ def test_the_relevance_check_needs_the_reference_grader_to_grade_its_dataset():
     cfg = copy.deepcopy(DEFAULT)
     cfg["grade"]["graders"] = ["human", "embedded"]
     cfg["grade"]["datasets"] = {"human": ["hh-rlhf-harmless"]}
+    cfg["study"]["grader"] = "human"  # validate_relevance reads the study grader's judgments
     for spec in cfg["analysis"].values():
         spec["enabled"] = False
-    with pytest.raises(ConfigError, match="'air-bench-2024' is not graded by the first grader"):
+    with pytest.raises(ConfigError, match="'air-bench-2024' is not graded by the study's grader"):
         check_config(cfg, ROOT)
 
 
