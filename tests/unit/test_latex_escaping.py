@@ -15,16 +15,16 @@ import subprocess
 import pytest
 
 from harmtrace.analysis.asymmetry import analyse_asymmetry
+from harmtrace.analysis.asymmetry_tables import write_asymmetry_tables
 from harmtrace.analysis.load import sample_labels
 from harmtrace.analysis.relevance import analyse_relevance
+from harmtrace.analysis.relevance_tables import write_relevance_tables
 from harmtrace.analysis.transition_report import analyse
+from harmtrace.analysis.transition_tables import write_transition_tables
 from harmtrace.analysis.validity import analyse_validity
-from harmtrace.report.asymmetry_tables import write_asymmetry_tables
+from harmtrace.analysis.validity_tables import write_validity_tables
 from harmtrace.report.latex import escape, file_stem
 from harmtrace.report.macros import escape_latex
-from harmtrace.report.relevance_tables import write_relevance_tables
-from harmtrace.report.transition_tables import write_transition_tables
-from harmtrace.report.validity_tables import write_validity_tables
 from tests.unit.test_asymmetry import DATASET, synthetic_frames
 
 NASTY = "my_set & 50% $x$ #1 {a} \\b ~c ^d"

@@ -14,6 +14,7 @@ import subprocess
 import pandas as pd
 import pytest
 
+from harmtrace.moderate.tables import effects_tex
 from harmtrace.report.latex import stack, to_booktabs
 from harmtrace.report.latex_log import (
     TABLE_MACRO,
@@ -23,7 +24,6 @@ from harmtrace.report.latex_log import (
     scaled_tables,
     unwrap,
 )
-from harmtrace.report.moderation_tables import effects_tex
 
 # results/paper/build/main.log: Table 4 (transfer) and the logit table run into the margin
 OVERFULL_LOG = r"""LaTeX Warning: `h' float specifier changed to `ht'.

@@ -92,7 +92,7 @@ def test_validity_runs_the_checks_a_dataset_carries_labels_for():
 
 
 def test_tables_carry_the_rated_categories(tmp_path):
-    from harmtrace.report.validity_tables import response_harm_table, write_validity_tables
+    from harmtrace.analysis.validity_tables import response_harm_table, write_validity_tables
 
     res = analyse_validity(_judged(), n_resamples=200)
     tab = response_harm_table(res, {"rated": "Rated set"})

@@ -24,7 +24,7 @@ figures a study of risk transitions reports and the tests that back them:
 
 Where a group is too small for a ratio or a test, the result carries a ``note`` and the
 numbers say so in words instead of printing a p-value. The LaTeX tables are formatted in
-:mod:`harmtrace.report.asymmetry_tables`.
+:mod:`harmtrace.analysis.asymmetry_tables`.
 """
 
 from __future__ import annotations

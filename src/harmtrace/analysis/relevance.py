@@ -21,7 +21,7 @@ and the record's overall transition are used, and no record counts twice):
   linear-by-linear test), and among responses not flagged as refusals; an association
   that vanishes in the last is the measurement's, not the model's.
 
-The LaTeX tables are formatted in :mod:`harmtrace.report.relevance_tables`.
+The LaTeX tables are formatted in :mod:`harmtrace.analysis.relevance_tables`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The notebook calls these so that every table, figure and number it writes
 comes from tested code, and so that the same summaries can be rebuilt from
 a Python shell. The LaTeX tables are formatted in
-:mod:`harmtrace.report.transition_tables`, the figures drawn in
+:mod:`harmtrace.analysis.transition_tables`, the figures drawn in
 :mod:`harmtrace.analysis.plots`.
 """
 

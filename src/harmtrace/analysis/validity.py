@@ -29,7 +29,7 @@ name, so a user's own labelled data gets the same checks:
   and the detection asymmetry with the reference grader's non-zero severities as
   positives.
 
-The LaTeX tables are formatted in :mod:`harmtrace.report.validity_tables`.
+The LaTeX tables are formatted in :mod:`harmtrace.analysis.validity_tables`.
 """
 
 from __future__ import annotations

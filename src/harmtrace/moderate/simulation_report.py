@@ -2,7 +2,7 @@
 
 Numbers are :class:`~harmtrace.report.macros.Number` values keyed by plain words, so the
 macro names follow from sample, policy and quantity (see ``docs/workflow.md``). The
-LaTeX tables are formatted in :mod:`harmtrace.report.moderation_tables`.
+LaTeX tables are formatted in :mod:`harmtrace.moderate.tables`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ sit beside the published rows (``report/cited_safetyanalyst.yaml``, with its sou
 datasets not available here are marked "not run", never dropped. Because a harmful-only
 F1 rewards flagging everything, the share of benign texts flagged is reported with it.
 This module computes the scores and their numbers; the table itself is formatted in
-:mod:`harmtrace.report.trees_tables`.
+:mod:`harmtrace.trees.tables`.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def f1_frame(results: Mapping[str, Mapping[str, F1]]) -> pd.DataFrame:
 def f1_numbers(
     results: Mapping[str, Mapping[str, F1]], cited: Cited | None = None
 ) -> dict[str, Number]:
-    """The numbers behind the F1 table (:func:`harmtrace.report.trees_tables.f1_table`).
+    """The numbers behind the F1 table (:func:`harmtrace.trees.tables.f1_table`).
 
     Per system (by its short id) and dataset run here: ``f1 <system> <dataset>`` (x100)
     and ``recall <system> <dataset>``, and ``f1 <system> average`` over the three sets run

@@ -1,5 +1,5 @@
 """Evaluation, steering rates, figures and paper numbers of the harm-benefit strand
-(notebook 05); its LaTeX tables are formatted in :mod:`harmtrace.report.trees_tables`.
+(notebook 05); its LaTeX tables are formatted in :mod:`harmtrace.trees.tables`.
 
 Everything the notebook shows is computed here from the workflow's outputs: the
 harm-benefit tables (``results/harm_benefit/<generator>/<dataset>.parquet``), the

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harmtrace.analysis.transition_report import analyse, merge_judged
-from harmtrace.report.transition_tables import (
+from harmtrace.analysis.transition_tables import (
     asymmetry_table,
     paired_deescalation_table,
     paired_table,

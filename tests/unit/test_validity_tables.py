@@ -11,7 +11,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from harmtrace.analysis.validity import analyse_validity
-from harmtrace.report.validity_tables import (
+from harmtrace.analysis.validity_tables import (
     detection_table,
     moderation_table,
     preference_table,

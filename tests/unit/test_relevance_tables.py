@@ -9,7 +9,7 @@ from __future__ import annotations
 from statsmodels.stats.proportion import proportion_confint
 
 from harmtrace.analysis.relevance import analyse_relevance
-from harmtrace.report.relevance_tables import (
+from harmtrace.analysis.relevance_tables import (
     compliance_table,
     relevance_table,
     write_relevance_tables,

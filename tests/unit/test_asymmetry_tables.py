@@ -14,8 +14,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from harmtrace.analysis.asymmetry import analyse_asymmetry
-from harmtrace.analysis.transition_report import merge_judged
-from harmtrace.report.asymmetry_tables import (
+from harmtrace.analysis.asymmetry_tables import (
     NOTE_WIDTH,
     asymmetry_tex,
     logit_table,
@@ -23,6 +22,7 @@ from harmtrace.report.asymmetry_tables import (
     ratios_table,
     write_asymmetry_tables,
 )
+from harmtrace.analysis.transition_report import merge_judged
 from tests.unit.test_asymmetry import DATASET, synthetic_frames
 
 LABELS = {DATASET: "my_set & co"}

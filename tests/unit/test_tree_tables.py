@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from harmtrace.report.latex import to_booktabs
-from harmtrace.report.trees_tables import (
+from harmtrace.trees import report
+from harmtrace.trees.tables import (
     NOT_RUN,
     f1_table,
     f1_table_tex,
@@ -14,7 +15,6 @@ from harmtrace.report.trees_tables import (
     weights_table,
     write_f1_table,
 )
-from harmtrace.trees import report
 from tests.unit.test_tree_evaluation import hand_f1_results
 from tests.unit.test_tree_report import tree_inputs
 

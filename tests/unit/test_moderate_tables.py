@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from harmtrace.report.moderation_tables import (
+from harmtrace.moderate.tables import (
     effects_table,
     needs_table,
     write_moderation_tables,
