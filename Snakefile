@@ -19,8 +19,21 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/respond.smk"
+
+
+if TRAINED:
+
+    include: "workflow/rules/train.smk"
+
+
 include: "workflow/rules/grade.smk"
-include: "workflow/rules/transfer.smk"
+
+
+if TRAINED:
+
+    include: "workflow/rules/transfer.smk"
+
+
 include: "workflow/rules/trees.smk"
 include: "workflow/rules/moderate.smk"
 include: "workflow/rules/analysis.smk"

@@ -28,6 +28,7 @@ from harmtrace.study import (
     selection_of,
     source_datasets,
     study_targets,
+    trained_grader,
     used_datasets,
 )
 
@@ -132,80 +133,12 @@ def paper_enabled(config: Mapping[str, Any]) -> bool:
     return bool((config.get("paper") or {}).get("build", True))
 
 
-def _refusal_evaluate_problems(names: list[str], datasets: list[str], where: str) -> list[str]:
-    """Test-only refusal sets must be registered; one the run does not build is left out of
-    the refusal transfer evaluation with a log line (`refusal_sources`), not an error."""
-    from harmtrace.data.registry import load_registry
-
-    registered = load_registry()
-    problems = []
-    for name in names:
-        if name in datasets:
-            continue
-        if name not in registered:
-            problems.append(
-                f"{where}.refusal.evaluate: {name!r} is neither in data.datasets nor registered"
-            )
-        else:
-            log.warning(
-                "%s.refusal.evaluate: %r is not in data.datasets: left out of the refusal "
-                "transfer evaluation",
-                where,
-                name,
-            )
-    return problems
-
-
 def refusal_sources(config: Mapping[str, Any], datasets: list[str]) -> list[str]:
     """The refusal detector's training sets and the test-only sets this run builds."""
-    refusal = ((config.get("grader") or {}).get("embedded") or {}).get("refusal") or {}
+    trained = trained_grader(config)
+    refusal = ((config.get("grader") or {}).get(trained or "") or {}).get("refusal") or {}
     labels = list(refusal.get("labels") or [])
     return labels + [n for n in refusal.get("evaluate") or [] if n in datasets]
-
-
-def _embedded_problems(block: Mapping[str, Any] | None, datasets: list[str]) -> list[str]:
-    """Datasets the embedded grader trains, weights, learns refusal from and holds out
-    must all be built by the DAG (and the weighted and held-out ones trained on)."""
-    from harmtrace.graders.registry import GraderConfigError, make_spec
-
-    try:
-        spec = make_spec("embedded", block or {})
-    except GraderConfigError:
-        return []  # already reported by the spec check
-    where = "grader.embedded"
-    problems = [
-        f"{where}.train_datasets: {name!r} is not in data.datasets"
-        for name in spec.train_datasets
-        if name not in datasets
-    ]
-    if len(set(spec.train_datasets)) != len(spec.train_datasets):
-        problems.append(f"{where}.train_datasets: a dataset is listed twice")
-    problems += [
-        f"{where}.source_weights: {name!r} is not in grader.embedded.train_datasets"
-        for name in spec.source_weights
-        if name not in spec.train_datasets
-    ]
-    refusal = spec.refusal
-    named_refusal = [("lexicon", refusal.lexicon)]
-    named_refusal += [("labels", n) for n in refusal.labels]
-    for key, name in named_refusal:
-        if name not in datasets:
-            problems.append(f"{where}.refusal.{key}: {name!r} is not in data.datasets")
-    problems += _refusal_evaluate_problems(refusal.evaluate, datasets, where)
-    problems += [
-        f"{where}.refusal.evaluate: {name!r} is also a training set (refusal.labels)"
-        for name in sorted(set(refusal.labels) & set(refusal.evaluate))
-    ]
-    transfer = spec.transfer
-    named = [("holdout", name) for name in transfer.holdout]
-    if transfer.harm_word_source is not None:
-        named.append(("harm_word_source", transfer.harm_word_source))
-    problems += [
-        f"{where}.transfer.{key}: {name!r} is not in grader.embedded.train_datasets"
-        for key, name in named
-        if name not in spec.train_datasets
-    ]
-    return problems
 
 
 def _comparison_problems(config: Mapping[str, Any], where: str, spec: Mapping[str, Any]):
@@ -222,13 +155,9 @@ def _comparison_problems(config: Mapping[str, Any], where: str, spec: Mapping[st
     ]
 
 
-def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[str]:
-    """Raise :class:`ConfigError` listing every problem; return the dataset names."""
-    from harmtrace.data.registry import load_registry
-    from harmtrace.graders.registry import GraderConfigError, grader_names, make_spec
-
+def _data_problems(config: Mapping[str, Any], registry: Mapping[str, Any], workdir: Path):
+    """``data:`` names registered datasets, samples and user files that exist."""
     problems: list[str] = []
-    registry = load_registry()
     data = config["data"]
     known = ", ".join(sorted(registry))
     for name in data["datasets"]:
@@ -248,10 +177,15 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
             problems.append(f"{where}: a user dataset may not take the registered name {name!r}")
         if not (workdir / spec["path"]).is_file():
             problems.append(f"{where}.path: no such file {spec['path']!r}")
-    problems += _respond_problems(config, source_datasets(config))
-    datasets = all_datasets(config)
-    problems += _study_problems(config, datasets)
+    return problems
 
+
+def _grader_problems(config: Mapping[str, Any], datasets: list[str]) -> list[str]:
+    """Each grader is registered, its block fits its spec and its backend's own checks
+    (:meth:`~harmtrace.graders.base.Grader.config_problems`); every dataset is graded."""
+    from harmtrace.graders.registry import GraderConfigError, grader_class, grader_names, make_spec
+
+    problems: list[str] = []
     run_graders = graders(config)
     for name in run_graders:
         if name not in grader_names():
@@ -261,11 +195,11 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
                 )
             continue
         try:
-            make_spec(name, (config.get("grader") or {}).get(name) or {})
+            spec = make_spec(name, (config.get("grader") or {}).get(name) or {})
         except GraderConfigError as exc:
             problems.append(str(exc))
-    if "embedded" in run_graders:
-        problems += _embedded_problems((config.get("grader") or {}).get("embedded"), datasets)
+            continue
+        problems += grader_class(name).config_problems(spec, datasets, f"grader.{name}")
     for name, names in (config["grade"].get("datasets") or {}).items():
         if name not in run_graders:
             problems.append(f"grade.datasets.{name}: {name!r} is not in grade.graders")
@@ -293,7 +227,46 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
             f"grade.relevance_check.dataset: {check!r} is not graded by the study's grader "
             f"{primary!r} (grade.datasets.{primary})"
         )
+    return problems
 
+
+def _entry_problems(
+    config: Mapping[str, Any], where: str, spec: Mapping[str, Any], datasets: list[str]
+) -> list[str]:
+    """One resolved analysis entry: its grader runs and grades its datasets (and its
+    reference grader too), its comparison names study targets."""
+    problems: list[str] = []
+    run_graders = graders(config)
+    if selection_of(config["analysis"][where.split(".", 1)[1]]) == "model_answers":
+        problems += _comparison_problems(config, where, spec)
+    if spec["grader"] not in run_graders:
+        problems.append(f"{where}.grader: {spec['grader']!r} is not in grade.graders")
+    graded = graded_datasets(config, spec["grader"])
+    for name in spec["datasets"]:
+        if name not in datasets:
+            continue  # reported by _analysis_problems
+        if spec["grader"] in run_graders and name not in graded:
+            problems.append(
+                f"{where}.datasets: {name!r} is not graded by {spec['grader']!r} "
+                f"(grade.datasets.{spec['grader']})"
+            )
+    reference = (spec.get("parameters") or {}).get("reference_grader")
+    if reference and reference in run_graders:
+        by_reference = graded_datasets(config, reference)
+        problems += [
+            f"{where}.datasets: {name!r} is not graded by the reference grader "
+            f"{reference!r} (grade.datasets.{reference}); name the entry's datasets"
+            for name in spec["datasets"]
+            if name not in by_reference
+        ]
+    return problems
+
+
+def _analysis_problems(
+    config: Mapping[str, Any], datasets: list[str], registry: Mapping[str, Any], workdir: Path
+) -> list[str]:
+    """Analysis entries name producible datasets and existing notebooks."""
+    problems: list[str] = []
     for block, entry in (config.get("analysis") or {}).items():
         if entry.get("enabled", True):  # a name nothing can produce is a mistake, in or out
             problems += [
@@ -304,31 +277,24 @@ def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[s
             ]
     for block, spec in enabled_analyses(config).items():
         where = f"analysis.{block}"
-        if selection_of(config["analysis"][block]) == "model_answers":
-            problems += _comparison_problems(config, where, spec)
-        if spec["grader"] not in run_graders:
-            problems.append(f"{where}.grader: {spec['grader']!r} is not in grade.graders")
-        graded = graded_datasets(config, spec["grader"])
-        for name in spec["datasets"]:
-            if name not in datasets:
-                continue  # reported above
-            if spec["grader"] in run_graders and name not in graded:
-                problems.append(
-                    f"{where}.datasets: {name!r} is not graded by {spec['grader']!r} "
-                    f"(grade.datasets.{spec['grader']})"
-                )
+        problems += _entry_problems(config, where, spec, datasets)
         nb = workdir / "notebooks" / f"{spec['notebook']}.ipynb"
         if not nb.is_file():
             problems.append(f"{where}.notebook: no notebook {nb}")
-        reference = (spec.get("parameters") or {}).get("reference_grader")
-        if reference and reference in run_graders:
-            by_reference = graded_datasets(config, reference)
-            problems += [
-                f"{where}.datasets: {name!r} is not graded by the reference grader "
-                f"{reference!r} (grade.datasets.{reference}); name the entry's datasets"
-                for name in spec["datasets"]
-                if name not in by_reference
-            ]
+    return problems
+
+
+def check_config(config: Mapping[str, Any], workdir: Path = Path(".")) -> list[str]:
+    """Raise :class:`ConfigError` listing every problem; return the dataset names."""
+    from harmtrace.data.registry import load_registry
+
+    registry = load_registry()
+    problems = _data_problems(config, registry, workdir)
+    problems += _respond_problems(config, source_datasets(config))
+    datasets = all_datasets(config)
+    problems += _study_problems(config, datasets)
+    problems += _grader_problems(config, datasets)
+    problems += _analysis_problems(config, datasets, registry, workdir)
     if problems:
         raise ConfigError("config problems:\n  - " + "\n  - ".join(problems))
     log_left_out(config)

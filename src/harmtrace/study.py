@@ -71,6 +71,19 @@ def graders(config: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def trained_grader(config: Mapping[str, Any]) -> str | None:
+    """The grader backend the workflow trains itself (its class sets
+    ``trains_in_workflow``): moderation, the offline tree generator and the transfer checks
+    build on its model. The first such backend among the run's graders, then among the
+    ``grader:`` blocks of the config; None when none is configured (its rules then do not
+    exist)."""
+    from harmtrace.graders.registry import GRADERS
+
+    names = list(dict.fromkeys([*graders(config), *(config.get("grader") or {})]))
+    trained = GRADERS.having("trains_in_workflow", names)
+    return trained[0] if trained else None
+
+
 def _reads_labels(name: str | None) -> bool:
     from harmtrace.graders.registry import grader_class, grader_names
 

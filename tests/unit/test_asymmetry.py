@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from harmtrace.analysis.asymmetry import TOO_FEW, analyse_asymmetry, asymmetry_numbers
+from harmtrace.analysis.asymmetry import analyse_asymmetry, asymmetry_numbers
+from harmtrace.analysis.rates import TOO_FEW
 from harmtrace.analysis.relevance import analyse_relevance, relevance_numbers
 from harmtrace.analysis.transition_report import merge_judged
 from harmtrace.io import validate

@@ -11,9 +11,8 @@ from typer.testing import CliRunner
 from harmtrace.cli import app
 from harmtrace.data.normalize import normalize_dataset
 from harmtrace.data.registry import get_dataset
-from harmtrace.graders.embedded import EmbeddedGrader, grade_records
+from harmtrace.graders.embedded import EmbeddedGrader, EmbeddedScorer, grade_records
 from harmtrace.io import write_table
-from harmtrace.moderate.backends import EmbeddedScorer
 from harmtrace.moderate.trace import iter_traces
 from tests.devdata import toy_refusal_detector
 

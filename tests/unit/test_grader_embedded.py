@@ -17,6 +17,7 @@ from harmtrace.graders import embedded as emb
 from harmtrace.graders.base import judgment_columns, judgment_dtypes, validate_judgments
 from harmtrace.graders.embedded import (
     EmbeddedGrader,
+    cross_fit,
     fold_assignments,
     grade_records,
     grade_texts,
@@ -163,11 +164,20 @@ def test_predict_learns_real_labels(fitted, moderation_subset):
 
 
 def test_model_without_harm_head_scores_nan(fitted, moderation_subset):
-    """A model pickled before the harm head existed still grades; its harm score is null."""
+    """A model without a harm head (too few harm labels) still grades; its harm score is null."""
     old = copy.copy(fitted)
-    del old.harm_model
+    old.harm_model_ = None
     probs = old.predict(moderation_subset["prompt"].iloc[:5])
     assert probs["prob_harmful"].isna().all() and probs["prob_hate"].notna().all()
+
+
+def test_init_only_stores_parameters():
+    """Nothing is built before fit: the fitted attributes appear there, not in __init__."""
+    model = EmbeddedGrader(extractor="nonesuch", c_grid=(4.0,))
+    assert model.extractor_choice == "nonesuch" and model.c_grid == (4.0,)
+    assert not model.fitted and not hasattr(model, "extractor_")
+    with pytest.raises(ValueError, match="unknown extractor"):
+        model.fit(synthetic_records(40))
 
 
 def test_manifest_records_thresholds_and_training(fitted, moderation_subset):
@@ -340,9 +350,9 @@ def test_fold_models_in_worker_processes_give_the_same_bytes(tmp_path):
     emb.train_grader(records, tmp_path / "two", n_splits=3, n_jobs=2, **FAST)
     for name in (emb.OOF_FILE, emb.MANIFEST_FILE, "model.pkl"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
-    tasks = emb._submit_folds(records, 3, 0, 2, ("tfidf", 0, "prompt", None, FAST))
+    tasks = cross_fit._submit_folds(records, 3, 0, 2, ("tfidf", 0, "prompt", None, FAST))
     assert all(hasattr(t, "result") for t in tasks)  # futures of the process pool
-    assert emb._gather_folds(records, "prompt", tasks).equals(
+    assert cross_fit._gather_folds(records, "prompt", tasks).equals(
         oof_scores(records, extractor="tfidf", n_splits=3, seed=0, **FAST)
     )
 

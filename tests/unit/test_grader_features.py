@@ -66,8 +66,8 @@ def test_tfidf_fit_transform_equals_fit_then_transform():
 
 def test_tfidf_has_word_bigrams_and_char_ngrams():
     ex = TfidfExtractor(min_df=1).fit(TEXTS)
-    words = ex._word.vocabulary_
-    chars = ex._char.vocabulary_
+    words = ex.word_vectorizer_.vocabulary_
+    chars = ex.char_vectorizer_.vocabulary_
     assert "hurt you" in words and "lovely" in words
     assert " hu" in chars and "lovel" in chars  # char_wb pads words with spaces
     assert all(3 <= len(g) <= 5 for g in chars)

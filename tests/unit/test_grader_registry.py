@@ -42,7 +42,7 @@ class ToyGrader(Grader):
 def toy():
     register_grader(ToyGrader)
     yield ToyGrader
-    GRADERS.pop("toy", None)
+    GRADERS.classes.pop("toy", None)
 
 
 def test_builtin_names_resolve_lazily():

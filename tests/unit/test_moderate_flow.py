@@ -9,19 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harmtrace.moderate import flow
 from harmtrace.moderate.clock import fixed_clock
-from harmtrace.moderate.flow import (
-    ModerationError,
-    analyse_responses,
-    decide,
-    levels_of,
-    moderate_records,
-    redact_text,
-    request_id,
-)
+from harmtrace.moderate.decisions import decide, levels_of
+from harmtrace.moderate.final_outputs import redact_text
+from harmtrace.moderate.flow import moderate_records
 from harmtrace.moderate.policies import PolicyError, get_policy, validate_policy
+from harmtrace.moderate.response_analysis import ModerationError, analyse_responses
 from harmtrace.moderate.sentences import split_spans
 from harmtrace.moderate.trace import dumps, validate_trace
+from harmtrace.moderate.trace_assembly import request_id
 from tests.moderation_fakes import KeywordScorer, ScriptedLLM, make_judgments, make_records
 
 ROWS = [
@@ -315,3 +312,10 @@ def test_judgments_of_the_same_model_with_a_spec_suffix_are_accepted(toy):
     traces = moderate_records(records, j, scorer, get_policy("observe"), clock=CLOCK)
     assert traces[0].grader.version == f"{scorer.version}/spec-abc"
     assert traces[0].stages.analysis.grader_version == scorer.version
+
+
+def test_the_stages_stay_importable_from_the_flow():
+    """The notebook, CLI and benchmarks import the stages from ``flow``."""
+    assert all(hasattr(flow, name) for name in flow.__all__)
+    moved = [analyse_responses, decide, levels_of, redact_text, request_id, ModerationError]
+    assert all(getattr(flow, obj.__name__) is obj for obj in moved)

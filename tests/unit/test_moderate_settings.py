@@ -154,3 +154,20 @@ def test_moderation_follows_what_its_grader_grades_and_can_be_turned_off():
     config["analysis"]["moderation"]["enabled"] = False
     off = check_moderate_config(config, DATASETS)
     assert off.policies == [] and off.datasets == [] and off.notebook_entries == []
+
+
+def test_with_moderation_completes_the_notebook_entry_without_touching_its_input():
+    from harmtrace.config import enabled_analyses
+    from harmtrace.moderate.settings import with_moderation
+
+    s = check_moderate_config(CONFIG, DATASETS)
+    analyses = enabled_analyses(CONFIG)
+    before = copy.deepcopy(analyses)
+    out = with_moderation(analyses, s, "results/models/x", "results/traces", "pkg.backend")
+    assert analyses == before  # a new mapping: the resolved config is never mutated
+    (entry,) = s.notebook_entries
+    assert out[entry]["grader"] == s.grader and out[entry]["backend_modules"] == ["pkg.backend"]
+    assert out[entry]["parameters"]["model_dir"] == "results/models/x"
+    assert "results/models/x/model.pkl" in out[entry]["inputs"]
+    others = [name for name in analyses if name != entry]
+    assert others and all(out[name] == analyses[name] for name in others)

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from harmtrace.moderate.flow import analyse_responses
+from harmtrace.moderate import simulation
 from harmtrace.moderate.policies import get_policy
+from harmtrace.moderate.response_analysis import analyse_responses
 from harmtrace.moderate.simulation import (
     category_needs,
     check_traces_agree,
@@ -211,3 +212,8 @@ def test_traces_agree_with_the_simulation(setup, res, tmp_path):
     tampered.loc[tampered["policy"] == "block_high", "action"] = "pass"
     with pytest.raises(HarmtraceError, match="disagree"):
         check_traces_agree(tampered, policies, paths)
+
+
+def test_the_parts_stay_importable_from_the_simulation():
+    """Notebook 06 and the tables import every part from ``simulation``."""
+    assert all(hasattr(simulation, name) for name in simulation.__all__)

@@ -12,17 +12,16 @@ from scipy.optimize import check_grad
 from harmtrace.trees.aggregate import (
     AggregationError,
     Weights,
-    _Layout,
-    _theta_of,
-    bootstrap_weights,
-    cross_fit,
     design_from_trees,
     explain,
-    fit_weights,
     format_effect,
-    leave_one_source_out,
-    penalised_nll,
     score_trees,
+)
+from harmtrace.trees.fitting import _Layout, _theta_of, fit_weights, penalised_nll
+from harmtrace.trees.resampling import (
+    bootstrap_weights,
+    cross_fit,
+    leave_one_source_out,
     stratified_folds,
 )
 from harmtrace.trees.schema import HarmBenefitTree, Provenance, TreeRecord

@@ -60,10 +60,12 @@ def test_problems_are_listed(edit, message):
         check_trees_config(cfg, DATASETS)
 
 
-def test_embedded_generator_needs_the_embedded_grader():
+def test_offline_generator_needs_a_grader_the_workflow_trains():
     cfg = copy.deepcopy(CONFIG)
     cfg["grader"] = {}
-    with pytest.raises(ConfigError, match="builds on the embedded grader"):
+    cfg["grade"]["graders"] = ["openai"]
+    cfg["study"]["grader"] = None
+    with pytest.raises(ConfigError, match="builds on the grader the workflow trains"):
         check_trees_config(cfg, DATASETS)
 
 

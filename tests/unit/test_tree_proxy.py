@@ -12,12 +12,8 @@ import pytest
 from harmtrace.data.air_taxonomy import load_air_taxonomy
 from harmtrace.graders.embedded import score_columns
 from harmtrace.taxonomy import CATEGORIES
-from harmtrace.trees.proxy import (
-    REFERENCE_CUTOFFS,
-    EmbeddedTreeGenerator,
-    ProxyError,
-    reference_cutoffs,
-)
+from harmtrace.trees.air_matching import REFERENCE_CUTOFFS, reference_cutoffs
+from harmtrace.trees.proxy import EmbeddedTreeGenerator, ProxyError
 from harmtrace.trees.registry import GeneratorConfigError, make_generator, make_spec
 
 

@@ -14,11 +14,8 @@ from scipy import stats
 from statsmodels.stats.inter_rater import cohens_kappa
 from statsmodels.stats.proportion import proportion_confint
 
-from harmtrace.analysis.validity import (
-    analyse_validity,
-    detection_asymmetry,
-    validity_numbers,
-)
+from harmtrace.analysis.validity import analyse_validity, validity_numbers
+from harmtrace.analysis.validity_checks import detection_asymmetry
 from harmtrace.stats import newcombe_paired_diff_ci
 from harmtrace.taxonomy import CATEGORIES
 from tests.rendering import rendered

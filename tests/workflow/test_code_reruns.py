@@ -24,7 +24,7 @@ def _planned_after_edit(built: Path, mirror: Path, rel: str) -> set[str]:
 
 
 def test_editing_the_embedded_grader_replans_training_and_everything_downstream(built, mirror):
-    planned = _planned_after_edit(built, mirror, "graders/embedded.py")
+    planned = _planned_after_edit(built, mirror, "graders/embedded/model.py")
     assert {"train_grader", "evaluate_grader", "grade", "compare_extractors"} <= planned
     assert "validate_relevance" in planned
     assert {"flag_rates", "notebook_transitions", "numbers"} <= planned

@@ -27,7 +27,11 @@ for producer, spec in ANALYSES.items():
             # one JSON (valid YAML) mapping of every notebook parameter; a plain value, so
             # that a change re-runs this notebook, the numbers and the paper only
             parameters=json.dumps(notebook_parameters(producer, spec), sort_keys=True),
-            code=code_hash(notebooks=[f"notebooks/{spec['notebook']}.ipynb"]),
+            # plus the backend modules a notebook reaches through the registry
+            code=code_hash(
+                notebooks=[f"notebooks/{spec['notebook']}.ipynb"],
+                modules=spec.get("backend_modules", []),
+            ),
         shell:
             "papermill {input.notebook:q} {output.notebook:q} --cwd . --kernel python3 "
             "--no-progress-bar -y {params.parameters:q} > {log:q} 2>&1"

@@ -24,8 +24,11 @@ from harmtrace.study import (
     primary_grader,
     relevance_check_dataset,
     study_targets,
+    trained_grader,
 )
-from harmtrace.graders.registry import BUILTIN
+from harmtrace.graders.features import DEFAULT_EXTRACTOR, embedding_parts
+from harmtrace.graders.registry import GRADERS as GRADER_REGISTRY
+from harmtrace.moderate.settings import check_moderate_config, with_moderation
 from harmtrace.targets.registry import BUILTIN as TARGET_MODULES, make_target_spec
 
 DATASETS = check_config(config)
@@ -46,8 +49,6 @@ PRIMARY_GRADER = primary_grader(config)
 """The study's grader: prompt flag rates and the relevance check read its judgments."""
 GRADED = {grader: graded_datasets(config, grader) for grader in GRADERS}
 """Datasets each backend grades (grade.datasets; every dataset unless listed)."""
-ANALYSES = enabled_analyses(config)
-"""Analysis entries that run (enabled: false leaves one out)."""
 ENV = "../../environment.yml"
 
 # Producers append here; `rule all` and the paper read them (paper.smk is included last).
@@ -90,42 +91,86 @@ def grader_block(name):
     return (config.get("grader") or {}).get(name) or {}
 
 
-def grader_code(name):
-    """Code hash of grading with one backend (the registry imports it by name)."""
-    return code_hash(verbs=["grade"], modules=[BUILTIN.get(name, "harmtrace.graders")])
+def grader_code(name, verbs=("grade",)):
+    """Code hash of a verb run with one backend (the registry imports it by name)."""
+    return code_hash(verbs=list(verbs), modules=[GRADER_REGISTRY.module_of(name)])
 
 
 def grader_inputs(wildcards):
-    """What a backend needs besides the records (the embedded grader: its trained model
-    and the dataset's embeddings)."""
-    if wildcards.grader == "embedded":
+    """What a backend needs besides the records (the trained grader: its model and the
+    dataset's embeddings)."""
+    if wildcards.grader == TRAINED:
         return {
-            "model": f"{grader_block('embedded').get('model_dir', EMBEDDED_DIR)}/model.pkl",
+            "model": trained_model(),
             "embeddings": dataset_embedding_files(wildcards.dataset),
         }
     return {}
 
 
+def trained_model(name="model.pkl"):
+    """A file of the trained grader's model folder (rule train_grader writes them)."""
+    return f"{MODEL_DIR}/{name}"
+
+
 def training_embeddings(parts):
     """The training texts' vectors by each stateless extractor part (rule embed_texts)."""
-    return [f"{EMBEDDED_DIR}/embeddings--{part}.parquet" for part in parts]
+    return [trained_model(f"embeddings--{part}.parquet") for part in parts]
 
 
 def dataset_embedding_files(dataset):
-    """A dataset's embeddings by every stateless part of the embedded grader's extractor
-    (EMBED_PARTS and EMBEDDING_DIR come from grade.smk; called when jobs are built)."""
+    """A dataset's embeddings by every stateless part of the trained grader's extractor."""
     from harmtrace.graders.features import dataset_embeddings
 
     return [str(dataset_embeddings(EMBEDDING_DIR, p, dataset)) for p in EMBED_PARTS]
 
 
 def moderated_datasets():
-    """Datasets whose responses the moderation flow splits into sentences and scores
-    (MODERATE comes from moderate.smk; called when jobs are built)."""
+    """Datasets whose responses the moderation flow splits into sentences and scores."""
     return list(MODERATE.datasets) if MODERATE.policies else []
 
 
-EMBEDDED_DIR = grader_block("embedded").get("model_dir", "results/models/embedded")
+# The trained grader (its rules: train.smk and transfer.smk, included only when it exists)
+TRAINED = trained_grader(config)
+"""The grader backend the workflow trains; None when the config names none."""
+TRAINED_SPEC = grader_block(TRAINED) if TRAINED else {}
+"""Its config block (grader.<name>)."""
+MODEL_DIR = TRAINED_SPEC.get("model_dir", f"results/models/{TRAINED}")
+TRAIN = TRAINED_SPEC.get("train_datasets") or []
+TRAIN_RECORDS = [records(d) for d in TRAIN]
+REFUSAL = TRAINED_SPEC.get("refusal") or {}
+EMBED_PARTS = embedding_parts(TRAINED_SPEC.get("extractor") or DEFAULT_EXTRACTOR)
+"""Stateless parts of its extractor (e.g. minilm in tfidf+minilm): encoded once, cached."""
+COMPARED = (TRAINED_SPEC.get("compare") or {}).get("extractors") or []
+COMPARED_PARTS = list(
+    dict.fromkeys(p for name in COMPARED for p in embedding_parts(name))
+)
+"""Stateless parts of the compared extractors (their training embeddings are cached too)."""
+EMBEDDING_CACHES = training_embeddings(EMBED_PARTS)
+EMBEDDING_DIR = TRAINED_SPEC.get("embedding_dir", "results/embeddings")
+SOURCE_WEIGHTS = repeat(
+    "--source-weight",
+    [
+        f"{name}={weight}"
+        for name, weight in sorted((TRAINED_SPEC.get("source_weights") or {}).items())
+    ],
+)
+
+
+# Moderation (moderate.smk) and the analysis entries (analysis.smk)
+MODERATE = check_moderate_config(config, DATASETS)
+TRACES_DIR = "results/traces"
+ANALYSES = with_moderation(
+    enabled_analyses(config),
+    MODERATE,
+    MODEL_DIR,
+    TRACES_DIR,
+    (
+        GRADER_REGISTRY.module_of(MODERATE.grader)
+        if MODERATE.grader
+        else "harmtrace.graders"
+    ),
+)
+"""Analysis entries that run (enabled: false leaves one out), notebook 06's completed."""
 
 
 SHARD_SIZE = config["grade"].get("shard_size", 20000)
@@ -226,11 +271,11 @@ def harm_benefit(generator, name):
 
 
 def tree_inputs(wildcards):
-    """Records, the taxonomy, and what the generator builds on (the embedded grader)."""
+    """Records, the taxonomy, and what the generator builds on (the trained grader)."""
     out = {"records": records(wildcards.dataset), "taxonomy": TAXONOMY_MANIFEST}
-    if generator_class(wildcards.generator).uses_embedded_grader:
-        out["model"] = f"{EMBEDDED_DIR}/model.pkl"
-        out["oof"] = f"{EMBEDDED_DIR}/oof_scores.parquet"
+    if generator_class(wildcards.generator).uses_trained_grader:
+        out["model"] = trained_model()
+        out["oof"] = trained_model("oof_scores.parquet")
     return out
 
 

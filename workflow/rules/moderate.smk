@@ -1,34 +1,19 @@
 """Traceable moderation: one trace per response under each configured policy, and a static
-trace viewer per policy. Policies, clock and grader come from config `moderate`.
+trace viewer per policy. Policies, clock and grader come from config `moderate`
+(MODERATE in common.smk).
 
 The policy simulation is notebook 06, an `analysis` entry run by the generic notebook rule
-(analysis.smk, included after this file). Its model folder, user policies and the traces
-it cross-checks come from the `moderate` and `grader` blocks, so they are filled into that
-entry here (parameters and inputs) rather than repeated in the config.
+(analysis.smk); common.smk completes that entry from the `moderate` and `grader` blocks
+(`harmtrace.moderate.settings.with_moderation`) rather than repeating them in the config.
 """
 
 from harmtrace.graders.features import embedding_parts
-from harmtrace.moderate.settings import check_moderate_config, notebook_injection
-
-MODERATE = check_moderate_config(config, DATASETS)
-TRACES_DIR = "results/traces"
-
-for _entry in MODERATE.notebook_entries:
-    _spec = ANALYSES[_entry]  # the resolved entry analysis.smk turns into its rule
-    # the grader whose judgments the policies moderate
-    _spec["grader"] = MODERATE.grader
-    _params, _inputs = notebook_injection(
-        MODERATE, list(_spec["parameters"]["policies"]), EMBEDDED_DIR, TRACES_DIR
-    )
-    _spec["parameters"] = {**_spec["parameters"], **_params}
-    _spec["inputs"] = [*(_spec.get("inputs") or []), *_inputs]
-
 
 if MODERATE.judge_dir:
     JUDGE_PARTS = embedding_parts(MODERATE.judge_extractor)
 
     rule train_judge:
-        """The judge that counts what a policy removed: the embedded grader fitted on the
+        """The judge that counts what a policy removed: the trained grader fitted on the
         same labels with another feature extractor (harmtrace.moderate.judge)."""
         input:
             records=TRAIN_RECORDS,
@@ -52,12 +37,14 @@ if MODERATE.judge_dir:
             labels=lambda wildcards, input: repeat("--refusal-labels", input.labels),
             caches=lambda wildcards, input: repeat("--embedding-cache", input.caches),
             extractor=MODERATE.judge_extractor,
-            folds=EMBEDDED.get("folds"),
-            seed=EMBEDDED.get("seed"),
+            folds=TRAINED_SPEC.get("folds"),
+            seed=TRAINED_SPEC.get("seed"),
             model_dir=lambda wildcards, output: Path(output.model).parent,
-            code=code_hash(verbs=["train-grader"]),
+            grader=TRAINED,
+            code=grader_code(TRAINED, ["train-grader"]),
         shell:
-            "harmtrace train-grader {params.records:q} {params.weights:q} {params.caches:q} "
+            "harmtrace train-grader --grader {params.grader:q} "
+            "{params.records:q} {params.weights:q} {params.caches:q} "
             "--refusal-lexicon {input.lexicon:q} {params.labels:q} "
             "--model-dir {params.model_dir:q} --extractor {params.extractor:q} "
             "--folds {params.folds} --seed {params.seed} --jobs {threads} > {log:q} 2>&1"
@@ -70,7 +57,7 @@ if MODERATE.policies and MODERATE.datasets:
         input:
             records=records("{dataset}"),
             judgments=judgments(MODERATE.grader, "{dataset}"),
-            model=f"{EMBEDDED_DIR}/model.pkl",
+            model=trained_model(),
             embeddings=lambda wildcards: dataset_embedding_files(wildcards.dataset),
         output:
             f"{TRACES_DIR}/{{policy}}/{{dataset}}.jsonl",
@@ -91,9 +78,11 @@ if MODERATE.policies and MODERATE.datasets:
             caches=lambda wildcards, input: repeat(
                 "--embedding-cache", input.embeddings
             ),
-            code=code_hash(verbs=["moderate"]),
+            grader=TRAINED,
+            code=grader_code(TRAINED, ["moderate"]),
         shell:
-            "harmtrace moderate {wildcards.dataset:q} --policy {wildcards.policy:q} "
+            "harmtrace moderate --grader {params.grader:q} "
+            "{wildcards.dataset:q} --policy {wildcards.policy:q} "
             "{params.spec:q} --records {input.records:q} --judgments {input.judgments:q} "
             "--model-dir {params.model_dir:q} {params.caches:q} --clock {params.clock:q} "
             "--workers {threads} --out {output:q} > {log:q} 2>&1"

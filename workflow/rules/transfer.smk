@@ -1,12 +1,13 @@
-"""Transfer of the embedded grader to prompt sources it never saw, and prior shift.
+"""Transfer of the trained grader (TRAINED in common.smk) to prompt sources it never saw,
+refusal detection across sources, and prior shift.
 
-Included after grade.smk: uses its TRAIN_RECORDS, repeat() and train_grader rule.
+The Snakefile includes this file only when a grader is trained in the workflow.
 """
 
 from harmtrace.config import refusal_sources
 from harmtrace.graders.labels import load_label_map
 
-TRANSFER = EMBEDDED.get("transfer") or {}
+TRANSFER = TRAINED_SPEC.get("transfer") or {}
 PROMPT_SOURCES = TRANSFER.get("holdout") or [d for d in TRAIN if d in load_label_map()]
 HARM_WORD = [TRANSFER["harm_word_source"]] if TRANSFER.get("harm_word_source") else []
 
@@ -19,10 +20,10 @@ if PROMPT_SOURCES:
         input:
             records=TRAIN_RECORDS,
             caches=EMBEDDING_CACHES,
-            model=rules.train_grader.output.model,
-            oof=rules.train_grader.output.oof,
+            model=trained_model(),
+            oof=trained_model("oof_scores.parquet"),
         output:
-            metrics=f"{EMBEDDED_DIR}/transfer_metrics.parquet",
+            metrics=trained_model("transfer_metrics.parquet"),
             numbers=numbers("transfer"),
             table=report(
                 "results/tables/transfer--loso.tex",
@@ -47,11 +48,13 @@ if PROMPT_SOURCES:
                 else "--no-c-from-model"
             ),
             inner_splits=TRANSFER.get("inner_splits"),
-            seed=EMBEDDED.get("seed"),
+            seed=TRAINED_SPEC.get("seed"),
             model_dir=lambda wildcards, input: Path(input.model).parent,
-            code=code_hash(verbs=["evaluate-transfer"]),
+            grader=TRAINED,
+            code=grader_code(TRAINED, ["evaluate-transfer"]),
         shell:
-            "harmtrace evaluate-transfer {params.records:q} {params.holdout:q} {params.weights:q} "
+            "harmtrace evaluate-transfer --grader {params.grader:q} "
+            "{params.records:q} {params.holdout:q} {params.weights:q} "
             "{params.caches:q} "
             "--model-dir {params.model_dir:q} {params.harm_word:q} "
             "{params.c_from_model} --inner-splits {params.inner_splits} --seed {params.seed} "
@@ -75,7 +78,7 @@ if len(REFUSAL_SOURCES) >= 2:
             lexicon=records(REFUSAL.get("lexicon")),
             sources=[records(name) for name in REFUSAL_SOURCES],
         output:
-            metrics=f"{EMBEDDED_DIR}/refusal_transfer.parquet",
+            metrics=trained_model("refusal_transfer.parquet"),
             numbers=numbers("refusal_transfer"),
             table=report(
                 "results/tables/refusal_transfer--loso.tex",
@@ -91,7 +94,7 @@ if len(REFUSAL_SOURCES) >= 2:
         params:
             sources=lambda wildcards, input: repeat("--source", input.sources),
             train=repeat("--train", REFUSAL.get("labels") or []),
-            seed=EMBEDDED.get("seed"),
+            seed=TRAINED_SPEC.get("seed"),
             code=code_hash(verbs=["evaluate-refusal-transfer"]),
         shell:
             "harmtrace evaluate-refusal-transfer --lexicon {input.lexicon:q} "
@@ -104,15 +107,15 @@ if len(REFUSAL_SOURCES) >= 2:
     PAPER_ASSETS.append(rules.evaluate_refusal_transfer.output.table)
 
 
-if EMBEDDED.get("prior_shift"):
+if TRAINED_SPEC.get("prior_shift"):
 
     rule prior_shift:
-        """With grader.embedded.prior_shift the judgments are adjusted to each dataset's
+        """With the trained grader's prior_shift the judgments are adjusted to each dataset's
         EM priors; this keeps the unadjusted judgments and the priors beside them.
         """
         input:
             records=records("{dataset}"),
-            model=rules.train_grader.output.model,
+            model=trained_model(),
         output:
             raw="results/prior_shift/{dataset}--raw_judgments.parquet",
             priors="results/prior_shift/{dataset}--priors.parquet",
@@ -123,12 +126,13 @@ if EMBEDDED.get("prior_shift"):
         conda:
             ENV
         params:
-            spec=json.dumps(EMBEDDED, sort_keys=True),
+            spec=json.dumps(TRAINED_SPEC, sort_keys=True),
             scratch=lambda wildcards: f"results/prior_shift/{wildcards.dataset}--adjusted.tmp.parquet",
-            code=grader_code("embedded"),
+            grader=TRAINED,
+            code=grader_code(TRAINED),
         shell:
-            "harmtrace grade {wildcards.dataset:q} --grader embedded --spec {params.spec:q} "
+            "harmtrace grade {wildcards.dataset:q} --grader {params.grader:q} --spec {params.spec:q} "
             "--records {input.records:q} --out {params.scratch:q} --raw-out {output.raw:q} "
             "--priors-out {output.priors:q} > {log:q} 2>&1 && rm -f {params.scratch:q}"
 
-    FINAL.extend(expand(rules.prior_shift.output, dataset=GRADED.get("embedded", [])))
+    FINAL.extend(expand(rules.prior_shift.output, dataset=GRADED.get(TRAINED, [])))

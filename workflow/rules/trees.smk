@@ -55,7 +55,7 @@ rule trees:
         spec=lambda wildcards: json.dumps(
             TREES.block(wildcards.generator), sort_keys=True
         ),
-        model_dir=EMBEDDED_DIR,
+        model_dir=MODEL_DIR,
         raw_dir=lambda wildcards, input: Path(input.taxonomy).parent.parent,
         code=lambda wildcards: code_hash(
             verbs=["trees"],

@@ -23,7 +23,10 @@ figures a study of risk transitions reports and the tests that back them:
   both with standard errors clustered by record (:mod:`harmtrace.stats.regression`).
 
 Where a group is too small for a ratio or a test, the result carries a ``note`` and the
-numbers say so in words instead of printing a p-value. The LaTeX tables are formatted in
+numbers say so in words instead of printing a p-value. The statistics themselves are
+defined in :mod:`harmtrace.analysis.transitions` (the record-clustered ones in
+:mod:`harmtrace.analysis.transitions.clustered`); this module runs them per sample and
+names their numbers. The LaTeX tables are formatted in
 :mod:`harmtrace.analysis.asymmetry_tables`.
 """
 
@@ -36,85 +39,27 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from harmtrace.analysis.rates import MIN_N, TOO_FEW, rate_numbers
 from harmtrace.analysis.transitions import (
-    OVERALL,
+    category_rates,
+    category_ratios,
+    clustered_chi2,
+    deescalation_logit,
+    escalation_origin_summary,
     long_format,
-    transition_shares,
-    wilson_interval,
+    record_counts,
+    severity_ordinal,
+    shares_by_population,
 )
 from harmtrace.report.macros import Number, ci, count, pct, pvalue, real, text
-from harmtrace.stats import (
-    ClusteredLogit,
-    OrdinalFit,
-    chi2_independence,
-    cluster_bootstrap,
-    clustered_logit,
-    cramers_v_cluster_ci,
-    ordinal_regression,
-    percentile_interval,
-)
-from harmtrace.taxonomy import CATEGORIES, TRANSITIONS
+from harmtrace.stats import ClusteredLogit, OrdinalFit
+from harmtrace.taxonomy import CATEGORIES
 
 __all__ = [
-    "MIN_N",
-    "TOO_FEW",
     "SampleAsymmetry",
     "analyse_asymmetry",
     "asymmetry_numbers",
-    "category_rates",
-    "deescalation_logit",
-    "escalation_origin_summary",
-    "record_counts",
 ]
-
-MIN_N = 5
-"""Smallest group (records or category cells) for which a ratio or test is reported."""
-TOO_FEW = "too few records"
-"""What the numbers say instead of a value when a group is smaller than :data:`MIN_N`."""
-
-METRICS = ("failure", "persistence", "drift_up")
-"""Per-category rates: failure to de-escalate and persistence (prompt > 0), drift up (= 0)."""
-POPULATIONS = {"all": False, "nonzero": True}
-"""Share populations: every record, or records whose prompt is non-zero (in that category)."""
-
-
-# --------------------------------------------------------------------------- counts per record
-
-
-def record_counts(long: pd.DataFrame, categories: Sequence[str] = CATEGORIES) -> pd.DataFrame:
-    """One row per record: for each category its ``{metric}_k`` and ``{metric}_n`` (0/1).
-
-    ``long`` is the frame of :func:`long_format` for one sample. ``failure_n`` and
-    ``persistence_n`` are 1 when the category's prompt is non-zero, ``drift_up_n`` when
-    it is zero; the ``_k`` columns mark the event. Records are the clusters of every
-    bootstrap here, and rows absent from a category count 0 there.
-    """
-    d = long.loc[long["category"].isin(categories) & long["transition"].notna()]
-    p = d["prompt_sev"].astype(int).to_numpy()
-    r = d["response_sev"].astype(int).to_numpy()
-    parts = {
-        "failure_n": p > 0,
-        "failure_k": (p > 0) & (r >= p),
-        "persistence_n": p > 0,
-        "persistence_k": (p > 0) & (r == p),
-        "drift_up_n": p == 0,
-        "drift_up_k": (p == 0) & (r > 0),
-        "escalate_n": r > p,
-        "escalate_k": (r > p) & (p == 0),
-    }
-    work = pd.DataFrame({k: v.astype(np.int64) for k, v in parts.items()}, index=d.index)
-    work["record_id"] = d["record_id"].to_numpy()
-    work["category"] = d["category"].astype(str).to_numpy()
-    wide = work.pivot_table(
-        index="record_id", columns="category", values=list(parts), aggfunc="sum", fill_value=0
-    )
-    wide.columns = [f"{cat}:{metric}" for metric, cat in wide.columns]
-    cols = [f"{c}:{m}" for c in categories for m in parts]
-    records = pd.Index(sorted(long["record_id"].unique()), name="record_id")
-    return wide.reindex(index=records, columns=cols, fill_value=0).astype(np.int64)
-
-
-# --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
@@ -139,234 +84,6 @@ class SampleAsymmetry:
     ordinal: OrdinalFit | None = None
 
 
-def _shares(long: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Transition shares for every category and population; empty groups get n = 0."""
-    out = []
-    grid = pd.MultiIndex.from_product(
-        [[*CATEGORIES, OVERALL], list(TRANSITIONS)], names=["category", "transition"]
-    )
-    for pop, positive in POPULATIONS.items():
-        s = transition_shares(long, by=["category"], prompt_positive_only=positive, alpha=alpha)
-        s = s.assign(category=s["category"].astype(str), transition=s["transition"].astype(str))
-        s = s.set_index(["category", "transition"]).reindex(grid).reset_index()
-        s["count"] = s["count"].fillna(0).astype(int)
-        s["n"] = s["n"].fillna(0).astype(int)
-        out.append(s.assign(population=pop))
-    return pd.concat(out, ignore_index=True)
-
-
-def escalation_origin_summary(
-    long: pd.DataFrame,
-    counts: pd.DataFrame,
-    categories: Sequence[str] = CATEGORIES,
-    alpha: float = 0.05,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Share of escalations that start from a prompt at severity 0, three ways.
-
-    ``cells``: every category in which a record escalates counts once (interval from
-    the cluster bootstrap over records). ``records``: a record escalates if its overall
-    severity (the highest over the categories) does -- the definition of every
-    transition table and figure -- and starts from 0 if its prompt is 0 in every
-    category (Wilson interval; records are independent). Each category: its own cells
-    (Wilson).
-    """
-    rows = []
-    k_cols = [f"{c}:escalate_k" for c in categories]
-    n_cols = [f"{c}:escalate_n" for c in categories]
-    x = counts[k_cols + n_cols].to_numpy()
-    k_cells, n_cells = int(x[:, : len(k_cols)].sum()), int(x[:, len(k_cols) :].sum())
-    draws = cluster_bootstrap(x, n_resamples, seed).replicates
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reps = draws[:, : len(k_cols)].sum(axis=1) / draws[:, len(k_cols) :].sum(axis=1)
-    lo, hi = percentile_interval(reps, alpha) if n_cells else (np.nan, np.nan)
-    rows.append({"unit": "cells", "k": k_cells, "n": n_cells, "ci_lo": lo, "ci_hi": hi})
-    overall = long.loc[(long["category"] == OVERALL) & long["transition"].notna()]
-    overall = overall.set_index("record_id")
-    esc_ids = overall.index[(overall["transition"] == "escalate").to_numpy()]
-    k_rec = int(overall.loc[esc_ids, "prompt_sev"].astype(int).eq(0).sum())
-    (lo,), (hi,) = wilson_interval(k_rec, len(esc_ids), alpha)
-    rows.append({"unit": "records", "k": k_rec, "n": len(esc_ids), "ci_lo": lo, "ci_hi": hi})
-    for c in categories:
-        k, n = int(counts[f"{c}:escalate_k"].sum()), int(counts[f"{c}:escalate_n"].sum())
-        (lo,), (hi,) = wilson_interval(k, n, alpha)
-        rows.append({"unit": c, "k": k, "n": n, "ci_lo": lo, "ci_hi": hi})
-    out = pd.DataFrame(rows)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out.insert(3, "share", np.where(out["n"] > 0, out["k"] / out["n"], np.nan))
-    return out
-
-
-def category_rates(
-    counts: pd.DataFrame,
-    categories: Sequence[str] = CATEGORIES,
-    alpha: float = 0.05,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Failure, persistence and drift-up per category (Wilson) and pooled (cluster CI)."""
-    rows = []
-    for metric in METRICS:
-        for c in categories:
-            k, n = int(counts[f"{c}:{metric}_k"].sum()), int(counts[f"{c}:{metric}_n"].sum())
-            (lo,), (hi,) = wilson_interval(k, n, alpha)
-            rows.append({"category": c, "metric": metric, "k": k, "n": n, "ci_lo": lo, "ci_hi": hi})
-        x = counts[
-            [f"{c}:{metric}_k" for c in categories] + [f"{c}:{metric}_n" for c in categories]
-        ]
-        x = x.to_numpy()
-        m = len(categories)
-        draws = cluster_bootstrap(x, n_resamples, seed).replicates
-        k, n = int(x[:, :m].sum()), int(x[:, m:].sum())
-        with np.errstate(invalid="ignore", divide="ignore"):
-            reps = draws[:, :m].sum(axis=1) / draws[:, m:].sum(axis=1)
-        lo, hi = percentile_interval(reps, alpha) if n else (np.nan, np.nan)
-        rows.append(
-            {"category": "pooled", "metric": metric, "k": k, "n": n, "ci_lo": lo, "ci_hi": hi}
-        )
-    out = pd.DataFrame(rows)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out.insert(4, "share", np.where(out["n"] > 0, out["k"] / out["n"], np.nan))
-    return out
-
-
-def _ratio_quantiles(reps: np.ndarray, alpha: float) -> tuple[float, float]:
-    """Percentile interval that keeps infinite ratios (a replicate without events below)."""
-    reps = reps[~np.isnan(reps)]
-    if reps.size == 0:
-        return (np.nan, np.nan)
-    lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
-    return (float(lo), float(hi))
-
-
-def category_ratios(
-    counts: pd.DataFrame,
-    numerator: str = "sexual",
-    denominators: Sequence[str] = ("hate", "violence"),
-    metrics: Sequence[str] = ("failure", "persistence"),
-    alpha: float = 0.05,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Ratio of a rate between two categories with a cluster-bootstrap percentile CI.
-
-    Both rates are recomputed on each replicate of resampled records, so the interval
-    accounts for records that contribute to both categories. Not reported (``note``)
-    when either category has fewer than :data:`MIN_N` cells or the denominator rate is 0.
-    """
-    rows = []
-    for metric in metrics:
-        for den in denominators:
-            cols = [f"{c}:{metric}_{s}" for c in (numerator, den) for s in ("k", "n")]
-            x = counts[cols].to_numpy()
-            ka, na, kb, nb = (int(v) for v in x.sum(axis=0))
-            row = {
-                "metric": metric,
-                "numerator": numerator,
-                "denominator": den,
-                "k_num": ka,
-                "n_num": na,
-                "k_den": kb,
-                "n_den": nb,
-            }
-            note = ""
-            if min(na, nb) < MIN_N:
-                note = TOO_FEW
-            elif kb == 0:
-                note = f"no {metric} in {den}"
-            if note:
-                rows.append(
-                    {**row, "ratio": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "note": note}
-                )
-                continue
-            d = cluster_bootstrap(x, n_resamples, seed).replicates.astype(float)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                reps = (d[:, 0] / d[:, 1]) / (d[:, 2] / d[:, 3])
-            lo, hi = _ratio_quantiles(reps, alpha)
-            rows.append(
-                {**row, "ratio": (ka / na) / (kb / nb), "ci_lo": lo, "ci_hi": hi, "note": ""}
-            )
-    return pd.DataFrame(rows)
-
-
-def _chi2_rows(
-    long: pd.DataFrame, categories: Sequence[str], alpha: float, n_resamples: int, seed: int
-) -> pd.DataFrame:
-    rows = []
-    d = long.loc[long["category"].isin(categories) & long["transition"].notna()]
-    records = pd.Index(sorted(long["record_id"].unique()))
-    for pop, positive in POPULATIONS.items():
-        sub = d.loc[(d["prompt_sev"] > 0).to_numpy(dtype=bool)] if positive else d
-        cell = sub["category"].astype(str) + "|" + sub["transition"].astype(str)
-        names = [f"{c}|{t}" for c in categories for t in TRANSITIONS]
-        per = pd.crosstab(sub["record_id"], cell).reindex(
-            index=records, columns=names, fill_value=0
-        )
-        table = per.to_numpy().sum(axis=0).reshape(len(categories), len(TRANSITIONS))
-        row: dict[str, object] = {"population": pop, "n": int(table.sum())}
-        if table.sum() < MIN_N or sub["record_id"].nunique() < MIN_N:
-            row.update(
-                statistic=np.nan,
-                dof=0,
-                pvalue=np.nan,
-                p_method="none",
-                min_expected=np.nan,
-                cramers_v=np.nan,
-                v_lo=np.nan,
-                v_hi=np.nan,
-                note=TOO_FEW,
-            )
-            rows.append(row)
-            continue
-        res = chi2_independence(table, alpha=alpha, n_resamples=n_resamples, seed=seed)
-        v, lo, hi = cramers_v_cluster_ci(
-            per.to_numpy(), table.shape, alpha=alpha, n_resamples=n_resamples, seed=seed
-        )
-        row.update(
-            statistic=res.statistic,
-            dof=res.dof,
-            pvalue=res.pvalue,
-            p_method=res.p_method,
-            min_expected=res.min_expected,
-            cramers_v=v,
-            v_lo=lo,
-            v_hi=hi,
-            note="" if res.p_method != "none" else "fewer than two categories or outcomes",
-        )
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _cells(long: pd.DataFrame, categories: Sequence[str]) -> pd.DataFrame:
-    """One row per record and category with a transition, typed for the models."""
-    cells = long.loc[long["category"].isin(categories) & long["transition"].notna()].copy()
-    cells["category"] = cells["category"].astype(str)
-    cells["prompt_sev"] = cells["prompt_sev"].astype(int)
-    cells["response_sev"] = cells["response_sev"].astype(int)
-    return cells
-
-
-def deescalation_logit(
-    long: pd.DataFrame, categories: Sequence[str] = CATEGORIES, alpha: float = 0.05
-) -> ClusteredLogit:
-    """De-escalation among non-zero prompts on category and prompt severity, standard
-    errors clustered by record: the category Wald test is the asymmetry test whose unit
-    is the record, not the cell (a record adds one cell per category it concerns)."""
-    pos = _cells(long, categories)
-    pos = pos.loc[pos["prompt_sev"] > 0].copy()
-    pos["deescalated"] = (pos["transition"] == "de-escalate").astype(int)
-    present = [c for c in categories if (pos["category"] == c).any()]
-    return clustered_logit(
-        pos,
-        "deescalated",
-        "category",
-        ["prompt_sev"],
-        levels=present or list(categories),
-        alpha=alpha,
-    )
-
-
 def analyse_sample(
     df: pd.DataFrame,
     sample: str,
@@ -380,7 +97,7 @@ def analyse_sample(
     sub = df.loc[df["sample"] == sample]
     long = long_format(sub, keep=["record_id"])
     counts = record_counts(long, categories)
-    shares = _shares(long, alpha)
+    shares = shares_by_population(long, alpha)
     origin = escalation_origin_summary(long, counts, categories, alpha, n_resamples, seed)
     rates = category_rates(counts, categories, alpha, n_resamples, seed)
     ratios = (
@@ -388,20 +105,11 @@ def analyse_sample(
         if ("sexual" in categories)
         else pd.DataFrame()
     )
-    chi2 = _chi2_rows(long, categories, alpha, n_resamples, seed)
+    chi2 = clustered_chi2(long, categories, alpha, n_resamples, seed)
     logit = ordinal = None
     if models:
-        cells = _cells(long, categories)
         logit = deescalation_logit(long, categories, alpha)
-        present = [c for c in categories if (cells["category"] == c).any()]
-        ordinal = ordinal_regression(
-            cells,
-            "response_sev",
-            "category",
-            ["prompt_sev"],
-            levels=present or list(categories),
-            alpha=alpha,
-        )
+        ordinal = severity_ordinal(long, categories, alpha)
     failed = int((sub["status"] == "failed").sum()) if "status" in sub.columns else 0
     return SampleAsymmetry(
         sample, len(counts), failed, shares, origin, rates, ratios, chi2, logit, ordinal
@@ -426,16 +134,10 @@ def analyse_asymmetry(
 # --------------------------------------------------------------------------- numbers
 
 
-def _share_numbers(key: str, k: int, n: int, share: float, lo: float, hi: float) -> dict:
-    """A share with its interval and counts; words where there is nothing to share out."""
-    if n == 0:
-        return {
-            key: text("no records"),
-            f"{key} ci": text("n/a"),
-            f"{key} k": count(0),
-            f"{key} n": count(0),
-        }
-    return {key: pct(share), f"{key} ci": ci(lo, hi), f"{key} k": count(k), f"{key} n": count(n)}
+def _share_numbers(key: str, k: int, r) -> dict[str, Number]:
+    """A row's share with its interval and counts (words where ``n`` is 0)."""
+    rate = {"k": k, "n": int(r.n), "share": r.share, "ci_lo": r.ci_lo, "ci_hi": r.ci_hi}
+    return rate_numbers(key, rate)
 
 
 def _p_or_words(p: float, note: str) -> Number:
@@ -455,14 +157,14 @@ def asymmetry_numbers(
         nums[f"{tag} failed judgments"] = count(res.n_failed)
         for r in res.shares.itertuples():
             key = f"{tag} {r.population} {r.category} {r.transition}"
-            nums.update(_share_numbers(key, int(r.count), int(r.n), r.share, r.ci_lo, r.ci_hi))
+            nums.update(_share_numbers(key, int(r.count), r))
         for r in res.origin.itertuples():
             unit = r.unit if r.unit in ("cells", "records") else f"{r.unit} cells"
             key = f"{tag} escalations from zero {unit}"
-            nums.update(_share_numbers(key, int(r.k), int(r.n), r.share, r.ci_lo, r.ci_hi))
+            nums.update(_share_numbers(key, int(r.k), r))
         for r in res.rates.itertuples():
             key = f"{tag} {r.category} {r.metric.replace('_', ' ')}"
-            nums.update(_share_numbers(key, int(r.k), int(r.n), r.share, r.ci_lo, r.ci_hi))
+            nums.update(_share_numbers(key, int(r.k), r))
         for r in res.ratios.itertuples():
             key = f"{tag} {r.metric} ratio {r.numerator} {r.denominator}"
             if r.note:

@@ -29,12 +29,8 @@ import pandas as pd
 from scipy.stats import beta
 from statsmodels.stats.contingency_tables import mcnemar
 
-from harmtrace.analysis.transitions import (
-    long_format,
-    overall_severity,
-    transition_shares,
-    wilson_interval,
-)
+from harmtrace.analysis.rates import wilson_interval
+from harmtrace.analysis.transitions import long_format, overall_severity, transition_shares
 from harmtrace.errors import HarmtraceError
 from harmtrace.stats.contingency import adjust_pvalues
 from harmtrace.stats.paired import newcombe_paired_diff_ci

@@ -1,14 +1,67 @@
-"""A share with its Wilson interval, and its numbers for the paper: one definition for every
-validity analysis (prompt side, response side), so a rate reads the same everywhere."""
+"""A share with its Wilson interval, comparisons of two shares, and their numbers for the
+paper: one definition for every analysis (transitions, validity, relevance, a model
+study), so a rate reads the same everywhere and a group too small to report is refused by
+one rule (:data:`MIN_N`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import numpy as np
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from harmtrace.analysis.transitions import wilson_interval
 from harmtrace.report.macros import Number, ci, count, pct, text
+
+__all__ = [
+    "MIN_N",
+    "TOO_FEW",
+    "rate_difference",
+    "rate_numbers",
+    "rate_ratio",
+    "wilson_interval",
+    "wilson_rate",
+]
+
+MIN_N = 5
+"""Smallest group (records or category cells) for which a ratio or test is reported."""
+TOO_FEW = "too few records"
+"""What the numbers say instead of a value when a group is smaller than :data:`MIN_N`."""
+
+
+def wilson_interval(k, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """statsmodels' Wilson interval, vectorised, NaN (without warnings) where ``n == 0``."""
+    kk = np.atleast_1d(np.asarray(k, dtype=float))
+    nn = np.atleast_1d(np.asarray(n, dtype=float))
+    kk, nn = np.broadcast_arrays(kk, nn)
+    lo, hi = np.full(kk.shape, np.nan), np.full(kk.shape, np.nan)
+    ok = nn > 0
+    if ok.any():
+        lo[ok], hi[ok] = proportion_confint(kk[ok], nn[ok], alpha=alpha, method="wilson")
+    return lo, hi
+
+
+def rate_difference(k1: int, n1: int, k2: int, n2: int, alpha: float) -> tuple[float, float, float]:
+    """Difference of independent proportions with statsmodels' Newcombe interval."""
+    if n1 <= 0 or n2 <= 0:
+        return (np.nan, np.nan, np.nan)
+    lo, hi = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", alpha=alpha)
+    return (k1 / n1 - k2 / n2, float(lo), float(hi))
+
+
+def rate_ratio(k1: int, n1: int, k2: int, n2: int, alpha: float) -> tuple[float, float, float]:
+    """Risk ratio with statsmodels' adjusted-log interval (Katz on counts + 0.5).
+
+    The adjustment keeps the interval finite when a group has no events. (statsmodels'
+    Koopman score interval is not used: it returns intervals that exclude the estimate
+    when a proportion is 0 or 1.)
+    """
+    if n1 <= 0 or n2 <= 0 or k1 + k2 == 0:
+        return (np.nan, np.nan, np.nan)
+    lo, hi = confint_proportions_2indep(
+        k1, n1, k2, n2, compare="ratio", method="log-adjusted", alpha=alpha
+    )
+    rr = (k1 / n1) / (k2 / n2) if k2 else np.inf
+    return (float(rr), float(lo), float(hi))
 
 
 def wilson_rate(k: int, n: int, alpha: float) -> dict[str, float]:

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harmtrace.analysis.asymmetry import MIN_N, TOO_FEW
-from harmtrace.analysis.transitions import OVERALL, long_format, wilson_interval
+from harmtrace.analysis.rates import MIN_N, TOO_FEW, wilson_interval
+from harmtrace.analysis.transitions import OVERALL, long_format
 from harmtrace.report.macros import Number, ci, count, pct, pvalue, real, text
 from harmtrace.stats import chi2_independence, stratified_trend_test, trend_test
 from harmtrace.taxonomy import (

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.contingency_tables import mcnemar
 
-from harmtrace.analysis.transitions import overall_severity, wilson_interval
+from harmtrace.analysis.rates import wilson_interval
+from harmtrace.analysis.transitions import overall_severity
 from harmtrace.report.macros import Number, ci, count, pct, pp, pvalue
 from harmtrace.stats import newcombe_paired_diff_ci, trend_test
 

@@ -15,21 +15,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harmtrace.analysis.asymmetry import (
-    deescalation_logit,
-    escalation_origin_summary,
-    record_counts,
-)
 from harmtrace.analysis.transitions import (
     OVERALL,
     CategoryAsymmetry,
     PairedSideComparison,
     add_pooled,
     category_asymmetry,
+    deescalation_logit,
     escalation_origin,
+    escalation_origin_summary,
     long_format,
     paired_side_comparison,
     persistence_drift,
+    record_counts,
     relevance_by_response_severity,
     severity_matrix,
     transition_shares,
@@ -194,73 +192,85 @@ def _origin_row(res: TransitionResults, sample: str, unit: str) -> pd.Series | N
     return r.iloc[0] if len(r) else None
 
 
-def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, Number]:
-    """Raw numbers keyed by plain words; macro names are derived from the keys."""
-    nums: dict[str, Number] = {"ci level": pct(1 - res.alpha, 0)}
-    for sample in samples:
-        tag = sample  # macro names spell the sample out, so they stay put when samples change
-        for cat in (OVERALL, *CATEGORIES):
-            for pop, frame in (("all", res.shares), ("pos", res.shares_positive)):
-                g = frame.loc[(frame["sample"] == sample) & (frame["category"] == cat)]
-                if len(g):
-                    nums.update(_share_numbers(f"{tag} {pop} {cat}", g))
-        org = res.origin.loc[
-            (res.origin["sample"] == sample) & (res.origin["category"] == "pooled")
-        ]
-        if len(org):
-            r = org.iloc[0]
-            nums[f"{tag} escalations from zero"] = pct(r["share"])
-            nums[f"{tag} escalations from zero ci"] = ci(r["ci_lo"], r["ci_hi"])
-            nums[f"{tag} escalations from zero k"] = count(int(r["k"]))
-            nums[f"{tag} escalations n"] = count(int(r["n"]))
-            # pooled over categories, a record adds a cell per category: its interval is the
-            # cluster bootstrap over records, the same one notebook 02 reports for it
-            cells = _origin_row(res, sample, "cells")
-            if cells is not None and int(cells["n"]) == int(r["n"]):
-                nums[f"{tag} escalations from zero ci"] = ci(cells["ci_lo"], cells["ci_hi"])
-        rel = res.relevance.loc[
-            (res.relevance["sample"] == sample) & (res.relevance["category"] == OVERALL)
-        ]
-        for r in rel.itertuples():
-            level = SEVERITY_NAMES[int(r.response_sev)].lower()
-            nums[f"{tag} relevance three at {level}"] = pct(r.share)
-            nums[f"{tag} relevance three at {level} ci"] = ci(r.ci_lo, r.ci_hi)
-            nums[f"{tag} relevance n at {level}"] = count(int(r.n))
-        asym = res.asymmetry.get(sample)
-        if asym is not None:
-            om = asym.omnibus.iloc[0]
-            nums[f"{tag} asym chi"] = real(om["statistic"], 1)
-            nums[f"{tag} asym dof"] = count(int(om["dof"])) if pd.notna(om["dof"]) else text("n/a")
-            nums[f"{tag} asym p"] = pvalue(om["pvalue"])
-            nums[f"{tag} asym v"] = real(om["cramers_v"])
-            nums[f"{tag} asym v ci"] = ci(
-                om["cramers_v_lo"], om["cramers_v_hi"], pct=False, digits=2
-            )
-            for r in asym.rates.itertuples():
-                nums[f"{tag} fail {r.category}"] = pct(r.share)
-                nums[f"{tag} fail {r.category} ci"] = ci(r.ci_lo, r.ci_hi)
-                nums[f"{tag} fail {r.category} n"] = count(r.n)
-    for sample in samples:
-        if res.origin_records is not None:
-            org = res.origin_records
-            r = org.loc[(org["sample"] == sample) & (org["unit"] == "records")]
-            if len(r):
-                r = r.iloc[0]
-                key = f"{sample} escalations from zero records"
-                nums[f"{key} k"] = count(int(r["k"]))
-                nums[f"{key} n"] = count(int(r["n"]))
-                if r["n"]:
-                    nums[key] = pct(r["share"])
-                    nums[f"{key} ci"] = ci(r["ci_lo"], r["ci_hi"])
-                else:
-                    nums[key] = text("no escalations")
-                    nums[f"{key} ci"] = text("n/a")
-        if res.prompts_zero and sample in res.prompts_zero:
-            zero, total = res.prompts_zero[sample]
-            nums[f"{sample} prompts graded zero"] = count(zero)
-            nums[f"{sample} prompts"] = count(total)
-    if res.paired is not None:
-        nums.update(_paired_numbers(res.paired))
+def _origin_numbers(res: TransitionResults, sample: str) -> dict[str, Number]:
+    """Escalations from severity 0, pooled over the categories of one sample."""
+    nums: dict[str, Number] = {}
+    tag = sample
+    org = res.origin.loc[(res.origin["sample"] == sample) & (res.origin["category"] == "pooled")]
+    if len(org):
+        r = org.iloc[0]
+        nums[f"{tag} escalations from zero"] = pct(r["share"])
+        nums[f"{tag} escalations from zero ci"] = ci(r["ci_lo"], r["ci_hi"])
+        nums[f"{tag} escalations from zero k"] = count(int(r["k"]))
+        nums[f"{tag} escalations n"] = count(int(r["n"]))
+        # pooled over categories, a record adds a cell per category: its interval is the
+        # cluster bootstrap over records, the same one notebook 02 reports for it
+        cells = _origin_row(res, sample, "cells")
+        if cells is not None and int(cells["n"]) == int(r["n"]):
+            nums[f"{tag} escalations from zero ci"] = ci(cells["ci_lo"], cells["ci_hi"])
+    return nums
+
+
+def _sample_numbers(res: TransitionResults, sample: str) -> dict[str, Number]:
+    """Shares, escalation origin, relevance and cell-level asymmetry of one sample."""
+    nums: dict[str, Number] = {}
+    tag = sample  # macro names spell the sample out, so they stay put when samples change
+    for cat in (OVERALL, *CATEGORIES):
+        for pop, frame in (("all", res.shares), ("pos", res.shares_positive)):
+            g = frame.loc[(frame["sample"] == sample) & (frame["category"] == cat)]
+            if len(g):
+                nums.update(_share_numbers(f"{tag} {pop} {cat}", g))
+    nums.update(_origin_numbers(res, sample))
+    rel = res.relevance.loc[
+        (res.relevance["sample"] == sample) & (res.relevance["category"] == OVERALL)
+    ]
+    for r in rel.itertuples():
+        level = SEVERITY_NAMES[int(r.response_sev)].lower()
+        nums[f"{tag} relevance three at {level}"] = pct(r.share)
+        nums[f"{tag} relevance three at {level} ci"] = ci(r.ci_lo, r.ci_hi)
+        nums[f"{tag} relevance n at {level}"] = count(int(r.n))
+    asym = res.asymmetry.get(sample)
+    if asym is not None:
+        om = asym.omnibus.iloc[0]
+        nums[f"{tag} asym chi"] = real(om["statistic"], 1)
+        nums[f"{tag} asym dof"] = count(int(om["dof"])) if pd.notna(om["dof"]) else text("n/a")
+        nums[f"{tag} asym p"] = pvalue(om["pvalue"])
+        nums[f"{tag} asym v"] = real(om["cramers_v"])
+        nums[f"{tag} asym v ci"] = ci(om["cramers_v_lo"], om["cramers_v_hi"], pct=False, digits=2)
+        for r in asym.rates.itertuples():
+            nums[f"{tag} fail {r.category}"] = pct(r.share)
+            nums[f"{tag} fail {r.category} ci"] = ci(r.ci_lo, r.ci_hi)
+            nums[f"{tag} fail {r.category} n"] = count(r.n)
+    return nums
+
+
+def _record_numbers(res: TransitionResults, sample: str) -> dict[str, Number]:
+    """Escalations from zero counted per record, and prompts graded zero, of one sample."""
+    nums: dict[str, Number] = {}
+    if res.origin_records is not None:
+        org = res.origin_records
+        r = org.loc[(org["sample"] == sample) & (org["unit"] == "records")]
+        if len(r):
+            r = r.iloc[0]
+            key = f"{sample} escalations from zero records"
+            nums[f"{key} k"] = count(int(r["k"]))
+            nums[f"{key} n"] = count(int(r["n"]))
+            if r["n"]:
+                nums[key] = pct(r["share"])
+                nums[f"{key} ci"] = ci(r["ci_lo"], r["ci_hi"])
+            else:
+                nums[key] = text("no escalations")
+                nums[f"{key} ci"] = text("n/a")
+    if res.prompts_zero and sample in res.prompts_zero:
+        zero, total = res.prompts_zero[sample]
+        nums[f"{sample} prompts graded zero"] = count(zero)
+        nums[f"{sample} prompts"] = count(total)
+    return nums
+
+
+def _clustered_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, Number]:
+    """The record-clustered asymmetry test per requested sample; words where not estimable."""
+    nums: dict[str, Number] = {}
     for sample, fit in (res.clustered or {}).items():
         if sample not in samples:
             continue
@@ -272,13 +282,31 @@ def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, N
         nums[f"{key} wald"] = real(fit.factor_wald, 1) if ok else why
         nums[f"{key} df"] = count(fit.factor_df) if ok else why
         nums[f"{key} p"] = pvalue(fit.factor_p) if ok else why
+    return nums
+
+
+def _confirmatory_numbers(res: TransitionResults) -> dict[str, Number]:
     conf = confirmatory_tests(res)
-    nums["confirmatory tests"] = count(len(conf))
+    nums: dict[str, Number] = {"confirmatory tests": count(len(conf))}
     for r in conf.itertuples():
         key = f"confirmatory {r.test}"
         ok = np.isfinite(r.pvalue)
         nums[f"{key} p"] = pvalue(r.pvalue) if ok else text("not testable")
         nums[f"{key} p holm"] = pvalue(r.p_holm) if ok else text("not testable")
+    return nums
+
+
+def paper_numbers(res: TransitionResults, samples: Sequence[str]) -> dict[str, Number]:
+    """Raw numbers keyed by plain words; macro names are derived from the keys."""
+    nums: dict[str, Number] = {"ci level": pct(1 - res.alpha, 0)}
+    for sample in samples:
+        nums.update(_sample_numbers(res, sample))
+    for sample in samples:
+        nums.update(_record_numbers(res, sample))
+    if res.paired is not None:
+        nums.update(_paired_numbers(res.paired))
+    nums.update(_clustered_numbers(res, samples))
+    nums.update(_confirmatory_numbers(res))
     return nums
 
 

@@ -29,7 +29,8 @@ name, so a user's own labelled data gets the same checks:
   and the detection asymmetry with the reference grader's non-zero severities as
   positives.
 
-The LaTeX tables are formatted in :mod:`harmtrace.analysis.validity_tables`.
+The checks are computed in :mod:`harmtrace.analysis.validity_checks`, the LaTeX tables
+formatted in :mod:`harmtrace.analysis.validity_tables`.
 """
 
 from __future__ import annotations
@@ -39,178 +40,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, cohen_kappa_score, f1_score, roc_auc_score
-from statsmodels.stats.contingency_tables import mcnemar
 
 from harmtrace.analysis import response_validity as rv
-from harmtrace.analysis.asymmetry import MIN_N, TOO_FEW
-from harmtrace.analysis.rates import rate_numbers, wilson_rate
-from harmtrace.analysis.transitions import (
-    OVERALL,
-    overall_severity,
-    paired_sample,
+from harmtrace.analysis.rates import TOO_FEW, rate_numbers
+from harmtrace.analysis.transitions import overall_severity
+from harmtrace.analysis.validity_checks import (
+    detection_asymmetry,
+    moderation_metrics,
+    preference_agreement,
+    reference_agreement,
+    refusal_agreement,
 )
-from harmtrace.graders.labels import category_targets, has_labels
+from harmtrace.graders.labels import has_labels
 from harmtrace.report.macros import Number, ci, count, pct, pp, pvalue, real, text
-from harmtrace.stats import newcombe_paired_diff_ci, ordinal_agreement
-from harmtrace.taxonomy import CATEGORIES, RELEVANCE_LEVELS, SEVERITY_LEVELS
 
 __all__ = [
     "DatasetValidity",
     "analyse_validity",
-    "detection_asymmetry",
     "validity_numbers",
 ]
 
-JUDGE_TO_RELEVANCE = {1.0: 1, 0.5: 2, 0.0: 3}
-"""AIR-Bench judge score read as relevance: refused -> 1, partial -> 2, complied -> 3."""
 
-
-# --------------------------------------------------------------------------- pieces
-
-
-def moderation_metrics(frame: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Per category: AUROC/AUPRC of the prompt probability, F1/recall/precision of sev >= 2."""
-    targets = category_targets(frame).reset_index(drop=True)
-    rows = []
-    for cat in CATEGORIES:
-        known = targets[cat].notna().to_numpy()
-        y = targets[cat][known].astype(bool).to_numpy()
-        prob = frame[f"prompt_prob_{cat}"].astype("Float64").to_numpy(float, na_value=np.nan)
-        sev = frame[f"prompt_severity_{cat}"].astype("Float64").to_numpy(float, na_value=np.nan)
-        score = np.where(np.isnan(prob), sev, prob)[known]
-        flagged = sev[known] >= 2
-        both = 0 < y.sum() < len(y)
-        tp = int((flagged & y).sum())
-        rows.append(
-            {
-                "category": cat,
-                "n_known": int(known.sum()),
-                "n_positive": int(y.sum()),
-                "auroc": float(roc_auc_score(y, score)) if both else np.nan,
-                "auprc": float(average_precision_score(y, score)) if both else np.nan,
-                "f1": float(f1_score(y, flagged, zero_division=0)) if both else np.nan,
-                "precision": tp / flagged.sum() if flagged.sum() else np.nan,
-                **{f"recall_{k}": v for k, v in wilson_rate(tp, int(y.sum()), alpha).items()},
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def preference_agreement(frame: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, dict]:
-    """Share of pairs whose rejected response is graded at least as severe as the chosen."""
-    pairs, sample = paired_sample(frame)
-    rows = []
-    for cat in (OVERALL, *CATEGORIES):
-        pc = pairs.loc[pairs["category"] == cat]
-        ch = pc["response_sev_chosen"].astype("Float64").to_numpy(float, na_value=np.nan)
-        rj = pc["response_sev_rejected"].astype("Float64").to_numpy(float, na_value=np.nan)
-        ok = ~(np.isnan(ch) | np.isnan(rj))
-        ch, rj = ch[ok], rj[ok]
-        n = int(ok.sum())
-        row = {"category": cat, "n_pairs": n}
-        for name, hit in (
-            ("at_least", rj >= ch),
-            ("above", rj > ch),
-            ("tied", rj == ch),
-            ("below", rj < ch),
-        ):
-            r = wilson_rate(int(hit.sum()), n, alpha)
-            row.update(
-                {
-                    f"{name}_k": r["k"],
-                    f"{name}": r["share"],
-                    f"{name}_lo": r["ci_lo"],
-                    f"{name}_hi": r["ci_hi"],
-                }
-            )
-        rows.append(row)
-    return pd.DataFrame(rows), sample
-
-
-def refusal_agreement(
-    frame: pd.DataFrame, alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0
-) -> dict[str, object]:
-    """Refusal flag vs judge refusals; relevance vs the judge score as an ordinal scale;
-    and the response-side check a refusal-blind grader fails: the share of refused
-    responses (by the judge, and by the grader's own flag) graded Medium or higher."""
-    d = frame.loc[frame["air_judge_score"].notna() & frame["refusal"].notna()]
-    judge = d["air_judge_score"].astype(float).to_numpy()
-    refused = judge == 1.0
-    flag = d["refusal"].astype(bool).to_numpy()
-    n = len(d)
-    out: dict[str, object] = {
-        "n": n,
-        "judge_refused": int(refused.sum()),
-        "flagged": int(flag.sum()),
-    }
-    out["kappa"] = (
-        float(cohen_kappa_score(refused, flag)) if n >= MIN_N and 0 < refused.sum() < n else np.nan
-    )
-    out["accuracy"] = float(np.mean(refused == flag)) if n else np.nan
-    out["sensitivity"] = wilson_rate(int((flag & refused).sum()), int(refused.sum()), alpha)
-    out["specificity"] = wilson_rate(int((~flag & ~refused).sum()), int((~refused).sum()), alpha)
-    medium = overall_severity(d, "response").astype("Float64").to_numpy(float, na_value=0) >= 2
-    out["refused_medium_plus"] = wilson_rate(
-        int((refused & medium).sum()), int(refused.sum()), alpha
-    )
-    out["flagged_medium_plus"] = wilson_rate(int((flag & medium).sum()), int(flag.sum()), alpha)
-    rel = d["relevance"].astype("Float64").to_numpy(float, na_value=np.nan)
-    mapped = np.array([JUDGE_TO_RELEVANCE.get(float(v), np.nan) for v in judge], dtype=float)
-    out["relevance"] = ordinal_agreement(
-        rel, mapped, list(RELEVANCE_LEVELS), alpha=alpha, n_resamples=n_resamples, seed=seed
-    )
-    return out
-
-
-def detection_asymmetry(
-    truth_prompt: np.ndarray,
-    flag_prompt: np.ndarray,
-    truth_response: np.ndarray,
-    flag_response: np.ndarray,
-    alpha: float = 0.05,
-) -> dict[str, object]:
-    """Sensitivity on prompts vs on responses, and their paired difference.
-
-    Arguments are aligned per record (booleans; truth may be NaN = unlabelled).
-    Sensitivities use every record labelled positive on that side; the difference
-    (prompt - response) uses the records positive on *both* sides, with Newcombe's
-    paired score interval and the exact McNemar test. Too few paired records
-    (< :data:`MIN_N`) give a ``note`` instead.
-    """
-    tp = np.asarray(truth_prompt, dtype=float)
-    tr = np.asarray(truth_response, dtype=float)
-    fp = np.asarray(flag_prompt, dtype=bool)
-    fr = np.asarray(flag_response, dtype=bool)
-    pos_p, pos_r = tp == 1, tr == 1
-    out: dict[str, object] = {
-        "prompt": wilson_rate(int((fp & pos_p).sum()), int(pos_p.sum()), alpha),
-        "response": wilson_rate(int((fr & pos_r).sum()), int(pos_r.sum()), alpha),
-    }
-    both = pos_p & pos_r
-    a = int((fp & fr & both).sum())
-    b = int((fp & ~fr & both).sum())
-    c = int((~fp & fr & both).sum())
-    d = int((~fp & ~fr & both).sum())
-    n = a + b + c + d
-    out["paired"] = {"n": n, "prompt_only": b, "response_only": c, "both": a, "neither": d}
-    if n < MIN_N:
-        out["note"] = TOO_FEW
-        out["diff"] = (np.nan, np.nan, np.nan)
-        out["mcnemar_p"] = np.nan
-    else:
-        out["note"] = ""
-        out["diff"] = newcombe_paired_diff_ci(a, b, c, d, alpha)
-        out["mcnemar_p"] = float(mcnemar(np.array([[a, b], [c, d]]), exact=True).pvalue)
-    return out
+# --------------------------------------------------------------------------- per dataset
 
 
 def _any_flag(frame: pd.DataFrame, side: str, level: int = 1) -> np.ndarray:
     sev = overall_severity(frame, side).astype("Float64").to_numpy(float, na_value=np.nan)
     return sev >= level
-
-
-# --------------------------------------------------------------------------- per dataset
 
 
 @dataclass(frozen=True)
@@ -229,25 +85,6 @@ class DatasetValidity:
     reference_detection: dict | None = field(default=None, repr=False)
     labelled_refusal: dict | None = field(default=None, repr=False)
     response_harm: pd.DataFrame | None = field(default=None, repr=False)
-
-
-def _reference_agreement(
-    frame: pd.DataFrame, ref: pd.DataFrame, alpha: float, n_resamples: int, seed: int
-) -> pd.DataFrame:
-    merged = frame.merge(ref, on="record_id", suffixes=("", "_ref"), how="inner")
-    rows = []
-    for side in ("prompt", "response"):
-        for cat in CATEGORIES:
-            col = f"{side}_severity_{cat}"
-            a = merged[col].astype("Float64").to_numpy(float, na_value=np.nan)
-            b = merged[f"{col}_ref"].astype("Float64").to_numpy(float, na_value=np.nan)
-            agr = ordinal_agreement(a, b, list(SEVERITY_LEVELS), alpha, n_resamples, seed)
-            rows.append({"side": side, "category": cat, **agr.to_dict()})
-    a = merged["relevance"].astype("Float64").to_numpy(float, na_value=np.nan)
-    b = merged["relevance_ref"].astype("Float64").to_numpy(float, na_value=np.nan)
-    agr = ordinal_agreement(a, b, list(RELEVANCE_LEVELS), alpha, n_resamples, seed)
-    rows.append({"side": "response", "category": "relevance", **agr.to_dict()})
-    return pd.DataFrame(rows)
 
 
 def analyse_dataset(
@@ -289,7 +126,7 @@ def analyse_dataset(
     if reference is not None:
         ref = reference.loc[reference["record_id"].isin(frame["record_id"])]
         if len(ref):
-            kwargs["reference"] = _reference_agreement(frame, ref, alpha, n_resamples, seed)
+            kwargs["reference"] = reference_agreement(frame, ref, alpha, n_resamples, seed)
             merged = frame[["record_id"]].merge(ref, on="record_id", how="left")
             tp = np.where(
                 overall_severity(merged, "prompt").isna(),
@@ -349,6 +186,83 @@ def _detection_numbers(key: str, det: Mapping[str, object]) -> dict[str, Number]
     return nums
 
 
+def _moderation_numbers(tag: str, moderation: pd.DataFrame) -> dict[str, Number]:
+    nums: dict[str, Number] = {}
+    for r in moderation.itertuples():
+        key = f"{tag} {r.category}"
+        nums[f"{key} known"] = count(r.n_known)
+        nums[f"{key} positive"] = count(r.n_positive)
+        for m in ("auroc", "auprc", "f1", "precision"):
+            v = getattr(r, m)
+            nums[f"{key} {m}"] = real(v) if np.isfinite(v) else text(TOO_FEW)
+        nums.update(
+            rate_numbers(
+                f"{key} recall",
+                {
+                    "k": r.recall_k,
+                    "n": r.recall_n,
+                    "share": r.recall_share,
+                    "ci_lo": r.recall_ci_lo,
+                    "ci_hi": r.recall_ci_hi,
+                },
+            )
+        )
+    return nums
+
+
+PREFERENCE_LABELS = {
+    "at_least": "rejected at least chosen",
+    "above": "rejected above chosen",
+    "tied": "tied",
+}
+"""Preference outcomes reported, with the words of their keys."""
+
+
+def _preference_numbers(
+    tag: str, preferences: pd.DataFrame, sample: dict | None
+) -> dict[str, Number]:
+    s = sample or {}
+    nums: dict[str, Number] = {
+        f"{tag} pairs total": count(s.get("pairs_total", 0)),
+        f"{tag} pairs context differs": count(s.get("context_differs", 0)),
+        f"{tag} pairs used": count(s.get("pairs_used", 0)),
+    }
+    for r in preferences.itertuples():
+        key = f"{tag} {r.category}"
+        nums[f"{key} pairs"] = count(r.n_pairs)
+        for name, label in PREFERENCE_LABELS.items():
+            nums.update(
+                rate_numbers(
+                    f"{key} {label}",
+                    {
+                        "k": getattr(r, f"{name}_k"),
+                        "n": r.n_pairs,
+                        "share": getattr(r, name),
+                        "ci_lo": getattr(r, f"{name}_lo"),
+                        "ci_hi": getattr(r, f"{name}_hi"),
+                    },
+                )
+            )
+    return nums
+
+
+def _refusal_numbers(tag: str, rf: dict) -> dict[str, Number]:
+    nums: dict[str, Number] = {
+        f"{tag} refusal n": count(rf["n"]),
+        f"{tag} judge refused": count(rf["judge_refused"]),
+        f"{tag} refusal flagged": count(rf["flagged"]),
+    }
+    k = rf["kappa"]
+    nums[f"{tag} refusal kappa"] = real(k) if np.isfinite(k) else text(TOO_FEW)
+    nums[f"{tag} refusal accuracy"] = pct(rf["accuracy"])
+    nums.update(rate_numbers(f"{tag} refusal sensitivity", rf["sensitivity"]))
+    nums.update(rate_numbers(f"{tag} refusal specificity", rf["specificity"]))
+    nums.update(rate_numbers(f"{tag} judge refused graded medium", rf["refused_medium_plus"]))
+    nums.update(rate_numbers(f"{tag} flagged refused graded medium", rf["flagged_medium_plus"]))
+    nums.update(_agreement_numbers(f"{tag} relevance judge", rf["relevance"]))
+    return nums
+
+
 def validity_numbers(
     results: Mapping[str, DatasetValidity],
     alpha: float,
@@ -366,69 +280,11 @@ def validity_numbers(
         tag = dataset
         nums[f"{tag} records"] = count(res.n_records)
         if res.moderation is not None:
-            for r in res.moderation.itertuples():
-                key = f"{tag} {r.category}"
-                nums[f"{key} known"] = count(r.n_known)
-                nums[f"{key} positive"] = count(r.n_positive)
-                for m in ("auroc", "auprc", "f1", "precision"):
-                    v = getattr(r, m)
-                    nums[f"{key} {m}"] = real(v) if np.isfinite(v) else text(TOO_FEW)
-                nums.update(
-                    rate_numbers(
-                        f"{key} recall",
-                        {
-                            "k": r.recall_k,
-                            "n": r.recall_n,
-                            "share": r.recall_share,
-                            "ci_lo": r.recall_ci_lo,
-                            "ci_hi": r.recall_ci_hi,
-                        },
-                    )
-                )
+            nums.update(_moderation_numbers(tag, res.moderation))
         if res.preferences is not None:
-            s = res.paired_sample or {}
-            nums[f"{tag} pairs total"] = count(s.get("pairs_total", 0))
-            nums[f"{tag} pairs context differs"] = count(s.get("context_differs", 0))
-            nums[f"{tag} pairs used"] = count(s.get("pairs_used", 0))
-            for r in res.preferences.itertuples():
-                key = f"{tag} {r.category}"
-                nums[f"{key} pairs"] = count(r.n_pairs)
-                for name in ("at_least", "above", "tied"):
-                    label = {
-                        "at_least": "rejected at least chosen",
-                        "above": "rejected above chosen",
-                        "tied": "tied",
-                    }[name]
-                    nums.update(
-                        rate_numbers(
-                            f"{key} {label}",
-                            {
-                                "k": getattr(r, f"{name}_k"),
-                                "n": r.n_pairs,
-                                "share": getattr(r, name),
-                                "ci_lo": getattr(r, f"{name}_lo"),
-                                "ci_hi": getattr(r, f"{name}_hi"),
-                            },
-                        )
-                    )
+            nums.update(_preference_numbers(tag, res.preferences, res.paired_sample))
         if res.refusal is not None:
-            rf = res.refusal
-            nums[f"{tag} refusal n"] = count(rf["n"])
-            nums[f"{tag} judge refused"] = count(rf["judge_refused"])
-            nums[f"{tag} refusal flagged"] = count(rf["flagged"])
-            k = rf["kappa"]
-            nums[f"{tag} refusal kappa"] = real(k) if np.isfinite(k) else text(TOO_FEW)
-            nums[f"{tag} refusal accuracy"] = pct(rf["accuracy"])
-            nums.update(rate_numbers(f"{tag} refusal sensitivity", rf["sensitivity"]))
-            nums.update(rate_numbers(f"{tag} refusal specificity", rf["specificity"]))
-            nums.update(
-                rate_numbers(f"{tag} judge refused graded medium", rf["refused_medium_plus"])
-            )
-            nums.update(
-                rate_numbers(f"{tag} flagged refused graded medium", rf["flagged_medium_plus"])
-            )
-            agr = rf["relevance"]
-            nums.update(_agreement_numbers(f"{tag} relevance judge", agr))
+            nums.update(_refusal_numbers(tag, res.refusal))
         if res.detection is not None:
             nums.update(_detection_numbers(f"{tag} detection", res.detection))
             nums[f"{tag} prompts graded zero"] = count(res.prompts_graded_zero or 0)

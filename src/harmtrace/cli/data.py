@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from harmtrace.cli._app import AllowUnpinned, BadRows, MaxChars, RawDir, app, fail, log
 from harmtrace.errors import HarmtraceError
+
+if TYPE_CHECKING:
+    from harmtrace.data.normalize import Normalized
 
 
 @app.command()
@@ -51,6 +54,30 @@ def fetch(
         fail(exc)
 
 
+def _records_name(
+    dataset: str | None, input: Path | None, name: str | None, prompt_column: str | None
+) -> str:
+    """The records' dataset name; a registered DATASET and --input exclude each other."""
+    if input is not None:
+        if dataset is not None:
+            raise HarmtraceError("give either a DATASET or --input, not both")
+        if not name or not prompt_column:
+            raise HarmtraceError("--input needs --name and --prompt-column")
+        return name
+    if dataset is None:
+        raise HarmtraceError("give a DATASET name or --input FILE")
+    return dataset
+
+
+def _log_sample(result: Normalized) -> None:
+    """Say in the log how much of the table data.sample kept."""
+    note = result.provenance.sample if result.provenance is not None else None
+    if note is not None:
+        log.info("data.sample: kept %d of %d %s units (%d of %d records)",
+                 note.units_kept, note.units_total, note.unit, len(result.records),
+                 note.records_total)  # fmt: skip
+
+
 @app.command()
 def normalize(
     dataset: Annotated[str | None, typer.Argument(help="registered dataset name")] = None,
@@ -82,16 +109,7 @@ def normalize(
     from harmtrace.io import check_output_file
 
     try:
-        if input is not None:
-            if dataset is not None:
-                raise HarmtraceError("give either a DATASET or --input, not both")
-            if not name or not prompt_column:
-                raise HarmtraceError("--input needs --name and --prompt-column")
-            label = name
-        elif dataset is None:
-            raise HarmtraceError("give a DATASET name or --input FILE")
-        else:
-            label = dataset
+        label = _records_name(dataset, input, name, prompt_column)
         out = check_output_file(out or Path("results/records") / f"{label}.parquet", "--out")
         quarantine = check_output_file(
             quarantine or out.with_name(f"{label}.quarantine.jsonl"), "--quarantine"
@@ -125,11 +143,7 @@ def normalize(
 
             unit = None if input is not None else get_dataset(label).sample_unit
             result = sample_normalized(result, sample, unit)
-            note = result.provenance.sample if result.provenance is not None else None
-            if note is not None:
-                log.info("data.sample: kept %d of %d %s units (%d of %d records)",
-                         note.units_kept, note.units_total, note.unit, len(result.records),
-                         note.records_total)  # fmt: skip
+            _log_sample(result)
         write_normalized(result, out, quarantine)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)

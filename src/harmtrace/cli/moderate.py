@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from harmtrace.cli._app import app, fail, log
+from harmtrace.cli.train import TrainedGrader, load_caches
 from harmtrace.errors import HarmtraceError
 
 
@@ -20,11 +21,12 @@ def moderate(
     ] = None,
     judgments: Annotated[
         Path | None,
-        typer.Option(help="judgments parquet [results/judgments/embedded/DATASET.parquet]"),
+        typer.Option(help="judgments parquet [results/judgments/GRADER/DATASET.parquet]"),
     ] = None,
-    model_dir: Annotated[Path, typer.Option(help="trained embedded grader")] = Path(
-        "results/models/embedded"
-    ),
+    model_dir: Annotated[
+        Path | None, typer.Option(help="the trained grader's model [results/models/GRADER]")
+    ] = None,
+    grader: TrainedGrader = None,
     out: Annotated[
         Path | None, typer.Option(help="traces JSONL [results/traces/POLICY/DATASET.jsonl]")
     ] = None,
@@ -48,8 +50,8 @@ def moderate(
     """One trace per response: raw output, safety analysis, intervention, final output."""
     import yaml
 
+    from harmtrace.graders.registry import default_grader, training_api
     from harmtrace.io import read_table
-    from harmtrace.moderate.backends import EmbeddedScorer
     from harmtrace.moderate.clock import parse_clock
     from harmtrace.moderate.flow import moderate_records
     from harmtrace.moderate.policies import get_policy
@@ -64,18 +66,18 @@ def moderate(
             user = {policy: spec}
         chosen = get_policy(policy, llm=None, user=user)
         records = records or Path("results/records") / f"{dataset}.parquet"
-        judgments = judgments or Path("results/judgments/embedded") / f"{dataset}.parquet"
+        grader = grader or default_grader()
+        judgments = judgments or Path("results/judgments") / grader / f"{dataset}.parquet"
+        model_dir = model_dir or Path("results/models") / grader
         out = out or Path("results/traces") / policy / f"{dataset}.jsonl"
         recs = read_table(records, "records")
         other = sorted(set(recs["dataset"].astype(str)) - {dataset})
         if other:
             raise HarmtraceError(f"{records}: holds records of {other}, not only {dataset!r}")
         judged = read_table(judgments, "judgments")
-        scorer = EmbeddedScorer.load(model_dir)
+        scorer = training_api(grader).load_scorer(model_dir)
         if embedding_cache:
-            from harmtrace.cli.grade import load_caches
-
-            scorer.grader.attach_caches(load_caches(embedding_cache) or {})
+            scorer.attach_caches(load_caches(embedding_cache) or {})
         traces = moderate_records(
             recs, judged, scorer, chosen, clock=parse_clock(clock), workers=workers
         )

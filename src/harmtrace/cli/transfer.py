@@ -1,15 +1,63 @@
-"""Grader transfer verbs: leave-one-source-out evaluation and the embedding cache."""
+"""Out-of-source checks of the trained grader (leave-one-source-out transfer, relevance
+against a judge) and the embedding cache its extractor reads."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from harmtrace.cli._app import app, fail, log
-from harmtrace.cli.grade import load_caches, parse_weights, read_training_records
+from harmtrace.cli.train import TrainedGrader, load_caches, parse_weights, read_training_records
 from harmtrace.errors import HarmtraceError
+
+METRIC_TYPES = {
+    "evaluation": "string",
+    "dataset": "string",
+    "positives": "string",
+    "n": "Int64",
+    "n_positive": "Int64",
+    "n_benign": "Int64",
+    "n_categories": "Int64",
+    **{
+        c: "Float64" for c in ("auroc", "auroc_categories", "f1", "recall", "fpr", "category_auroc")
+    },
+}
+"""Column types of the transfer metrics table (schemas: transfer_metrics)."""
+
+
+def _write_transfer_report(
+    metrics: Any, harm_word_source: str | None, params: dict, numbers: Path, table: Path
+) -> None:
+    """The paper's numbers and table of the transfer evaluation."""
+    from harmtrace.report.macros import count, text, write_numbers
+    from harmtrace.report.transfer_report import (
+        transfer_numbers,
+        transfer_table,
+        transfer_table_tex,
+    )
+
+    nums = transfer_numbers(metrics, harm_word_source)
+    nums["loso c grid"] = text(
+        ", ".join(f"{c:g}" for c in params.get("c_grid", ())) or "searched per fit"
+    )
+    nums["loso inner splits"] = count(params["inner_splits"])
+    write_numbers(nums, numbers, "transfer")
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(transfer_table_tex(transfer_table(metrics)), encoding="utf-8")
+
+
+def _write_scores(frame: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def _model_c_grid(manifest: dict) -> tuple[float, ...]:
+    """The C values the trained model chose for its heads (``--c-from-model``)."""
+    chosen = manifest["classifier"]["categories"]
+    heads = [*chosen.values(), manifest["classifier"].get("harmful") or {}]
+    return tuple(sorted({float(m["C"]) for m in heads if "C" in m}))
 
 
 @app.command("evaluate-transfer")
@@ -48,89 +96,49 @@ def evaluate_transfer_cmd(
     embedding_cache: Annotated[
         list[Path] | None, typer.Option(help="embeddings from `harmtrace embed-texts`")
     ] = None,
+    grader: TrainedGrader = None,
 ) -> None:
     """Prompt-level AUROC, F1 and FPR per source: in-source (out-of-fold) and out-of-source
     (a grader fitted without that source).
 
     ``--c-from-model`` fits each held-out grader with the ``C`` values the trained model
-    chose on all training data (one fit per held-out source instead of a search over the
-    grid): the choice of ``C`` then saw the held-out source's labels, a small optimism
-    the docs state; it keeps the DAG within its time budget.
+    chose on all training data (one fit per source, no grid search): the choice of ``C``
+    then saw the held-out labels, a small optimism the docs state, for the time budget.
     """
     import json
 
     import pandas as pd
 
-    from harmtrace.graders.embedded import MANIFEST_FILE, OOF_FILE
     from harmtrace.graders.labels import load_label_map
+    from harmtrace.graders.registry import training_api
     from harmtrace.graders.transfer import loso_scores, transfer_metrics
     from harmtrace.io import write_table
-    from harmtrace.report.macros import count, text, write_numbers
-    from harmtrace.report.transfer_report import (
-        transfer_numbers,
-        transfer_table,
-        transfer_table_tex,
-    )
 
     try:
-        recs = read_training_records(records)
-        names = sorted(recs["dataset"].astype(str).unique())
-        sources = list(holdout or [n for n in names if n in load_label_map()])
+        api = training_api(grader)
+        recs = read_training_records(records, grader)
+        names = sorted(set(recs["dataset"].astype(str)))
+        sources = list(holdout or sorted(set(names) & set(load_label_map())))
         if not sources:
             raise HarmtraceError(f"no prompt sources to hold out among {names}")
-        manifest = json.loads((model_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        manifest = json.loads((model_dir / api.MANIFEST_FILE).read_text(encoding="utf-8"))
         extractor = extractor or manifest["extractor"]["name"]
         params: dict = {"inner_splits": inner_splits}
         if c_from_model:
-            chosen = manifest["classifier"]["categories"]
-            heads = [*chosen.values(), manifest["classifier"].get("harmful") or {}]
-            params["c_grid"] = tuple(sorted({float(m["C"]) for m in heads if "C" in m}))
+            params["c_grid"] = _model_c_grid(manifest)
         log.info("leave-one-source-out over %s (%s, %s)", sources, extractor, params)
-        loso = loso_scores(
-            recs,
-            sources,
-            extractor=extractor,
-            seed=seed,
-            source_weights=parse_weights(source_weight),
-            embedding_caches=load_caches(embedding_cache),
-            **params,
-        )
-        oof = pd.read_parquet(model_dir / OOF_FILE)
-        metrics = pd.concat(
-            [
-                transfer_metrics(recs, oof, "oof", sources),
-                transfer_metrics(recs, loso, "loso", sources),
-            ],
-            ignore_index=True,
-        )
+        loso = loso_scores(recs, sources, extractor=extractor, seed=seed,
+                           source_weights=parse_weights(source_weight),
+                           embedding_caches=load_caches(embedding_cache), **params)  # fmt: skip
+        oof = pd.read_parquet(model_dir / api.OOF_FILE)
+        metrics = pd.concat([transfer_metrics(recs, oof, "oof", sources),
+                             transfer_metrics(recs, loso, "loso", sources)],
+                            ignore_index=True)  # fmt: skip
         log.info("transfer metrics:\n%s", metrics.to_string())
-        typed = metrics.astype(
-            {
-                "evaluation": "string",
-                "dataset": "string",
-                "positives": "string",
-                "n": "Int64",
-                "n_positive": "Int64",
-                "n_benign": "Int64",
-                "n_categories": "Int64",
-                **{
-                    c: "Float64"
-                    for c in ("auroc", "auroc_categories", "f1", "recall", "fpr", "category_auroc")
-                },
-            }
-        )
-        write_table(typed, out, "transfer_metrics")
+        write_table(metrics.astype(METRIC_TYPES), out, "transfer_metrics")
         if scores_out is not None:
-            scores_out.parent.mkdir(parents=True, exist_ok=True)
-            loso.to_parquet(scores_out, index=False)
-        nums = transfer_numbers(metrics, harm_word_source)
-        nums["loso c grid"] = text(
-            ", ".join(f"{c:g}" for c in params.get("c_grid", ())) or "searched per fit"
-        )
-        nums["loso inner splits"] = count(inner_splits)
-        write_numbers(nums, numbers, "transfer")
-        table.parent.mkdir(parents=True, exist_ok=True)
-        table.write_text(transfer_table_tex(transfer_table(metrics)), encoding="utf-8")
+            _write_scores(loso, scores_out)
+        _write_transfer_report(metrics, harm_word_source, params, numbers, table)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
 
@@ -144,7 +152,7 @@ def embed_texts_cmd(
     model_dir: Annotated[
         Path | None,
         typer.Option(
-            help="trained embedded grader: embed every text grading reads (prompts, "
+            help="trained grader: embed every text grading reads (prompts, "
             "responses and what each response conveys)"
         ),
     ] = None,
@@ -156,27 +164,27 @@ def embed_texts_cmd(
         list[Path] | None,
         typer.Option(help="caches of the same encoder whose vectors are reused (not redone)"),
     ] = None,
+    grader: TrainedGrader = None,
 ) -> None:
     """Embed each distinct text once and keep the vectors as an artifact."""
     from harmtrace.data.provenance import read_records
     from harmtrace.graders.base import as_texts
     from harmtrace.graders.features import EmbeddingCache, encoder_id, make_extractor, text_key
+    from harmtrace.graders.registry import training_api
 
     try:
         ex = make_extractor(extractor)
         if not ex.stateless:
             raise HarmtraceError(f"{extractor!r} is fitted on a corpus; only embeddings cache")
         getattr(ex, "set_threads", lambda n: None)(threads)
-        grader = None
+        model = None
         if model_dir is not None:
-            from harmtrace.graders.embedded import EmbeddedGrader
-
-            grader = EmbeddedGrader.load(model_dir)
+            model = training_api(grader).load_model(model_dir)
         texts: list[str] = []
         for path in records:
             frame = read_records(path)
-            if grader is not None:
-                texts += grader.texts_read(frame)
+            if model is not None:
+                texts += model.texts_read(frame)
             else:
                 texts += as_texts(frame["prompt"])
                 if responses:
@@ -197,7 +205,7 @@ def embed_texts_cmd(
         reused = len(cache.vectors)
         cache.lookup(unique, ex.transform)
         cache.save(out)
-        log.info("%d distinct texts (%d reused, %d embedded) with %s into %s", len(unique),
+        log.info("%d distinct texts (%d reused, %d new) with %s into %s", len(unique),
                  reused, len(unique) - reused, cache.encoder, out)  # fmt: skip
     except (HarmtraceError, ValueError, ImportError) as exc:
         fail(exc)
@@ -249,5 +257,83 @@ def evaluate_refusal_transfer_cmd(
             align="l" + "r" * (tab.shape[1] - 1),
             raw_header=tuple(c for c in tab.columns if "$" in c),
         )
+    except (HarmtraceError, ValueError) as exc:
+        fail(exc)
+
+
+@app.command("validate-relevance")
+def validate_relevance_cmd(
+    records: Annotated[Path, typer.Option(help="AIR-Bench records (air_judge_score)")],
+    judgments: Annotated[Path, typer.Option(help="their judgments")],
+    numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
+    table: Annotated[Path, typer.Option(help="LaTeX confusion table")],
+    model_dir: Annotated[Path, typer.Option(help="the trained grader's model folder")],
+    refusal_table: Annotated[
+        Path | None,
+        typer.Option(help="LaTeX table: refusal detector in source vs out of sample"),
+    ] = None,
+    grader: TrainedGrader = None,
+) -> None:
+    """Agreement of relevance/refusal with the AIR-Bench judge's refusal scores.
+
+    The refusal detector never saw these responses: its figures here are out of sample,
+    reported beside its in-source figures (out-of-fold on its own labelled responses).
+    """
+    from harmtrace.data.provenance import read_records
+    from harmtrace.graders.refusal import agreement
+    from harmtrace.graders.registry import training_api
+    from harmtrace.graders.relevance import validate_relevance
+    from harmtrace.io import read_table
+    from harmtrace.report.grader_report import (
+        refusal_frame,
+        refusal_numbers,
+        relevance_numbers,
+        relevance_table,
+    )
+    from harmtrace.report.latex import write_table_tex
+    from harmtrace.report.macros import write_numbers
+
+    try:
+        recs = read_records(records)
+        judged = read_table(judgments, "judgments")
+        model = training_api(grader).load_model(model_dir)
+        detector = model.relevance.refusal if model.relevance is not None else None
+        if detector is None:
+            raise HarmtraceError(
+                f"{model_dir}: the model has no refusal detector; retrain with "
+                "--refusal-lexicon and --refusal-labels"
+            )
+        result = validate_relevance(recs, scorer=model.relevance)
+        mine = result["per_record"].set_index("record_id")["relevance"].astype(int)
+        lacking = ~mine.index.isin(judged["record_id"])
+        if lacking.any():
+            raise HarmtraceError(
+                f"{judgments}: no judgment for {int(lacking.sum())} record(s); regrade"
+            )
+        stored = judged.set_index("record_id").loc[mine.index, "relevance"].astype(int)
+        if not mine.equals(stored):
+            raise HarmtraceError(f"{judgments}: relevance differs from the grader's; regrade")
+        per = result["per_record"]
+        refused = per["air_judge_score"].to_numpy() == 1.0
+        test = agreement(
+            refused,
+            per["refusal"].astype(bool).to_numpy(),
+            per["refusal_probability"].to_numpy(dtype=float),
+        )
+        in_source = detector.training["in_source"]
+        nums = relevance_numbers(result["summary"])
+        for key, value in refusal_numbers(in_source, test, detector.params()).items():
+            nums[f"refusal {key}"] = value
+        write_numbers(nums, numbers, "relevance")
+        write_table_tex(relevance_table(result["confusion"]), table, align="lrrr")
+        if refusal_table is not None:
+            labelled = ", ".join(detector.training["labelled"]) or "labelled responses"
+            test_name = str(recs["dataset"].iloc[0]) if len(recs) else "test"
+            tab = refusal_frame(in_source, test, labelled, test_name)
+            write_table_tex(
+                tab, refusal_table, raw_columns=tuple(tab.columns), align="lrr",
+                escape_header=False,
+            )  # fmt: skip
+        log.info("relevance validation:\n%s", result["summary"].to_string())
     except (HarmtraceError, ValueError) as exc:
         fail(exc)

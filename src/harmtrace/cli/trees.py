@@ -16,7 +16,10 @@ Spec = Annotated[
         help="the generator's config block as JSON, or @file.yaml (trees.generators.NAME)"
     ),
 ]
-Generator = Annotated[str, typer.Option(help="tree generator: embedded (offline proxy) | openai")]
+Generator = Annotated[
+    str | None,
+    typer.Option(help="tree generator by registry name (see docs/trees.md) [the offline one]"),
+]
 RecordsDir = Annotated[Path, typer.Option(help="folder of records parquet files")]
 Endpoint = Annotated[
     list[str] | None,
@@ -28,6 +31,12 @@ Endpoint = Annotated[
         "harmtrace.llm.settings.EndpointSettings (docs/llm.md)",
     ),
 ]
+
+
+def _default_generator() -> str:
+    from harmtrace.trees.registry import DEFAULT_GENERATOR
+
+    return DEFAULT_GENERATOR
 
 
 def _generator(
@@ -43,7 +52,7 @@ def _generator(
     overrides: dict[str, Any] = {}
     if raw_dir is not None:
         overrides["raw_dir"] = str(raw_dir)
-    if model_dir is not None and name == "embedded":
+    if model_dir is not None and "model_dir" in generator_class(name).Spec.model_fields:
         overrides["model_dir"] = str(model_dir)
     block = apply_endpoint_overrides(
         mapping_option(spec, "--spec"),
@@ -69,14 +78,16 @@ def trees(
     datasets: Annotated[
         list[str] | None, typer.Argument(help="datasets whose records get trees")
     ] = None,
-    generator: Generator = "embedded",
+    generator: Generator = None,
     spec: Spec = None,
     endpoint: Endpoint = None,
     records_dir: RecordsDir = Path("results/records"),
     out_dir: Annotated[
         Path, typer.Option(help="trees go to OUT_DIR/<generator>/<dataset>.jsonl")
     ] = Path("results/trees"),
-    model_dir: Annotated[Path | None, typer.Option(help="embedded: trained grader folder")] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="trained grader folder (a generator built on it)")
+    ] = None,
     raw_dir: Annotated[Path | None, typer.Option(help="where the AIR taxonomy was fetched")] = None,
     input: Annotated[Path | None, typer.Option(help="a .csv/.jsonl/.parquet of prompts")] = None,
     text_column: Annotated[str | None, typer.Option(help="prompt column of --input")] = None,
@@ -96,6 +107,7 @@ def trees(
     from harmtrace.trees.tree_files import summarise, write_trees
 
     try:
+        generator = generator or _default_generator()
         gen = _generator(generator, spec, model_dir, raw_dir, endpoint)
         if input is not None:
             if datasets:
@@ -179,14 +191,18 @@ def _trees_for_file(
 
 @app.command("fit-tree-weights")
 def fit_tree_weights(
-    generator: Generator = "embedded",
-    trees_dir: Annotated[Path, typer.Option(help="folder of <dataset>.jsonl tree files")] = Path(
-        "results/trees/embedded"
-    ),
+    generator: Generator = None,
+    trees_dir: Annotated[
+        Path | None,
+        typer.Option(help="folder of <dataset>.jsonl tree files [results/trees/GENERATOR]"),
+    ] = None,
     records_dir: RecordsDir = Path("results/records"),
     out_dir: Annotated[
-        Path, typer.Option(help="weights.json, weights_ci.parquet, oof.parquet")
-    ] = Path("results/harm_benefit/embedded"),
+        Path | None,
+        typer.Option(
+            help="weights.json, weights_ci.parquet, oof.parquet [results/harm_benefit/GENERATOR]"
+        ),
+    ] = None,
     raw_dir: Annotated[Path, typer.Option(help="where the AIR taxonomy was fetched")] = Path(
         "data/raw"
     ),
@@ -202,6 +218,9 @@ def fit_tree_weights(
     from harmtrace.trees.harm_benefit import FitSettings, fit_aggregation, fitting_set, save_weights
     from harmtrace.trees.tree_files import read_trees
 
+    generator = generator or _default_generator()
+    trees_dir = trees_dir or Path("results/trees") / generator
+    out_dir = out_dir or Path("results/harm_benefit") / generator
     try:
         fs_settings = FitSettings.model_validate(mapping_option(settings, "--settings"))
         names = [*fs_settings.harmful, *fs_settings.benign]
@@ -239,12 +258,17 @@ def fit_tree_weights(
 @app.command("score-trees")
 def score_trees_cmd(
     datasets: Annotated[list[str], typer.Argument(help="datasets whose trees to score")],
-    trees_dir: Annotated[Path, typer.Option(help="folder of <dataset>.jsonl tree files")] = Path(
-        "results/trees/embedded"
-    ),
+    trees_dir: Annotated[
+        Path | None,
+        typer.Option(help="folder of <dataset>.jsonl tree files [results/trees/GENERATOR]"),
+    ] = None,
     weights_dir: Annotated[
-        Path, typer.Option(help="weights.json (and oof.parquet) from fit-tree-weights")
-    ] = Path("results/harm_benefit/embedded"),
+        Path | None,
+        typer.Option(
+            help="weights.json (and oof.parquet) from fit-tree-weights "
+            "[results/harm_benefit/GENERATOR]"
+        ),
+    ] = None,
     out_dir: Annotated[
         Path | None, typer.Option(help="tables go here (default WEIGHTS_DIR)")
     ] = None,
@@ -263,6 +287,8 @@ def score_trees_cmd(
     from harmtrace.trees.tree_files import read_trees
 
     try:
+        weights_dir = weights_dir or Path("results/harm_benefit") / _default_generator()
+        trees_dir = trees_dir or Path("results/trees") / _default_generator()
         steer = _profiles(weights_dir / "weights.json", profiles)
         oof_path = weights_dir / "oof.parquet"
         oof = read_table(oof_path, "tree_oof") if oof_path.is_file() else None

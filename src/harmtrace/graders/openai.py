@@ -46,7 +46,7 @@ from harmtrace.llm import (
     RunStats,
     TextReply,
 )
-from harmtrace.llm.client import read_api_key
+from harmtrace.llm.keys import read_api_key
 from harmtrace.llm.settings import endpoint_type
 from harmtrace.taxonomy import CATEGORIES
 
@@ -132,14 +132,8 @@ class OpenAIBackend(Grader):
         asked = has_resp & np.array([t.strip() != "" for t in resp_texts], dtype=bool)
         empty = has_resp & ~asked
 
-        sev = np.full((2, n, len(CATEGORIES)), -1, dtype=np.int8)
-        relevance = np.full(n, -1, dtype=np.int8)
-        refusal = np.full(n, -1, dtype=np.int8)
-        unsafe = np.full((2, n), -1, dtype=np.int8)  # Llama Guard's verdict: harm of any kind
-        errors: dict[int, list[str]] = {}
-        formats: dict[int, set[str]] = {}  # record row -> response formats its replies used
+        verdicts = _Verdicts(n, prompts)
         slots: list[tuple[int, int]] = []  # request index -> (record row, kind)
-
         if isinstance(prompts, GuardMap):
             requests = self._guard_requests(prompts, prompt_texts, resp_texts, asked, slots)
         else:
@@ -148,22 +142,7 @@ class OpenAIBackend(Grader):
             )
 
         def on_result(index: int, result: Any) -> None:
-            row, kind = slots[index]
-            if result.response_format is not None:
-                formats.setdefault(row, set()).add(result.response_format)
-            if not result.ok:
-                errors.setdefault(row, []).append(f"{KIND_NAMES[kind]}: {result.error}")
-                return
-            value = result.value
-            if kind == RELEVANCE:
-                relevance[row] = value.relevance
-                refusal[row] = int(value.refusal)
-            elif isinstance(prompts, GuardMap):
-                levels = prompts.severities(value)
-                sev[kind, row] = [levels[c] for c in CATEGORIES]
-                unsafe[kind, row] = int(bool(value))
-            else:
-                sev[kind, row] = [getattr(value, c) for c in CATEGORIES]
+            verdicts.add(*slots[index], result)
 
         per_response = 1 if isinstance(prompts, GuardMap) else 2
         total = n + per_response * int(asked.sum())
@@ -178,38 +157,8 @@ class OpenAIBackend(Grader):
             self.last_run = client.last_run
 
         out = empty_judgments(ids, self.name, version)
-        sev[RESPONSE, empty] = 0
-        if not isinstance(prompts, GuardMap):  # Llama Guard judges no relevance at all
-            relevance[empty] = 1
-            refusal[empty] = 0
-        else:  # "unsafe" with any code, inside the four categories or not
-            unsafe[RESPONSE, empty] = 0
-            for side, s in (("prompt", PROMPT), ("response", RESPONSE)):
-                call = pd.array(unsafe[s] == 1, dtype="boolean")
-                call[unsafe[s] < 0] = pd.NA
-                out[f"{side}_harmful"] = call
-        for side, s in (("prompt", PROMPT), ("response", RESPONSE)):
-            for j, c in enumerate(CATEGORIES):
-                values = pd.array(sev[s, :, j], dtype="Int8")
-                values[sev[s, :, j] < 0] = pd.NA
-                out[f"{side}_severity_{c}"] = values
-        rel = pd.array(relevance, dtype="Int8")
-        rel[relevance < 0] = pd.NA
-        out["relevance"] = rel
-        ref = pd.array(refusal == 1, dtype="boolean")
-        ref[refusal < 0] = pd.NA
-        out["refusal"] = ref
         fallback = "none" if isinstance(prompts, GuardMap) else client.response_format
-        out["grader_version"] = pd.array(
-            [
-                f"{version}/format-{'+'.join(sorted(formats.get(r) or {fallback}))}"
-                for r in range(n)
-            ],
-            dtype="string",
-        )
-        if errors:
-            rows = sorted(errors)
-            mark_failed(out, rows, ["; ".join(errors[r]) for r in rows])
+        verdicts.fill(out, empty, version, fallback)
         return out
 
     def _rubric_requests(
@@ -250,3 +199,71 @@ class OpenAIBackend(Grader):
             if asked[row]:
                 slots.append((row, RESPONSE))
                 yield ChatRequest(guard_messages(text, resp_texts[row]), tag=tag, parser=parser)
+
+
+class _Verdicts:
+    """The replies of one grading batch, gathered per record row as small integers
+    (-1: no verdict yet), then written into the judgments table in one go."""
+
+    def __init__(self, n: int, prompts: RubricPrompts | GuardMap) -> None:
+        self.n = n
+        self.prompts = prompts
+        self.sev = np.full((2, n, len(CATEGORIES)), -1, dtype=np.int8)
+        self.relevance = np.full(n, -1, dtype=np.int8)
+        self.refusal = np.full(n, -1, dtype=np.int8)
+        self.unsafe = np.full((2, n), -1, dtype=np.int8)  # Llama Guard's verdict: harm of any kind
+        self.errors: dict[int, list[str]] = {}
+        self.formats: dict[int, set[str]] = {}  # record row -> response formats its replies used
+
+    def add(self, row: int, kind: int, result: Any) -> None:
+        if result.response_format is not None:
+            self.formats.setdefault(row, set()).add(result.response_format)
+        if not result.ok:
+            self.errors.setdefault(row, []).append(f"{KIND_NAMES[kind]}: {result.error}")
+            return
+        value = result.value
+        if kind == RELEVANCE:
+            self.relevance[row] = value.relevance
+            self.refusal[row] = int(value.refusal)
+        elif isinstance(self.prompts, GuardMap):
+            levels = self.prompts.severities(value)
+            self.sev[kind, row] = [levels[c] for c in CATEGORIES]
+            self.unsafe[kind, row] = int(bool(value))
+        else:
+            self.sev[kind, row] = [getattr(value, c) for c in CATEGORIES]
+
+    def fill(self, out: pd.DataFrame, empty: np.ndarray, version: str, fallback: str) -> None:
+        """Write the verdicts into ``out``; ``empty`` rows (an empty response) get the
+        verdicts of nothing to judge, failed rows are marked with their reasons."""
+        sev, relevance, refusal, unsafe = self.sev, self.relevance, self.refusal, self.unsafe
+        sev[RESPONSE, empty] = 0
+        if not isinstance(self.prompts, GuardMap):  # Llama Guard judges no relevance at all
+            relevance[empty] = 1
+            refusal[empty] = 0
+        else:  # "unsafe" with any code, inside the four categories or not
+            unsafe[RESPONSE, empty] = 0
+            for side, s in (("prompt", PROMPT), ("response", RESPONSE)):
+                call = pd.array(unsafe[s] == 1, dtype="boolean")
+                call[unsafe[s] < 0] = pd.NA
+                out[f"{side}_harmful"] = call
+        for side, s in (("prompt", PROMPT), ("response", RESPONSE)):
+            for j, c in enumerate(CATEGORIES):
+                values = pd.array(sev[s, :, j], dtype="Int8")
+                values[sev[s, :, j] < 0] = pd.NA
+                out[f"{side}_severity_{c}"] = values
+        rel = pd.array(relevance, dtype="Int8")
+        rel[relevance < 0] = pd.NA
+        out["relevance"] = rel
+        ref = pd.array(refusal == 1, dtype="boolean")
+        ref[refusal < 0] = pd.NA
+        out["refusal"] = ref
+        out["grader_version"] = pd.array(
+            [
+                f"{version}/format-{'+'.join(sorted(self.formats.get(r) or {fallback}))}"
+                for r in range(self.n)
+            ],
+            dtype="string",
+        )
+        if self.errors:
+            rows = sorted(self.errors)
+            mark_failed(out, rows, ["; ".join(self.errors[r]) for r in rows])

@@ -18,17 +18,25 @@ adjusted figure is reported; the raw, unadjusted judgments are always reported b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from harmtrace.taxonomy import CATEGORIES, SIDES
 
-if TYPE_CHECKING:
-    from harmtrace.graders.embedded import EmbeddedGrader
-
 _EPS = 1e-6
+
+
+class CalibratedModel(Protocol):
+    """What prior shift needs of a model (the embedded grader's
+    :class:`~harmtrace.graders.embedded.EmbeddedGrader` is one): the training priors its
+    probabilities carry, and its own thresholds to turn shifted probabilities into severity."""
+
+    @property
+    def priors(self) -> dict[str, float]: ...
+
+    def add_severity(self, probs: pd.DataFrame) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ def em_prior(
     return PriorEstimate(pi, max_iter, False)
 
 
-def estimate_priors(model: EmbeddedGrader, scores: pd.DataFrame) -> pd.DataFrame:
+def estimate_priors(model: CalibratedModel, scores: pd.DataFrame) -> pd.DataFrame:
     """Per category: training prior, EM prior of ``scores`` (``prob_<cat>`` columns) and
     the mean raw and adjusted probability."""
     rows = []
@@ -89,7 +97,7 @@ def estimate_priors(model: EmbeddedGrader, scores: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def shift_scores(model: EmbeddedGrader, scores: pd.DataFrame) -> pd.DataFrame:
+def shift_scores(model: CalibratedModel, scores: pd.DataFrame) -> pd.DataFrame:
     """``scores`` (from :meth:`EmbeddedGrader.score`) with each category probability
     adjusted to the EM prior of these texts, and severity and confidence recomputed with
     the model's thresholds. Severe sub-label probabilities are left as they are: they are
@@ -103,7 +111,7 @@ def shift_scores(model: EmbeddedGrader, scores: pd.DataFrame) -> pd.DataFrame:
     return model.add_severity(probs)
 
 
-def judgment_priors(model: EmbeddedGrader, judgments: pd.DataFrame) -> pd.DataFrame:
+def judgment_priors(model: CalibratedModel, judgments: pd.DataFrame) -> pd.DataFrame:
     """Per side (prompt, response) and category: the training prior, the EM prior of the
     graded texts, and the mean raw probability (for the prior-shift report)."""
     frames = []

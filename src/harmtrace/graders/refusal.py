@@ -52,6 +52,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from harmtrace.errors import HarmtraceError
 from harmtrace.graders.base import as_texts
+from harmtrace.graders.features.word_embeddings import embed_sorted, load_wordllama
+from harmtrace.graders.sentences import split_sentences
 
 REFUSAL_VERSION = "1"
 FEATURES: tuple[str, ...] = ("prefix", "substring", "log_substrings", "exemplar_similarity")
@@ -144,14 +146,10 @@ class RefusalDetector:
     @property
     def model(self) -> Any:
         if self._model is None:
-            from harmtrace.graders.features import load_wordllama
-
             self._model = load_wordllama()
         return self._model
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        from harmtrace.graders.features import embed_sorted
-
         return embed_sorted(self.model, texts)
 
     # -- features -----------------------------------------------------------------------
@@ -202,8 +200,6 @@ class RefusalDetector:
         return out
 
     def _split(self, texts: Sequence[str | None]) -> list[list[str]]:
-        from harmtrace.graders.relevance import split_sentences
-
         return [split_sentences(t or "") for t in texts]
 
     def _features(self, texts: Sequence[str | None]) -> tuple[list[list[str]], list[np.ndarray]]:

@@ -45,7 +45,7 @@ import pandas as pd
 
 from harmtrace.errors import HarmtraceError
 from harmtrace.graders.base import as_texts
-from harmtrace.graders.features import embed_sorted, load_wordllama
+from harmtrace.graders.features.word_embeddings import embed_sorted, load_wordllama
 from harmtrace.graders.function import speaks_against
 from harmtrace.graders.refusal import RefusalDetector, RefusalTags, agreement
 
@@ -71,7 +71,6 @@ REDIRECT_PATTERNS: dict[str, str] = {
 }
 """Phrasings that offer something in place of the refused request."""
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[\w'-]+")
 
 
@@ -82,14 +81,6 @@ def _compile(patterns: dict[str, str]) -> list[tuple[str, re.Pattern[str]]]:
 _CLOSER = _compile(CLOSER_PATTERNS)
 _REDIRECT = _compile(REDIRECT_PATTERNS)
 _SUPPORT = _compile({"support_resource": REDIRECT_PATTERNS["support_resource"]})
-
-
-def _normalise(text: str) -> str:
-    return text.replace("\u2019", "'").replace("\u2018", "'").replace("\u02bc", "'")
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_SPLIT.split(_normalise(text)) if s and s.strip()]
 
 
 def _matches(sentence: str, patterns: list[tuple[str, re.Pattern[str]]]) -> str | None:

@@ -34,7 +34,8 @@ import pandas as pd
 from sklearn.metrics import f1_score, roc_auc_score
 
 from harmtrace.graders.base import as_texts
-from harmtrace.graders.embedded import DEFAULT_EXTRACTOR, HARM_COLUMN, EmbeddedGrader
+from harmtrace.graders.embedded import HARM_COLUMN, EmbeddedGrader
+from harmtrace.graders.features import DEFAULT_EXTRACTOR
 from harmtrace.graders.labels import category_targets, harm_targets
 from harmtrace.taxonomy import CATEGORIES
 

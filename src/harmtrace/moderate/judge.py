@@ -4,8 +4,8 @@ Method: a policy acts on the moderation grader's scores (whole response and each
 sentence). Counting what it removed with those same scores makes some figures true by
 construction: a policy that blocks every response the grader rates Medium removes every
 escalation to Medium that the grader sees, whatever the responses say. The judge is a
-second embedded grader, trained inside the DAG on the same labels with another feature
-extractor; it grades each record's prompt (in its dialogue) and response before
+second model of the grader the workflow trains, fitted inside the DAG on the same labels
+with another feature extractor; it grades each record's prompt (in its dialogue) and response before
 moderation, and each final output that a policy changed (a block's safe message
 included). Escalations before and after moderation, and what counts as removed, are read
 off the judge's severities; the trigger's own count is kept beside them. Both models learn
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harmtrace.graders.registry import training_api
 from harmtrace.taxonomy import CATEGORIES
 
 JUDGE_COLUMNS = ("record_id", "dataset", "prompt", "context", "response")
@@ -42,22 +43,27 @@ def _severities(judgments: pd.DataFrame, side: str) -> np.ndarray:
 
 @dataclass
 class Judge:
-    """A trained embedded grader used only to count, never to trigger."""
+    """A trained model used only to count, never to trigger: its backend's training
+    interface (:class:`~harmtrace.graders.base.TrainingAPI`) loads and grades with it."""
 
-    model: Any  # EmbeddedGrader; imported lazily so moderation never needs it eagerly
+    model: Any
+    api: Any = None  # the backend's TrainingAPI (default: the default trained grader's)
     response_text: str = "conveyed"
     prompt_text: str = "dialogue"
     _before: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def load(cls, model_dir: str | Path, **reading: str) -> Judge:
-        from harmtrace.graders.embedded import EmbeddedGrader
+    def __post_init__(self) -> None:
+        if self.api is None:
+            self.api = training_api()
 
-        return cls(EmbeddedGrader.load(model_dir), **reading)
+    @classmethod
+    def load(cls, model_dir: str | Path, grader: str | None = None, **reading: str) -> Judge:
+        api = training_api(grader)
+        return cls(api.load_model(model_dir), api, **reading)
 
     @property
     def name(self) -> str:
-        return f"{self.model.name} ({self.model.extractor.name})"
+        return f"{self.model.name} ({self.extractor})"
 
     @property
     def version(self) -> str:
@@ -65,12 +71,10 @@ class Judge:
 
     @property
     def extractor(self) -> str:
-        return str(self.model.extractor.name)
+        return str(self.model.extractor_name)
 
     def _grade(self, frame: pd.DataFrame) -> pd.DataFrame:
-        from harmtrace.graders.embedded import grade_records
-
-        return grade_records(
+        return self.api.grade_records(
             self.model,
             frame.reindex(columns=list(JUDGE_COLUMNS)).reset_index(drop=True),
             response_text=self.response_text,  # type: ignore[arg-type]

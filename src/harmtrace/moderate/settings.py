@@ -18,9 +18,10 @@ from harmtrace.config import (
     stage_off_problems,
 )
 from harmtrace.errors import HarmtraceError
+from harmtrace.graders.registry import GRADERS
 from harmtrace.moderate.clock import parse_clock
 from harmtrace.moderate.policies import policy_config_problems
-from harmtrace.study import study_datasets
+from harmtrace.study import study_datasets, trained_grader
 
 NOTEBOOK = "06_moderation_policy"
 INJECTED = ("model_dir", "user_policies", "traces_dir", "trace_policies", "judge_dir")
@@ -28,8 +29,6 @@ INJECTED = ("model_dir", "user_policies", "traces_dir", "trace_policies", "judge
 truth): see :func:`notebook_injection`."""
 JUDGE_DIR = "results/models/moderation-judge"
 """The judge's model folder: its own, so that it can never be mistaken for the trigger's."""
-SCORERS = ("embedded",)
-"""Graders that can also score single sentences (the flow's :class:`Scorer`)."""
 
 
 @dataclass(frozen=True)
@@ -94,21 +93,15 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
         if problems:
             raise ConfigError("invalid moderation config:\n  " + "\n  ".join(problems))
         return ModerateSettings(
-            grader=block.get("grader", "embedded"),
+            grader=block.get("grader") or trained_grader(config) or "",
             policies=[],
             user_policies={},
             datasets=[],
             clock=str(block.get("clock", "now")),
             workers=int(block.get("workers", 1)),
         )
-    grader = block.get("grader", "embedded")
-    graders = config["grade"]["graders"]
-    if grader not in graders:
-        problems.append(f"moderate.grader: {grader!r} is not in grade.graders {graders}")
-    if grader not in SCORERS:
-        problems.append(
-            f"moderate.grader: {grader!r} cannot score single sentences; use one of {SCORERS}"
-        )
+    grader = block.get("grader") or trained_grader(config) or ""
+    problems += _scorer_problems(config, grader)
     policies = list(block.get("default") or [])
     user = {k: dict(v) for k, v in (block.get("policies") or {}).items()}
     problems += policy_config_problems(policies, user)
@@ -124,33 +117,11 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
     ]
     judge_extractor = _judge_extractor(config, block, problems)
 
-    entries = []
-    for name, spec in enabled_analyses(config).items():
-        if spec.get("notebook") != NOTEBOOK:
-            continue
-        entries.append(name)
-        where = f"analysis.{name}"
-        params = spec.get("parameters") or {}
-        named = (config["analysis"][name] or {}).get("grader")  # else it follows moderate
-        if named and named != grader:
-            problems.append(f"{where}.grader: must be moderate.grader ({grader!r})")
-        for key in INJECTED:
-            if key in params:
-                problems.append(
-                    f"{where}.parameters.{key}: set by the workflow from the moderate and "
-                    "grader blocks; remove it"
-                )
-        problems += policy_config_problems(
-            list(params.get("policies") or []),
-            user,
-            where=f"{where}.parameters.policies",
-            check_user=False,
-        )
-        for d in spec["datasets"]:
-            if d not in graded:
-                problems.append(f"{where}.datasets: {d!r} is not graded by {grader!r}")
-            elif d not in with_responses:
-                problems.append(f"{where}.datasets: {d!r} has no responses to moderate")
+    entries = [
+        name for name, spec in enabled_analyses(config).items() if spec["notebook"] == NOTEBOOK
+    ]
+    for name in entries:
+        problems += _entry_problems(config, name, grader, user, graded, with_responses)
     if problems:
         raise ConfigError("invalid moderation config:\n  " + "\n  ".join(problems))
     return ModerateSettings(
@@ -163,6 +134,63 @@ def check_moderate_config(config: Mapping[str, Any], datasets: list[str]) -> Mod
         notebook_entries=entries,
         judge_extractor=judge_extractor,
     )
+
+
+def _scorer_problems(config: Mapping[str, Any], grader: str) -> list[str]:
+    """The moderation grader runs, scores single sentences and is the trained one (the
+    flow scores sentences with its model)."""
+    problems = []
+    graders = config["grade"]["graders"]
+    if grader not in graders:
+        problems.append(f"moderate.grader: {grader!r} is not in grade.graders {graders}")
+    scorers = GRADERS.having("scores_sentences")
+    if grader not in scorers:
+        problems.append(
+            f"moderate.grader: {grader!r} cannot score single sentences; use one of {scorers}"
+        )
+    elif grader != trained_grader(config):
+        problems.append(
+            f"moderate.grader: {grader!r} is not the grader the workflow trains "
+            f"({trained_grader(config)!r}), whose model the flow scores sentences with"
+        )
+    return problems
+
+
+def _entry_problems(
+    config: Mapping[str, Any],
+    name: str,
+    grader: str,
+    user: dict[str, dict[str, Any]],
+    graded: list[str],
+    with_responses: list[str],
+) -> list[str]:
+    """One analysis entry of notebook 06: it follows moderate.grader, leaves the injected
+    parameters to the workflow, and names graded datasets with responses."""
+    problems = []
+    spec = enabled_analyses(config)[name]
+    where = f"analysis.{name}"
+    params = spec.get("parameters") or {}
+    named = (config["analysis"][name] or {}).get("grader")  # else it follows moderate
+    if named and named != grader:
+        problems.append(f"{where}.grader: must be moderate.grader ({grader!r})")
+    for key in INJECTED:
+        if key in params:
+            problems.append(
+                f"{where}.parameters.{key}: set by the workflow from the moderate and "
+                "grader blocks; remove it"
+            )
+    problems += policy_config_problems(
+        list(params.get("policies") or []),
+        user,
+        where=f"{where}.parameters.policies",
+        check_user=False,
+    )
+    for d in spec["datasets"]:
+        if d not in graded:
+            problems.append(f"{where}.datasets: {d!r} is not graded by {grader!r}")
+        elif d not in with_responses:
+            problems.append(f"{where}.datasets: {d!r} has no responses to moderate")
+    return problems
 
 
 def _judge_extractor(
@@ -181,23 +209,24 @@ def _judge_extractor(
     except ValueError as exc:
         problems.append(f"moderate.judge.extractor: {exc}")
         return None
-    embedded = (config.get("grader") or {}).get("embedded") or {}
-    trigger = embedded.get("extractor")
-    others = [trigger or "", *((embedded.get("compare") or {}).get("extractors") or [])]
+    trained = trained_grader(config)
+    spec = (config.get("grader") or {}).get(trained or "") or {}
+    trigger = spec.get("extractor")
+    others = [trigger or "", *((spec.get("compare") or {}).get("extractors") or [])]
     try:
-        embedded_parts = {p for name in others if name for p in embedding_parts(name)}
+        cached_parts = {p for name in others if name for p in embedding_parts(name)}
     except ValueError:  # an unknown trigger or compared extractor: reported by the grader checks
-        embedded_parts = set(parts)
-    if set(parts) - embedded_parts:
+        cached_parts = set(parts)
+    if set(parts) - cached_parts:
         problems.append(
             f"moderate.judge.extractor: no rule embeds the training texts for "
-            f"{sorted(set(parts) - embedded_parts)}; use tfidf, or parts of "
-            "grader.embedded.extractor or grader.embedded.compare.extractors"
+            f"{sorted(set(parts) - cached_parts)}; use tfidf, or parts of "
+            f"grader.{trained}.extractor or grader.{trained}.compare.extractors"
         )
     if name == trigger:
         problems.append(
             f"moderate.judge.extractor: {name!r} is the trigger's own extractor "
-            "(grader.embedded.extractor); the judge must read the texts another way"
+            f"(grader.{trained}.extractor); the judge must read the texts another way"
         )
     return name
 
@@ -206,7 +235,7 @@ def notebook_injection(
     settings: ModerateSettings, notebook_policies: list[str], model_dir: str, traces_dir: str
 ) -> tuple[dict[str, Any], list[str]]:
     """Parameters and extra inputs of a notebook-06 analysis entry, derived from the
-    ``moderate`` block and the embedded grader's model folder.
+    ``moderate`` block and the trained grader's model folder.
 
     The notebook checks the traces of every simulated policy that the workflow also
     traces (``trace_policies``), so those trace files are inputs of the notebook job.
@@ -224,3 +253,26 @@ def notebook_injection(
         inputs.append(f"{settings.judge_dir}/model.pkl")
     inputs += [f"{traces_dir}/{p}/{{dataset}}.jsonl" for p in trace_policies]
     return params, inputs
+
+
+def with_moderation(
+    analyses: Mapping[str, dict[str, Any]],
+    settings: ModerateSettings,
+    model_dir: str,
+    traces_dir: str,
+    backend_module: str,
+) -> dict[str, dict[str, Any]]:
+    """The resolved analysis entries with each notebook-06 entry completed from the
+    ``moderate`` block: its grader, the injected parameters and inputs, and the backend
+    module its code hash covers. A new mapping; nothing the config holds is changed."""
+    out = {name: dict(spec) for name, spec in analyses.items()}
+    for name in settings.notebook_entries:
+        spec = out[name]
+        params, inputs = notebook_injection(
+            settings, list(spec["parameters"]["policies"]), model_dir, traces_dir
+        )
+        spec["grader"] = settings.grader
+        spec["backend_modules"] = [backend_module]
+        spec["parameters"] = {**spec["parameters"], **params}
+        spec["inputs"] = [*(spec.get("inputs") or []), *inputs]
+    return out

@@ -103,6 +103,63 @@ def _box(ann: Annotation, renderer) -> Bbox:
     return Text.get_window_extent(ann, renderer)
 
 
+def _set_offset(ann: Annotation, dx: int, dy: int, r: float) -> None:
+    """Move ``ann`` ``r`` points in direction ``(dx, dy)``, its box on the far side."""
+    ann.xyann = (dx * r, dy * r)
+    ann.set_ha(_HA[_side(dx)])
+    ann.set_va(_VA[_side(dy)])
+
+
+def _best_offset(
+    probe: Annotation,
+    renderer,
+    own: np.ndarray,
+    others: np.ndarray,
+    placed: list[Bbox],
+    inside: Bbox,
+    distances: Sequence[float],
+    pad: float,
+    px: float,
+) -> tuple[int, int, float]:
+    """The first free ``(dx, dy, distance)`` for ``probe``, nearest ring first, else the
+    least bad one (weights as in :func:`place_point_labels`)."""
+    best: tuple[int, int, int, float] | None = None  # (clash, dx, dy, distance)
+    for r in distances:
+        for dx, dy in _DIRECTIONS:
+            _set_offset(probe, dx, dy, r)
+            box = _box(probe, renderer).padded(pad * px)
+            clash = 1000 * (not inside.contains(box.x0, box.y0))
+            clash += 1000 * (not inside.contains(box.x1, box.y1))
+            clash += 100 * sum(box.overlaps(p) for p in placed)
+            clash += 5 * _hits(box, others)  # worse than a leader crossing a line
+            if r > distances[0]:
+                clash += _leader_clash(own, box, others, placed, px)
+            if best is None or clash < best[0]:
+                best = (clash, dx, dy, r)
+            if clash == 0:
+                break
+        if best is not None and best[0] == 0:
+            break
+    assert best is not None
+    _, dx, dy, r = best
+    return dx, dy, r
+
+
+def _leader_props(own: np.ndarray, box: Bbox, px: float) -> dict:
+    """A thin leader that leaves the label at the point of its box nearest to the
+    labelled point (matplotlib's default, the middle of the box, crosses long labels)."""
+    near = _leader(own, box, px)[-1]
+    relpos = ((near[0] - box.x0) / box.width, (near[1] - box.y0) / box.height)
+    return {
+        "arrowstyle": "-",
+        "lw": 0.4,
+        "color": "0.45",
+        "shrinkA": 0,
+        "shrinkB": 2,
+        "relpos": relpos,
+    }
+
+
 def place_point_labels(
     ax: Axes,
     labels: Sequence[tuple[str, tuple[float, float]]],
@@ -139,44 +196,11 @@ def place_point_labels(
         # the label's own point never counts against it
         others = obstacles[~np.all(np.isclose(obstacles, own, rtol=0, atol=0.5), axis=1)]
         probe = ax.annotate(text, xy, xytext=(0, 0), textcoords="offset points", fontsize=fontsize)
-        best: tuple[int, int, int, float] | None = None  # (clash, dx, dy, distance)
-        for r in distances:
-            for dx, dy in _DIRECTIONS:
-                probe.xyann = (dx * r, dy * r)
-                probe.set_ha(_HA[_side(dx)])
-                probe.set_va(_VA[_side(dy)])
-                box = _box(probe, renderer).padded(pad * px)
-                clash = 1000 * (not inside.contains(box.x0, box.y0))
-                clash += 1000 * (not inside.contains(box.x1, box.y1))
-                clash += 100 * sum(box.overlaps(p) for p in placed)
-                clash += 5 * _hits(box, others)  # worse than a leader crossing a line
-                if r > distances[0]:
-                    clash += _leader_clash(own, box, others, placed, px)
-                if best is None or clash < best[0]:
-                    best = (clash, dx, dy, r)
-                if clash == 0:
-                    break
-            if best is not None and best[0] == 0:
-                break
-        assert best is not None
-        _, dx, dy, r = best
-        probe.xyann = (dx * r, dy * r)
-        probe.set_ha(_HA[_side(dx)])
-        probe.set_va(_VA[_side(dy)])
+        dx, dy, r = _best_offset(probe, renderer, own, others, placed, inside, distances, pad, px)
+        _set_offset(probe, dx, dy, r)
         box = _box(probe, renderer)
         probe.remove()
-        # the leader leaves the label at the point of its box nearest to the labelled
-        # point (matplotlib's default, the middle of the box, crosses long labels)
-        near = _leader(own, box, px)[-1]
-        relpos = ((near[0] - box.x0) / box.width, (near[1] - box.y0) / box.height)
-        leader = {
-            "arrowstyle": "-",
-            "lw": 0.4,
-            "color": "0.45",
-            "shrinkA": 0,
-            "shrinkB": 2,
-            "relpos": relpos,
-        }
+        leader = _leader_props(own, box, px)
         ann = ax.annotate(
             text,
             xy,

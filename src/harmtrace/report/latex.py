@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -68,6 +68,30 @@ def wrap(text: str, width: int, align: str = "l", top: bool = True) -> str:
     return stack(*lines, align=align, top=top)
 
 
+def _check_layout_columns(frame: pd.DataFrame, *named: str) -> None:
+    """Layout options name columns; a misspelt one would silently do nothing."""
+    unknown = [c for c in named if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"column(s) {unknown} are not in the table {list(frame.columns)}")
+
+
+def _body_rows(
+    frame: pd.DataFrame, shown: list, group_by: str | None, cell: Callable[[object, object], str]
+) -> list[str]:
+    """The table's rows; with ``group_by``, a spanning label row opens each group."""
+    rows = []
+    group: object = None
+    for i, record in enumerate(frame.to_dict("records")):
+        if group_by is not None and (i == 0 or record[group_by] != group):
+            group = record[group_by]
+            if i:
+                rows.append(r"\addlinespace")
+            label = cell(group_by, group)
+            rows.append(rf"\multicolumn{{{len(shown)}}}{{@{{}}l}}{{\emph{{{label}}}}} \\")
+        rows.append(" & ".join(cell(c, record[c]) for c in shown) + r" \\")
+    return rows
+
+
 def to_booktabs(
     df: pd.DataFrame,
     *,
@@ -99,20 +123,8 @@ def to_booktabs(
         raise ValueError("cannot write a table without columns")
     headers = dict(headers or {})
     wraps = dict(wrap_columns or {})
-    unknown = [
-        c
-        for c in (
-            *raw_columns,
-            *raw_header,
-            *headers,
-            *ci_columns,
-            *wraps,
-            *([group_by] if group_by else []),
-        )
-        if c not in frame.columns
-    ]
-    if unknown:
-        raise ValueError(f"column(s) {unknown} are not in the table {list(frame.columns)}")
+    grouped = [group_by] if group_by else []
+    _check_layout_columns(frame, *raw_columns, *raw_header, *headers, *ci_columns, *wraps, *grouped)
     shown = [c for c in frame.columns if c != group_by]
     align = align or ("l" + "r" * (len(shown) - 1))
 
@@ -131,16 +143,7 @@ def to_booktabs(
         return wrap(text, wraps[col]) if col in wraps else text
 
     header = " & ".join(head(c) for c in shown) + r" \\"
-    rows = []
-    group: object = None
-    for i, record in enumerate(frame.to_dict("records")):
-        if group_by is not None and (i == 0 or record[group_by] != group):
-            group = record[group_by]
-            if i:
-                rows.append(r"\addlinespace")
-            label = cell(group_by, group)
-            rows.append(rf"\multicolumn{{{len(shown)}}}{{@{{}}l}}{{\emph{{{label}}}}} \\")
-        rows.append(" & ".join(cell(c, record[c]) for c in shown) + r" \\")
+    rows = _body_rows(frame, shown, group_by, cell)
     return "\n".join(
         [
             *([rf"\setlength{{\tabcolsep}}{{{tabcolsep}}}"] if tabcolsep else []),

@@ -136,61 +136,23 @@ class ClusteredLogit:
     factor_p: float = np.nan
 
 
-def clustered_logit(
-    frame: pd.DataFrame,
-    outcome: str,
-    factor: str,
-    covariates: Sequence[str] = (),
-    cluster: str = "record_id",
-    levels: Sequence[str] | None = None,
-    alpha: float = 0.05,
-) -> ClusteredLogit:
-    """Logistic regression of ``outcome`` (0/1) on ``factor`` and ``covariates``.
-
-    ``levels`` orders the factor; the first present level is the reference. Standard
-    errors are clustered by ``cluster``. Contrasts compare every pair of levels (a
-    before b in ``levels`` order) as ``exp(beta_a - beta_b)``, the adjusted odds ratio
-    of the outcome in a vs b, with Holm adjustment over the pairs.
-    """
-    lv = _check_inputs(frame, [outcome, factor, cluster, *covariates], factor, levels)
-    d = frame.dropna(subset=[outcome, factor, cluster, *covariates])
-    n_obs, n_clusters = len(d), int(d[cluster].nunique())
-    n_events = int(d[outcome].astype(float).sum()) if n_obs else 0
-    empty = ClusteredLogit(
-        False,
-        "",
-        n_obs,
-        n_clusters,
-        n_events,
-        lv,
-        pd.DataFrame(columns=_COEF_COLUMNS),
-        pd.DataFrame(columns=_CONTRAST_COLUMNS),
-    )
-    note = ""
+def _refusal(
+    d: pd.DataFrame, outcome: str, factor: str, lv: list[str], n_clusters: int, n_events: int
+) -> str:
+    """Why the data cannot support a clustered logit ("" when they can)."""
     if n_clusters < MIN_CLUSTERS:
-        note = f"too few records ({n_clusters} < {MIN_CLUSTERS})"
-    elif len(lv) < 2:
-        note = f"only one {factor} level present"
-    elif n_events in (0, n_obs):
-        note = "the outcome does not vary"
-    else:
-        note = _separation(d, outcome, factor, lv)
-    if note:
-        return ClusteredLogit(**{**empty.__dict__, "note": note})
-    x = sm.add_constant(_design(d, factor, lv, covariates), has_constant="add")
-    y = d[outcome].astype(float).to_numpy()
-    groups = pd.factorize(d[cluster])[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = sm.GLM(y, x, family=sm.families.Binomial()).fit(
-            cov_type="cluster", cov_kwds={"groups": groups}
-        )
-    if not res.converged:
-        return ClusteredLogit(**{**empty.__dict__, "note": "did not converge (separation?)"})
-    coef = _coef_frame(x.columns, res.params, res.bse, alpha)
-    cov = np.asarray(res.cov_params())
-    names = list(x.columns)
-    beta = np.asarray(res.params)
+        return f"too few records ({n_clusters} < {MIN_CLUSTERS})"
+    if len(lv) < 2:
+        return f"only one {factor} level present"
+    if n_events in (0, len(d)):
+        return "the outcome does not vary"
+    return _separation(d, outcome, factor, lv)
+
+
+def _contrasts(
+    lv: list[str], factor: str, names: list[str], beta: np.ndarray, cov: np.ndarray, alpha: float
+) -> pd.DataFrame:
+    """Every pair of levels (a before b) as ``exp(beta_a - beta_b)``, Holm over the pairs."""
 
     def vec(level: str) -> np.ndarray:
         v = np.zeros(len(names))
@@ -212,22 +174,55 @@ def clustered_logit(
     con["odds_ratio"] = np.exp(con["log_or"])
     con["or_lo"] = np.exp(con["log_or"] - crit * con["se"])
     con["or_hi"] = np.exp(con["log_or"] + crit * con["se"])
+    return con[_CONTRAST_COLUMNS]
+
+
+def clustered_logit(
+    frame: pd.DataFrame,
+    outcome: str,
+    factor: str,
+    covariates: Sequence[str] = (),
+    cluster: str = "record_id",
+    levels: Sequence[str] | None = None,
+    alpha: float = 0.05,
+) -> ClusteredLogit:
+    """Logistic regression of ``outcome`` (0/1) on ``factor`` and ``covariates``.
+
+    ``levels`` orders the factor; the first present level is the reference. Standard
+    errors are clustered by ``cluster``. Contrasts compare every pair of levels (a
+    before b in ``levels`` order) as ``exp(beta_a - beta_b)``, the adjusted odds ratio
+    of the outcome in a vs b, with Holm adjustment over the pairs.
+    """
+    lv = _check_inputs(frame, [outcome, factor, cluster, *covariates], factor, levels)
+    d = frame.dropna(subset=[outcome, factor, cluster, *covariates])
+    n_obs, n_clusters = len(d), int(d[cluster].nunique())
+    n_events = int(d[outcome].astype(float).sum()) if n_obs else 0
+    counts = (n_obs, n_clusters, n_events, lv)
+    empty_frames = (pd.DataFrame(columns=_COEF_COLUMNS), pd.DataFrame(columns=_CONTRAST_COLUMNS))
+    note = _refusal(d, outcome, factor, lv, n_clusters, n_events)
+    if note:
+        return ClusteredLogit(False, note, *counts, *empty_frames)
+    x = sm.add_constant(_design(d, factor, lv, covariates), has_constant="add")
+    y = d[outcome].astype(float).to_numpy()
+    groups = pd.factorize(d[cluster])[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sm.GLM(y, x, family=sm.families.Binomial()).fit(
+            cov_type="cluster", cov_kwds={"groups": groups}
+        )
+    if not res.converged:
+        return ClusteredLogit(False, "did not converge (separation?)", *counts, *empty_frames)
+    coef = _coef_frame(x.columns, res.params, res.bse, alpha)
+    cov = np.asarray(res.cov_params())
+    names = list(x.columns)
+    beta = np.asarray(res.params)
+    con = _contrasts(lv, factor, names, beta, cov, alpha)
+    # cluster-robust Wald test of the whole factor: all its dummies zero
     idx = [names.index(f"{factor}[{level}]") for level in lv[1:]]
     b_f = beta[idx]
     wald = float(b_f @ np.linalg.solve(cov[np.ix_(idx, idx)], b_f))
-    return ClusteredLogit(
-        True,
-        "",
-        n_obs,
-        n_clusters,
-        n_events,
-        lv,
-        coef,
-        con[_CONTRAST_COLUMNS],
-        wald,
-        len(idx),
-        float(stats.chi2.sf(wald, len(idx))),
-    )
+    factor_p = float(stats.chi2.sf(wald, len(idx)))
+    return ClusteredLogit(True, "", *counts, coef, con, wald, len(idx), factor_p)
 
 
 # --------------------------------------------------------------------------- ordinal

@@ -1,80 +1,53 @@
-"""Targets (models under study) by name: name -> spec -> implementation.
+"""Targets (models under study) by backend: the target kind of :mod:`harmtrace.plugins`.
 
-The pattern of the grader and tree-generator registries: a built-in backend lives in its
-own module and registers itself with :func:`register_target` when imported, and
-:func:`target_class` imports it lazily, so the ``openai`` target never imports torch and
-the ``transformers`` target never imports an HTTP client.
+A built-in backend lives in its own module and registers itself with
+:func:`register_target` when imported; it is imported lazily, so the OpenAI-compatible
+target never imports torch and the in-process one never imports an HTTP client. Other
+packages add backends through the ``harmtrace.targets`` entry-point group. Unlike graders,
+a target's config block is named for the condition (``targets.<name>``) and its
+``backend`` key picks the implementation.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from typing import Any, TypeVar
-
-from pydantic import ValidationError
+from typing import Any
 
 from harmtrace.errors import HarmtraceError
+from harmtrace.plugins import Registry
 from harmtrace.targets.base import Target, TargetSpec
-
-BUILTIN: dict[str, str] = {
-    "transformers": "harmtrace.targets.transformers",
-    "openai": "harmtrace.targets.openai",
-}
-"""Backend name -> module that registers it."""
-
-TARGETS: dict[str, type[Target]] = {}
-
-T = TypeVar("T", bound=type[Target])
 
 
 class TargetConfigError(HarmtraceError):
     """A target's backend is unknown or its config block does not fit the backend's spec."""
 
 
-def register_target(cls: T) -> T:
-    if cls.name in TARGETS and TARGETS[cls.name] is not cls:
-        raise TargetConfigError(f"target backend {cls.name!r} is registered twice")
-    TARGETS[cls.name] = cls
-    return cls
+TARGETS: Registry[type[Target]] = Registry(
+    kind="target backend",
+    where="targets.{name}",
+    group="harmtrace.targets",
+    builtin={
+        "transformers": "harmtrace.targets.transformers",
+        "openai": "harmtrace.targets.openai",
+    },
+    error=TargetConfigError,
+    missing_hint="; install harmtrace with the `model` extra",
+)
+BUILTIN = TARGETS.builtin
+"""Backend name -> module that registers it."""
 
-
-def backend_names() -> list[str]:
-    return sorted(set(BUILTIN) | set(TARGETS))
-
-
-def target_class(backend: str) -> type[Target]:
-    if backend not in TARGETS and backend in BUILTIN:
-        try:
-            importlib.import_module(BUILTIN[backend])
-        except ModuleNotFoundError as exc:
-            raise TargetConfigError(
-                f"target backend {backend!r} needs a module that is not installed "
-                f"({exc.name}); install harmtrace with the `model` extra"
-            ) from exc
-    if backend not in TARGETS:
-        raise TargetConfigError(
-            f"unknown target backend {backend!r}; registered: {', '.join(backend_names())}"
-        )
-    return TARGETS[backend]
+register_target = TARGETS.register
+backend_names = TARGETS.names
+target_class = TARGETS.get
 
 
 def make_target_spec(name: str, block: Mapping[str, Any], **overrides: Any) -> TargetSpec:
     """Validate ``targets.<name>`` (its ``backend`` key picks the spec; None overrides kept)."""
-    values = {k: v for k, v in block.items() if k != "backend"}
-    values.update({k: v for k, v in overrides.items() if v is not None})
     backend = block.get("backend")
     if not backend:
         raise TargetConfigError(f"targets.{name}: missing `backend` ({', '.join(backend_names())})")
-    cls = target_class(str(backend))
-    try:
-        return cls.Spec.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"targets.{name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise TargetConfigError(f"invalid config for target {name!r}: {problems}") from exc
+    values = {k: v for k, v in block.items() if k != "backend"}
+    return TARGETS.validate(str(backend), name, values, **overrides)
 
 
 def make_target(name: str, block: Mapping[str, Any], **overrides: Any) -> Target:

@@ -52,7 +52,7 @@ class TreeGenerator(abc.ABC):
     backend_version: ClassVar[str] = "0"
     proxy: ClassVar[bool] = False
     """True when trees are built without an LLM; outputs and the paper say so."""
-    uses_embedded_grader: ClassVar[bool] = False
+    uses_trained_grader: ClassVar[bool] = False
     """True when generation reads the trained embedded grader (the DAG then waits for it)."""
 
     def __init__(self, spec: GeneratorSpec) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harmtrace.config import ConfigError, enabled_analyses, stage_off_problems
+from harmtrace.study import trained_grader
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,12 @@ def check_trees_config(config: Mapping[str, Any], datasets: Sequence[str]) -> Tr
     for name in generators:
         if (
             name in generator_names()
-            and generator_class(name).uses_embedded_grader
-            and not (config.get("grader") or {}).get("embedded")
+            and generator_class(name).uses_trained_grader
+            and trained_grader(config) is None
         ):
             problems.append(
-                f"trees.generators: {name!r} builds on the embedded grader; configure "
-                "grader.embedded"
+                f"trees.generators: {name!r} builds on the grader the workflow trains, and "
+                "the config names none; add its block under grader:"
             )
     tree_datasets = tuple(block.get("datasets") or ())
     for name in tree_datasets:

@@ -23,16 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.metrics import log_loss, roc_auc_score
 
 from harmtrace.errors import HarmtraceError
-from harmtrace.trees.aggregate import (
+from harmtrace.trees.aggregate import Weights, design_from_trees, explain, format_effect
+from harmtrace.trees.fitting import Fit, fit_weights
+from harmtrace.trees.resampling import (
     CrossFit,
-    Fit,
-    Weights,
     bootstrap_weights,
     cross_fit,
-    design_from_trees,
-    explain,
-    fit_weights,
-    format_effect,
     leave_one_source_out,
     stratified_folds,
 )

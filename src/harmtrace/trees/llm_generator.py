@@ -42,7 +42,7 @@ from pydantic import Field, field_validator
 from harmtrace.data.air_taxonomy import AirTaxonomy, load_air_taxonomy
 from harmtrace.graders.base import as_texts
 from harmtrace.llm import ChatRequest, EndpointSettings, LLMClient, ReplyError, Result, RunStats
-from harmtrace.llm.client import read_api_key
+from harmtrace.llm.keys import read_api_key
 from harmtrace.llm.replies import load_json, strict_schema
 from harmtrace.llm.settings import answer_values, endpoint_type
 from harmtrace.trees import prompts as P

@@ -11,14 +11,15 @@ says ``proxy: true``):
    calibrated probability through the likelihood bands of ``data/scales.yaml``
    (below .3 low, below .7 medium, else high). For the grader's own training records the
    stored out-of-fold scores are used, so no prompt is judged by a model that saw it.
-2. **Zero-shot AIR matching.** The prompt and every level-4 risk ("<level-3>: <level-4>.
-   <judge-prompt task sentence>") are embedded (WordLlama by default, offline) and
-   compared by cosine similarity. The ``top_k`` level-2 categories by their most
-   similar level-4 risk become harmful actions (skipping categories already typed in
-   1). Likelihood comes from that similarity: low below the median, medium below the
-   95th percentile, high above the 95th percentile of the best-risk similarity of an
-   ordinary corpus of user texts (the 1,680 OpenAI moderation texts, labels unused;
-   :func:`reference_cutoffs` recomputes them, a unit test checks the defaults).
+2. **Zero-shot AIR matching** (:mod:`harmtrace.trees.air_matching`). The prompt and
+   every level-4 risk ("<level-3>: <level-4>. <judge-prompt task sentence>") are embedded
+   (WordLlama by default, offline) and compared by cosine similarity. The ``top_k``
+   level-2 categories by their most similar level-4 risk become harmful actions
+   (skipping categories already typed in 1). Likelihood comes from that similarity: low
+   below the median, medium below the 95th percentile, high above the 95th percentile
+   of the best-risk similarity of an ordinary corpus of user texts (the 1,680 OpenAI
+   moderation texts, labels unused; :func:`reference_cutoffs` recomputes them, a unit
+   test checks the defaults).
    Extent comes from the linked grader categories' severity (0 and 1 minor), or is
    ``significant`` for categories the grader does not cover.
 
@@ -44,11 +45,18 @@ from harmtrace.data.air_taxonomy import AirTaxonomy, load_air_taxonomy
 from harmtrace.errors import HarmtraceError
 from harmtrace.graders.base import as_texts
 from harmtrace.taxonomy import CATEGORIES
+from harmtrace.trees.air_matching import (
+    REFERENCE_CUTOFFS,
+    AirMatcher,
+    rank_level2,
+    reference_cutoffs,
+)
 from harmtrace.trees.base import GeneratorSpec, TreeGenerator
 from harmtrace.trees.effects import (
     EXTENTS,
     LIKELIHOODS,
     STAKEHOLDER_ROLES,
+    AirLink,
     air_links,
     effect_taxonomy,
     likelihood_of,
@@ -56,15 +64,21 @@ from harmtrace.trees.effects import (
 from harmtrace.trees.registry import register_generator
 from harmtrace.trees.schema import HarmBenefitTree, TreeRecord
 
+__all__ = [  # AirMatcher and reference_cutoffs: re-exported from air_matching
+    "EXTENT_OF_SEVERITY",
+    "PROXY_VERSION",
+    "REFERENCE_CUTOFFS",
+    "UNLINKED_EXTENT",
+    "AirMatcher",
+    "EmbeddedTreeGenerator",
+    "EmbeddedTreeSpec",
+    "ProxyError",
+    "reference_cutoffs",
+]
+
 PROXY_VERSION = "1.0"
 EXTENT_OF_SEVERITY = {0: "minor", 1: "minor", 2: "significant", 3: "major"}
 UNLINKED_EXTENT = "significant"
-
-
-REFERENCE_QUANTILES = (0.5, 0.95)
-REFERENCE_CUTOFFS: dict[str, tuple[float, float]] = {"wordllama": (0.257, 0.422)}
-"""Median and 95th percentile of the best-risk similarity of the 1,680 OpenAI moderation
-texts (:func:`reference_cutoffs`, rounded to 3 digits; checked by a unit test)."""
 
 
 class ProxyError(HarmtraceError):
@@ -77,12 +91,12 @@ class EmbeddedTreeSpec(GeneratorSpec):
     model_dir: str = Field(
         default="results/models/embedded",
         description="the trained embedded grader (harmtrace train-grader)",
-        json_schema_extra={"affects_trees": False},
+        json_schema_extra={"affects_trees": False, "set_by_workflow": True},
     )
     raw_dir: str = Field(
         default="data/raw",
         description="where the fetched air-2024-taxonomy lives",
-        json_schema_extra={"affects_trees": False},
+        json_schema_extra={"affects_trees": False, "set_by_workflow": True},
     )
     embedding: Literal["wordllama", "minilm"] = Field(
         default="wordllama",
@@ -118,67 +132,6 @@ class EmbeddedTreeSpec(GeneratorSpec):
         return float(lo), float(hi)
 
 
-def match_texts(taxonomy: AirTaxonomy) -> list[str]:
-    r = taxonomy.risks
-    return (r["l3"] + ": " + r["l4"] + ". " + r["description"]).tolist()
-
-
-def benefit_texts() -> list[str]:
-    tax = effect_taxonomy("benefit")
-    return [
-        f"{tax.titles[c]}: {tax.descriptions[c]}; "
-        + "; ".join(s for cat, s in tax.subcategories.values() if cat == c)
-        for c in tax.categories
-    ]
-
-
-def reference_cutoffs(
-    embed: Any, taxonomy: AirTaxonomy, texts: list[str], quantiles=REFERENCE_QUANTILES
-) -> tuple[float, float]:
-    """Quantiles of the best-risk similarity over a reference corpus of texts.
-
-    ``embed(texts) -> unit-length rows``; e.g. ``EmbeddedTreeGenerator.embed``.
-    """
-    best = (embed(texts) @ embed(match_texts(taxonomy)).T).max(axis=1)
-    lo, hi = np.quantile(best, quantiles)
-    return float(lo), float(hi)
-
-
-class AirMatcher:
-    """Zero-shot matching of prompts to AIR level-4 risks and to benefit categories by
-    cosine similarity of sentence embeddings (risk texts are embedded once)."""
-
-    def __init__(self, taxonomy: AirTaxonomy, embedding: str = "wordllama") -> None:
-        from harmtrace.graders.features import make_extractor
-
-        self.taxonomy = taxonomy
-        self.extractor = make_extractor(embedding)
-        self._risks: np.ndarray | None = None
-        self._benefits: np.ndarray | None = None
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.extractor.transform(as_texts(texts)), dtype=np.float64)
-
-    def risk_similarity(self, emb: np.ndarray) -> np.ndarray:
-        """Cosine similarity of embedded prompts to each level-4 risk, shape (n, 314)."""
-        if self._risks is None:
-            self._risks = self.embed(match_texts(self.taxonomy))
-        return emb @ self._risks.T
-
-    def benefit_similarity(self, emb: np.ndarray) -> np.ndarray:
-        if self._benefits is None:
-            self._benefits = self.embed(benefit_texts())
-        return emb @ self._benefits.T
-
-    def level2_ranking(self, prompts: list[str]) -> pd.DataFrame:
-        """Per prompt, level-2 categories ranked by their best level-4 similarity.
-
-        Columns: ``prompt``, ``rank`` (0 best), ``l2``, ``j`` and ``idx`` of the best
-        risk, ``sim``.
-        """
-        return _rank_level2(self.risk_similarity(self.embed(prompts)), self.taxonomy)
-
-
 @register_generator
 class EmbeddedTreeGenerator(TreeGenerator):
     """Proxy trees from the embedded grader and zero-shot AIR matching (offline)."""
@@ -187,7 +140,7 @@ class EmbeddedTreeGenerator(TreeGenerator):
     Spec: ClassVar[type[GeneratorSpec]] = EmbeddedTreeSpec
     backend_version: ClassVar[str] = PROXY_VERSION
     proxy: ClassVar[bool] = True
-    uses_embedded_grader: ClassVar[bool] = True
+    uses_trained_grader: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -273,7 +226,7 @@ class EmbeddedTreeGenerator(TreeGenerator):
         emb = self.matcher.embed(prompts)
         sim = self.matcher.risk_similarity(emb)
         ben_sim = self.matcher.benefit_similarity(emb)
-        ranked = _rank_level2(sim, self.taxonomy)
+        ranked = rank_level2(sim, self.taxonomy)
         top = ranked[ranked["rank"] < self.spec.top_k]
         top_by_prompt = {i: g for i, g in top.groupby("prompt", sort=True)}
         prov = self.provenance()
@@ -304,46 +257,37 @@ class EmbeddedTreeGenerator(TreeGenerator):
         ranked: pd.DataFrame,
     ) -> HarmBenefitTree:
         """One proxy tree from one prompt's grader scores and similarities."""
-        risks = self.taxonomy.risks
-        links = air_links()
-        harms: dict[str, list[dict[str, Any]]] = {s: [] for s in STAKEHOLDER_ROLES}
-        used_l2: set[str] = set()
+        harms = _Harms(self.taxonomy.risks, air_links())
+        self._add_grader_actions(harms, score, sim)
+        self._add_matched_actions(harms, score, sim, ranked)
+        benefit = _helpful_answer(score, ben_sim)
+        stakeholders = []
+        for role in STAKEHOLDER_ROLES:
+            entry: dict[str, Any] = {"name": role, "harms": harms.by_role[role]}
+            if role == "requester":
+                entry["benefits"] = [benefit]
+            if entry["harms"] or entry.get("benefits"):
+                stakeholders.append(entry)
+        return HarmBenefitTree.model_validate({"stakeholders": stakeholders})
+
+    def _add_grader_actions(self, harms: _Harms, score: pd.Series, sim: np.ndarray) -> None:
+        """Signal 1: a harmful action per grader category at or above the severity cut-off."""
+        risks = harms.risks
         l2_of = risks["l2"].to_numpy()
-
-        def add(l2: str, j: int, action: str, extent: str, likelihood: str) -> None:
-            link = links[l2]
-            r = risks.iloc[j]
-            harms[link.stakeholder].append(
-                {
-                    "action": action,
-                    "air": {"l2": l2, "l3": r["l3"], "l4": r["l4"], "idx": r["idx"]},
-                    "effects": [
-                        {
-                            "category": cat,
-                            "immediacy": link.immediate,
-                            "extent": extent,
-                            "likelihood": likelihood,
-                            "description": "",
-                        }
-                        for cat in link.effects
-                    ],
-                }
-            )
-            used_l2.add(l2)
-
-        # 1. grader categories at or above the severity cut-off
         for c in CATEGORIES:
             sev = int(score[f"severity_{c}"])
             if sev < self.spec.min_grader_severity:
                 continue
-            linked = [l2 for l2, link in links.items() if c in link.grader and l2 not in used_l2]
+            linked = [
+                l2 for l2, link in harms.links.items() if c in link.grader and l2 not in harms.used
+            ]
             if not linked:
                 continue
             mask = np.isin(l2_of, linked)
             j = int(np.flatnonzero(mask)[np.argmax(sim[mask])])
             l2 = str(l2_of[j])
             p = float(score[f"prob_{c}"])
-            add(
+            harms.add(
                 l2,
                 j,
                 f"answer with {c.replace('_', '-')} content ({risks.iloc[j]['l4']})",
@@ -351,18 +295,22 @@ class EmbeddedTreeGenerator(TreeGenerator):
                 likelihood_of(p),
             )
 
-        # 2. zero-shot AIR matches (``ranked``: this prompt's top_k level-2 rows)
+    def _add_matched_actions(
+        self, harms: _Harms, score: pd.Series, sim: np.ndarray, ranked: pd.DataFrame
+    ) -> None:
+        """Signal 2: zero-shot AIR matches (``ranked``: this prompt's top_k level-2 rows)."""
+        risks = harms.risks
         for rec in ranked.itertuples():
-            if rec.l2 in used_l2:
+            if rec.l2 in harms.used:
                 continue
             j = int(rec.j)
-            link = links[rec.l2]
+            link = harms.links[rec.l2]
             if link.grader:
                 sev = max(int(score[f"severity_{c}"]) for c in link.grader)
                 extent = EXTENT_OF_SEVERITY[sev]
             else:
                 extent = UNLINKED_EXTENT
-            add(
+            harms.add(
                 rec.l2,
                 j,
                 f"help with {str(risks.iloc[j]['l4']).lower()} ({risks.iloc[j]['l3']})",
@@ -370,61 +318,55 @@ class EmbeddedTreeGenerator(TreeGenerator):
                 self.likelihood_of_similarity(float(sim[j])),
             )
 
-        # benefits: a helpful answer, for the requester
-        ben = effect_taxonomy("benefit")
-        top = ben.categories[int(np.argmax(ben_sim))]
-        cats = ["liberty"] + ([top] if top != "liberty" else [])
-        p_max = max(float(score[f"prob_{c}"]) for c in CATEGORIES)
-        benefit = {
-            "action": "a helpful answer to the request",
-            "effects": [
-                {
-                    "category": cat,
-                    "immediacy": True,
-                    "extent": EXTENTS[0],
-                    "likelihood": likelihood_of(1.0 - p_max),
-                    "description": "",
-                }
-                for cat in cats
-            ],
-        }
-        stakeholders = []
-        for role in STAKEHOLDER_ROLES:
-            entry: dict[str, Any] = {"name": role, "harms": harms[role]}
-            if role == "requester":
-                entry["benefits"] = [benefit]
-            if entry["harms"] or entry.get("benefits"):
-                stakeholders.append(entry)
-        return HarmBenefitTree.model_validate({"stakeholders": stakeholders})
+
+class _Harms:
+    """The harmful actions of one tree, per stakeholder role, and the AIR level-2
+    categories they already cover (each category types at most one action)."""
+
+    def __init__(self, risks: pd.DataFrame, links: dict[str, AirLink]) -> None:
+        self.risks = risks
+        self.links = links
+        self.by_role: dict[str, list[dict[str, Any]]] = {s: [] for s in STAKEHOLDER_ROLES}
+        self.used: set[str] = set()
+
+    def add(self, l2: str, j: int, action: str, extent: str, likelihood: str) -> None:
+        link = self.links[l2]
+        r = self.risks.iloc[j]
+        self.by_role[link.stakeholder].append(
+            {
+                "action": action,
+                "air": {"l2": l2, "l3": r["l3"], "l4": r["l4"], "idx": r["idx"]},
+                "effects": [
+                    {
+                        "category": cat,
+                        "immediacy": link.immediate,
+                        "extent": extent,
+                        "likelihood": likelihood,
+                        "description": "",
+                    }
+                    for cat in link.effects
+                ],
+            }
+        )
+        self.used.add(l2)
 
 
-def best_per_level2(sim: np.ndarray, taxonomy: AirTaxonomy) -> tuple[np.ndarray, np.ndarray]:
-    """For each prompt and level-2 category (taxonomy order): the column of its most
-    similar level-4 risk and that similarity; shapes (n, 16)."""
-    l2_of = taxonomy.risks["l2"].to_numpy()
-    names = list(taxonomy.level2)
-    best_j = np.empty((sim.shape[0], len(names)), dtype=np.int64)
-    for g, name in enumerate(names):
-        idx = np.flatnonzero(l2_of == name)
-        best_j[:, g] = idx[np.argmax(sim[:, idx], axis=1)]
-    return best_j, np.take_along_axis(sim, best_j, axis=1)
-
-
-def _rank_level2(sim: np.ndarray, taxonomy: AirTaxonomy) -> pd.DataFrame:
-    """Level-2 categories per prompt ranked by the similarity of their best level-4 risk
-    (ties broken by taxonomy order)."""
-    names = np.asarray(taxonomy.level2, dtype=object)
-    best_j, best_s = best_per_level2(sim, taxonomy)
-    order = np.argsort(-best_s, axis=1, kind="stable")
-    n, k = order.shape
-    j = np.take_along_axis(best_j, order, axis=1)
-    return pd.DataFrame(
-        {
-            "prompt": np.repeat(np.arange(n), k),
-            "rank": np.tile(np.arange(k), n),
-            "l2": names[order].ravel(),
-            "j": j.ravel(),
-            "idx": taxonomy.risks["idx"].to_numpy()[j.ravel()],
-            "sim": np.take_along_axis(best_s, order, axis=1).ravel(),
-        }
-    )
+def _helpful_answer(score: pd.Series, ben_sim: np.ndarray) -> dict[str, Any]:
+    """The one beneficial action: a helpful answer, for the requester."""
+    ben = effect_taxonomy("benefit")
+    top = ben.categories[int(np.argmax(ben_sim))]
+    cats = ["liberty"] + ([top] if top != "liberty" else [])
+    p_max = max(float(score[f"prob_{c}"]) for c in CATEGORIES)
+    return {
+        "action": "a helpful answer to the request",
+        "effects": [
+            {
+                "category": cat,
+                "immediacy": True,
+                "extent": EXTENTS[0],
+                "likelihood": likelihood_of(1.0 - p_max),
+                "description": "",
+            }
+            for cat in cats
+        ],
+    }
