@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from harmtrace.codehash import code_hash
+from harmtrace.data.air_taxonomy import DATASET as AIR_TAXONOMY
 from harmtrace.config import (
     answer_sets,
     check_config,
@@ -29,6 +30,7 @@ from harmtrace.study import (
 from harmtrace.graders.features import DEFAULT_EXTRACTOR, embedding_parts
 from harmtrace.graders.registry import GRADERS as GRADER_REGISTRY
 from harmtrace.moderate.settings import check_moderate_config, with_moderation
+from harmtrace.trees.registry import generator_class
 from harmtrace.targets.registry import BUILTIN as TARGET_MODULES, make_target_spec
 
 DATASETS = check_config(config)
@@ -262,6 +264,10 @@ def notebook_parameters(producer, spec):
 
 
 # Harm-benefit trees (trees.smk)
+TAXONOMY_MANIFEST = f"{RAW}/{AIR_TAXONOMY}/MANIFEST.json"
+"""The fetched AIR taxonomy (reference data the tree generators and notebook 05 read)."""
+
+
 def tree_file(generator, dataset):
     return f"results/trees/{generator}/{dataset}.jsonl"
 

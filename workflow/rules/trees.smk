@@ -5,13 +5,10 @@ Everything follows the `trees:` block of the config (checked at parse time by
 harmtrace.trees.config); no generator or dataset is named here.
 """
 
-from harmtrace.data.air_taxonomy import DATASET as AIR_TAXONOMY
 from harmtrace.trees.config import check_trees_config
-from harmtrace.trees.registry import BUILTIN as TREE_BUILTIN
-from harmtrace.trees.registry import generator_class
+from harmtrace.trees.registry import GENERATORS as GENERATOR_REGISTRY
 
 TREES = check_trees_config(config, DATASETS)
-TAXONOMY_MANIFEST = f"{RAW}/{AIR_TAXONOMY}/MANIFEST.json"
 
 
 rule fetch_taxonomy:
@@ -59,7 +56,7 @@ rule trees:
         raw_dir=lambda wildcards, input: Path(input.taxonomy).parent.parent,
         code=lambda wildcards: code_hash(
             verbs=["trees"],
-            modules=[TREE_BUILTIN.get(wildcards.generator, "harmtrace.trees")],
+            modules=[GENERATOR_REGISTRY.module_of(wildcards.generator)],
         ),
     shell:
         "harmtrace trees {wildcards.dataset:q} --generator {wildcards.generator:q} "
