@@ -84,7 +84,8 @@ def trained_grader(config: Mapping[str, Any]) -> str | None:
     return trained[0] if trained else None
 
 
-def _reads_labels(name: str | None) -> bool:
+def reads_labels(name: str | None) -> bool:
+    """Whether grader ``name`` reads labels the records carry (the human backend)."""
     from harmtrace.graders.registry import grader_class, grader_names
 
     return bool(name) and name in grader_names() and grader_class(name).reads_record_labels
@@ -97,7 +98,7 @@ def labels_grader(config: Mapping[str, Any]) -> str | None:
     if block.get("reference_grader"):
         return block["reference_grader"]
     grader = block.get("grader")
-    return grader if _reads_labels(grader) else None
+    return grader if reads_labels(grader) else None
 
 
 def primary_grader(config: Mapping[str, Any]) -> str:
@@ -257,7 +258,7 @@ def graded_datasets(config: Mapping[str, Any], grader: str) -> list[str]:
     only = (config["grade"].get("datasets") or {}).get(grader)
     if only is not None:
         return list(only)
-    if grader in graders(config) and _reads_labels(grader):
+    if grader in graders(config) and reads_labels(grader):
         user = config["data"].get("user_datasets") or {}
         return [d for d in study_block(config).get("datasets", []) if d in user]
     return all_datasets(config)

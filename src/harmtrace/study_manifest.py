@@ -20,6 +20,7 @@ from harmtrace.study import (
     graders,
     plan_analyses,
     primary_grader,
+    reads_labels,
     respond_enabled,
     study_block,
     study_datasets,
@@ -87,6 +88,7 @@ def study_manifest(config: Mapping[str, Any], numbers: Iterable[str | Path]) -> 
             "targets": study_targets(config),
             "grader": primary_grader(config),
             "reference_grader": block.get("reference_grader"),
+            "labels_measure": reads_labels(primary_grader(config)),
         },
         "datasets": {name: _dataset_entry(config, name) for name in named},
         "targets": {

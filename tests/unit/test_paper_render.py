@@ -316,3 +316,14 @@ def test_the_manifest_the_workflow_writes_fits_the_templates(tmp_path):
     written = pr.StudyManifest.model_validate(builder.study_manifest(config, producers))
     assert set(written.analyses) == set(manifest("default").analyses)
     assert set(written.study.datasets) <= set(manifest("default").study.datasets)
+
+
+def test_a_study_measured_by_its_labels_says_so_and_the_default_does_not(tmp_path, default):
+    raw = json.loads((DATA / "study_own.json").read_text())
+    raw["study"].update(grader="human", reference_grader=None, labels_measure=True)
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(raw))
+    text = typeset(render(tmp_path, pr.load_manifest(path), numbers("own")))
+    said = "Every severity in the analyses below is a human label"
+    assert said in text and "Our grader is an" not in text
+    assert said not in typeset(default) and "Our grader is an" in typeset(default)

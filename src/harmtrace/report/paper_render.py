@@ -48,6 +48,8 @@ class StudySummary(_Strict):
     targets: list[str] = []
     grader: str
     reference_grader: str | None = None
+    labels_measure: bool = False
+    """The study's grader reads the labels its files carry: they are the measurement."""
 
 
 class DatasetEntry(_Strict):
