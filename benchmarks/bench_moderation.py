@@ -38,8 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harmtrace.graders.embedded import EmbeddedGrader, grade_records
-from harmtrace.moderate.backends import EmbeddedScorer
+from harmtrace.graders.embedded import EmbeddedGrader, EmbeddedScorer, grade_records
 from harmtrace.moderate.clock import fixed_clock
 from harmtrace.moderate.flow import moderate_records
 from harmtrace.moderate.policies import get_policy
