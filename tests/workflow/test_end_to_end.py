@@ -151,7 +151,7 @@ def test_snakemake_report_carries_figures_and_captions(pdf: Path, built: Path, m
     snakemake(built, "--cores", "1", "--report", "results/report.html", mirror=mirror)
     html = (built / "results" / "report.html").read_text(errors="replace")
     assert "01_transitions--shares.png" in html
-    assert "Out-of-fold validity of the embedded grader" in html
+    assert "Out-of-fold validity of the trained grader" in html
 
 
 def _answers(built: Path) -> pd.DataFrame:
