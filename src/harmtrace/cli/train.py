@@ -17,6 +17,12 @@ import typer
 from harmtrace.cli._app import app, fail, log
 from harmtrace.errors import HarmtraceError
 
+TrainingRecords = Annotated[
+    list[Path], typer.Option(help="the grader's training records; repeat per dataset")
+]
+EmbeddingCaches = Annotated[
+    list[Path] | None, typer.Option(help="embeddings from `harmtrace embed-texts`")
+]
 TrainedGrader = Annotated[
     str | None,
     typer.Option(help="a grader the workflow trains (see `harmtrace graders`) [the default one]"),
@@ -107,9 +113,7 @@ def train_grader(
     source_weight: Annotated[
         list[str] | None, typer.Option(help="DATASET=WEIGHT per record of that dataset")
     ] = None,
-    embedding_cache: Annotated[
-        list[Path] | None, typer.Option(help="embeddings from `harmtrace embed-texts`")
-    ] = None,
+    embedding_cache: EmbeddingCaches = None,
     refusal_lexicon: Annotated[
         Path | None, typer.Option(help="refusal strings records (garak-refusal) for relevance")
     ] = None,
@@ -164,9 +168,7 @@ def train_grader(
 
 @app.command("evaluate-grader")
 def evaluate_grader(
-    records: Annotated[
-        list[Path], typer.Option(help="the grader's training records; repeat per dataset")
-    ],
+    records: TrainingRecords,
     model_dir: Annotated[Path, typer.Option(help="the trained grader's model folder")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
     table: Annotated[Path, typer.Option(help="LaTeX table of out-of-fold metrics")],
@@ -249,9 +251,7 @@ def compare_extractors_cmd(
     inner_splits: Annotated[
         int, typer.Option(min=2, help="inner folds of each leave-one-source-out fit")
     ] = 3,
-    embedding_cache: Annotated[
-        list[Path] | None, typer.Option(help="embeddings from `harmtrace embed-texts`")
-    ] = None,
+    embedding_cache: EmbeddingCaches = None,
     throughput: Annotated[
         Path | None,
         typer.Option(help="JSON of the texts/s measured here (a timing, never a product)"),

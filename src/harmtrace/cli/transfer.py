@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from harmtrace.cli._app import app, fail, log
-from harmtrace.cli.train import TrainedGrader, load_caches, parse_weights, read_training_records
+from harmtrace.cli.train import (
+    EmbeddingCaches,
+    TrainedGrader,
+    TrainingRecords,
+    load_caches,
+    parse_weights,
+    read_training_records,
+)
 from harmtrace.errors import HarmtraceError
 
 METRIC_TYPES = {
@@ -62,9 +69,7 @@ def _model_c_grid(manifest: dict) -> tuple[float, ...]:
 
 @app.command("evaluate-transfer")
 def evaluate_transfer_cmd(
-    records: Annotated[
-        list[Path], typer.Option(help="the grader's training records; repeat per dataset")
-    ],
+    records: TrainingRecords,
     model_dir: Annotated[Path, typer.Option(help="trained grader (for its out-of-fold scores)")],
     out: Annotated[Path, typer.Option(help="tidy metrics parquet (oof and loso rows)")],
     numbers: Annotated[Path, typer.Option(help="numbers JSON for the paper")],
@@ -93,9 +98,7 @@ def evaluate_transfer_cmd(
     source_weight: Annotated[
         list[str] | None, typer.Option(help="DATASET=WEIGHT, as for train-grader")
     ] = None,
-    embedding_cache: Annotated[
-        list[Path] | None, typer.Option(help="embeddings from `harmtrace embed-texts`")
-    ] = None,
+    embedding_cache: EmbeddingCaches = None,
     grader: TrainedGrader = None,
 ) -> None:
     """Prompt-level AUROC, F1 and FPR per source: in-source (out-of-fold) and out-of-source

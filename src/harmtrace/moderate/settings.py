@@ -148,10 +148,10 @@ def _scorer_problems(config: Mapping[str, Any], grader: str) -> list[str]:
         problems.append(
             f"moderate.grader: {grader!r} cannot score single sentences; use one of {scorers}"
         )
-    elif grader != trained_grader(config):
+    elif grader != (trained := trained_grader(config)):
         problems.append(
             f"moderate.grader: {grader!r} is not the grader the workflow trains "
-            f"({trained_grader(config)!r}), whose model the flow scores sentences with"
+            f"({trained!r}), whose model the flow scores sentences with"
         )
     return problems
 
