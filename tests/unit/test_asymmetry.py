@@ -301,3 +301,16 @@ def test_a_labelled_csv_through_normalize_and_the_human_grader(tmp_path):
             continue  # bootstrap draws follow record order, which normalize may change
         assert via_file[key] == direct[key], key
     assert via_file[f"{DATASET} escalations from zero records"].value == pytest.approx(8 / 13)
+
+
+@pytest.mark.parametrize(
+    ("categories", "denominators"),
+    [(("sexual", "self_harm"), []), (("sexual", "violence"), ["violence"])],
+)
+def test_ratios_cover_only_the_categories_run(judged, categories, denominators):
+    """A run without hate (or without hate and violence) still analyses its categories."""
+    res = analyse_asymmetry(judged, categories=categories, n_resamples=50, models=False)
+    ratios = res[DATASET].ratios
+    got = sorted(set(ratios["denominator"])) if len(ratios) else []
+    assert got == denominators
+    assert set(res[DATASET].rates["category"]) - {"pooled"} <= set(categories)

@@ -56,10 +56,16 @@ from harmtrace.stats import ClusteredLogit, OrdinalFit
 from harmtrace.taxonomy import CATEGORIES
 
 __all__ = [
+    "RATIO_DENOMINATORS",
+    "RATIO_NUMERATOR",
     "SampleAsymmetry",
     "analyse_asymmetry",
     "asymmetry_numbers",
 ]
+
+RATIO_NUMERATOR = "sexual"
+RATIO_DENOMINATORS: tuple[str, ...] = ("hate", "violence")
+"""The seed's category contrasts: sexual over each denominator that the run grades."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,18 @@ def analyse_sample(
     shares = shares_by_population(long, alpha)
     origin = escalation_origin_summary(long, counts, categories, alpha, n_resamples, seed)
     rates = category_rates(counts, categories, alpha, n_resamples, seed)
+    # The seed's contrasts (sexual over hate and over violence), for the categories run.
+    denominators = [c for c in RATIO_DENOMINATORS if c in categories]
     ratios = (
-        category_ratios(counts, alpha=alpha, n_resamples=n_resamples, seed=seed)
-        if ("sexual" in categories)
+        category_ratios(
+            counts,
+            RATIO_NUMERATOR,
+            denominators,
+            alpha=alpha,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        if RATIO_NUMERATOR in categories and denominators
         else pd.DataFrame()
     )
     chi2 = clustered_chi2(long, categories, alpha, n_resamples, seed)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from harmtrace.report.macros import Number, ci, count, pct, text
+from harmtrace.stats import wilson_interval
 
 __all__ = [
     "MIN_N",
@@ -26,18 +27,6 @@ MIN_N = 5
 """Smallest group (records or category cells) for which a ratio or test is reported."""
 TOO_FEW = "too few records"
 """What the numbers say instead of a value when a group is smaller than :data:`MIN_N`."""
-
-
-def wilson_interval(k, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """statsmodels' Wilson interval, vectorised, NaN (without warnings) where ``n == 0``."""
-    kk = np.atleast_1d(np.asarray(k, dtype=float))
-    nn = np.atleast_1d(np.asarray(n, dtype=float))
-    kk, nn = np.broadcast_arrays(kk, nn)
-    lo, hi = np.full(kk.shape, np.nan), np.full(kk.shape, np.nan)
-    ok = nn > 0
-    if ok.any():
-        lo[ok], hi[ok] = proportion_confint(kk[ok], nn[ok], alpha=alpha, method="wilson")
-    return lo, hi
 
 
 def rate_difference(k1: int, n1: int, k2: int, n2: int, alpha: float) -> tuple[float, float, float]:

@@ -10,17 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
-from statsmodels.stats.proportion import proportion_confint
 
 from harmtrace.graders.labels import category_targets, severe_targets
+from harmtrace.stats import wilson_interval
 from harmtrace.taxonomy import CATEGORIES
 
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
-    """statsmodels' 95% Wilson interval; NaN for an empty group."""
-    if n <= 0:
-        return (np.nan, np.nan)
-    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    """The project's 95% Wilson interval for one group (NaN when empty)."""
+    (lo,), (hi,) = wilson_interval(k, n, 0.05)
     return (float(lo), float(hi))
 
 

@@ -13,19 +13,17 @@ import numpy as np
 import pandas as pd
 
 from harmtrace.analysis.transitions import transition_shares
+from harmtrace.stats import wilson_interval
 
 STAGES: tuple[str, ...] = ("before", "after")
 
 
 def _rate(k: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
-    """Share with a Wilson interval (statsmodels); NaN where there is nothing to count."""
-    from statsmodels.stats.proportion import proportion_confint
-
+    """Share with the project's Wilson interval; NaN where there is nothing to count."""
     k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
     share = np.divide(k, n, out=np.full(len(k), np.nan), where=n > 0)
-    lo, hi = proportion_confint(k, np.where(n > 0, n, 1), alpha=alpha, method="wilson")
-    empty = n <= 0
-    return share, np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
+    lo, hi = wilson_interval(k, n, alpha)
+    return share, lo, hi
 
 
 def policy_effects(
