@@ -68,6 +68,16 @@ def _dataset_entry(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     }
 
 
+def dataset_roles(spec: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Parameters of an analysis that split its datasets into roles (the harm-benefit fit's
+    ``harmful`` and ``benign``), so the paper names each set by what it was used for."""
+    return {
+        key: list(value)
+        for key, value in (spec.get("parameters") or {}).items()
+        if isinstance(value, list) and value and set(value) <= set(spec["datasets"])
+    }
+
+
 def study_manifest(config: Mapping[str, Any], numbers: Iterable[str | Path]) -> dict[str, Any]:
     """The manifest for a run whose paper reads the producers' numbers files ``numbers``."""
     producers = {Path(p).stem for p in numbers}
@@ -110,6 +120,7 @@ def study_manifest(config: Mapping[str, Any], numbers: Iterable[str | Path]) -> 
                 "entry": name,
                 "grader": spec["grader"],
                 "datasets": list(spec["datasets"]),
+                "roles": dataset_roles(spec),
             }
             for name, spec in plan.running.items()
         },

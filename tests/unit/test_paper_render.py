@@ -315,6 +315,8 @@ def test_the_manifest_the_workflow_writes_fits_the_templates(tmp_path):
     producers += [f"results/numbers/{a}.json" for a in manifest("default").analyses]
     written = pr.StudyManifest.model_validate(builder.study_manifest(config, producers))
     assert set(written.analyses) == set(manifest("default").analyses)
+    for key, entry in written.analyses.items():
+        assert entry.roles == manifest("default").analyses[key].roles, key
     assert set(written.study.datasets) <= set(manifest("default").study.datasets)
 
 
@@ -327,3 +329,24 @@ def test_a_study_measured_by_its_labels_says_so_and_the_default_does_not(tmp_pat
     said = "Every severity in the analyses below is a human label"
     assert said in text and "Our grader is an" not in text
     assert said not in typeset(default) and "Our grader is an" in typeset(default)
+
+
+def test_the_harm_benefit_fit_names_the_sets_its_parameters_give(tmp_path, default):
+    """The fit's harmful and benign sets come from the analysis's roles, not the template."""
+    text = typeset(default)
+    assert "prompts of\nSimpleSafetyTests~\\citep{vidgen2023sst}, HarmBench" in text
+    raw = json.loads((DATA / "study_default.json").read_text())
+    raw["analyses"]["05_harm_benefit"]["roles"] = {
+        "harmful": ["harmbench"],
+        "benign": ["openai-moderation"],
+    }
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(raw))
+    fit = typeset(render(tmp_path, pr.load_manifest(path), numbers("default")))
+    fit = fit[fit.index("labels that exist here") :][:400]
+    assert "prompts of\nHarmBench~\\citep{mazeika2024harmbench} as harmful" in fit
+    assert "SimpleSafetyTests" not in fit
+    raw["analyses"]["05_harm_benefit"]["roles"] = {}
+    path.write_text(json.dumps(raw))
+    with pytest.raises(pr.RenderError, match="empty list of datasets"):
+        render(tmp_path / "empty", pr.load_manifest(path), numbers("default"))

@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,6 +72,8 @@ class AnalysisEntry(_Strict):
     entry: str
     grader: str
     datasets: list[str]
+    roles: dict[str, list[str]] = {}
+    """Datasets by the role an analysis parameter gives them (``harmful``, ``benign``)."""
 
 
 class Stages(_Strict):
@@ -197,18 +200,14 @@ def context(
         key = analysis_id(name)
         return list(analyses[key].datasets) if key is not None else []
 
-    def cite(dataset: str) -> str:
-        key = meta.get(dataset, {}).get("bibkey")
-        return f"~\\citep{{{key}}}" if key else ""
-
     def title(dataset: str) -> str:
         entry = manifest.datasets.get(dataset)
         return escape_latex(entry.title if entry else dataset)
 
-    def name(dataset: str) -> str:
-        """A dataset as running text names it: its short LaTeX name from ``datasets.yaml``,
-        else its own name in typewriter type (the Data section gives its title)."""
-        return meta.get(dataset, {}).get("short") or f"\\texttt{{{escape_latex(dataset)}}}"
+    def roles(name: str, role: str) -> list[str]:
+        """The datasets an analysis uses in ``role`` (empty when it did not run)."""
+        key = analysis_id(name)
+        return list(analyses[key].roles.get(role, [])) if key is not None else []
 
     def below(p: float | str, alpha: float) -> bool:
         """A p-value below alpha; words ("not testable") or NaN are never below."""
@@ -232,16 +231,39 @@ def context(
             *(n for n in manifest.datasets if n not in manifest.study.datasets),
         ],
         "role": lambda dataset: meta.get(dataset, {}).get("role"),
-        "cite": cite,
+        "cite": partial(cite, meta),
         "title": title,
         "num": numbers.num,
         "has": numbers.has,
         "m": numbers.macro,
         "camel": camel,
         "stem": file_stem,
-        "name": name,
+        "name": partial(name, meta),
+        "names": partial(names, meta),
+        "roles": roles,
         "below": below,
     }
+
+
+def cite(meta: Mapping[str, Mapping[str, Any]], dataset: str) -> str:
+    key = meta.get(dataset, {}).get("bibkey")
+    return f"~\\citep{{{key}}}" if key else ""
+
+
+def name(meta: Mapping[str, Mapping[str, Any]], dataset: str) -> str:
+    """A dataset as running text names it: its short LaTeX name from ``datasets.yaml``,
+    else its own name in typewriter type (the Data section gives its title)."""
+    return meta.get(dataset, {}).get("short") or f"\\texttt{{{escape_latex(dataset)}}}"
+
+
+def names(meta: Mapping[str, Mapping[str, Any]], datasets: list[str], cited: bool = True) -> str:
+    """Datasets as running text lists them: "A, B and C", each cited once."""
+    if not datasets:
+        raise RenderError("names(): an empty list of datasets would print an empty phrase")
+    parts = [name(meta, d) + (cite(meta, d) if cited else "") for d in datasets]
+    if len(parts) == 1:
+        return parts[0]
+    return f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def camel(words: str) -> str:
