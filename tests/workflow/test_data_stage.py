@@ -30,12 +30,15 @@ def test_lint_is_clean(project):
 
 
 def test_records_targets_write_expected_counts(project, mirror):
-    snakemake(project, "--cores", "2", "records", mirror=mirror)
+    """The shipped sets in full through fetch and normalize (the model study's answer
+    records, which need generation, are built by the end-to-end run on a sample)."""
+    targets = [f"results/records/{name}.parquet" for name in COUNTS]
+    snakemake(project, "--cores", "2", *targets, mirror=mirror)
     for name, n in COUNTS.items():
         df = pd.read_parquet(project / "results" / "records" / f"{name}.parquet")
         assert len(df) == n, name
         assert (project / "results" / "logs" / "normalize" / f"{name}.log").exists()
-    again = snakemake(project, "-n", "--cores", "1", "records", mirror=mirror)
+    again = snakemake(project, "-n", "--cores", "1", *targets, mirror=mirror)
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
