@@ -1,9 +1,12 @@
 """One plugin registry for every kind of backend: name -> pydantic spec -> implementation.
 
-Graders, tree generators and targets (models under study) are all looked up the same way,
-so a judgment, a tree or an answer records which backend and which validated settings made
-it. A kind is a :class:`Registry`; an implementation is a class with a ``name`` and a
-pydantic ``Spec`` that is built from one config block.
+Graders, tree generators, targets (models under study), feature extractors and moderation
+policies are all looked up the same way, so a judgment, a tree, an answer or a decision
+records which implementation and which validated settings made it. A kind is a
+:class:`Registry`; an implementation is a class with a ``name`` and a pydantic ``Spec``
+that is built from one config block. A *data* kind (policies) registers validated specs
+instead of classes: its ``adopt`` hook turns a shipped file or what an entry point loads
+into the registered item, so lookup, entry points and errors stay this module's.
 
 Where implementations come from, in this order:
 
@@ -18,14 +21,17 @@ Where implementations come from, in this order:
        mygrader = "mypackage.grading"      # a module that registers, or
        other = "mypackage.grading:Other"   # the class itself
 
-   The groups are ``harmtrace.graders``, ``harmtrace.tree_generators`` and
-   ``harmtrace.targets``. Entry points are read once, when a name is first missing.
+   The groups are ``harmtrace.graders``, ``harmtrace.tree_generators``,
+   ``harmtrace.targets``, ``harmtrace.extractors`` (a
+   :class:`~harmtrace.graders.base.FeatureExtractor` subclass) and ``harmtrace.policies``
+   (a ``PolicySpec``, a mapping or a YAML path: :mod:`harmtrace.moderate.policies`).
+   Entry points are read once, when a name is first missing.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
@@ -34,7 +40,7 @@ from pydantic import ValidationError
 
 from harmtrace.errors import HarmtraceError
 
-C = TypeVar("C", bound=type)
+C = TypeVar("C")
 
 
 class PluginError(HarmtraceError):
@@ -49,20 +55,26 @@ class Registry(Generic[C]):
     block with ``{name}`` in it ("grader.{name}"), ``builtin`` maps built-in names to the
     module that registers them, and ``group`` is the entry-point group third parties use.
     ``error`` is the exception class raised (each kind keeps its own for callers that
-    catch it).
+    catch it); ``unknown_hint`` ends the message for an unknown name.
+
+    ``adopt(name, source)`` makes a data kind: it turns a ``builtin`` value (then not a
+    module but, say, a shipped file) or whatever an entry point loads into the item to
+    register under ``name``. Without it a loaded class is registered as it is.
     """
 
     kind: str
     where: str
     group: str
-    builtin: Mapping[str, str]
+    builtin: Mapping[str, Any]
     error: type[HarmtraceError] = PluginError
     missing_hint: str = ""
+    unknown_hint: str = ""
+    adopt: Callable[[str, Any], C] | None = None
     classes: dict[str, C] = field(default_factory=dict)
     _plugins: dict[str, EntryPoint] | None = field(default=None, repr=False)
 
     def register(self, cls: C) -> C:
-        """Class decorator: make ``cls`` available under ``cls.name``."""
+        """Class decorator: make ``cls`` (or a data kind's item) available under its ``name``."""
         name = cls.name  # type: ignore[attr-defined]
         if name in self.classes and self.classes[name] is not cls:
             raise self.error(f"{self.kind} {name!r} is registered twice")
@@ -83,17 +95,25 @@ class Registry(Generic[C]):
         if name not in self.classes:
             self._load(name)
         if name not in self.classes:
-            raise self.error(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}")
+            known = ", ".join(self.names()) + self.unknown_hint
+            raise self.error(f"unknown {self.kind} {name!r}; registered: {known}")
         return self.classes[name]
 
     def _load(self, name: str) -> None:
         try:
             if name in self.builtin:
-                importlib.import_module(self.builtin[name])
+                if self.adopt is None:
+                    importlib.import_module(self.builtin[name])
+                    return
+                source = self.builtin[name]
             elif name in self.plugins():
-                loaded = self.plugins()[name].load()
-                if isinstance(loaded, type) and name not in self.classes:
-                    self.register(loaded)  # type: ignore[arg-type]
+                source = self.plugins()[name].load()
+            else:
+                return
+            if self.adopt is not None:
+                source = self.adopt(name, source)
+            elif not isinstance(source, type):
+                return  # a module, which registers what it implements on import
         except ModuleNotFoundError as exc:
             if (exc.name or "").split(".")[0] == "harmtrace":
                 raise  # a broken harmtrace module, not a missing dependency
@@ -101,6 +121,11 @@ class Registry(Generic[C]):
                 f"{self.kind} {name!r} needs a module that is not installed ({exc.name})"
                 + self.missing_hint
             ) from exc
+        given = getattr(source, "name", None)
+        if given != name:
+            raise self.error(f"{self.kind} {name!r} loads one named {given!r}")
+        if name not in self.classes:
+            self.register(source)
 
     def spec(self, name: str, options: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
         """The backend's validated spec from its config block plus overrides (None = keep)."""
@@ -123,8 +148,10 @@ class Registry(Generic[C]):
             raise self.error(f"invalid config for {self.kind} {block!r}: {problems}") from exc
 
     def make(self, name: str, options: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
-        """A ready implementation built from its validated spec."""
-        return self.get(name)(self.spec(name, options, **overrides))
+        """A ready implementation built from its validated spec (by the class's
+        ``from_spec`` where it has one, else by calling the class with the spec)."""
+        cls = self.get(name)
+        return getattr(cls, "from_spec", cls)(self.spec(name, options, **overrides))
 
     def module_of(self, name: str) -> str:
         """The module that implements ``name`` (what a job's code hash must cover)."""

@@ -1,58 +1,132 @@
-"""The plugin registry: built-ins load lazily, other packages add backends through entry
-points (a real dist-info on sys.path, as pip would install it), errors name the key."""
+"""The plugin registry: built-ins load lazily, other packages add backends, extractors and
+policies through entry points (a real dist-info on sys.path, as pip would install it),
+errors name the key."""
 
 from __future__ import annotations
 
+import inspect
+import subprocess
 import sys
 import textwrap
 
 import pytest
 from pydantic import BaseModel
 
+from harmtrace.graders.features import EXTRACTORS, ExtractorError, embedding_parts, make_extractor
 from harmtrace.graders.registry import GRADERS, GraderConfigError, grader_class
+from harmtrace.moderate.policies import (
+    POLICIES,
+    PolicyError,
+    get_policy,
+    load_registry,
+    policy_config_problems,
+)
 from harmtrace.plugins import PluginError, Registry
 from harmtrace.targets.registry import TARGETS, TargetConfigError, make_target_spec
 from harmtrace.trees.registry import GENERATORS
 
+TOYPLUG = """
+import pathlib
+
+import numpy as np
+from pydantic import BaseModel
+
+from harmtrace.graders.base import ExtractorSpec, FeatureExtractor
+from harmtrace.moderate.policies import PolicySpec
+
+class ToySpec(BaseModel):
+    level: int = 0
+
+class ToyGrader:
+    name = "toy-plugin"
+    Spec = ToySpec
+    trains_in_workflow = True
+
+    def __init__(self, spec):
+        self.spec = spec
+
+class ToyGenerator(ToyGrader):
+    name = "toy-trees"
+
+class ToyBagSpec(ExtractorSpec):
+    width: int = 4
+
+class ToyBag(FeatureExtractor):
+    name = "toy-bag"
+    Spec = ToyBagSpec
+    dense = True
+    stateless = True
+
+    def __init__(self, width=4):
+        self.width = int(width)
+
+    def params(self):
+        return {"width": self.width}
+
+    def fit(self, texts):
+        return self
+
+    def transform(self, texts):
+        return np.array([[len(t) % (i + 2) for i in range(self.width)] for t in texts], float)
+
+STRICT = {
+    "name": "toy_strict",
+    "version": "1",
+    "description": "blocks from medium",
+    "actions": {"low": "annotate", "medium": "block", "high": "block"},
+}
+SPEC = PolicySpec.model_validate({**STRICT, "name": "toy_spec"})
+LAX_YAML = pathlib.Path(__file__).with_name("toy_lax.yaml")
+BAD = {**STRICT, "name": "toy_bad", "basis": "vibes"}
+"""
+
+TOY_LAX = """
+name: toy_lax
+version: "2"
+description: annotates only
+basis: probability
+thresholds: {default: {low: 0.5, medium: 0.8, high: 0.95}}
+actions: {low: pass, medium: annotate, high: annotate}
+"""
+
+ENTRY_POINTS = """
+[harmtrace.graders]
+toy-plugin = toyplug:ToyGrader
+
+[harmtrace.tree_generators]
+toy-trees = toyplug:ToyGenerator
+
+[harmtrace.extractors]
+toy-bag = toyplug:ToyBag
+
+[harmtrace.policies]
+toy_strict = toyplug:STRICT
+toy_spec = toyplug:SPEC
+toy_lax = toyplug:LAX_YAML
+toy_bad = toyplug:BAD
+toy_misnamed = toyplug:STRICT
+"""
+
 
 @pytest.fixture
 def plugin_package(tmp_path, monkeypatch):
-    """An installed third-party package ``toyplug`` that adds a grader and a generator."""
+    """An installed third-party package ``toyplug`` that adds a grader, a generator, an
+    extractor and policies (one of them invalid, one under the wrong name)."""
     (tmp_path / "toyplug").mkdir()
-    (tmp_path / "toyplug" / "__init__.py").write_text(
-        textwrap.dedent(
-            """
-            from pydantic import BaseModel
-
-            class ToySpec(BaseModel):
-                level: int = 0
-
-            class ToyGrader:
-                name = "toy-plugin"
-                Spec = ToySpec
-                trains_in_workflow = True
-
-                def __init__(self, spec):
-                    self.spec = spec
-
-            class ToyGenerator(ToyGrader):
-                name = "toy-trees"
-            """
-        )
-    )
+    (tmp_path / "toyplug" / "__init__.py").write_text(TOYPLUG)
+    (tmp_path / "toyplug" / "toy_lax.yaml").write_text(textwrap.dedent(TOY_LAX))
     dist = tmp_path / "toyplug-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(
-        "[harmtrace.graders]\ntoy-plugin = toyplug:ToyGrader\n\n"
-        "[harmtrace.tree_generators]\ntoy-trees = toyplug:ToyGenerator\n"
-    )
+    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    for reg in (GRADERS, GENERATORS):
+    registries = (GRADERS, GENERATORS, EXTRACTORS, POLICIES)
+    for reg in registries:
         monkeypatch.setattr(reg, "_plugins", None)
     yield
-    for reg, name in ((GRADERS, "toy-plugin"), (GENERATORS, "toy-trees")):
-        reg.classes.pop(name, None)
+    for reg in registries:
+        for name in [n for n in reg.classes if n.startswith("toy")]:
+            reg.classes.pop(name)
         reg._plugins = None
     sys.modules.pop("toyplug", None)
 
@@ -116,3 +190,79 @@ def test_a_target_block_names_its_condition_in_errors():
         make_target_spec("plain", {})
     with pytest.raises(TargetConfigError, match=r"targets\.plain\.max_new_tokens"):
         make_target_spec("plain", {"backend": "openai", "model": "m", "max_new_tokens": "many"})
+
+
+def test_another_package_adds_an_extractor_that_stacks_and_caches(plugin_package):
+    assert "toy-bag" in EXTRACTORS.names()
+    bag = make_extractor("toy-bag", width=3)
+    assert type(bag).__module__ == "toyplug" and bag.width == 3
+    assert bag.transform(["abc"]).shape == (1, 3)
+    assert make_extractor("toy-bag").width == 4  # the spec's default
+    stack = make_extractor("tfidf+toy-bag", weights=[1.0, 0.5])
+    assert [p.name for p in stack.parts] == ["tfidf", "toy-bag"] and stack.weights == [1.0, 0.5]
+    assert embedding_parts("tfidf+toy-bag") == ["toy-bag"]  # stateless: cached like minilm
+    with pytest.raises(ExtractorError, match=r"extractor 'toy-bag': toy-bag\.width: "):
+        make_extractor("toy-bag", width="wide")
+    with pytest.raises(ExtractorError, match=r"toy-bag\.depth: Extra inputs"):
+        make_extractor("toy-bag", depth=2)
+
+
+def test_an_unknown_extractor_lists_the_registered_and_mentions_stacking():
+    with pytest.raises(
+        ExtractorError, match=r"unknown extractor 'toy-bag'; registered: .*tfidf.*'\+' to stack"
+    ):
+        make_extractor("toy-bag")
+    with pytest.raises(ValueError, match=r"'bert' in 'tfidf\+bert'; registered: .*wordllama"):
+        embedding_parts("tfidf+bert")
+
+
+@pytest.mark.parametrize("name", ["tfidf", "wordllama", "minilm"])
+def test_a_builtin_extractor_spec_keeps_its_constructor_defaults(name):
+    cls = EXTRACTORS.get(name)
+    own = inspect.signature(cls.__init__).parameters
+    assert {k: f.default for k, f in cls.Spec.model_fields.items()} == {
+        k: p.default for k, p in own.items() if k != "self"
+    }
+
+
+def test_asking_for_tfidf_never_imports_an_encoder():
+    code = (
+        "import sys; from harmtrace.graders.features import make_extractor; "
+        "make_extractor('tfidf', min_df=1).fit_transform(['hello world', 'world peace']); "
+        "print([m for m in ('torch', 'sentence_transformers', 'wordllama') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (out.returncode, out.stdout.strip()) == (0, "[]"), out.stderr
+
+
+def test_another_package_adds_policies_as_a_mapping_a_spec_or_a_yaml_file(plugin_package):
+    assert {"toy_strict", "toy_spec", "toy_lax", "observe"} <= set(POLICIES.names())
+    assert get_policy("toy_strict").actions["medium"] == "block"
+    assert get_policy("toy_spec").name == "toy_spec"
+    lax = get_policy("toy_lax")
+    assert lax.policy_version.startswith("toy_lax@2+") and lax.category_thresholds("hate")[1] == 0.8
+    assert policy_config_problems(["toy_strict", "toy_lax", "observe"], None) == []
+    taken = policy_config_problems([], {"toy_lax": {"version": "1", "description": "x"}})
+    assert taken and "may not take a shipped name (nor an installed policy's)" in taken[0]
+
+
+def test_an_invalid_installed_policy_names_its_key_and_a_misnamed_one_its_name(plugin_package):
+    with pytest.raises(PolicyError, match=r"'toy_bad'.*invalid policy: basis: Input should be"):
+        get_policy("toy_bad")
+    with pytest.raises(PolicyError, match=r"toy_bad.*basis"):
+        load_registry()  # listing every policy surfaces the broken one
+    with pytest.raises(PolicyError, match="declares name 'toy_strict'; it must be 'toy_misnamed'"):
+        get_policy("toy_misnamed")
+
+
+def test_without_the_package_a_policy_name_is_unknown_and_the_shipped_still_load():
+    with pytest.raises(
+        PolicyError, match=r"unknown policy 'toy_strict'; known policies: .*observe"
+    ):
+        get_policy("toy_strict")
+    assert set(load_registry()) == {
+        "block_high",
+        "block_medium",
+        "observe",
+        "redact_medium_block_high",
+    }

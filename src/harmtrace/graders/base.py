@@ -4,7 +4,8 @@ Two small contracts live here:
 
 * :class:`FeatureExtractor` turns texts into a feature matrix (``fit`` / ``transform``),
   identified by ``name`` and ``version`` so a saved model records exactly what produced
-  its inputs.
+  its inputs, and registered by name (:mod:`harmtrace.graders.features.registry`) with an
+  :class:`ExtractorSpec` for its constructor's keywords.
 * :class:`Grader` is a registered backend (:mod:`harmtrace.graders.registry`): built from a
   pydantic spec (its config block), it turns a records frame into a judgments frame. The
   columns, dtypes and ranges come from ``schemas/judgments.yaml`` alone.
@@ -33,9 +34,20 @@ def as_texts(values: Any) -> list[str]:
     return out
 
 
-class FeatureExtractor(abc.ABC):
-    """Texts in, a 2-d feature matrix (dense ``ndarray`` or scipy sparse) out."""
+class ExtractorSpec(BaseModel):
+    """Base of an extractor's constructor parameters: unknown keys are errors."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureExtractor(abc.ABC):
+    """Texts in, a 2-d feature matrix (dense ``ndarray`` or scipy sparse) out.
+
+    ``Spec`` validates the constructor's keywords; :meth:`from_spec` passes its fields to
+    the constructor, so the instance (its pickle, its fingerprint) keeps plain attributes.
+    """
+
+    Spec: ClassVar[type[ExtractorSpec]] = ExtractorSpec
     name: ClassVar[str] = "abstract"
     version: ClassVar[str] = "0"
     dense: ClassVar[bool] = False
@@ -44,6 +56,10 @@ class FeatureExtractor(abc.ABC):
     """True when ``fit`` learns nothing, so features of a text never depend on a corpus."""
     c_grid: ClassVar[tuple[float, ...]] = (1.0,)
     """Inverse-regularisation values worth searching for a linear model on these features."""
+
+    @classmethod
+    def from_spec(cls, spec: ExtractorSpec) -> FeatureExtractor:
+        return cls(**dict(spec))
 
     @abc.abstractmethod
     def fit(self, texts: Sequence[str]) -> FeatureExtractor:

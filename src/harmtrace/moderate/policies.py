@@ -21,11 +21,19 @@ floats in (0, 1]). ``thresholds.default`` applies to every category; a category 
 overrides the keys it sets (``null`` switches a level off for that category). Actions
 must not get milder as the level rises, and thresholds must not fall.
 
-Shipped policies live as YAML files beside this module (``policies/<name>.yaml``) and are
-listed in :data:`POLICIES`-style registry :func:`load_registry`, the same pattern as the
-dataset registry; user policies (e.g. from the workflow config) are the same
-:class:`PolicySpec`. A policy using ``rewrite`` or ``regenerate`` fails validation unless
-an LLM backend is named in the validation context (:func:`validate_policy`), so an
+Policies are found by name in :data:`POLICIES`, the policy kind of
+:mod:`harmtrace.plugins` (a registry of validated specs, not classes): shipped ones are
+YAML files beside this module (``policies/<name>.yaml``), and another package adds its own
+through the ``harmtrace.policies`` entry-point group. The entry point's name is the
+policy's name and it loads to a :class:`PolicySpec`, a mapping of its fields, or the path
+of a YAML file holding them (a ``str``, a path, or an ``importlib.resources`` file)::
+
+    [project.entry-points."harmtrace.policies"]
+    strict = "mypackage.policies:STRICT_YAML"   # files("mypackage") / "strict.yaml"
+
+User policies (e.g. from the workflow config) are the same :class:`PolicySpec` and may not
+take a registered name. A policy using ``rewrite`` or ``regenerate`` fails validation
+unless an LLM backend is named in the validation context (:func:`validate_policy`), so an
 LLM-only action never degrades silently into something else.
 """
 
@@ -34,8 +42,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import pathlib
 from collections.abc import Mapping
-from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -51,36 +60,12 @@ from pydantic import (
 )
 
 from harmtrace.errors import HarmtraceError
-from harmtrace.taxonomy import CATEGORIES, SEVERITY_NAMES
-
-LEVELS: tuple[str, ...] = tuple(SEVERITY_NAMES[k].lower() for k in (1, 2, 3))
-"""Policy levels, mildest first: ``low``, ``medium``, ``high`` (severities 1, 2, 3)."""
-LEVEL_CODE: dict[str, int] = {name: i + 1 for i, name in enumerate(LEVELS)}
-"""Level name -> 1..3; 0 means no level reached."""
-
-Action = Literal["pass", "annotate", "redact", "rewrite", "block", "regenerate"]
-ACTIONS: tuple[str, ...] = ("pass", "annotate", "redact", "rewrite", "block", "regenerate")
-ACTION_RANK: dict[str, int] = {
-    "pass": 0,
-    "annotate": 1,
-    "redact": 2,
-    "rewrite": 2,
-    "block": 3,
-    "regenerate": 3,
-}
-"""How strongly an action intervenes; a policy's actions may not fall as levels rise."""
-INTERVENTION_KIND: dict[str, str] = {
-    "pass": "none",
-    "annotate": "annotate",
-    "redact": "modify",
-    "rewrite": "modify",
-    "block": "block",
-    "regenerate": "regenerate",
-}
-"""The seed's intervention types: what the reader of a trace is told happened."""
-LLM_ACTIONS: frozenset[str] = frozenset({"rewrite", "regenerate"})
-SENTENCE_ACTIONS: frozenset[str] = frozenset({"redact", "rewrite"})
-"""Actions that change flagged sentences only (the rest of the response stays)."""
+from harmtrace.moderate.levels import ACTION_RANK, LEVELS, LLM_ACTIONS, SENTENCE_ACTIONS, Action
+from harmtrace.moderate.levels import ACTIONS as ACTIONS
+from harmtrace.moderate.levels import INTERVENTION_KIND as INTERVENTION_KIND
+from harmtrace.moderate.levels import LEVEL_CODE as LEVEL_CODE
+from harmtrace.plugins import Registry
+from harmtrace.taxonomy import CATEGORIES
 
 DEFAULT_SAFE_MESSAGE = (
     "This response was withheld because it did not meet the content policy. "
@@ -287,8 +272,19 @@ def validate_policy(
     data: Mapping[str, Any], llm: object | None = None, where: str = ""
 ) -> PolicySpec:
     """A :class:`PolicySpec` from a mapping, checked against the available backends."""
+    return _validated(data, where, {"llm": llm})
+
+
+POLICY_GROUP = "harmtrace.policies"
+"""The entry-point group through which another package adds policies."""
+
+
+def _validated(
+    data: Mapping[str, Any], where: str, context: dict[str, Any] | None = None
+) -> PolicySpec:
+    """The spec, or a :class:`PolicyError` naming ``where`` and every offending key."""
     try:
-        return PolicySpec.model_validate(dict(data), context={"llm": llm})
+        return PolicySpec.model_validate(dict(data), context=context)
     except ValidationError as exc:
         place = where or f"policy {data.get('name', '?')!r}"
         problems = "; ".join(
@@ -299,34 +295,50 @@ def validate_policy(
         raise PolicyError(f"{where}: {exc}" if where else str(exc)) from None
 
 
-@cache
-def load_registry() -> dict[str, PolicySpec]:
-    """Every shipped policy (``policies/*.yaml``), validated for structure, by name.
+def _adopt(name: str, source: Any) -> PolicySpec:
+    """A registered policy from a shipped file or an entry point (module docstring), checked
+    for structure only: LLM availability is checked when it is used (:func:`get_policy`)."""
+    where = f"policy {name!r} (entry point in {POLICY_GROUP!r})"
+    if isinstance(source, str | os.PathLike):
+        source = pathlib.Path(source)
+    if hasattr(source, "read_text"):  # a path or an importlib.resources file
+        where = str(source)
+        source = yaml.safe_load(source.read_text(encoding="utf-8"))
+    if isinstance(source, Mapping):
+        source = _validated(source, where)
+    if not isinstance(source, PolicySpec):
+        raise PolicyError(
+            f"{where}: gives {type(source).__name__}, not a PolicySpec, a mapping of its "
+            "fields or a YAML file path"
+        )
+    if source.name != name:
+        raise PolicyError(f"{where}: declares name {source.name!r}; it must be {name!r}")
+    return source
 
-    LLM availability is checked when a policy is used (:func:`get_policy`), so listing
-    policies works without a backend.
-    """
-    out: dict[str, PolicySpec] = {}
-    folder = resources.files("harmtrace.moderate").joinpath("policies")
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".yaml"):
-            continue
-        where = f"harmtrace/moderate/policies/{entry.name}"
-        raw = yaml.safe_load(entry.read_text("utf-8"))
-        try:
-            spec = PolicySpec.model_validate(raw)
-        except ValidationError as exc:
-            raise PolicyError(f"{where}: {exc}") from None
-        if f"{spec.name}.yaml" != entry.name:
-            raise PolicyError(f"{where}: file name must be the policy name ({spec.name}.yaml)")
-        out[spec.name] = spec
-    return out
+
+_SHIPPED = resources.files("harmtrace.moderate").joinpath("policies")
+POLICIES: Registry[PolicySpec] = Registry(
+    kind="policy",
+    where="policy {name}",
+    group=POLICY_GROUP,
+    builtin={
+        f.name.removesuffix(".yaml"): f for f in _SHIPPED.iterdir() if f.name.endswith(".yaml")
+    },
+    error=PolicyError,
+    adopt=_adopt,
+)
+"""Shipped and installed policies by name, each parsed and validated on first use."""
+
+
+def load_registry() -> dict[str, PolicySpec]:
+    """Every shipped and installed policy, validated for structure, by name."""
+    return {name: POLICIES.get(name) for name in POLICIES.names()}
 
 
 def get_policy(
     name: str, llm: object | None = None, user: Mapping[str, Mapping[str, Any]] | None = None
 ) -> PolicySpec:
-    """A policy by name: from ``user`` specs (e.g. config) first, then the shipped ones.
+    """A policy by name: from ``user`` specs (e.g. config) first, then the registered ones.
 
     Raises :class:`PolicyError` for unknown names and for LLM-only actions without ``llm``.
     """
@@ -335,11 +347,10 @@ def get_policy(
         if spec.setdefault("name", name) != name:
             raise PolicyError(f"user policy {name!r} declares name {spec['name']!r}")
         return validate_policy(spec, llm=llm, where=f"user policy {name!r}")
-    registry = load_registry()
-    if name not in registry:
-        known = sorted({*registry, *(user or {})})
+    if name not in POLICIES.names():
+        known = sorted({*POLICIES.names(), *(user or {})})
         raise PolicyError(f"unknown policy {name!r}; known policies: {', '.join(known)}")
-    policy = registry[name]
+    policy = POLICIES.get(name)
     check_backend(policy, llm)
     return policy
 
@@ -362,13 +373,16 @@ def policy_config_problems(
 ) -> list[str]:
     """Every problem with a workflow's policy settings, for a parse-time config check:
     unknown names, and (with ``check_user``) user policies that are invalid, take a
-    shipped name, or need an LLM."""
+    registered (shipped or installed) name, or need an LLM."""
     problems: list[str] = []
-    shipped = load_registry()
+    shipped = POLICIES.names()
     user = dict(user or {})
     for name in user if check_user else ():
         if name in shipped:
-            problems.append(f"{where}.policies.{name}: a user policy may not take a shipped name")
+            problems.append(
+                f"{where}.policies.{name}: a user policy may not take a shipped name "
+                "(nor an installed policy's)"
+            )
             continue
         try:
             get_policy(name, llm=None, user=user)

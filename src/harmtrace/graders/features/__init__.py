@@ -13,6 +13,8 @@
                another encoder are refused instead of silently mixed
                (:mod:`.sentence_embeddings`).
 
+Each is registered by name with a pydantic spec for its parameters (:mod:`.registry`;
+other packages add extractors through the ``harmtrace.extractors`` entry-point group).
 Names join with ``+`` into one stacked extractor (:mod:`.stack`). Embeddings of stateless
 extractors are computed once per text and kept in an :class:`EmbeddingCache` (a DAG
 artifact per dataset, :mod:`.cache`); a model loaded for grading reads them through
@@ -27,6 +29,7 @@ from harmtrace.graders.features.cache import (
     load_caches,
     text_key,
 )
+from harmtrace.graders.features.registry import EXTRACTORS, ExtractorError, register_extractor
 from harmtrace.graders.features.sentence_embeddings import (
     MEMO_LIMIT,
     MINILM_HINT,
@@ -36,7 +39,6 @@ from harmtrace.graders.features.sentence_embeddings import (
 from harmtrace.graders.features.stack import (
     COMPARED_EXTRACTORS,
     DEFAULT_EXTRACTOR,
-    EXTRACTORS,
     StackExtractor,
     attach_caches,
     embedding_parts,
@@ -59,6 +61,7 @@ __all__ = [
     "MINILM_HINT",
     "CachedExtractor",
     "EmbeddingCache",
+    "ExtractorError",
     "MiniLMExtractor",
     "StackExtractor",
     "TfidfExtractor",
@@ -72,6 +75,7 @@ __all__ = [
     "load_wordllama",
     "make_extractor",
     "minilm_weights_sha256",
+    "register_extractor",
     "text_key",
     "unit_rows",
     "wordllama_version",

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harmtrace.graders.base import FeatureExtractor, as_texts
+from harmtrace.graders.base import ExtractorSpec, FeatureExtractor, as_texts
+from harmtrace.graders.features.registry import register_extractor
 from harmtrace.graders.features.word_embeddings import unit_rows
 
 MINILM_HINT = (
@@ -52,9 +53,17 @@ def _minilm_model() -> Any:
     return SentenceTransformer(str(get_model_path()), device="cpu")
 
 
+class MiniLMSpec(ExtractorSpec):
+    """MiniLM settings (the constructor's defaults)."""
+
+    batch_size: int = 32
+
+
+@register_extractor
 class MiniLMExtractor(FeatureExtractor):
     """all-MiniLM-L6-v2 sentence embeddings (optional; needs torch)."""
 
+    Spec = MiniLMSpec
     name: ClassVar[str] = "minilm"
     version: ClassVar[str] = "1"
     dense: ClassVar[bool] = True

@@ -1,18 +1,20 @@
-"""Extractors by name, alone or stacked (``"tfidf+minilm"``), and the default choice."""
+"""Extractors by name, alone or stacked (``"tfidf+minilm"``), and the default choice.
+
+Every name is resolved by the extractor registry (:mod:`.registry`), so an extractor
+another package installs stacks, caches and validates like a built-in one.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import scipy.sparse as sp
 
 from harmtrace.graders.base import FeatureExtractor
 from harmtrace.graders.features.cache import CachedExtractor, EmbeddingCache
-from harmtrace.graders.features.sentence_embeddings import MiniLMExtractor
-from harmtrace.graders.features.tfidf import TfidfExtractor
-from harmtrace.graders.features.word_embeddings import WordLlamaExtractor
+from harmtrace.graders.features.registry import EXTRACTORS, extractor_parts
 
 DEFAULT_EXTRACTOR = "tfidf+minilm"
 """What :func:`harmtrace.graders.compare.choose_default_extractor` picks (highest
@@ -94,38 +96,23 @@ class StackExtractor(FeatureExtractor):
         return h.digest()
 
 
-EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
-    "tfidf": TfidfExtractor,
-    "wordllama": WordLlamaExtractor,
-    "minilm": MiniLMExtractor,
-}
-
-
 def embedding_parts(name: str) -> list[str]:
     """The stateless parts of an extractor name (``tfidf+minilm`` -> ``["minilm"]``): the
     ones whose embeddings can be computed once and cached (``harmtrace embed-texts``)."""
-    parts = name.split("+")
-    unknown = [p for p in parts if p not in EXTRACTORS]
-    if unknown:
-        raise ValueError(f"unknown extractor(s) {unknown}; choose from {sorted(EXTRACTORS)}")
-    return [p for p in dict.fromkeys(parts) if getattr(EXTRACTORS[p], "stateless", False)]
+    parts = dict.fromkeys(extractor_parts(name))
+    return [p for p in parts if EXTRACTORS.flag(p, "stateless")]
 
 
 def make_extractor(
     name: str, caches: dict[str, EmbeddingCache] | None = None, **params: Any
 ) -> FeatureExtractor:
-    """A new, unfitted extractor by registry name; ``a+b`` stacks extractors, and
+    """A new, unfitted extractor by registry name, ``params`` validated by its spec;
+    ``a+b`` stacks extractors (``params`` are then the stack's ``weights``), and
     ``caches`` supplies precomputed embeddings for stateless ones by name."""
     if "+" in name:
-        parts = [make_extractor(part, caches=caches) for part in name.split("+")]
+        parts = [make_extractor(part, caches=caches) for part in extractor_parts(name)]
         return StackExtractor(parts, **params)
-    try:
-        factory = EXTRACTORS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown extractor {name!r}; choose from {sorted(EXTRACTORS)} or join them with '+'"
-        ) from None
-    extractor = factory(**params)
+    extractor = EXTRACTORS.make(name, params)
     if caches and name in caches:
         return CachedExtractor(extractor, caches[name])
     return extractor

@@ -16,15 +16,27 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from harmtrace.graders.base import FeatureExtractor, as_texts
+from harmtrace.graders.base import ExtractorSpec, FeatureExtractor, as_texts
+from harmtrace.graders.features.registry import register_extractor
 
 _VECTORIZERS = ("word_vectorizer_", "char_vectorizer_")
 """Fitted attributes, in the order of :meth:`TfidfExtractor.transform`'s column blocks."""
 
 
+class TfidfSpec(ExtractorSpec):
+    """TF-IDF settings (the constructor's defaults)."""
+
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (3, 5)
+    min_df: int = 2
+    max_features: int | None = None
+
+
+@register_extractor
 class TfidfExtractor(FeatureExtractor):
     """Concatenated word and character TF-IDF features (L2-normalised blocks)."""
 
+    Spec = TfidfSpec
     name: ClassVar[str] = "tfidf"
     version: ClassVar[str] = "1"
     dense: ClassVar[bool] = False

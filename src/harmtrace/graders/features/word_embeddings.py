@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harmtrace.graders.base import FeatureExtractor, as_texts
+from harmtrace.graders.base import ExtractorSpec, FeatureExtractor, as_texts
+from harmtrace.graders.features.registry import register_extractor
 
 
 def load_wordllama(dim: int = 256) -> Any:
@@ -57,9 +58,18 @@ def embed_sorted(model: Any, texts: list[str], batch_size: int = 16, dim: int = 
     return unit_rows(out)
 
 
+class WordLlamaSpec(ExtractorSpec):
+    """WordLlama settings (the constructor's defaults)."""
+
+    dim: int = 256
+    batch_size: int = 16
+
+
+@register_extractor
 class WordLlamaExtractor(FeatureExtractor):
     """Mean-pooled WordLlama embeddings, scaled to unit length."""
 
+    Spec = WordLlamaSpec
     name: ClassVar[str] = "wordllama"
     version: ClassVar[str] = "1"
     dense: ClassVar[bool] = True
