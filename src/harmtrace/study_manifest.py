@@ -78,6 +78,24 @@ def dataset_roles(spec: Mapping[str, Any]) -> dict[str, list[str]]:
     }
 
 
+def policy_descriptions(config: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, str]:
+    """The moderation policies an analysis compares, in its order, with their own
+    descriptions (user policies from ``moderate.policies``, else the registered ones), so
+    the paper describes the policies of the run and no others."""
+    names = (spec.get("parameters") or {}).get("policies") or []
+    if not names:
+        return {}
+    from harmtrace.moderate.policies import POLICIES  # only runs that moderate need it
+
+    user = (config.get("moderate") or {}).get("policies") or {}
+    return {
+        name: " ".join(
+            str((user.get(name) or {}).get("description") or POLICIES.get(name).description).split()
+        )
+        for name in names
+    }
+
+
 def study_manifest(config: Mapping[str, Any], numbers: Iterable[str | Path]) -> dict[str, Any]:
     """The manifest for a run whose paper reads the producers' numbers files ``numbers``."""
     producers = {Path(p).stem for p in numbers}
@@ -121,6 +139,12 @@ def study_manifest(config: Mapping[str, Any], numbers: Iterable[str | Path]) -> 
                 "grader": spec["grader"],
                 "datasets": list(spec["datasets"]),
                 "roles": dataset_roles(spec),
+                "policies": policy_descriptions(config, spec),
+                "traced": [
+                    p
+                    for p in (spec.get("parameters") or {}).get("policies") or []
+                    if p in ((config.get("moderate") or {}).get("default") or [])
+                ],
             }
             for name, spec in plan.running.items()
         },

@@ -316,7 +316,12 @@ def test_the_manifest_the_workflow_writes_fits_the_templates(tmp_path):
     written = pr.StudyManifest.model_validate(builder.study_manifest(config, producers))
     assert set(written.analyses) == set(manifest("default").analyses)
     for key, entry in written.analyses.items():
-        assert entry.roles == manifest("default").analyses[key].roles, key
+        fixture = manifest("default").analyses[key]
+        assert (entry.roles, entry.policies, entry.traced) == (
+            fixture.roles,
+            fixture.policies,
+            fixture.traced,
+        ), key
     assert set(written.study.datasets) <= set(manifest("default").study.datasets)
 
 
@@ -350,3 +355,21 @@ def test_the_harm_benefit_fit_names_the_sets_its_parameters_give(tmp_path, defau
     path.write_text(json.dumps(raw))
     with pytest.raises(pr.RenderError, match="empty list of datasets"):
         render(tmp_path / "empty", pr.load_manifest(path), numbers("default"))
+
+
+def test_the_moderation_section_describes_the_runs_policies_and_no_others(tmp_path, default):
+    """Policy names and descriptions come from the manifest; the paragraphs built on the
+    shipped four appear only when the run compares them."""
+    assert r"\item[\texttt{block\_medium}] Blocks a response" in typeset(default)
+    raw = json.loads((DATA / "study_default.json").read_text())
+    entry = raw["analyses"]["06_moderation_policy"]
+    entry["policies"] = {"observe": "Passes all.", "my_strict": "Blocks at Low & up, 100%."}
+    entry["traced"] = ["my_strict"]
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(raw))
+    files = render(tmp_path, pr.load_manifest(path), numbers("default"))
+    section = files["sections/moderation.tex"]
+    assert r"\item[\texttt{my\_strict}] Blocks at Low \& up, 100\%." in section
+    assert "../traces/my_strict/index.html" in section
+    for shipped in ("block_high", "BlockHigh", "BlockMedium", "redact_medium"):
+        assert shipped not in re.sub(r"(?<!\\)%.*", "", section), shipped

@@ -74,6 +74,10 @@ class AnalysisEntry(_Strict):
     datasets: list[str]
     roles: dict[str, list[str]] = {}
     """Datasets by the role an analysis parameter gives them (``harmful``, ``benign``)."""
+    policies: dict[str, str] = {}
+    """Moderation policies compared, in order, with their descriptions."""
+    traced: list[str] = []
+    """Those of :attr:`policies` whose traces the run writes (a trace viewer each)."""
 
 
 class Stages(_Strict):
@@ -241,6 +245,9 @@ def context(
         "name": partial(name, meta),
         "names": partial(names, meta),
         "roles": roles,
+        # the moderation policies a run compares (name -> description), in its order
+        "policies": lambda name: dict(analyses[analysis_id(name)].policies) if ran(name) else {},
+        "traced": lambda name: list(analyses[analysis_id(name)].traced) if ran(name) else [],
         "below": below,
     }
 
