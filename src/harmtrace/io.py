@@ -1,21 +1,26 @@
 """Declarative table schemas, checked whenever the DAG writes or reads a table.
 
 A schema (YAML under ``harmtrace/schemas/``) names each column's type,
-nullability and constraints. Checks are vectorised, so validating a table
-costs milliseconds, and a failure names the table, the column and example rows.
+nullability and constraints; :func:`pandera_schema` turns it into a pandera
+``DataFrameSchema``, which does the checking (vectorised: milliseconds a table).
+pandera's findings are translated back into :class:`SchemaError` messages that
+name the table, the column, the rule broken and example rows, every problem at once.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pandera.pandas as pdv
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+from pandera.errors import SchemaErrorReason, SchemaErrors
 
 from harmtrace.errors import HarmtraceError
 from harmtrace.taxonomy import CATEGORIES, SIDES
@@ -39,44 +44,64 @@ def load_schema(name: str) -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def _examples(mask: pd.Series, limit: int = 5) -> str:
-    idx = list(mask[mask].index[:limit])
-    return f"{int(mask.sum())} row(s), e.g. at index {idx}"
-
-
-def _check_column(where: str, col: str, s: pd.Series, spec: dict[str, Any]) -> None:
+def _column(spec: dict[str, Any]) -> pdv.Column:
+    """One column's contract. The dtype is compared by its pandas name, as pandera's own
+    dtype check would take pandas 3's NaN-based ``str`` for ``string``."""
     want = _DTYPES[spec["type"]]
-    if str(s.dtype) != want:
-        raise SchemaError(f"{where}: column {col!r} has dtype {s.dtype}, expected {want}")
-    null = s.isna()
-    if not spec.get("nullable", True) and null.any():
-        raise SchemaError(f"{where}: column {col!r} has nulls: {_examples(null)}")
-    present = s[~null]
-    if spec.get("unique") and present.duplicated().any():
-        raise SchemaError(f"{where}: column {col!r} has duplicates: {_examples(s.duplicated())}")
+    checks = [
+        pdv.Check(lambda s, w=want: str(s.dtype) == w, name="dtype", error=want, ignore_na=False)
+    ]
     if "pattern" in spec:
-        bad = ~present.str.fullmatch(spec["pattern"]).astype(bool)
-        if bad.any():
-            raise SchemaError(
-                f"{where}: column {col!r} does not match {spec['pattern']!r}: {_examples(bad)}"
-            )
+        full = f"(?:{spec['pattern']})\\Z"  # re.match up to the very end: a full match
+        checks.append(pdv.Check.str_matches(full, error=f"does not match {spec['pattern']!r}"))
     if "min_length" in spec:
-        bad = present.str.len() < spec["min_length"]
-        if bad.any():
-            raise SchemaError(
-                f"{where}: column {col!r} shorter than {spec['min_length']}: {_examples(bad)}"
-            )
-    for bound, op in (("minimum", "lt"), ("maximum", "gt")):
-        if bound in spec:
-            bad = getattr(present, op)(spec[bound])
-            if bad.any():
-                raise SchemaError(
-                    f"{where}: column {col!r} outside {bound} {spec[bound]}: {_examples(bad)}"
-                )
+        n = spec["min_length"]
+        checks.append(pdv.Check.str_length(min_value=n, error=f"shorter than {n}"))
+    if "minimum" in spec:
+        checks.append(pdv.Check.ge(spec["minimum"], error=f"outside minimum {spec['minimum']}"))
+    if "maximum" in spec:
+        checks.append(pdv.Check.le(spec["maximum"], error=f"outside maximum {spec['maximum']}"))
     if "enum" in spec:
-        bad = ~present.isin(spec["enum"])
-        if bad.any():
-            raise SchemaError(f"{where}: column {col!r} not in {spec['enum']}: {_examples(bad)}")
+        checks.append(pdv.Check.isin(spec["enum"], error=f"not in {spec['enum']}"))
+    return pdv.Column(
+        checks=checks,
+        nullable=spec.get("nullable", True),
+        unique=bool(spec.get("unique")),
+        report_duplicates="exclude_first",
+        required=spec.get("required", True),
+    )
+
+
+def _required_when(col: str, other: str, value: Any) -> pdv.Check:
+    """``required_when: {status: ok}``: no nulls in ``col`` where ``other == value``."""
+    return pdv.Check(
+        lambda df: ~(df[col].isna() & (df[other] == value).fillna(False).astype(bool)),
+        name=f"required_when:{col}",
+        error=f"is null where {other} == {value!r}",
+    )
+
+
+@cache
+def pandera_schema(schema_name: str) -> pdv.DataFrameSchema:
+    """The pandera form of a table schema: its columns, plus any column starting with one
+    of ``extra_columns.prefixes``; every other column is refused (strict)."""
+    schema = load_schema(schema_name)
+    specs = _expand(schema)
+    columns = {col: _column(spec) for col, spec in specs.items()}
+    prefixes = _extra_prefixes(schema_name)
+    if prefixes:
+        pattern = "^(?:" + "|".join(re.escape(p) for p in prefixes) + ")"
+        columns[pattern] = pdv.Column(regex=True, required=False, nullable=True)
+    wide = [
+        _required_when(col, other, value)
+        for col, spec in specs.items()
+        for other, value in (spec.get("required_when") or {}).items()
+    ]
+    return pdv.DataFrameSchema(columns, checks=wide, strict=True, name=schema_name)
+
+
+def _extra_prefixes(schema_name: str) -> tuple[str, ...]:
+    return tuple((load_schema(schema_name).get("extra_columns") or {}).get("prefixes", ()))
 
 
 def _expand(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -109,34 +134,57 @@ def column_dtypes(schema_name: str) -> dict[str, str]:
 
 
 def validate(df: pd.DataFrame, schema_name: str, where: str = "") -> pd.DataFrame:
-    """Raise :class:`SchemaError` unless ``df`` satisfies the named schema; return ``df``."""
-    schema = load_schema(schema_name)
+    """Raise :class:`SchemaError` unless ``df`` satisfies the named schema; return ``df``.
+    The message has one line per problem, each naming the column and example rows."""
     where = where or f"table {schema_name!r}"
-    specs = _expand(schema)
-    required = [c for c, s in specs.items() if s.get("required", True)]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise SchemaError(f"{where}: missing column(s) {missing}")
-    prefixes = tuple((schema.get("extra_columns") or {}).get("prefixes", ()))
-    extra = [c for c in df.columns if c not in specs and not c.startswith(prefixes)]
-    if extra:
-        allowed = f" (extra columns must start with one of {list(prefixes)})" if prefixes else ""
-        raise SchemaError(f"{where}: unexpected column(s) {extra}{allowed}")
-    for col, spec in specs.items():
-        if col in df.columns:
-            _check_column(where, col, df[col], spec)
-            _check_required_when(where, col, df, spec)
+    try:
+        pandera_schema(schema_name).validate(df, lazy=True)
+    except SchemaErrors as exc:
+        raise SchemaError("\n".join(_problems(exc, df, schema_name, where))) from None
     return df
 
 
-def _check_required_when(where: str, col: str, df: pd.DataFrame, spec: dict[str, Any]) -> None:
-    """``required_when: {status: ok}``: no nulls in rows where another column has that value."""
-    for other, value in (spec.get("required_when") or {}).items():
-        bad = df[col].isna() & (df[other] == value).fillna(False).astype(bool)
-        if bad.any():
-            raise SchemaError(
-                f"{where}: column {col!r} is null where {other} == {value!r}: {_examples(bad)}"
-            )
+def _check_name(err: Any) -> str:
+    return err.check if isinstance(err.check, str) else (err.check.name or "")
+
+
+def _problems(exc: SchemaErrors, df: pd.DataFrame, schema_name: str, where: str) -> list[str]:
+    """pandera's findings as this project's messages, in table order. A missing or
+    unexpected column is reported alone (the checks of other columns would only echo
+    it), and so is a wrong dtype within its column (its value checks mean nothing)."""
+    names = [_check_name(e) for e in exc.schema_errors]
+    specs = column_specs(schema_name)
+    if "column_in_dataframe" in names:
+        missing = [c for c, s in specs.items() if s.get("required", True) and c not in df]
+        return [f"{where}: missing column(s) {missing}"]
+    if "column_in_schema" in names:
+        prefixes = _extra_prefixes(schema_name)
+        extra = [c for c in df.columns if c not in specs and not str(c).startswith(prefixes)]
+        allowed = f" (extra columns must start with one of {list(prefixes)})" if prefixes else ""
+        return [f"{where}: unexpected column(s) {extra}{allowed}"]
+    found: dict[str, list[tuple[bool, str]]] = {}
+    for err, name in zip(exc.schema_errors, names, strict=True):
+        col = err.column_name or name.removeprefix("required_when:")
+        found.setdefault(col, []).append((name == "dtype", _problem(err, name, col, df, where)))
+    order = {c: i for i, c in enumerate(specs)}
+    lines = []
+    for col in sorted(found, key=lambda c: order.get(c, len(order))):
+        wrong_dtype = [m for is_dtype, m in found[col] if is_dtype]
+        lines.extend(wrong_dtype or [m for _, m in found[col]])
+    return lines
+
+
+def _problem(err: Any, name: str, col: str, df: pd.DataFrame, where: str) -> str:
+    """One pandera finding as a line: the column, the rule, how many rows and which."""
+    if name == "dtype":
+        return f"{where}: column {col!r} has dtype {df[col].dtype}, expected {err.check.error}"
+    fixed = {"not_nullable": "has nulls", "field_uniqueness": "has duplicates"}
+    rule = fixed.get(name) or getattr(err.check, "error", None) or name
+    cases = err.failure_cases
+    if err.reason_code == SchemaErrorReason.CHECK_ERROR or not isinstance(cases, pd.DataFrame):
+        return f"{where}: column {col!r}: the check {rule!r} could not run ({cases})"
+    index = list(dict.fromkeys(cases["index"].tolist()))
+    return f"{where}: column {col!r} {rule}: {len(index)} row(s), e.g. at index {index[:5]}"
 
 
 def check_output_file(path: Path, option: str = "output") -> Path:

