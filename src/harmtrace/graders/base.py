@@ -34,7 +34,12 @@ def as_texts(values: Any) -> list[str]:
 
 
 class FeatureExtractor(abc.ABC):
-    """Texts in, a 2-d feature matrix (dense ``ndarray`` or scipy sparse) out."""
+    """Texts in, a 2-d feature matrix (dense ``ndarray`` or scipy sparse) out.
+
+    As in scikit-learn, ``__init__`` only stores parameters, what ``fit`` learns has a
+    trailing underscore and weights load on first use, so building one is free and its
+    state says what was learned (tests/unit/test_fitted_attributes.py checks it).
+    """
 
     name: ClassVar[str] = "abstract"
     version: ClassVar[str] = "0"
