@@ -479,7 +479,7 @@ def test_validate_relevance(trained, air, tmp_path):
     # the refusal detector: in source (its own labelled responses, out-of-fold) and out of
     # sample (these AIR-Bench responses), apart
     model = EmbeddedGrader.load(trained["model"])
-    in_source = model.relevance.refusal.training["in_source"]
+    in_source = model.relevance.refusal.training_["in_source"]
     assert nums["refusal insource n"] == str(in_source["n"]) == "24"
     assert nums["refusal insource kappa"] == f"{in_source['kappa']:.2f}"
     assert nums["refusal test n"] == nums["n"]

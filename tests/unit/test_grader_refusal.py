@@ -23,10 +23,10 @@ from tests.devdata import toy_refusal_detector, toy_refusal_records
 
 def test_lexicon_is_folded_and_split_by_match_kind():
     d = toy_refusal_detector()
-    assert "i can't help" in d.substrings and "i'm sorry" in d.prefixes
-    assert "i'm sorry" not in d.substrings  # a prefix is not a substring
+    assert "i can't help" in d.substrings_ and "i'm sorry" in d.prefixes_
+    assert "i'm sorry" not in d.substrings_  # a prefix is not a substring
     # exemplars: lexicon strings of at least three words, as written
-    assert "against my guidelines" in d.exemplars and "sorry" not in d.exemplars
+    assert "against my guidelines" in d.exemplars_ and "sorry" not in d.exemplars_
     assert fold_text("I\u2019M Sorry") == "i'm sorry"
 
 
@@ -97,9 +97,9 @@ def test_in_source_figures_are_out_of_fold_and_consistent():
     ins = d.in_source_
     assert len(ins) == 24 and ins["record_id"].is_unique
     assert (ins["flag"] == (ins["oof_probability"] >= d.threshold_)).all()
-    stats = d.training["in_source"]
+    stats = d.training_["in_source"]
     assert stats == agreement(ins["label"], ins["flag"], ins["oof_probability"])
-    assert d.training["labelled"] == ["toy-refusals"] and d.training["lexicon"] == ["toy-lexicon"]
+    assert d.training_["labelled"] == ["toy-refusals"] and d.training_["lexicon"] == ["toy-lexicon"]
     assert all(c > 0 for c in d.params()["coef"])  # every feature points towards refusal
 
 
@@ -107,7 +107,7 @@ def test_fit_is_deterministic_and_pickles_without_the_embedding_model():
     lexicon, labelled = toy_refusal_records()
     a = RefusalDetector(n_splits=3).fit(lexicon, labelled)
     b = pickle.loads(pickle.dumps(a))
-    assert b._model is None
+    assert "_model" not in vars(b)
     assert a.params() == toy_refusal_detector().params()
     texts = ["Sorry, I cannot help with that.", "Here is the recipe.", "", None]
     assert a.detect(texts).tolist() == b.detect(texts).tolist() == [True, False, False, False]

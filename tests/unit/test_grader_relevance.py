@@ -96,7 +96,7 @@ def scorer() -> RelevanceScorer:
     fitted = RelevanceScorer(refusal=toy_refusal_detector()).fit(corpus)
     # a dozen short texts give a noisy null; use cut-offs close to the ones fitted on the
     # 1,680 moderation texts (median 0.04, 95th percentile 0.23) for the level checks
-    fitted.s_off, fitted.s_on = 0.04, 0.23
+    fitted.s_off_, fitted.s_on_ = 0.04, 0.23
     return fitted
 
 
@@ -132,8 +132,8 @@ def test_scorer_is_deterministic():
     texts = ["x y z", "another text here", "and a third one", "fourth", "fifth", "sixth"]
     a, b = RelevanceScorer(seed=1).fit(texts), RelevanceScorer(seed=1).fit(texts)
     assert a.params()["null_size"] == 30
-    assert a.s_off == b.s_off and a.s_on == b.s_on
-    assert a.s_off <= a.s_on
+    assert a.s_off_ == b.s_off_ and a.s_on_ == b.s_on_
+    assert a.s_off_ <= a.s_on_
 
 
 def test_validate_relevance_statistics():

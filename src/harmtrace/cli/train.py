@@ -77,11 +77,11 @@ def train_refusal_detector(lexicon: Path, labels: Path | list[Path], seed: int) 
     paths = [labels] if isinstance(labels, Path) else list(labels)
     pooled = pd.concat([read_records(p) for p in paths], ignore_index=True)
     detector = RefusalDetector(seed=seed).fit(read_records(lexicon), pooled)
-    stats = detector.training["in_source"]
+    stats = detector.training_["in_source"]
     log.info(
         "refusal detector: %d lexicon strings, threshold %.3f; in source (out-of-fold on "
         "%d labelled responses) kappa %.2f, recall %.2f, false-positive rate %.2f",
-        len(detector.substrings) + len(detector.prefixes),
+        len(detector.substrings_) + len(detector.prefixes_),
         detector.threshold_,
         stats["n"],
         stats["kappa"],

@@ -323,14 +323,14 @@ def validate_relevance_cmd(
             per["refusal"].astype(bool).to_numpy(),
             per["refusal_probability"].to_numpy(dtype=float),
         )
-        in_source = detector.training["in_source"]
+        in_source = detector.training_["in_source"]
         nums = relevance_numbers(result["summary"])
         for key, value in refusal_numbers(in_source, test, detector.params()).items():
             nums[f"refusal {key}"] = value
         write_numbers(nums, numbers, "relevance")
         write_table_tex(relevance_table(result["confusion"]), table, align="lrrr")
         if refusal_table is not None:
-            labelled = ", ".join(detector.training["labelled"]) or "labelled responses"
+            labelled = ", ".join(detector.training_["labelled"]) or "labelled responses"
             test_name = str(recs["dataset"].iloc[0]) if len(recs) else "test"
             tab = refusal_frame(in_source, test, labelled, test_name)
             write_table_tex(

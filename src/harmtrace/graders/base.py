@@ -45,6 +45,9 @@ class FeatureExtractor(abc.ABC):
 
     ``Spec`` validates the constructor's keywords; :meth:`from_spec` passes its fields to
     the constructor, so the instance (its pickle, its fingerprint) keeps plain attributes.
+    As in scikit-learn, ``__init__`` only stores parameters, what ``fit`` learns has a
+    trailing underscore and weights load on first use, so building one is free and its
+    state says what was learned (tests/unit/test_fitted_attributes.py checks it).
     """
 
     Spec: ClassVar[type[ExtractorSpec]] = ExtractorSpec

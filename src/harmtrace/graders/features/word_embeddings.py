@@ -79,14 +79,14 @@ class WordLlamaExtractor(FeatureExtractor):
     def __init__(self, dim: int = 256, batch_size: int = 16) -> None:
         self.dim = int(dim)
         self.batch_size = int(batch_size)
-        self._model: Any = None
 
     def params(self) -> dict[str, Any]:
         return {"dim": self.dim, "config": "l2_supercat", "package_version": wordllama_version()}
 
     @property
     def model(self) -> Any:
-        if self._model is None:
+        """The WordLlama weights, loaded when first needed (not in ``__init__``)."""
+        if getattr(self, "_model", None) is None:
             self._model = load_wordllama(self.dim)
         return self._model
 
@@ -98,7 +98,7 @@ class WordLlamaExtractor(FeatureExtractor):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_model"] = None  # the weights come from the installed wheel, not the pickle
+        state.pop("_model", None)  # the weights come from the installed wheel, not the pickle
         return state
 
 
