@@ -399,7 +399,7 @@ def test_stratified_trend_reduces_to_single_table_and_to_cmh():
 def test_wilson_interval_matches_newcombe_1998_and_is_nan_when_empty():
     """Reference values: Newcombe (1998), Stat Med 17:857, Table I, method 3 (Wilson
     score without continuity correction): 81/263 -> 0.2553-0.3662, 0/10 -> 0-0.2775."""
-    from harmtrace.stats import wilson_interval
+    from harmtrace.proportions import wilson_interval
 
     lo, hi = wilson_interval([81, 0, 3], [263, 10, 0])
     assert lo[0] == pytest.approx(0.2553, abs=5e-5) and hi[0] == pytest.approx(0.3662, abs=5e-5)

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 import numpy as np
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from harmtrace.proportions import wilson_interval
 from harmtrace.report.macros import Number, ci, count, pct, text
-from harmtrace.stats import wilson_interval
 
 __all__ = [
     "MIN_N",

@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from harmtrace.graders.labels import category_targets, severe_targets
-from harmtrace.stats import wilson_interval
+from harmtrace.proportions import wilson_interval
 from harmtrace.taxonomy import CATEGORIES
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from harmtrace.analysis.transitions import transition_shares
-from harmtrace.stats import wilson_interval
+from harmtrace.proportions import wilson_interval
 
 STAGES: tuple[str, ...] = ("before", "after")
 

@@ -37,7 +37,6 @@ from .paired import (
     rank_biserial_paired,
     rank_biserial_paired_ci,
 )
-from .proportions import wilson_interval
 from .regression import (
     BrantResult,
     ClusteredLogit,
@@ -78,5 +77,4 @@ __all__ = [
     "resample_counts",
     "stratified_trend_test",
     "trend_test",
-    "wilson_interval",
 ]

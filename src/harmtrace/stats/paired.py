@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from .bootstrap import percentile_interval, resample_counts
-from .proportions import wilson_interval
 
 __all__ = [
     "PairedOrdinalTests",
@@ -168,7 +168,8 @@ def newcombe_paired_diff_ci(a: int, b: int, c: int, d: int, alpha: float = 0.05)
     n = a + b + c + d
     if n == 0:
         return (np.nan, np.nan, np.nan)
-    (l1, l2), (u1, u2) = (v.tolist() for v in wilson_interval([a + b, a + c], n, alpha))
+    (l1, u1) = (float(x) for x in proportion_confint(a + b, n, alpha=alpha, method="wilson"))
+    (l2, u2) = (float(x) for x in proportion_confint(a + c, n, alpha=alpha, method="wilson"))
     p1, p2 = (a + b) / n, (a + c) / n
     diff = p1 - p2
     margins = (a + b) * (c + d) * (a + c) * (b + d)
