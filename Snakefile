@@ -45,5 +45,5 @@ rule all:
     (or, with paper.build false, its macros)."""
     default_target: True
     input:
-        FINAL,
+        registered(FINAL),
         PAPER_TARGET,

@@ -53,10 +53,17 @@ GRADED = {grader: graded_datasets(config, grader) for grader in GRADERS}
 """Datasets each backend grades (grade.datasets; every dataset unless listed)."""
 ENV = "../../environment.yml"
 
-# Producers append here; `rule all` and the paper read them (paper.smk is included last).
+# Producers register their products here; `rule all` and the paper rules read them
+# through input functions, which run after every include, so no stage file depends on
+# the order in which the Snakefile includes the others.
 PAPER_NUMBERS = []
 PAPER_ASSETS = []
 FINAL = []
+
+
+def registered(products):
+    """An input function returning a registry's products, sorted, once parsing is done."""
+    return lambda wildcards: sorted(products)
 
 
 def one_of(names):

@@ -47,7 +47,7 @@ rule study_manifest:
         ENV
     params:
         config=lambda wildcards: json.dumps(config, sort_keys=True),
-        numbers=sorted(PAPER_NUMBERS),
+        numbers=registered(PAPER_NUMBERS),
         code=code_hash(verbs=["study-manifest"]),
     shell:
         "harmtrace study-manifest --config-json {params.config:q} --out {output:q} "
@@ -57,7 +57,7 @@ rule study_manifest:
 rule numbers:
     """Every producer's numbers as LaTeX macros: the only source of numbers in the paper."""
     input:
-        sorted(PAPER_NUMBERS),
+        registered(PAPER_NUMBERS),
     output:
         "results/paper/numbers.tex",
     log:
@@ -84,8 +84,8 @@ rule paper:
         study="results/paper/study.json",
         numbers=rules.numbers.output,
         # the producers' raw numbers, from which the templates choose their wording
-        numbers_json=rules.numbers.input,
-        assets=sorted(PAPER_ASSETS),
+        numbers_json=registered(PAPER_NUMBERS),
+        assets=registered(PAPER_ASSETS),
     output:
         pdf=report(
             "results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"
