@@ -78,22 +78,22 @@ def dataset_roles(spec: Mapping[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def policy_descriptions(config: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, str]:
+def policy_descriptions(config: Mapping[str, Any], spec: Mapping[str, Any]) -> list[dict[str, str]]:
     """The moderation policies an analysis compares, in its order, with their own
     descriptions (user policies from ``moderate.policies``, else the registered ones), so
-    the paper describes the policies of the run and no others."""
+    the paper describes the policies of the run and no others. A list, not a mapping: the
+    manifest is written with sorted keys and the order is the analysis's."""
     names = (spec.get("parameters") or {}).get("policies") or []
     if not names:
-        return {}
+        return []
     from harmtrace.moderate.policies import POLICIES  # only runs that moderate need it
 
     user = (config.get("moderate") or {}).get("policies") or {}
-    return {
-        name: " ".join(
-            str((user.get(name) or {}).get("description") or POLICIES.get(name).description).split()
-        )
-        for name in names
-    }
+    described = []
+    for name in names:
+        text = (user.get(name) or {}).get("description") or POLICIES.get(name).description
+        described.append({"name": name, "description": " ".join(str(text).split())})
+    return described
 
 
 def study_manifest(config: Mapping[str, Any], numbers: Iterable[str | Path]) -> dict[str, Any]:

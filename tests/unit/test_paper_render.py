@@ -360,10 +360,18 @@ def test_the_harm_benefit_fit_names_the_sets_its_parameters_give(tmp_path, defau
 def test_the_moderation_section_describes_the_runs_policies_and_no_others(tmp_path, default):
     """Policy names and descriptions come from the manifest; the paragraphs built on the
     shipped four appear only when the run compares them."""
-    assert r"\item[\texttt{block\_medium}] Blocks a response" in typeset(default)
+    text = typeset(default)
+    assert r"\item[\texttt{block\_medium}] Blocks a response" in text
+    order = [
+        text.index(rf"\item[\texttt{{{p}}}]") for p in ("observe", r"block\_high", r"block\_medium")
+    ]
+    assert order == sorted(order), "policies are described in the analysis's order"
     raw = json.loads((DATA / "study_default.json").read_text())
     entry = raw["analyses"]["06_moderation_policy"]
-    entry["policies"] = {"observe": "Passes all.", "my_strict": "Blocks at Low & up, 100%."}
+    entry["policies"] = [
+        {"name": "observe", "description": "Passes all."},
+        {"name": "my_strict", "description": "Blocks at Low & up, 100%."},
+    ]
     entry["traced"] = ["my_strict"]
     path = tmp_path / "study.json"
     path.write_text(json.dumps(raw))

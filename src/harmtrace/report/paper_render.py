@@ -68,13 +68,18 @@ class TargetEntry(_Strict):
     system_prompt: str | None = None
 
 
+class PolicyEntry(_Strict):
+    name: str
+    description: str
+
+
 class AnalysisEntry(_Strict):
     entry: str
     grader: str
     datasets: list[str]
     roles: dict[str, list[str]] = {}
     """Datasets by the role an analysis parameter gives them (``harmful``, ``benign``)."""
-    policies: dict[str, str] = {}
+    policies: list[PolicyEntry] = []
     """Moderation policies compared, in order, with their descriptions."""
     traced: list[str] = []
     """Those of :attr:`policies` whose traces the run writes (a trace viewer each)."""
@@ -246,7 +251,7 @@ def context(
         "names": partial(names, meta),
         "roles": roles,
         # the moderation policies a run compares (name -> description), in its order
-        "policies": lambda name: dict(analyses[analysis_id(name)].policies) if ran(name) else {},
+        "policies": lambda name: list(analyses[analysis_id(name)].policies) if ran(name) else [],
         "traced": lambda name: list(analyses[analysis_id(name)].traced) if ran(name) else [],
         "below": below,
     }
