@@ -15,6 +15,7 @@ from harmtrace.analysis.validity_tables import (
     detection_table,
     moderation_table,
     preference_table,
+    reference_table,
     write_validity_tables,
 )
 from harmtrace.stats import newcombe_paired_diff_ci
@@ -98,3 +99,31 @@ def test_write_validity_tables(res, tmp_path):
     assert f"{pct(3 / 4)} {wilson(3, 4)}" in prefs  # cells are not escaped twice
     detection = (tmp_path / "04_grader_validity--detection.tex").read_text()
     assert "air & benchmark labels & 60.0\\% (6/10) &" in detection
+
+
+def test_reference_table_reports_agreement_with_the_reference_grader(tmp_path):
+    """Kappa from scikit-learn, alpha from krippendorff, on a reference that disagrees."""
+    import krippendorff
+    from sklearn.metrics import cohen_kappa_score
+
+    _, air, _ = validity_frames()
+    ref = air.copy()
+    col = "prompt_severity_violence"
+    ref[col] = ref[col].astype("Int64").map(lambda v: min(int(v) + 1, 3)).astype("Int64")
+    ref.loc[ref.index[:3], col] = air.loc[air.index[:3], col]
+    res = analyse_validity(air, reference=ref, n_resamples=50)
+    tab = reference_table(res, {"air": "AIR & co"}).set_index(["Side", "Category"])
+    assert len(tab) == 9 and set(tab["Dataset"]) == {"AIR & co"}
+    a, b = air[col].astype(int).to_numpy(), ref[col].astype(int).to_numpy()
+    kappa = cohen_kappa_score(a, b, weights="quadratic", labels=[0, 1, 2, 3])
+    alpha = krippendorff.alpha(
+        reliability_data=[a, b], level_of_measurement="ordinal", value_domain=[0, 1, 2, 3]
+    )
+    row = tab.loc[("Prompt", "Violence")]
+    assert row["Weighted $\\kappa$ [CI]"].startswith(f"{kappa:.2f} [")
+    assert row["Ordinal $\\alpha$ [CI]"].startswith(f"{alpha:.2f} [")
+    assert row["Exact"] == pct((a == b).mean())
+    assert tab.loc[("Prompt", "Hate"), "Weighted $\\kappa$ [CI]"] == "no variation"
+    paths = write_validity_tables(res, {"air": "AIR & co"}, tmp_path, "04_grader_validity")
+    assert paths[-1].name == "04_grader_validity--reference.tex"
+    assert "AIR \\& co & Prompt & Violence & 10 &" in paths[-1].read_text()

@@ -1,5 +1,6 @@
 """The grader-validity strand (notebook 04) in paper form: booktabs tables of the
-moderation-label metrics, the preference agreement and the detection asymmetry.
+moderation-label metrics, the preference agreement, the detection asymmetry and the
+agreement with a reference grader.
 
 :mod:`harmtrace.analysis.validity` computes; this module only formats. Cells and the
 headers holding math are formatted LaTeX already (written raw); dataset labels and the
@@ -201,6 +202,38 @@ def labelled_refusal_table(
     return pd.DataFrame(rows, columns=cols)
 
 
+REFERENCE_COLUMNS = ("Records", "Weighted $\\kappa$ [CI]", "Ordinal $\\alpha$ [CI]", "Exact")
+
+
+def reference_table(
+    results: Mapping[str, DatasetValidity], labels: Mapping[str, str]
+) -> pd.DataFrame:
+    """Per dataset, side and category (and relevance): agreement with the reference grader,
+    the numbers the validity section cites for a study with human labels."""
+    rows = []
+    for dataset, res in results.items():
+        if res.reference is None:
+            continue
+        for r in res.reference.itertuples():
+            alpha = (
+                f"{fmt_num(r.alpha_ordinal)} {fmt_ci(r.alpha_lo, r.alpha_hi, pct=False, digits=2)}"
+                if np.isfinite(r.alpha_ordinal)
+                else escape(r.note or "n/a")
+            )
+            rows.append(
+                {
+                    "Dataset": labels.get(dataset, dataset),
+                    "Side": r.side.capitalize(),
+                    "Category": _title(r.category),
+                    "Records": fmt_int(int(r.n)),
+                    REFERENCE_COLUMNS[1]: _kappa_cell(r),
+                    REFERENCE_COLUMNS[2]: alpha,
+                    "Exact": fmt_pct(r.exact) if np.isfinite(r.exact) else "n/a",
+                }
+            )
+    return pd.DataFrame(rows, columns=["Dataset", "Side", "Category", *REFERENCE_COLUMNS])
+
+
 def write_validity_tables(
     results: Mapping[str, DatasetValidity],
     labels: Mapping[str, str],
@@ -241,4 +274,6 @@ def write_validity_tables(
             "lrrlll",
         ),
     }
+    if any(res.reference is not None for res in results.values()):
+        frames["reference"] = (reference_table(results, labels), REFERENCE_COLUMNS, "llllrll")
     return write_tables(frames, tables_dir, producer)
