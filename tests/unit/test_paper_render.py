@@ -381,3 +381,11 @@ def test_the_moderation_section_describes_the_runs_policies_and_no_others(tmp_pa
     assert "../traces/my_strict/index.html" in section
     for shipped in ("block_high", "BlockHigh", "BlockMedium", "redact_medium"):
         assert shipped not in re.sub(r"(?<!\\)%.*", "", section), shipped
+
+
+def test_the_reference_table_follows_the_validity_analysis_reference(default, own):
+    """The own-data study's labels check its grader (numbers: reference grader human), so
+    its paper prints the agreement table; the default run has no reference."""
+    table = "tables/04_grader_validity--reference.tex"
+    assert table in typeset(own) and "(here: \\texttt{\\HtValidityReferenceGrader})" in typeset(own)
+    assert table not in typeset(default) and "(none in this run)" in typeset(default)
