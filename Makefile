@@ -30,17 +30,23 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # Re-resolve pyproject.toml's dev and model extras into requirements.lock (needs an index).
+# pip lock writes an editable project's path relative to the lock file, so the file sits
+# in the project folder (it refuses one under .venv) until it is converted.
 lock: $(STAMP)
-	$(BIN)/python -m pip lock --quiet -e '.[dev,model]' -o $(VENV)/pylock.toml
+	$(BIN)/python -m pip lock --quiet -e '.[dev,model]' -o pylock.toml
 	$(BIN)/python -c "from harmtrace.envlock import requirements_from_pylock as r; \
-	open('requirements.lock', 'w').write(r(open('$(VENV)/pylock.toml').read()))"
+	open('requirements.lock', 'w').write(r(open('pylock.toml').read()))"
+	rm pylock.toml
 
 reproduce: system $(STAMP)
 	SNAKEMAKE=$(BIN)/snakemake bash scripts/unlock-stale
 	$(BIN)/snakemake --cores $(CORES)
 
+# Two workers (pytest-xdist): the DAG tests on one, the rest beside them (tests/conftest.py).
+# TEST_WORKERS=0 runs everything in this process, in collection order.
+TEST_WORKERS ?= 2
 test: system-test $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

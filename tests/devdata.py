@@ -7,6 +7,7 @@ benchmarks see exactly the records the workflow sees, without running it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from functools import cache
@@ -188,7 +189,14 @@ def prepared_smollm2() -> Path:
     cache = Path(
         os.environ.get(MODEL_CACHE_ENV) or Path(tempfile.gettempdir()) / "harmtrace-test-models"
     )
-    return prepare_model("smollm2-135m-instruct", cache / "raw", cache / "smollm2-135m-instruct")
+    cache.mkdir(parents=True, exist_ok=True)
+    # two test workers (or two sessions) may ask at once: one converts, the other waits
+    # and then only verifies the folder
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return prepare_model(
+            "smollm2-135m-instruct", cache / "raw", cache / "smollm2-135m-instruct"
+        )
 
 
 def prompt_frame(dataset: str, prompts: list[str], **cols) -> pd.DataFrame:
