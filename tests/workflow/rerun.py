@@ -1,0 +1,118 @@
+"""Run chosen jobs of a built project again, by the shell commands Snakemake plans for them.
+
+Asking Snakemake to force a few jobs also reruns every job between them and the targets
+("input files updated by another job"): forcing the grader's training and the macros
+rebuilds most of the DAG. Here each chosen job runs on its own against the inputs already
+built, in dependency order among the chosen ones (a job never reads an output another
+chosen job is rewriting).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.workflow.helpers import env_for, snakemake
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    command: str
+
+
+def _files(line: str) -> tuple[str, ...]:
+    return tuple(f.strip() for f in line.split(",") if f.strip())
+
+
+def planned_jobs(project: Path, mirror: Path, targets: Iterable[str]) -> list[Job]:
+    """The jobs that make ``targets``, as a forced dry run prints them (rule, input,
+    output, shell command); jobs Snakemake would add between them are left out."""
+    targets = list(targets)
+    res = snakemake(
+        project, "-n", "--cores", "2", "--printshellcmds", "--force", *targets, mirror=mirror
+    )
+    jobs, head, fields = [], None, {}
+    for line in (res.stdout + res.stderr).splitlines():
+        if m := re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line):
+            head, fields = m.group(1), {}
+        elif head and (m := re.match(r"^\s+(input|output): (.*)$", line)):
+            fields[m.group(1)] = _files(m.group(2))
+        elif head and line.startswith("Shell command: "):
+            jobs.append(
+                Job(head, fields.get("input", ()), fields.get("output", ()), line[15:].strip())
+            )
+            head = None
+    return [job for job in jobs if set(job.outputs) & set(targets)]
+
+
+def dependencies(jobs: list[Job]) -> dict[Job, set[Job]]:
+    """Job -> the chosen jobs whose outputs it reads."""
+    maker = {out: job for job in jobs for out in job.outputs}
+    return {job: {maker[i] for i in job.inputs if i in maker} - {job} for job in jobs}
+
+
+def _run(project: Path, env: dict[str, str], job: Job) -> str:
+    for out in job.outputs:  # as Snakemake does before a job: no stale output survives
+        path = project / out
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    res = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail; {job.command}"],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return "" if res.returncode == 0 else f"{job.rule} exited {res.returncode}: {job.command}"
+
+
+def run_jobs(project: Path, mirror: Path, jobs: list[Job], workers: int = 3) -> None:
+    """Each job starts once the chosen jobs it reads from are done; ``workers`` at a time
+    (more than the cores: the machine is loaded on purpose, and papermill's kernels and
+    model loading wait on each other less)."""
+    env = env_for(project, mirror)
+    needs, done, running, failed = dependencies(jobs), set(), {}, []
+    with ThreadPoolExecutor(workers) as pool:
+        while len(done) < len(jobs) and not failed:
+            for job in jobs:
+                if job not in done and job not in running.values() and needs[job] <= done:
+                    running[pool.submit(_run, project, env, job)] = job
+            if not running:
+                pytest.fail("the chosen jobs depend on each other in a cycle")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = running.pop(future)
+                if message := future.result():
+                    failed.append(message)
+                done.add(job)
+        wait(running)
+    if failed:
+        pytest.fail("\n".join(failed))
+
+
+def cheapest_job_per_rule(project: Path, mirror: Path) -> dict[str, str]:
+    """Rule -> one output of its cheapest job (wall seconds in results/benchmarks/), from
+    `snakemake --summary` (output, rule and log of every job; the benchmark sits beside
+    the log under the same name)."""
+    res = snakemake(project, "--summary", "--cores", "1", mirror=mirror)
+    rows = [line.split("\t") for line in res.stdout.splitlines()[1:] if "\t" in line]
+    best: dict[str, tuple[float, str]] = {}
+    for output, _date, rule, logs, *_ in rows:
+        log = logs.split(",")[0].strip()
+        bench = project / re.sub(r"^results/logs/(.*)\.log$", r"results/benchmarks/\1.tsv", log)
+        if not log or not bench.is_file():
+            continue
+        seconds = float(pd.read_csv(bench, sep="\t")["s"].iloc[0])
+        if rule not in best or (seconds, output) < best[rule]:
+            best[rule] = (seconds, output)
+    return {rule: output for rule, (_, output) in sorted(best.items())}
