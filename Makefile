@@ -46,7 +46,7 @@ reproduce: system $(STAMP)
 # TEST_WORKERS=0 runs everything in this process, in collection order.
 TEST_WORKERS ?= 2
 test: system-test $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

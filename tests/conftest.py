@@ -12,19 +12,29 @@ from tests.devdata import mirror_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WORKER_GROUPS = {"workflow": "dag", "slurm": "slurm", "realserver": "server"}
-"""Test folder -> the one xdist worker its tests run on (``--dist loadgroup``): the DAG
-tests share one build (``tests/workflow/conftest.py::built``) and run in their order; the
-Slurm cluster and the `transformers serve` server are started once, not once per worker.
-Everything else spreads over both workers, mostly beside the DAG tests, whose jobs leave a
-core idle about a tenth of the time and whose Slurm runs mostly wait."""
+WORKER_GROUPS = ("workflow", "slurm", "realserver")
+"""Test folders whose tests all run on one xdist worker, in their collection order: the
+DAG tests share one build (``tests/workflow/conftest.py::built``) and the crash tests must
+come last; the Slurm cluster and the `transformers serve` server start once, not once per
+worker. Every other test is its own unit and goes to whichever worker is free, mostly
+beside the DAG tests, whose jobs leave a core idle about a tenth of the time and whose
+Slurm runs mostly wait."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        folder = item.path.relative_to(ROOT / "tests").parts[0]
-        if folder in WORKER_GROUPS:
-            item.add_marker(pytest.mark.xdist_group(WORKER_GROUPS[folder]))
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadscope`` with these scopes (``loadgroup``'s marks do not reach the node
+    ids under pytest 9.2, whose ``nodeid`` no longer reads the ``_nodeid`` xdist 3.8 sets)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFolder(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            parts = nodeid.split("/", 2)
+            if len(parts) == 3 and parts[0] == "tests" and parts[1] in WORKER_GROUPS:
+                return parts[1]
+            return nodeid
+
+    return ByFolder(config, log)
 
 
 @pytest.fixture(scope="session")
