@@ -12,29 +12,52 @@ from tests.devdata import mirror_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WORKER_GROUPS = ("workflow", "slurm", "realserver")
-"""Test folders whose tests all run on one xdist worker, in their collection order: the
-DAG tests share one build (``tests/workflow/conftest.py::built``) and the crash tests must
-come last; the Slurm cluster and the `transformers serve` server start once, not once per
-worker. Every other test is its own unit and goes to whichever worker is free, mostly
-beside the DAG tests, whose jobs leave a core idle about a tenth of the time and whose
-Slurm runs mostly wait."""
+WORKER_GROUPS = ("slurm", "realserver")
+"""Test folders whose tests all run on one xdist worker: the Slurm cluster and the
+`transformers serve` server start once, not once per worker."""
+
+SHARED_BUILD = ("test_code_reruns.py", "test_crash_recovery.py", "test_end_to_end.py",
+                "test_include_order.py", "test_user_labels.py")  # fmt: skip
+"""The modules of tests/workflow that use the one pilot build (``tests/workflow/conftest.py::
+built``): one worker, in collection order (the crash tests last). The other DAG tests
+(dry runs, small projects of their own) spread like any test, mostly beside the build,
+whose jobs leave a core idle about a tenth of the time; the Slurm runs mostly wait."""
+
+
+def _scope(nodeid: str) -> str:
+    parts = nodeid.split("/", 2)
+    if len(parts) == 3 and parts[0] == "tests":
+        if parts[1] in WORKER_GROUPS:
+            return parts[1]
+        if parts[1] == "workflow" and parts[2].split("::")[0] in SHARED_BUILD:
+            return "shared-build"
+    return nodeid
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """``--dist loadscope`` with these scopes (``loadgroup``'s marks do not reach the node
-    ids under pytest 9.2, whose ``nodeid`` no longer reads the ``_nodeid`` xdist 3.8 sets)."""
+    """``--dist loadscope`` with the scopes of :func:`_scope` (``loadgroup``'s marks do not
+    reach the node ids under pytest 9.2, whose ``nodeid`` no longer reads the ``_nodeid``
+    that xdist 3.8 sets)."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class ByFolder(LoadScopeScheduling):
+    class ByScope(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            parts = nodeid.split("/", 2)
-            if len(parts) == 3 and parts[0] == "tests" and parts[1] in WORKER_GROUPS:
-                return parts[1]
-            return nodeid
+            return _scope(nodeid)
 
-    return ByFolder(config, log)
+    return ByScope(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the pilot build outside :data:`SHARED_BUILD` would build it again
+    on the other worker: refuse it at collection, naming the test."""
+    stray = [
+        item.nodeid
+        for item in items
+        if "built" in getattr(item, "fixturenames", ()) and _scope(item.nodeid) == item.nodeid
+    ]
+    if stray:
+        raise pytest.UsageError(f"add their modules to tests/conftest.py:SHARED_BUILD: {stray}")
 
 
 @pytest.fixture(scope="session")
