@@ -42,7 +42,8 @@ reproduce: system $(STAMP)
 	SNAKEMAKE=$(BIN)/snakemake bash scripts/unlock-stale
 	$(BIN)/snakemake --cores $(CORES)
 
-# Two workers (pytest-xdist): the DAG tests on one, the rest beside them (tests/conftest.py).
+# Two workers (pytest-xdist): the tests of the pilot build on one, the rest beside them
+# (tests/conftest.py).
 # TEST_WORKERS=0 runs everything in this process, in collection order.
 TEST_WORKERS ?= 2
 test: system-test $(STAMP)
