@@ -22,7 +22,6 @@ that Snakemake resolved from the rules and the profile.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -39,7 +38,7 @@ import yaml
 from harmtrace.io import read_table
 from tests.devdata import prepared_smollm2
 from tests.slurm.conftest import Cluster
-from tests.workflow.helpers import copy_project, env_for, snakemake
+from tests.workflow.helpers import copy_project, env_for, notebook_cells, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
@@ -344,13 +343,6 @@ def test_every_rule_ran_as_its_own_slurm_job_with_its_resources(scenario, slurm_
     assert all(r["state"] == "COMPLETED" and r["exit"] == "0:0" for r in final.values()), final
 
 
-def _notebook_cells(path: Path) -> list:
-    """Cells without papermill's timings (the only part of an executed notebook that
-    differs between two runs)."""
-    nb = json.loads(path.read_text())
-    return [(c["cell_type"], c["source"], c.get("outputs")) for c in nb["cells"]]
-
-
 def test_products_are_byte_identical_to_the_local_run(scenario, local):
     assert scenario.runs[2].returncode == 0, scenario.runs[2].output
     compared = 0
@@ -366,7 +358,7 @@ def test_products_are_byte_identical_to_the_local_run(scenario, local):
             mine = scenario.project / rel
             assert mine.is_file(), rel
             if rel.suffix == ".ipynb":
-                assert _notebook_cells(mine) == _notebook_cells(local / rel), rel
+                assert notebook_cells(mine) == notebook_cells(local / rel), rel
             else:
                 assert mine.read_bytes() == (local / rel).read_bytes(), rel
             compared += 1

@@ -8,6 +8,7 @@ the checkout.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -131,3 +132,10 @@ def busy_cores(n: int = 2, seconds: int = 1800, nice: int = 5) -> Iterator[list[
         for p in procs:
             p.kill()
             p.wait()
+
+
+def notebook_cells(path: Path) -> list:
+    """An executed notebook's cells without papermill's timings (the only part of it that
+    differs between two runs)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [(c["cell_type"], c["source"], c.get("outputs")) for c in cells]

@@ -18,7 +18,7 @@ import yaml
 
 from harmtrace.io import read_table
 from tests.rendering import rendered
-from tests.workflow.helpers import busy_cores, planned_rules, snakemake
+from tests.workflow.helpers import busy_cores, notebook_cells, planned_rules, snakemake
 from tests.workflow.rerun import cheapest_job_per_rule, planned_jobs, run_jobs
 
 pytestmark = pytest.mark.workflow
@@ -150,12 +150,11 @@ def products(project: Path) -> dict[str, tuple[int, str]]:
         name = str(path.relative_to(project))
         if not path.is_file() or name.startswith(UNSTABLE) or path.name in BOOKKEEPING:
             continue
-        data = path.read_bytes()
-        if path.suffix == ".ipynb":
-            cells = json.loads(data)["cells"]
-            data = json.dumps(
-                [(c["cell_type"], c["source"], c.get("outputs")) for c in cells]
-            ).encode()
+        data = (
+            json.dumps(notebook_cells(path)).encode()
+            if path.suffix == ".ipynb"
+            else path.read_bytes()
+        )
         found[name] = (path.stat().st_mtime_ns, hashlib.sha256(data).hexdigest())
     return found
 
