@@ -226,16 +226,14 @@ def write_table(
 
 def read_table_metadata(path: Path) -> dict[str, str]:
     """The string key-value metadata a table was written with (pandas' own left out)."""
-    if not Path(path).is_file():
-        raise SchemaError(f"{path}: no such table")
+    _check_parquet(path)
     meta = pq.read_schema(path).metadata or {}
     return {k.decode(): v.decode() for k, v in meta.items() if k != b"pandas"}
 
 
 def read_table(path: Path, schema_name: str) -> pd.DataFrame:
     """Read parquet with nullable dtypes and validate it before anyone uses it."""
-    if not Path(path).is_file():
-        raise SchemaError(f"{path}: no such table")
+    _check_parquet(path)
     df = pq.read_table(path).to_pandas(types_mapper=_nullable_type)
     return validate(df, schema_name, where=str(path))
 
@@ -254,9 +252,19 @@ def _nullable_type(t: pa.DataType) -> Any:
 
 def table_rows(path: Path) -> int:
     """Number of rows of a parquet table, from its footer (nothing else is read)."""
+    _check_parquet(path)
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _check_parquet(path: Path) -> None:
+    """A missing file or one that is not parquet (a plan, a half-written copy) is named as
+    such, not left to pyarrow's traceback about footers."""
     if not Path(path).is_file():
         raise SchemaError(f"{path}: no such table")
-    return pq.ParquetFile(path).metadata.num_rows
+    try:
+        pq.read_metadata(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SchemaError(f"{path}: not a parquet table ({exc})") from exc
 
 
 def read_table_rows(

@@ -71,6 +71,39 @@ def test_moderate_writes_one_trace_per_response_byte_stably(inputs, tmp_path):
     assert {t["stages"]["raw"]["source_model"] for t in traces} == {"Llama-3-8b"}
 
 
+def test_several_policies_in_one_call_write_what_one_call_each_writes(inputs, tmp_path):
+    """The DAG moderates a dataset under every policy in one job: the responses are split
+    and scored once, and each policy's traces are the bytes a call of its own writes."""
+    spec = (
+        '{name: strict, version: "1", description: s, '
+        "actions: {low: block, medium: block, high: block}}"
+    )
+    names = ["observe", "strict", "block_high"]
+    together = [tmp_path / f"all-{n}.jsonl" for n in names]
+    args = [a for n, o in zip(names, together, strict=True) for a in ("--policy", n, "--out", o)]
+    res = invoke(
+        "moderate", "air-bench-2024", *args, "--policy-spec", spec,
+        "--records", inputs / "records.parquet", "--judgments", inputs / "judgments.parquet",
+        "--model-dir", inputs / "model", *PIN,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    for name, path in zip(names, together, strict=True):
+        alone = tmp_path / f"{name}.jsonl"
+        extra = ("--policy-spec", spec) if name == "strict" else ()
+        assert run_moderate(inputs, name, alone, *extra, *PIN).exit_code == 0
+        assert path.read_bytes() == alone.read_bytes(), name
+    actions = {n: {t["stages"]["intervention"]["action"] for t in iter_traces(p)}
+               for n, p in zip(names, together, strict=True)}  # fmt: skip
+    assert actions["observe"] == {"pass"} and "block" in actions["strict"]
+    res = invoke("moderate", "air-bench-2024", "--policy", "observe", "--policy", "strict",
+                 "--out", tmp_path / "x.jsonl", "--policy-spec", spec)  # fmt: skip
+    assert res.exit_code == 2 and "one --out per --policy: 2 policies" in res.output
+    nameless = '{version: "1", description: s, actions: {low: pass, medium: pass, high: block}}'
+    res = invoke("moderate", "air-bench-2024", "--policy", "observe", "--policy", "strict",
+                 "--policy-spec", nameless)  # fmt: skip
+    assert res.exit_code == 2 and "add `name:`" in res.output
+
+
 def test_source_date_epoch_pins_the_clock(inputs, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
     out = tmp_path / "t.jsonl"

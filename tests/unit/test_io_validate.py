@@ -80,3 +80,16 @@ def test_severity_ranges_and_enums_name_the_rows():
         "table 'judgments': column 'prompt_last_turn_severity' outside maximum 3: 1 row(s), "
         "e.g. at index [0]",
     ]
+
+
+@pytest.mark.parametrize("content", [b"", b'{"shards": 2}\n', b"PAR1 truncated"])
+def test_a_file_that_is_not_parquet_is_named_not_left_to_pyarrow(tmp_path, content):
+    from harmtrace.io import read_table, read_table_metadata, table_rows
+
+    path = tmp_path / "plan.json"
+    path.write_bytes(content)
+    for read in (lambda p: read_table(p, "records"), read_table_metadata, table_rows):
+        with pytest.raises(SchemaError, match=r"plan\.json: not a parquet table"):
+            read(path)
+    with pytest.raises(SchemaError, match="no such table"):
+        read_table(tmp_path / "absent.parquet", "records")

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from harmtrace.config import ConfigError
+from harmtrace.errors import HarmtraceError
 from harmtrace.moderate.settings import (
     check_moderate_config,
     datasets_with_responses,
@@ -130,12 +131,20 @@ def test_user_policy_reaches_the_cli_as_json():
         "actions": {"low": "block", "medium": "block", "high": "block"},
     }
     config["moderate"]["policies"] = {"strict": spec}
-    config["moderate"]["default"] = ["strict"]
+    config["moderate"]["default"] = ["observe", "strict"]
     s = check_moderate_config(config, DATASETS)
     flag, payload = s.policy_spec_args("strict")
     assert flag == "--policy-spec"
     assert json.loads(payload) == {"name": "strict", **spec}
     assert s.policy_spec_args("observe") == []
+    outs = [f"t/{p}/d.jsonl" for p in s.policies]
+    args = s.policies_args(outs)
+    assert args[:4] == ["--policy", s.policies[0], "--out", outs[0]]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--policy"] == s.policies
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--out"] == outs
+    assert args.count("--policy-spec") == 1 and payload in args
+    with pytest.raises(HarmtraceError, match="2 policies, 1 outputs"):
+        s.policies_args(outs[:1])
 
 
 def test_moderation_follows_what_its_grader_grades_and_can_be_turned_off():

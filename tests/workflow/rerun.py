@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,31 +30,50 @@ class Job:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     command: str
+    checkpoint: bool = False
 
 
 def _files(line: str) -> tuple[str, ...]:
     return tuple(f.strip() for f in line.split(",") if f.strip())
 
 
-def planned_jobs(project: Path, mirror: Path, targets: Iterable[str]) -> list[Job]:
-    """The jobs that make ``targets``, as a forced dry run prints them (rule, input,
-    output, shell command); jobs Snakemake would add between them are left out."""
-    targets = list(targets)
+def _plan(project: Path, mirror: Path, targets: list[str]) -> list[Job]:
     res = snakemake(
         project, "-n", "--cores", "2", "--printshellcmds", "--force", *targets, mirror=mirror
     )
     jobs, head, fields = [], None, {}
     for line in (res.stdout + res.stderr).splitlines():
-        if m := re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line):
-            head, fields = m.group(1), {}
+        if m := re.match(r"^(?:local)?(rule|checkpoint) (\w+):$", line):
+            kind, head, fields = m.group(1), m.group(2), {}
         elif head and (m := re.match(r"^\s+(input|output): (.*)$", line)):
             fields[m.group(1)] = _files(m.group(2))
         elif head and line.startswith("Shell command: "):
-            jobs.append(
-                Job(head, fields.get("input", ()), fields.get("output", ()), line[15:].strip())
-            )
+            jobs.append(Job(
+                head, fields.get("input", ()), fields.get("output", ()), line[15:].strip(),
+                checkpoint=kind == "checkpoint",
+            ))  # fmt: skip
             head = None
     return [job for job in jobs if set(job.outputs) & set(targets)]
+
+
+def planned_jobs(project: Path, mirror: Path, targets: Iterable[str]) -> list[Job]:
+    """The jobs that make ``targets``, as a forced dry run prints them (rule, input,
+    output, shell command); jobs Snakemake would add between them are left out.
+
+    A job downstream of a checkpoint that would run again (forced, or fed by a forced job)
+    is planned on the checkpoint's output until the checkpoint has run: ``<TBD>`` among
+    its inputs, ``gather-answers`` on the respond plan instead of the shards it lists.
+    Those jobs are planned again on their own, against the checkpoint's output as built
+    (which its rerun writes again byte for byte)."""
+    targets = list(targets)
+    jobs = _plan(project, mirror, targets)
+    for _ in range(3):
+        pending = [job for job in jobs if "<TBD>" in job.inputs]
+        if not pending:
+            return jobs
+        again = [out for job in pending for out in job.outputs if out in targets]
+        jobs = [job for job in jobs if job not in pending] + _plan(project, mirror, again)
+    pytest.fail(f"still planned on a checkpoint's output: {[j.rule for j in pending]}")
 
 
 def dependencies(jobs: list[Job]) -> dict[Job, set[Job]]:
@@ -73,7 +93,34 @@ def _run(project: Path, env: dict[str, str], job: Job) -> str:
         ["bash", "-c", f"set -euo pipefail; {job.command}"],
         cwd=project, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
-    return "" if res.returncode == 0 else f"{job.rule} exited {res.returncode}: {job.command}"
+    if res.returncode == 0:
+        return ""
+    log = re.search(r"> (\S+) 2>&1$", job.command)
+    tail = (project / log.group(1)).read_text().splitlines()[-5:] if log else []
+    return "\n".join([f"{job.rule} exited {res.returncode}: {job.command}", *tail])
+
+
+@contextmanager
+def restored_on_failure(project: Path, jobs: list[Job], keep: Path) -> Iterator[None]:
+    """The chosen jobs' outputs as built, put back if the rerun or a check after it fails:
+    the tests after it share the build and should fail for their own reasons, not find
+    an output missing."""
+    outputs = [out for job in jobs for out in job.outputs if (project / out).exists()]
+    for out in outputs:
+        (keep / out).parent.mkdir(parents=True, exist_ok=True)
+        copy = shutil.copytree if (project / out).is_dir() else shutil.copy2
+        copy(project / out, keep / out)
+    try:
+        yield
+    except BaseException:
+        for out in outputs:
+            target = project / out
+            if target.is_dir():
+                shutil.rmtree(target)
+            target.unlink(missing_ok=True)
+            copy = shutil.copytree if (keep / out).is_dir() else shutil.copy2
+            copy(keep / out, target)
+        raise
 
 
 def run_jobs(project: Path, mirror: Path, jobs: list[Job], workers: int = 3) -> None:

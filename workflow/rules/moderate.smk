@@ -53,26 +53,27 @@ if MODERATE.judge_dir:
 if MODERATE.policies and MODERATE.datasets:
 
     rule moderate:
-        """Raw output, safety analysis, intervention and final output of every response."""
+        """Raw output, safety analysis, intervention and final output of every response,
+        under every policy: one job per dataset splits and scores the responses once.
+        """
         input:
             records=records("{dataset}"),
             judgments=judgments(MODERATE.grader, "{dataset}"),
             model=trained_model(),
             embeddings=lambda wildcards: dataset_embedding_files(wildcards.dataset),
         output:
-            f"{TRACES_DIR}/{{policy}}/{{dataset}}.jsonl",
+            [f"{TRACES_DIR}/{policy}/{{dataset}}.jsonl" for policy in MODERATE.policies],
         log:
-            logfile("moderate", "{policy}/{dataset}"),
+            logfile("moderate", "{dataset}"),
         benchmark:
-            bench("moderate", "{policy}/{dataset}")
+            bench("moderate", "{dataset}")
         wildcard_constraints:
-            policy="|".join(MODERATE.policies),
             dataset="|".join(MODERATE.datasets),
         conda:
             ENV
         threads: MODERATE.workers
         params:
-            spec=lambda wildcards: MODERATE.policy_spec_args(wildcards.policy),
+            policies=lambda wildcards, output: MODERATE.policies_args(output),
             clock=MODERATE.clock,
             model_dir=lambda wildcards, input: Path(input.model).parent,
             caches=lambda wildcards, input: repeat(
@@ -81,11 +82,10 @@ if MODERATE.policies and MODERATE.datasets:
             grader=TRAINED,
             code=grader_code(TRAINED, ["moderate"]),
         shell:
-            "harmtrace moderate --grader {params.grader:q} "
-            "{wildcards.dataset:q} --policy {wildcards.policy:q} "
-            "{params.spec:q} --records {input.records:q} --judgments {input.judgments:q} "
+            "harmtrace moderate --grader {params.grader:q} {wildcards.dataset:q} "
+            "{params.policies:q} --records {input.records:q} --judgments {input.judgments:q} "
             "--model-dir {params.model_dir:q} {params.caches:q} --clock {params.clock:q} "
-            "--workers {threads} --out {output:q} > {log:q} 2>&1"
+            "--workers {threads} > {log:q} 2>&1"
 
     rule trace_viewer:
         """A static, offline site to search, filter and read one policy's traces."""

@@ -15,7 +15,10 @@ from harmtrace.errors import HarmtraceError
 @app.command()
 def moderate(
     dataset: Annotated[str, typer.Argument(help="dataset whose responses to moderate")],
-    policy: Annotated[str, typer.Option(help="policy name (shipped, or given by --policy-spec)")],
+    policy: Annotated[
+        list[str],
+        typer.Option(help="policy name, shipped or given by --policy-spec (repeat the option)"),
+    ],
     records: Annotated[
         Path | None, typer.Option(help="records parquet [results/records/DATASET.parquet]")
     ] = None,
@@ -28,11 +31,18 @@ def moderate(
     ] = None,
     grader: TrainedGrader = None,
     out: Annotated[
-        Path | None, typer.Option(help="traces JSONL [results/traces/POLICY/DATASET.jsonl]")
+        list[Path] | None,
+        typer.Option(
+            help="traces JSONL, one per --policy in the same order "
+            "[results/traces/POLICY/DATASET.jsonl]"
+        ),
     ] = None,
     policy_spec: Annotated[
-        str | None,
-        typer.Option(help="a user policy as a JSON/YAML mapping (e.g. from the config)"),
+        list[str] | None,
+        typer.Option(
+            help="a user policy as a JSON/YAML mapping (e.g. from the config); its `name` "
+            "says which --policy it defines (may be left out with one --policy)"
+        ),
     ] = None,
     clock: Annotated[
         str | None,
@@ -47,29 +57,28 @@ def moderate(
         typer.Option(help="the dataset's embeddings (harmtrace embed-texts --sentences)"),
     ] = None,
 ) -> None:
-    """One trace per response: raw output, safety analysis, intervention, final output."""
-    import yaml
-
+    """One trace per response and policy: raw output, safety analysis, intervention, final
+    output. Several policies in one call split and score the responses once."""
     from harmtrace.graders.registry import default_grader, training_api
     from harmtrace.io import read_table
     from harmtrace.moderate.clock import parse_clock
-    from harmtrace.moderate.flow import moderate_records
+    from harmtrace.moderate.flow import moderate_policies
     from harmtrace.moderate.policies import get_policy
     from harmtrace.moderate.trace import write_traces
 
     try:
-        user = None
-        if policy_spec is not None:
-            spec = yaml.safe_load(policy_spec)
-            if not isinstance(spec, dict):
-                raise HarmtraceError("--policy-spec must be a mapping of policy fields")
-            user = {policy: spec}
-        chosen = get_policy(policy, llm=None, user=user)
+        user = _user_policies(policy_spec or [], policy)
+        chosen = [get_policy(name, llm=None, user=user) for name in policy]
+        outs = list(out or [Path("results/traces") / name / f"{dataset}.jsonl" for name in policy])
+        if len(outs) != len(policy) or len(set(policy)) != len(policy):
+            raise HarmtraceError(
+                f"give each --policy once and one --out per --policy: {len(policy)} "
+                f"policies {policy}, {len(outs)} --out"
+            )
         records = records or Path("results/records") / f"{dataset}.parquet"
         grader = grader or default_grader()
         judgments = judgments or Path("results/judgments") / grader / f"{dataset}.parquet"
         model_dir = model_dir or Path("results/models") / grader
-        out = out or Path("results/traces") / policy / f"{dataset}.jsonl"
         recs = read_table(records, "records")
         other = sorted(set(recs["dataset"].astype(str)) - {dataset})
         if other:
@@ -78,19 +87,43 @@ def moderate(
         scorer = training_api(grader).load_scorer(model_dir)
         if embedding_cache:
             scorer.attach_caches(load_caches(embedding_cache) or {})
-        traces = moderate_records(
+        runs = moderate_policies(
             recs, judged, scorer, chosen, clock=parse_clock(clock), workers=workers
         )
-        n = write_traces(traces, out)
-        log.info(
-            "%s: %d trace(s) into %s; %d record(s) without a response have no trace",
-            dataset,
-            n,
-            out,
-            len(recs) - n,
-        )
+        for name, traces, path in zip(policy, runs, outs, strict=True):
+            n = write_traces(traces, path)
+            log.info(
+                "%s under %s: %d trace(s) into %s; %d record(s) without a response have no trace",
+                dataset,
+                name,
+                n,
+                path,
+                len(recs) - n,
+            )
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
+
+
+def _user_policies(specs: list[str], policies: list[str]) -> dict[str, dict]:
+    """``--policy-spec`` mappings by the policy they define: their ``name``, or the one
+    ``--policy`` when only one is given."""
+    import yaml
+
+    user: dict[str, dict] = {}
+    for text in specs:
+        spec = yaml.safe_load(text)
+        if not isinstance(spec, dict):
+            raise HarmtraceError(f"--policy-spec must be a mapping of policy fields: {text!r}")
+        name = spec.get("name") or (policies[0] if len(policies) == 1 else None)
+        if name is None:
+            raise HarmtraceError(
+                f"--policy-spec without a name, with {len(policies)} --policy: add "
+                f"`name:` to say which policy it defines: {text!r}"
+            )
+        if name in user:
+            raise HarmtraceError(f"two --policy-spec define policy {name!r}")
+        user[str(name)] = spec
+    return user
 
 
 @app.command("trace-viewer")

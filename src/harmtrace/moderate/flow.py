@@ -1,8 +1,9 @@
 """The traceable moderation flow: raw output -> safety analysis -> intervention -> final output.
 
-:func:`moderate_records` is the whole flow for one policy. It is three steps that the
-policy simulation also uses on their own, because the costly part (splitting and scoring
-every sentence) does not depend on the policy:
+:func:`moderate_records` is the whole flow for one policy (:func:`moderate_policies` for
+several at once, step 1 shared). It is three steps that the policy simulation also uses on
+their own, because the costly part (splitting and scoring every sentence) does not depend
+on the policy:
 
 1. :func:`analyse_responses` joins records to their judgments (the whole-response scores
    the rest of the workflow uses), splits each response into sentences
@@ -35,6 +36,7 @@ their names importable from here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -64,6 +66,7 @@ __all__ = [
     "decide",
     "finalize",
     "levels_of",
+    "moderate_policies",
     "moderate_records",
     "redact_text",
     "request_id",
@@ -95,27 +98,51 @@ def moderate_records(
     when every action is decided, ``final`` when the outputs are written and re-scored.
     Records without a response get no trace and are counted in the log.
     """
-    check_backend(policy, llm)
-    stamps = {"raw": stage_clock(clock)}
+    return moderate_policies(records, judgments, scorer, [policy], clock, llm, explain, workers)[0]
+
+
+def moderate_policies(
+    records: pd.DataFrame,
+    judgments: pd.DataFrame,
+    scorer: Scorer,
+    policies: Sequence[PolicySpec],
+    clock: Clock = system_clock,
+    llm: LLMBackend | None = None,
+    explain: bool = True,
+    workers: int = 1,
+) -> list[list[Trace]]:
+    """The traces of :func:`moderate_records` under each of ``policies``, in their order.
+
+    The responses are split and scored once (step 1 does not depend on the policy; it is
+    most of the cost), then each policy decides, finalises and assembles its own traces:
+    the same traces, byte for byte, as one run per policy with the same clock.
+    """
+    for policy in policies:
+        check_backend(policy, llm)
+    raw = stage_clock(clock)
     analysis = analyse_responses(records, judgments, scorer, workers=workers)
-    stamps["analysis"] = stage_clock(clock)
-    decisions = decide(analysis, policy)
-    stamps["intervention"] = stage_clock(clock)
-    ids = [request_id(policy, str(r)) for r in analysis.items["record_id"]]
-    outcomes = finalize(analysis, decisions, scorer, llm=llm, request_ids=ids)
-    stamps["final"] = stage_clock(clock)
-    traces = build_traces(analysis, decisions, outcomes, scorer, stamps, explain=explain)
-    if len(traces) != analysis.n_records - analysis.n_without_response:
-        raise ModerationError("internal: trace count differs from records with a response")
-    actions = pd.Series(outcomes.action).value_counts().to_dict()
-    log.info(
-        "policy %s: %d record(s), %d with a response -> %d trace(s), %d without a response "
-        "(no trace); actions %s",
-        policy.policy_version,
-        analysis.n_records,
-        len(traces),
-        len(traces),
-        analysis.n_without_response,
-        dict(sorted(actions.items())),
-    )
-    return traces
+    analysed = stage_clock(clock)
+    out = []
+    for policy in policies:
+        stamps = {"raw": raw, "analysis": analysed}
+        decisions = decide(analysis, policy)
+        stamps["intervention"] = stage_clock(clock)
+        ids = [request_id(policy, str(r)) for r in analysis.items["record_id"]]
+        outcomes = finalize(analysis, decisions, scorer, llm=llm, request_ids=ids)
+        stamps["final"] = stage_clock(clock)
+        traces = build_traces(analysis, decisions, outcomes, scorer, stamps, explain=explain)
+        if len(traces) != analysis.n_records - analysis.n_without_response:
+            raise ModerationError("internal: trace count differs from records with a response")
+        actions = pd.Series(outcomes.action).value_counts().to_dict()
+        log.info(
+            "policy %s: %d record(s), %d with a response -> %d trace(s), %d without a "
+            "response (no trace); actions %s",
+            policy.policy_version,
+            analysis.n_records,
+            len(traces),
+            len(traces),
+            analysis.n_without_response,
+            dict(sorted(actions.items())),
+        )
+        out.append(traces)
+    return out

@@ -7,7 +7,7 @@ job starts, not found in a log halfway through a run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,17 @@ class ModerateSettings:
         if spec is None:
             return []
         return ["--policy-spec", json.dumps({"name": policy, **spec}, sort_keys=True)]
+
+    def policies_args(self, outputs: Sequence[str]) -> list[str]:
+        """CLI arguments for one `harmtrace moderate` call under every policy: ``--policy``,
+        its ``--out`` (``outputs`` in policy order) and its spec if it is the user's."""
+        if len(outputs) != len(self.policies):
+            raise HarmtraceError(f"{len(self.policies)} policies, {len(outputs)} outputs")
+        return [
+            arg
+            for policy, out in zip(self.policies, outputs, strict=True)
+            for arg in ("--policy", policy, "--out", str(out), *self.policy_spec_args(policy))
+        ]
 
 
 def datasets_with_responses(config: Mapping[str, Any], datasets: list[str]) -> list[str]:
