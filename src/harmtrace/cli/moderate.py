@@ -63,18 +63,10 @@ def moderate(
     from harmtrace.io import read_table
     from harmtrace.moderate.clock import parse_clock
     from harmtrace.moderate.flow import moderate_policies
-    from harmtrace.moderate.policies import get_policy
     from harmtrace.moderate.trace import write_traces
 
     try:
-        user = _user_policies(policy_spec or [], policy)
-        chosen = [get_policy(name, llm=None, user=user) for name in policy]
-        outs = list(out or [Path("results/traces") / name / f"{dataset}.jsonl" for name in policy])
-        if len(outs) != len(policy) or len(set(policy)) != len(policy):
-            raise HarmtraceError(
-                f"give each --policy once and one --out per --policy: {len(policy)} "
-                f"policies {policy}, {len(outs)} --out"
-            )
+        chosen, outs = _policies(dataset, policy, out, policy_spec or [])
         records = records or Path("results/records") / f"{dataset}.parquet"
         grader = grader or default_grader()
         judgments = judgments or Path("results/judgments") / grader / f"{dataset}.parquet"
@@ -92,16 +84,27 @@ def moderate(
         )
         for name, traces, path in zip(policy, runs, outs, strict=True):
             n = write_traces(traces, path)
-            log.info(
-                "%s under %s: %d trace(s) into %s; %d record(s) without a response have no trace",
-                dataset,
-                name,
-                n,
-                path,
-                len(recs) - n,
-            )
+            log.info("%s under %s: %d trace(s) into %s", dataset, name, n, path)
+            log.info("%d record(s) without a response have no trace", len(recs) - n)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
+
+
+def _policies(
+    dataset: str, names: list[str], outs: list[Path] | None, specs: list[str]
+) -> tuple[list, list[Path]]:
+    """Each --policy resolved (shipped or from its --policy-spec), with its output."""
+    from harmtrace.moderate.policies import get_policy
+
+    user = _user_policies(specs, names)
+    chosen = [get_policy(name, llm=None, user=user) for name in names]
+    paths = list(outs or [Path("results/traces") / name / f"{dataset}.jsonl" for name in names])
+    if len(paths) != len(names) or len(set(names)) != len(names):
+        raise HarmtraceError(
+            f"give each --policy once and one --out per --policy: {len(names)} "
+            f"policies {names}, {len(paths)} --out"
+        )
+    return chosen, paths
 
 
 def _user_policies(specs: list[str], policies: list[str]) -> dict[str, dict]:
