@@ -147,6 +147,12 @@ def run_jobs(project: Path, mirror: Path, jobs: list[Job], workers: int = 3) -> 
         pytest.fail("\n".join(failed))
 
 
+def rule_names(project: Path, mirror: Path) -> set[str]:
+    """Every rule of the workflow as configured (`snakemake --list-rules`)."""
+    res = snakemake(project, "--list-rules", mirror=mirror)
+    return {m.group(1) for line in res.stdout.splitlines() if (m := re.match(r"^(\w+)", line))}
+
+
 def cheapest_job_per_rule(project: Path, mirror: Path) -> dict[str, str]:
     """Rule -> one output of its cheapest job (wall seconds in results/benchmarks/), from
     `snakemake --summary` (output, rule and log of every job; the benchmark sits beside
@@ -154,12 +160,15 @@ def cheapest_job_per_rule(project: Path, mirror: Path) -> dict[str, str]:
     res = snakemake(project, "--summary", "--cores", "1", mirror=mirror)
     rows = [line.split("\t") for line in res.stdout.splitlines()[1:] if "\t" in line]
     best: dict[str, tuple[float, str]] = {}
+    seconds_of: dict[Path, float] = {}  # a job with several outputs has one benchmark
     for output, _date, rule, logs, *_ in rows:
         log = logs.split(",")[0].strip()
         bench = project / re.sub(r"^results/logs/(.*)\.log$", r"results/benchmarks/\1.tsv", log)
         if not log or not bench.is_file():
             continue
-        seconds = float(pd.read_csv(bench, sep="\t")["s"].iloc[0])
+        if bench not in seconds_of:
+            seconds_of[bench] = float(pd.read_csv(bench, sep="\t")["s"].iloc[0])
+        seconds = seconds_of[bench]
         if rule not in best or (seconds, output) < best[rule]:
             best[rule] = (seconds, output)
     return {rule: output for rule, (_, output) in sorted(best.items())}

@@ -31,6 +31,7 @@ from tests.workflow.rerun import (
     cheapest_job_per_rule,
     planned_jobs,
     restored_on_failure,
+    rule_names,
     run_jobs,
 )
 
@@ -112,14 +113,15 @@ def test_same_inputs_same_bytes(built: Path, mirror: Path, tmp_path: Path):
     One job per rule, the cheapest by the first build's benchmark (a choice of the test,
     not of any product), each by its own command against the inputs already built
     (tests/workflow/rerun.py): the code of every rule runs under load once, without the
-    cost of a forced rebuild of all 190 jobs. Every file under results/ is compared, not a
+    cost of a forced rebuild of all 168 jobs. Every file under results/ is compared, not a
     hand-picked list, so an output nobody thought of cannot drift unnoticed."""
     chosen = cheapest_job_per_rule(built, mirror)
-    assert {"train_grader", "respond_shard", "compare_extractors", "numbers"} <= set(chosen)
-    # the respond plan (a checkpoint) of the prompt set whose answers are gathered, whatever
-    # the timings chose: a rerun of a checkpoint and of a job planned from it, every time
+    # the checkpoints (`--summary` leaves their outputs out), each for the prompt set or
+    # dataset of a chosen job planned from it: a checkpoint and a job it feeds, every time
     answers = Path(chosen["gather_answers"]).stem
     chosen["respond_plan"] = f"results/shards/respond/{answers.split('--')[0]}.plan.json"
+    chosen["shard_plan"] = f"results/shards/{Path(chosen['grade']).stem}.plan.json"
+    assert set(chosen) == rule_names(built, mirror) - {"all", "records", "paper"}
     jobs = planned_jobs(built, mirror, chosen.values())
     assert sorted(job.rule for job in jobs) == sorted(chosen)
     gather = next(job for job in jobs if job.rule == "gather_answers")
