@@ -84,11 +84,7 @@ def dependencies(jobs: list[Job]) -> dict[Job, set[Job]]:
 
 def _run(project: Path, env: dict[str, str], job: Job) -> str:
     for out in job.outputs:  # as Snakemake does before a job: no stale output survives
-        path = project / out
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        _remove(project / out)
     res = subprocess.run(
         ["bash", "-c", f"set -euo pipefail; {job.command}"],
         cwd=project, env=env, capture_output=True, text=True, check=False,
@@ -107,20 +103,27 @@ def restored_on_failure(project: Path, jobs: list[Job], keep: Path) -> Iterator[
     an output missing."""
     outputs = [out for job in jobs for out in job.outputs if (project / out).exists()]
     for out in outputs:
-        (keep / out).parent.mkdir(parents=True, exist_ok=True)
-        copy = shutil.copytree if (project / out).is_dir() else shutil.copy2
-        copy(project / out, keep / out)
+        _copy(project / out, keep / out)
     try:
         yield
     except BaseException:
         for out in outputs:
-            target = project / out
-            if target.is_dir():
-                shutil.rmtree(target)
-            target.unlink(missing_ok=True)
-            copy = shutil.copytree if (keep / out).is_dir() else shutil.copy2
-            copy(keep / out, target)
+            _remove(project / out)
+            _copy(keep / out, project / out)
         raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """A file or a directory output, mtimes kept."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
 
 
 def run_jobs(project: Path, mirror: Path, jobs: list[Job], workers: int = 3) -> None:
