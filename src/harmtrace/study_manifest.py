@@ -78,6 +78,16 @@ def dataset_roles(spec: Mapping[str, Any]) -> dict[str, list[str]]:
     }
 
 
+def scalar_parameters(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """An analysis's parameters that are one value (not a list or mapping): what its
+    section may name, such as the tree generator it reports."""
+    return {
+        key: value
+        for key, value in (spec.get("parameters") or {}).items()
+        if value is None or isinstance(value, str | int | float | bool)
+    }
+
+
 def policy_descriptions(config: Mapping[str, Any], spec: Mapping[str, Any]) -> list[dict[str, str]]:
     """The moderation policies an analysis compares, in its order, with their own
     descriptions (user policies from ``moderate.policies``, else the registered ones), so
@@ -139,6 +149,7 @@ def study_manifest(config: Mapping[str, Any], numbers: Iterable[str | Path]) -> 
                 "grader": spec["grader"],
                 "datasets": list(spec["datasets"]),
                 "roles": dataset_roles(spec),
+                "parameters": scalar_parameters(spec),
                 "policies": policy_descriptions(config, spec),
                 "traced": [
                     p

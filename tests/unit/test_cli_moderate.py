@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -71,7 +72,7 @@ def test_moderate_writes_one_trace_per_response_byte_stably(inputs, tmp_path):
     assert {t["stages"]["raw"]["source_model"] for t in traces} == {"Llama-3-8b"}
 
 
-def test_several_policies_in_one_call_write_what_one_call_each_writes(inputs, tmp_path):
+def test_several_policies_in_one_call_write_what_one_call_each_writes(inputs, tmp_path, caplog):
     """The DAG moderates a dataset under every policy in one job: the responses are split
     and scored once, and each policy's traces are the bytes a call of its own writes."""
     spec = (
@@ -81,12 +82,16 @@ def test_several_policies_in_one_call_write_what_one_call_each_writes(inputs, tm
     names = ["observe", "strict", "block_high"]
     together = [tmp_path / f"all-{n}.jsonl" for n in names]
     args = [a for n, o in zip(names, together, strict=True) for a in ("--policy", n, "--out", o)]
+    caplog.set_level(logging.INFO)
     res = invoke(
         "moderate", "air-bench-2024", *args, "--policy-spec", spec,
         "--records", inputs / "records.parquet", "--judgments", inputs / "judgments.parquet",
         "--model-dir", inputs / "model", *PIN,
     )  # fmt: skip
     assert res.exit_code == 0, res.output
+    # one line per policy for its traces; the records without a response, said once
+    assert caplog.text.count("without a response have no trace") == 1, caplog.text
+    assert all(f"under {n}:" in caplog.text for n in names)
     for name, path in zip(names, together, strict=True):
         alone = tmp_path / f"{name}.jsonl"
         extra = ("--policy-spec", spec) if name == "strict" else ()

@@ -19,7 +19,13 @@ import pytest
 import yaml
 
 from harmtrace.report import paper_render as pr
-from harmtrace.report.macros import collect_macros, pvalue, read_numbers, write_numbers
+from harmtrace.report.macros import (
+    collect_macros,
+    macro_name,
+    pvalue,
+    read_numbers,
+    write_numbers,
+)
 from harmtrace.report.paper import PaperError, build_paper, missing_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -389,3 +395,114 @@ def test_the_reference_table_follows_the_validity_analysis_reference(default, ow
     table = "tables/04_grader_validity--reference.tex"
     assert table in typeset(own) and "(here: \\texttt{\\HtValidityReferenceGrader})" in typeset(own)
     assert table not in typeset(default) and "(none in this run)" in typeset(default)
+
+
+def _harm_benefit_section(files: dict[str, str]) -> str:
+    """The harm-benefit section from its F1 table to its limits: the text that reports
+    results per dataset (the tree description above it names the taxonomy, not a set)."""
+    text = re.sub(r"(?<!\\)%.*", "", files["sections/harm_benefit.tex"])
+    return text[text.index(r"\begin{table}") : text.index(r"\paragraph{Limits.}")]
+
+
+def test_the_harm_benefit_results_name_the_sets_the_run_scored_and_only_their_numbers(tmp_path):
+    """The F1, benign-cost and steering sentences loop over the analysis's harmful and
+    benign sets that have numbers: a run on HarmBench alone names no other benchmark and
+    uses no macro its producer did not write. The default run names all three sets."""
+    hb_numbers = DATA / "paper_numbers" / "default" / "05_harm_benefit.json"
+    producer, values = read_numbers(hb_numbers)
+    default_text = _harm_benefit_section(
+        render(tmp_path / "d", manifest("default"), numbers("default"))
+    )
+    for macro in ("FOneGraderSimplesafetytests", "FOneGraderHarmbench", "FOneEmbeddedAverage"):
+        assert f"\\HtHarmbenefit{macro}" in default_text, macro
+    assert r"\HtHarmbenefitFOneGraderAirBenchTwoZeroTwoFour{} on \air{}" in default_text
+    assert r"prompts flagged from" in default_text  # the steering sentence
+
+    raw = json.loads((DATA / "study_default.json").read_text())
+    gone = ("simplesafetytests", "air-bench-2024")
+    raw["study"]["datasets"] = [d for d in raw["study"]["datasets"] if d not in gone]
+    for d in gone:
+        raw["datasets"].pop(d)
+    entry = raw["analyses"]["05_harm_benefit"]
+    entry["datasets"] = ["harmbench", "openai-moderation"]
+    entry["roles"] = {"harmful": ["harmbench"], "benign": ["openai-moderation"]}
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(raw))
+    kept = {k: v for k, v in values.items() if not any(g in k for g in gone) and "air " not in k}
+    assert len(kept) < len(values)
+    write_numbers(kept, tmp_path / "n" / hb_numbers.name, producer)
+    paths = [
+        p for p in sorted((DATA / "paper_numbers" / "default").glob("*.json")) if p != hb_numbers
+    ]
+    run = render(
+        tmp_path / "h",
+        pr.load_manifest(path),
+        pr.Numbers([*paths, tmp_path / "n" / hb_numbers.name]),
+    )
+    section = _harm_benefit_section(run)
+    in_run = set(raw["datasets"]) | set(raw["study"]["datasets"])
+    assert names_outside_run(section, in_run) == []
+    assert "HarmBench" in section and r"\HtHarmbenefitFOneGraderHarmbench{} on HarmBench" in section
+    defined = {macro_name(producer, k) for k in kept}
+    used = set(re.findall(r"\\(HtHarmbenefit[A-Za-z]+)", section))
+    assert used and used <= defined, sorted(used - defined)
+    assert "prompts flagged from" in section  # HarmBench and the benign set still steer
+
+
+def test_each_pairs_every_number_with_its_set_and_refuses_an_empty_list():
+    ctx = pr.context(
+        manifest("default"), numbers("default"), pr.load_bibkeys(PAPER / "datasets.yaml")
+    )
+    phrase = ctx["each"]("harmbenefit", "f1 grader", ["simplesafetytests", "harmbench"])
+    assert phrase == (
+        r"\HtHarmbenefitFOneGraderSimplesafetytests{} on SimpleSafetyTests and "
+        r"\HtHarmbenefitFOneGraderHarmbench{} on HarmBench"
+    )
+    with pytest.raises(pr.RenderError, match="no dataset"):
+        ctx["each"]("harmbenefit", "f1 grader", [])
+
+
+def test_the_harm_benefit_section_reports_the_configured_generator(tmp_path):
+    """With an LLM generator's trees (its numbers keyed by its name, ``proxy`` saying LLM)
+    the section reads that generator's macros and drops the proxy's caveats."""
+    hb_numbers = DATA / "paper_numbers" / "default" / "05_harm_benefit.json"
+    producer, values = read_numbers(hb_numbers)
+    renamed = {re.sub(r"\bembedded\b", "openai", k): v for k, v in values.items()}
+    renamed["proxy openai"] = type(values["proxy embedded"])(
+        **{**values["proxy embedded"].__dict__, "value": "LLM"}
+    )
+    write_numbers(renamed, tmp_path / "n" / hb_numbers.name, producer)
+    raw = json.loads((DATA / "study_default.json").read_text())
+    raw["analyses"]["05_harm_benefit"]["parameters"]["generator"] = "openai"
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(raw))
+    paths = [
+        p for p in sorted((DATA / "paper_numbers" / "default").glob("*.json")) if p != hb_numbers
+    ]
+    files = render(
+        tmp_path / "r",
+        pr.load_manifest(path),
+        pr.Numbers([*paths, tmp_path / "n" / hb_numbers.name]),
+    )
+    text = re.sub(r"(?<!\\)%.*", "", files["sections/harm_benefit.tex"])
+    used = set(re.findall(r"\\(HtHarmbenefit[A-Za-z]+)", text))
+    assert used <= {macro_name(producer, k) for k in renamed}, sorted(used)
+    assert not any("Embedded" in m for m in used)
+    assert r"the trees of" in text and r"\texttt{openai} generator" in text
+    assert "proxy trees" not in text and "The proxy inherits" not in text
+
+
+GLUED = re.compile(r"[a-z]{2}\.[A-Z][a-z]|[a-z]{2}\((?!s\))|\{\}[A-Za-z]|[a-z]{2}\\Ht")
+"""Words run together where a template block ate the newline between them: "three.The",
+"kind(Section", "\\HtX{}and", "of\\HtX"."""
+
+
+def test_no_template_block_glues_two_words(default, own, tmp_path):
+    """trim_blocks removes the newline after a block tag, so a line ending in ``%>`` joins
+    the next line without a space; every rendered paper is checked for the seams."""
+    assert GLUED.search("all three.The two") and GLUED.search(r"\HtA{}and")
+    assert not GLUED.search("e.g. a record(s) 3.1 \\HtA{} and")
+    for which, files in (("default", default), ("own", own)):
+        text = typeset(files)
+        seams = sorted({text[max(m.start() - 30, 0) : m.end() + 10] for m in GLUED.finditer(text)})
+        assert seams == [], which

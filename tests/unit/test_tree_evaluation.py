@@ -87,6 +87,20 @@ def test_f1_numbers_for_systems_run_here_and_the_cited_row():
     assert "arXiv:2410.16665" in numbers["f1 source"].value
 
 
+def test_a_harmful_set_outside_the_published_table_gets_its_numbers_but_no_average():
+    """A study's own harmful prompt set is scored and named in the text; the average
+    stays the mean over the table's three sets."""
+    ours = hand_f1_results()
+    ours["Mine"]["my-prompts"] = prompt_f1([True] * 3 + [False], [True] * 4)
+    numbers = f1_numbers(ours)
+    assert numbers["recall Mine my-prompts"].value == 0.75
+    assert numbers["f1 Mine my-prompts"].value == pytest.approx(100 * 2 * 0.75 / 1.75)
+    f1s = [100 * 2 * 0.9 / 1.9, 100 * 2 * 0.5 / 1.5, 100.0]
+    assert numbers["f1 Mine average"].value == pytest.approx(sum(f1s) / 3)
+    only_own = f1_numbers({"Mine": {"my-prompts": ours["Mine"]["my-prompts"]}})
+    assert "f1 Mine my-prompts" in only_own and "f1 Mine average" not in only_own
+
+
 def test_air_agreement_top1_top3():
     ranking = pd.DataFrame(
         {

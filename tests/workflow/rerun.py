@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from tests.workflow.helpers import env_for, snakemake
@@ -156,22 +155,34 @@ def rule_names(project: Path, mirror: Path) -> set[str]:
     return {m.group(1) for line in res.stdout.splitlines() if (m := re.match(r"^(\w+)", line))}
 
 
-def cheapest_job_per_rule(project: Path, mirror: Path) -> dict[str, str]:
-    """Rule -> one output of its cheapest job (wall seconds in results/benchmarks/), from
-    `snakemake --summary` (output, rule and log of every job; the benchmark sits beside
-    the log under the same name)."""
+def smallest_job_per_rule(project: Path, mirror: Path) -> dict[str, str]:
+    """Rule -> one output of its smallest job: the fewest bytes written, all outputs of a
+    job together, ties broken by name. The products are the same bytes on every machine,
+    so the same jobs are chosen everywhere (a choice by measured seconds was not); small
+    outputs come from small datasets, so these are also about the cheapest jobs.
+
+    Jobs come from `snakemake --summary` (output, rule and log of every output; a job's
+    outputs share its log). A job whose outputs do not all exist is not a candidate."""
     res = snakemake(project, "--summary", "--cores", "1", mirror=mirror)
     rows = [line.split("\t") for line in res.stdout.splitlines()[1:] if "\t" in line]
-    best: dict[str, tuple[float, str]] = {}
-    seconds_of: dict[Path, float] = {}  # a job with several outputs has one benchmark
+    outputs: dict[tuple[str, str], list[str]] = {}
     for output, _date, rule, logs, *_ in rows:
         log = logs.split(",")[0].strip()
-        bench = project / re.sub(r"^results/logs/(.*)\.log$", r"results/benchmarks/\1.tsv", log)
-        if not log or not bench.is_file():
+        if log:
+            outputs.setdefault((rule, log), []).append(output)
+    best: dict[str, tuple[int, str]] = {}
+    for (rule, _log), outs in outputs.items():
+        paths = [project / out for out in outs]
+        if not all(p.exists() for p in paths):
             continue
-        if bench not in seconds_of:
-            seconds_of[bench] = float(pd.read_csv(bench, sep="\t")["s"].iloc[0])
-        seconds = seconds_of[bench]
-        if rule not in best or (seconds, output) < best[rule]:
-            best[rule] = (seconds, output)
+        size = sum(_bytes(p) for p in paths)
+        first = min(outs)
+        if rule not in best or (size, first) < best[rule]:
+            best[rule] = (size, first)
     return {rule: output for rule, (_, output) in sorted(best.items())}
+
+
+def _bytes(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size

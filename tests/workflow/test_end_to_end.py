@@ -28,11 +28,11 @@ from tests.workflow.helpers import (
     snakemake,
 )
 from tests.workflow.rerun import (
-    cheapest_job_per_rule,
     planned_jobs,
     restored_on_failure,
     rule_names,
     run_jobs,
+    smallest_job_per_rule,
 )
 
 pytestmark = pytest.mark.workflow
@@ -110,12 +110,12 @@ def test_notebook_parameter_change_reruns_only_notebook_and_macros(built: Path, 
 def test_same_inputs_same_bytes(built: Path, mirror: Path, tmp_path: Path):
     """Every rule of the DAG runs again, on a loaded machine, and writes the same bytes.
 
-    One job per rule, the cheapest by the first build's benchmark (a choice of the test,
-    not of any product), each by its own command against the inputs already built
+    One job per rule, the one writing the fewest bytes (the same choice on every
+    machine: tests/workflow/rerun.py), each by its own command against the inputs already built
     (tests/workflow/rerun.py): the code of every rule runs under load once, without the
     cost of a forced rebuild of all 168 jobs. Every file under results/ is compared, not a
     hand-picked list, so an output nobody thought of cannot drift unnoticed."""
-    chosen = cheapest_job_per_rule(built, mirror)
+    chosen = smallest_job_per_rule(built, mirror)
     # the checkpoints (`--summary` leaves their outputs out), each for the prompt set or
     # dataset of a chosen job planned from it: a checkpoint and a job it feeds, every time
     answers = Path(chosen["gather_answers"]).stem

@@ -82,10 +82,12 @@ def moderate(
         runs = moderate_policies(
             recs, judged, scorer, chosen, clock=parse_clock(clock), workers=workers
         )
+        n = 0
         for name, traces, path in zip(policy, runs, outs, strict=True):
             n = write_traces(traces, path)
             log.info("%s under %s: %d trace(s) into %s", dataset, name, n, path)
-            log.info("%d record(s) without a response have no trace", len(recs) - n)
+        # the same records lack a response under every policy: said once
+        log.info("%d record(s) without a response have no trace", len(recs) - n)
     except (HarmtraceError, ValueError) as exc:
         fail(exc)
 

@@ -83,6 +83,9 @@ class AnalysisEntry(_Strict):
     """Moderation policies compared, in order, with their descriptions."""
     traced: list[str] = []
     """Those of :attr:`policies` whose traces the run writes (a trace viewer each)."""
+    parameters: dict[str, str | int | float | bool | None] = {}
+    """The analysis's scalar parameters (e.g. the tree generator the harm-benefit section
+    reports), so the text names what the run configured."""
 
 
 class Stages(_Strict):
@@ -218,9 +221,12 @@ def context(
         key = analysis_id(name)
         return list(analyses[key].roles.get(role, [])) if key is not None else []
 
-    def below(p: float | str, alpha: float) -> bool:
-        """A p-value below alpha; words ("not testable") or NaN are never below."""
-        return isinstance(p, int | float) and math.isfinite(p) and p < alpha
+    def param(name: str, key: str) -> Any:
+        """A scalar parameter of an analysis that ran; a missing one is an error."""
+        key_ = analysis_id(name)
+        if key_ is None or key not in analyses[key_].parameters:
+            raise RenderError(f"analysis {name!r} has no parameter {key!r} in the manifest")
+        return analyses[key_].parameters[key]
 
     return {
         "manifest": manifest,
@@ -254,7 +260,38 @@ def context(
         "policies": lambda name: list(analyses[analysis_id(name)].policies) if ran(name) else [],
         "traced": lambda name: list(analyses[analysis_id(name)].traced) if ran(name) else [],
         "below": below,
+        "having": partial(having, numbers),
+        "param": param,
+        "each": partial(each, numbers, meta),
     }
+
+
+def below(p: float | str, alpha: float) -> bool:
+    """A p-value below alpha; words ("not testable") or NaN are never below."""
+    return isinstance(p, int | float) and math.isfinite(p) and p < alpha
+
+
+def having(numbers: Numbers, source: str, key: str, datasets: Iterable[str]) -> list[str]:
+    """Those of ``datasets`` for which ``source`` wrote the number ``"<key> <dataset>"``:
+    the sets a sentence about that number can name."""
+    return [d for d in datasets if numbers.has(source, f"{key} {d}")]
+
+
+def each(
+    numbers: Numbers,
+    meta: Mapping[str, Mapping[str, Any]],
+    source: str,
+    key: str,
+    datasets: list[str],
+    joiner: str = "on",
+) -> str:
+    """ "\\HtA{} on A, \\HtB{} on B and \\HtC{} on C": one number per dataset, each
+    named beside its own number, so the text cannot pair a value with the wrong set."""
+    if not datasets:
+        raise RenderError(f"each({key!r}): no dataset, so the phrase would be empty")
+    return _phrase(
+        [f"{numbers.macro(source, f'{key} {d}')}{{}} {joiner} {name(meta, d)}" for d in datasets]
+    )
 
 
 def cite(meta: Mapping[str, Mapping[str, Any]], dataset: str) -> str:
@@ -272,7 +309,11 @@ def names(meta: Mapping[str, Mapping[str, Any]], datasets: list[str], cited: boo
     """Datasets as running text lists them: "A, B and C", each cited once."""
     if not datasets:
         raise RenderError("names(): an empty list of datasets would print an empty phrase")
-    parts = [name(meta, d) + (cite(meta, d) if cited else "") for d in datasets]
+    return _phrase([name(meta, d) + (cite(meta, d) if cited else "") for d in datasets])
+
+
+def _phrase(parts: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
     if len(parts) == 1:
         return parts[0]
     return f"{', '.join(parts[:-1])} and {parts[-1]}"

@@ -121,10 +121,12 @@ def f1_numbers(
 ) -> dict[str, Number]:
     """The numbers behind the F1 table (:func:`harmtrace.trees.tables.f1_table`).
 
-    Per system (by its short id) and dataset run here: ``f1 <system> <dataset>`` (x100)
-    and ``recall <system> <dataset>``, and ``f1 <system> average`` over the three sets run
-    here when a system has all three; the cited focus row's figures (``cited f1 ...``)
-    and the source of the cited rows (``f1 source``).
+    Per system (by its short id) and harmful dataset it was scored on, whether or not
+    the published table has a column for it (a study's own harmful prompt set is named
+    in the text too): ``f1 <system> <dataset>`` (x100) and ``recall <system> <dataset>``;
+    ``f1 <system> average`` over the three sets run here when a system has all three;
+    the cited focus row's figures (``cited f1 ...``) and the source of the cited rows
+    (``f1 source``).
     """
     cited = cited or cited_f1()
     numbers: dict[str, Number] = {}
@@ -139,12 +141,14 @@ def f1_numbers(
             numbers["cited f1 three run here"] = real(float(np.mean(have)), 1)
     for system, by_ds in results.items():
         f1s = []
-        for ds in RUN_HERE.values():
+        # the table's sets first, in its column order, then any other harmful set
+        for ds in [*RUN_HERE.values(), *(d for d in by_ds if d not in RUN_HERE.values())]:
             if ds in by_ds:
                 f1 = 100 * by_ds[ds].f1
                 numbers[f"f1 {system} {ds}"] = real(f1, 1)
                 numbers[f"recall {system} {ds}"] = pct(by_ds[ds].recall, 1)
-                f1s.append(f1)
+                if ds in RUN_HERE.values():
+                    f1s.append(f1)
         if len(f1s) == len(here):
             numbers[f"f1 {system} average"] = real(float(np.mean(f1s)), 1)
     numbers["f1 source"] = text(cited.source)
