@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harmtrace.config import ConfigError
+from harmtrace.config import ConfigError, enabled_analyses
 from harmtrace.errors import HarmtraceError
+from harmtrace.graders.features import dataset_embeddings, embedding_parts
 from harmtrace.moderate.settings import (
     check_moderate_config,
     datasets_with_responses,
@@ -101,6 +102,12 @@ def test_notebook_is_given_the_traced_policies_and_the_model():
         "results/traces/observe/{dataset}.jsonl",
         "results/traces/block_high/{dataset}.jsonl",
     ]
+    assert params["embedding_caches"] == []
+    params, inputs = notebook_injection(
+        s, ["observe"], "models/x", "results/traces", ["emb/m/{dataset}.parquet"], ["a", "b"]
+    )
+    assert params["embedding_caches"] == ["emb/m/a.parquet", "emb/m/b.parquet"]
+    assert inputs[-1] == "emb/m/{dataset}.parquet"
 
 
 def test_notebook_defaults_equal_the_injection_for_the_default_config():
@@ -119,7 +126,13 @@ def test_notebook_defaults_equal_the_injection_for_the_default_config():
     s = check_moderate_config(CONFIG, DATASETS)
     policies = CONFIG["analysis"]["moderation"]["parameters"]["policies"]
     model_dir = CONFIG["grader"]["embedded"].get("model_dir", "results/models/embedded")
-    params, _ = notebook_injection(s, policies, model_dir, "results/traces")
+    embedding_dir = CONFIG["grader"]["embedded"].get("embedding_dir", "results/embeddings")
+    parts = embedding_parts(CONFIG["grader"]["embedded"]["extractor"])
+    templates = [str(dataset_embeddings(embedding_dir, p, "{dataset}")) for p in parts]
+    (entry,) = s.notebook_entries  # its datasets as the workflow resolves them
+    datasets = enabled_analyses(CONFIG)[entry]["datasets"]
+    params, _ = notebook_injection(s, policies, model_dir, "results/traces", templates, datasets)
+    assert params["embedding_caches"]  # the default reads the moderation jobs' vectors
     assert {k: defaults[k] for k in params} == params
 
 

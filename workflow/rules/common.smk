@@ -178,6 +178,8 @@ ANALYSES = with_moderation(
         if MODERATE.grader
         else "harmtrace.graders"
     ),
+    # the sentence vectors the moderation jobs read, read again by notebook 06
+    dataset_embedding_files("{dataset}") if MODERATE.grader == TRAINED else [],
 )
 """Analysis entries that run (enabled: false leaves one out), notebook 06's completed."""
 

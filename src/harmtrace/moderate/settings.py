@@ -243,13 +243,22 @@ def _judge_extractor(
 
 
 def notebook_injection(
-    settings: ModerateSettings, notebook_policies: list[str], model_dir: str, traces_dir: str
+    settings: ModerateSettings,
+    notebook_policies: list[str],
+    model_dir: str,
+    traces_dir: str,
+    embeddings: Sequence[str] = (),
+    datasets: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[str]]:
     """Parameters and extra inputs of a notebook-06 analysis entry, derived from the
     ``moderate`` block and the trained grader's model folder.
 
     The notebook checks the traces of every simulated policy that the workflow also
     traces (``trace_policies``), so those trace files are inputs of the notebook job.
+    ``embeddings`` are the grader's vector files of a dataset (``{dataset}`` in the
+    path): the notebook reads the sentence vectors the moderation jobs read
+    (``embedding_caches``, one per dataset of ``datasets``) instead of encoding every
+    sentence again.
     """
     trace_policies = [p for p in settings.policies if p in notebook_policies]
     params = {
@@ -258,11 +267,13 @@ def notebook_injection(
         "traces_dir": traces_dir,
         "trace_policies": trace_policies,
         "judge_dir": settings.judge_dir or "",
+        "embedding_caches": [e.format(dataset=d) for d in datasets for e in embeddings],
     }
     inputs = [f"{model_dir}/model.pkl"]
     if settings.judge_dir:
         inputs.append(f"{settings.judge_dir}/model.pkl")
     inputs += [f"{traces_dir}/{p}/{{dataset}}.jsonl" for p in trace_policies]
+    inputs += list(embeddings)
     return params, inputs
 
 
@@ -272,6 +283,7 @@ def with_moderation(
     model_dir: str,
     traces_dir: str,
     backend_module: str,
+    embeddings: Sequence[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """The resolved analysis entries with each notebook-06 entry completed from the
     ``moderate`` block: its grader, the injected parameters and inputs, and the backend
@@ -280,7 +292,12 @@ def with_moderation(
     for name in settings.notebook_entries:
         spec = out[name]
         params, inputs = notebook_injection(
-            settings, list(spec["parameters"]["policies"]), model_dir, traces_dir
+            settings,
+            list(spec["parameters"]["policies"]),
+            model_dir,
+            traces_dir,
+            embeddings,
+            spec["datasets"],
         )
         spec["grader"] = settings.grader
         spec["backend_modules"] = [backend_module]
