@@ -90,9 +90,14 @@ def render(tmp_path: Path, study: pr.StudyManifest, values: pr.Numbers) -> dict[
     return {p.relative_to(out).as_posix(): p.read_text() for p in sorted(out.rglob("*.tex"))}
 
 
+def uncommented(tex: str) -> str:
+    """LaTeX without its comments (the source's notes are not the paper)."""
+    return re.sub(r"(?<!\\)%.*", "", tex)
+
+
 def typeset(files: dict[str, str]) -> str:
-    """The rendered text without LaTeX comments (the source's notes are not the paper)."""
-    return "\n".join(re.sub(r"(?<!\\)%.*", "", t) for t in files.values())
+    """The rendered text without LaTeX comments."""
+    return "\n".join(uncommented(t) for t in files.values())
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +158,7 @@ def test_sections_of_analyses_that_did_not_run_are_absent(default, own):
     for section in ("harm_benefit", "model_study"):
         assert f"sections/{section}" in default["main.tex"]
         assert f"sections/{section}" not in own["main.tex"]
-        assert "\\" not in re.sub(r"(?<!\\)%.*", "", own[f"sections/{section}.tex"])
+        assert "\\" not in uncommented(own[f"sections/{section}.tex"])
     # the analyses that ran are there
     for label in ("sec:asymmetry", "sec:relevance-joint", "sec:validity", "sec:moderation"):
         assert label in typeset(own)
@@ -386,7 +391,7 @@ def test_the_moderation_section_describes_the_runs_policies_and_no_others(tmp_pa
     assert r"\item[\texttt{my\_strict}] Blocks at Low \& up, 100\%." in section
     assert "../traces/my_strict/index.html" in section
     for shipped in ("block_high", "BlockHigh", "BlockMedium", "redact_medium"):
-        assert shipped not in re.sub(r"(?<!\\)%.*", "", section), shipped
+        assert shipped not in uncommented(section), shipped
 
 
 def test_the_reference_table_follows_the_validity_analysis_reference(default, own):
@@ -397,10 +402,30 @@ def test_the_reference_table_follows_the_validity_analysis_reference(default, ow
     assert table not in typeset(default) and "(none in this run)" in typeset(default)
 
 
+HARM_BENEFIT_NUMBERS = DATA / "paper_numbers" / "default" / "05_harm_benefit.json"
+"""The harm-benefit producer's numbers of a real default run (this stop's cold DAG)."""
+
+
+def _render_with_harm_benefit(
+    tmp_path: Path, raw: dict, values: dict[str, object]
+) -> dict[str, str]:
+    """The templates rendered for manifest ``raw`` with the default run's numbers, the
+    harm-benefit producer's replaced by ``values``."""
+    producer, _ = read_numbers(HARM_BENEFIT_NUMBERS)
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(raw))
+    written = tmp_path / "n" / HARM_BENEFIT_NUMBERS.name
+    write_numbers(values, written, producer)
+    others = sorted(
+        p for p in HARM_BENEFIT_NUMBERS.parent.glob("*.json") if p != HARM_BENEFIT_NUMBERS
+    )
+    return render(tmp_path / "r", pr.load_manifest(path), pr.Numbers([*others, written]))
+
+
 def _harm_benefit_section(files: dict[str, str]) -> str:
     """The harm-benefit section from its F1 table to its limits: the text that reports
     results per dataset (the tree description above it names the taxonomy, not a set)."""
-    text = re.sub(r"(?<!\\)%.*", "", files["sections/harm_benefit.tex"])
+    text = uncommented(files["sections/harm_benefit.tex"])
     return text[text.index(r"\begin{table}") : text.index(r"\paragraph{Limits.}")]
 
 
@@ -408,8 +433,7 @@ def test_the_harm_benefit_results_name_the_sets_the_run_scored_and_only_their_nu
     """The F1, benign-cost and steering sentences loop over the analysis's harmful and
     benign sets that have numbers: a run on HarmBench alone names no other benchmark and
     uses no macro its producer did not write. The default run names all three sets."""
-    hb_numbers = DATA / "paper_numbers" / "default" / "05_harm_benefit.json"
-    producer, values = read_numbers(hb_numbers)
+    producer, values = read_numbers(HARM_BENEFIT_NUMBERS)
     default_text = _harm_benefit_section(
         render(tmp_path / "d", manifest("default"), numbers("default"))
     )
@@ -426,20 +450,9 @@ def test_the_harm_benefit_results_name_the_sets_the_run_scored_and_only_their_nu
     entry = raw["analyses"]["05_harm_benefit"]
     entry["datasets"] = ["harmbench", "openai-moderation"]
     entry["roles"] = {"harmful": ["harmbench"], "benign": ["openai-moderation"]}
-    path = tmp_path / "study.json"
-    path.write_text(json.dumps(raw))
     kept = {k: v for k, v in values.items() if not any(g in k for g in gone) and "air " not in k}
     assert len(kept) < len(values)
-    write_numbers(kept, tmp_path / "n" / hb_numbers.name, producer)
-    paths = [
-        p for p in sorted((DATA / "paper_numbers" / "default").glob("*.json")) if p != hb_numbers
-    ]
-    run = render(
-        tmp_path / "h",
-        pr.load_manifest(path),
-        pr.Numbers([*paths, tmp_path / "n" / hb_numbers.name]),
-    )
-    section = _harm_benefit_section(run)
+    section = _harm_benefit_section(_render_with_harm_benefit(tmp_path, raw, kept))
     in_run = set(raw["datasets"]) | set(raw["study"]["datasets"])
     assert names_outside_run(section, in_run) == []
     assert "HarmBench" in section and r"\HtHarmbenefitFOneGraderHarmbench{} on HarmBench" in section
@@ -465,26 +478,15 @@ def test_each_pairs_every_number_with_its_set_and_refuses_an_empty_list():
 def test_the_harm_benefit_section_reports_the_configured_generator(tmp_path):
     """With an LLM generator's trees (its numbers keyed by its name, ``proxy`` saying LLM)
     the section reads that generator's macros and drops the proxy's caveats."""
-    hb_numbers = DATA / "paper_numbers" / "default" / "05_harm_benefit.json"
-    producer, values = read_numbers(hb_numbers)
+    producer, values = read_numbers(HARM_BENEFIT_NUMBERS)
     renamed = {re.sub(r"\bembedded\b", "openai", k): v for k, v in values.items()}
     renamed["proxy openai"] = type(values["proxy embedded"])(
         **{**values["proxy embedded"].__dict__, "value": "LLM"}
     )
-    write_numbers(renamed, tmp_path / "n" / hb_numbers.name, producer)
     raw = json.loads((DATA / "study_default.json").read_text())
     raw["analyses"]["05_harm_benefit"]["parameters"]["generator"] = "openai"
-    path = tmp_path / "study.json"
-    path.write_text(json.dumps(raw))
-    paths = [
-        p for p in sorted((DATA / "paper_numbers" / "default").glob("*.json")) if p != hb_numbers
-    ]
-    files = render(
-        tmp_path / "r",
-        pr.load_manifest(path),
-        pr.Numbers([*paths, tmp_path / "n" / hb_numbers.name]),
-    )
-    text = re.sub(r"(?<!\\)%.*", "", files["sections/harm_benefit.tex"])
+    files = _render_with_harm_benefit(tmp_path, raw, renamed)
+    text = uncommented(files["sections/harm_benefit.tex"])
     used = set(re.findall(r"\\(HtHarmbenefit[A-Za-z]+)", text))
     assert used <= {macro_name(producer, k) for k in renamed}, sorted(used)
     assert not any("Embedded" in m for m in used)

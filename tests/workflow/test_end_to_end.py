@@ -111,7 +111,7 @@ def test_same_inputs_same_bytes(built: Path, mirror: Path, tmp_path: Path):
     """Every rule of the DAG runs again, on a loaded machine, and writes the same bytes.
 
     One job per rule, the one writing the fewest bytes (the same choice on every
-    machine: tests/workflow/rerun.py), each by its own command against the inputs already built
+    machine), each by its own command against the inputs already built
     (tests/workflow/rerun.py): the code of every rule runs under load once, without the
     cost of a forced rebuild of all 168 jobs. Every file under results/ is compared, not a
     hand-picked list, so an output nobody thought of cannot drift unnoticed."""
