@@ -19,19 +19,13 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/respond.smk"
-
-
-if TRAINED:
-
-    include: "workflow/rules/train.smk"
-
-
 include: "workflow/rules/grade.smk"
 
 
-if TRAINED:
+# the trained grader's own rules (training, transfer checks), declared by its backend
+for rules_file in BACKEND_RULES:
 
-    include: "workflow/rules/transfer.smk"
+    include: rules_file
 
 
 include: "workflow/rules/trees.smk"

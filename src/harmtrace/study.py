@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,25 @@ def trained_grader(config: Mapping[str, Any]) -> str | None:
     names = list(dict.fromkeys([*graders(config), *(config.get("grader") or {})]))
     trained = GRADERS.having("trains_in_workflow", names)
     return trained[0] if trained else None
+
+
+def backend_rules(config: Mapping[str, Any], root: str | Path) -> list[str]:
+    """The Snakemake files of the run's trained grader (its class's ``workflow_rules``), as
+    absolute paths: the Snakefile includes them, so its training rules exist only when it
+    is configured, and a backend from another package brings its own rules file."""
+    from harmtrace.graders.registry import GRADERS, GraderConfigError
+
+    trained = trained_grader(config)
+    if trained is None:
+        return []
+    files = [Path(root, path) for path in GRADERS.get(trained).workflow_rules]
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise GraderConfigError(
+            f"grader {trained!r} declares workflow rules that do not exist: {missing} "
+            f"(workflow_rules of {GRADERS.module_of(trained)}: relative to {root} or absolute)"
+        )
+    return [str(path) for path in files]
 
 
 def reads_labels(name: str | None) -> bool:

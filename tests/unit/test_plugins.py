@@ -8,6 +8,7 @@ import inspect
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -22,6 +23,7 @@ from harmtrace.moderate.policies import (
     policy_config_problems,
 )
 from harmtrace.plugins import PluginError, Registry
+from harmtrace.study import backend_rules
 from harmtrace.targets.registry import TARGETS, TargetConfigError, make_target_spec
 from harmtrace.trees.registry import GENERATORS
 
@@ -41,6 +43,7 @@ class ToyGrader:
     name = "toy-plugin"
     Spec = ToySpec
     trains_in_workflow = True
+    workflow_rules = (str(pathlib.Path(__file__).with_name("toy_train.smk")),)
 
     def __init__(self, spec):
         self.spec = spec
@@ -115,6 +118,7 @@ def plugin_package(tmp_path, monkeypatch):
     (tmp_path / "toyplug").mkdir()
     (tmp_path / "toyplug" / "__init__.py").write_text(TOYPLUG)
     (tmp_path / "toyplug" / "toy_lax.yaml").write_text(textwrap.dedent(TOY_LAX))
+    (tmp_path / "toyplug" / "toy_train.smk").write_text("# the toy grader's training rules\n")
     dist = tmp_path / "toyplug-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug\nVersion: 0.1\n")
@@ -140,6 +144,23 @@ def test_another_package_adds_a_grader_through_an_entry_point(plugin_package):
     assert GENERATORS.get("toy-trees").name == "toy-trees"
     with pytest.raises(GraderConfigError, match=r"grader\.toy-plugin\.level"):
         GRADERS.make("toy-plugin", {"level": "high"})
+
+
+def test_a_trained_backend_brings_its_own_rules_file_and_only_when_configured(
+    plugin_package, tmp_path
+):
+    root = Path(__file__).resolve().parents[2]
+    shipped = tmp_path / "toyplug" / "toy_train.smk"
+    assert backend_rules({"grade": {"graders": ["toy-plugin"]}}, root) == [str(shipped)]
+    builtin = backend_rules({"grade": {"graders": ["embedded"]}}, root)
+    assert builtin == [
+        str(root / "workflow/rules/train.smk"),
+        str(root / "workflow/rules/transfer.smk"),
+    ]
+    assert backend_rules({"grade": {"graders": ["openai"]}}, root) == []
+    shipped.unlink()
+    with pytest.raises(GraderConfigError, match=r"'toy-plugin' .*toy_train\.smk.*toyplug"):
+        backend_rules({"grade": {"graders": ["toy-plugin"]}}, root)
 
 
 def test_without_the_package_the_name_is_unknown_and_the_message_lists_the_known():

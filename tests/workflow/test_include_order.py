@@ -12,7 +12,12 @@ from tests.workflow.helpers import snakemake
 
 pytestmark = pytest.mark.workflow
 
-UNIT = re.compile(r'(?:if \w+:\n\n[ \t]+)?include: "workflow/rules/(?!common)[\w]+\.smk"')
+UNIT = re.compile(
+    r'(?:if \w+:\n\n[ \t]+)?include: "workflow/rules/(?!common)[\w]+\.smk"'
+    r"|for \w+ in BACKEND_RULES:\n\n[ \t]+include: \w+"
+)
+"""One stage's include (with its ``if`` guard), or the loop over the trained grader's
+own rule files."""
 
 
 def reversed_includes(snakefile: str) -> str:

@@ -21,6 +21,7 @@ from harmtrace.config import (
     source_datasets,
 )
 from harmtrace.study import (
+    backend_rules,
     graders,
     primary_grader,
     relevance_check_dataset,
@@ -138,9 +139,11 @@ def moderated_datasets():
     return list(MODERATE.datasets) if MODERATE.policies else []
 
 
-# The trained grader (its rules: train.smk and transfer.smk, included only when it exists)
+# The trained grader (the rules it declares are included only when it exists)
 TRAINED = trained_grader(config)
 """The grader backend the workflow trains; None when the config names none."""
+BACKEND_RULES = backend_rules(config, workflow.basedir)
+"""The Snakemake files of its rules (its class's ``workflow_rules``): the Snakefile's."""
 TRAINED_SPEC = grader_block(TRAINED) if TRAINED else {}
 """Its config block (grader.<name>)."""
 MODEL_DIR = TRAINED_SPEC.get("model_dir", f"results/models/{TRAINED}")

@@ -1,7 +1,8 @@
 """Training of the grader the workflow trains itself (TRAINED in common.smk): embeddings,
 the model with its out-of-fold scores, its validity and the extractor comparison.
 
-The Snakefile includes this file only when such a grader is configured.
+Its backend declares this file (``workflow_rules``); the Snakefile includes it only when
+that backend is the run's trained grader.
 """
 
 from harmtrace.graders.features import dataset_embeddings

@@ -1,7 +1,8 @@
 """Transfer of the trained grader (TRAINED in common.smk) to prompt sources it never saw,
 refusal detection across sources, and prior shift.
 
-The Snakefile includes this file only when a grader is trained in the workflow.
+Its backend declares this file (``workflow_rules``); the Snakefile includes it only when
+that backend is the run's trained grader.
 """
 
 from harmtrace.config import refusal_sources

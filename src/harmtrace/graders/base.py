@@ -178,6 +178,11 @@ class Grader(abc.ABC):
     """True for a backend that can score single sentences, as moderation needs."""
     training_api: ClassVar[str | None] = None
     """For a backend the workflow trains: the module implementing :class:`TrainingAPI`."""
+    workflow_rules: ClassVar[tuple[str, ...]] = ()
+    """For a backend the workflow trains: the Snakemake files whose rules make what it needs
+    (its model, the checks of it). The Snakefile includes them only when this backend is
+    the run's trained grader (:func:`harmtrace.study.backend_rules`). A path is relative to
+    the workflow's root, or absolute: the file another package ships beside its backend."""
 
     def __init__(self, spec: GraderSpec) -> None:
         self.spec = spec

@@ -44,6 +44,10 @@ class EmbeddedBackend(Grader):
     trains_in_workflow: ClassVar[bool] = True
     scores_sentences: ClassVar[bool] = True
     training_api: ClassVar[str | None] = "harmtrace.graders.embedded"
+    workflow_rules: ClassVar[tuple[str, ...]] = (
+        "workflow/rules/train.smk",
+        "workflow/rules/transfer.smk",
+    )
 
     @classmethod
     def config_problems(cls, spec: GraderSpec, datasets: list[str], where: str) -> list[str]:
