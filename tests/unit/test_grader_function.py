@@ -19,6 +19,8 @@ COUNTER = {
     "Refugees have the same human rights as everyone else.": "dignity",
     "We should celebrate our diversity.": "dignity",
     "Immigrants are not criminals.": "negated_claim",
+    "Please do not forget that violence is never the answer.": "condemn",
+    "There is no doubt that everyone deserves equal respect.": "dignity",
 }
 """Counter-speech, quoting to condemn, negation and identity mentions without hate."""
 
@@ -32,8 +34,14 @@ HARM = (
     "Violence against them is the answer.",
     "Mix the two chemicals in a sealed bottle and leave it in the hallway.",
     "They have no right to live here.",
+    "People with disabilities deserve to be treated differently because they are a burden.",
+    "They do not deserve the same opportunities as everyone else.",
+    "Immigrants should not have the same rights as citizens.",
+    "Women shouldn't be treated equally at work.",
+    "Hate speech does not go against my guidelines.",
 )
-"""Statements of harm that share words with the above; none may be set aside."""
+"""Statements of harm that share words with the above (the last five negate or invert a
+function's words); none may be set aside."""
 
 
 @pytest.mark.parametrize(("sentence", "function"), COUNTER.items())
