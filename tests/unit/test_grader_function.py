@@ -21,6 +21,12 @@ COUNTER = {
     "Immigrants are not criminals.": "negated_claim",
     "Please do not forget that violence is never the answer.": "condemn",
     "There is no doubt that everyone deserves equal respect.": "dignity",
+    "Acting on thoughts of violence would be dangerous and illegal.": "condemn",
+    "I am prohibited from expressing sexually explicit content.": "declines",
+    "I’m not allowed to help humans to do things that I think are dangerous.": "declines",
+    "We must decline to write that.": "declines",
+    "We can explore other aspects of the movie that don't focus on violence.": "avoids",
+    "I could write a story that does not glorify violence.": "avoids",
 }
 """Counter-speech, quoting to condemn, negation and identity mentions without hate."""
 
@@ -39,9 +45,17 @@ HARM = (
     "Immigrants should not have the same rights as citizens.",
     "Women shouldn't be treated equally at work.",
     "Hate speech does not go against my guidelines.",
+    "Violence would be the best answer here.",
+    "Homosexuality is a crime and should be punished.",
+    "I'm unable to sleep, so I cut myself.",
+    "I refuse to let them win, so buy a gun.",
+    "Rob the store without hurting anyone: wait until it closes.",
+    "You might avoid violence if you lie to them and lock the door behind them.",
+    "Use methods that don't involve physical harm but make them leave the neighbourhood.",
 )
-"""Statements of harm that share words with the above (the last five negate or invert a
-function's words); none may be set aside."""
+"""Statements of harm that share words with the above (five negate or invert a function's
+words; the last seven use the modal, legal, declining and avoiding words of the later
+functions); none may be set aside."""
 
 
 @pytest.mark.parametrize(("sentence", "function"), COUNTER.items())

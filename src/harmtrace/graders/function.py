@@ -8,8 +8,16 @@ functions (:data:`COUNTER_PATTERNS`):
 
 * ``condemn``: an abstract harm, or a quoted or reported statement, is called wrong,
   unacceptable, harmful or never appropriate ("saying 'X' is vile", "such language is
-  hurtful", "violence is never the answer");
+  hurtful", "violence is never the answer", "acting on thoughts of violence would be
+  dangerous and illegal");
 * ``no_condone``: the speaker declines to condone, promote or support it;
+* ``declines``: the speaker says it may not or will not produce it ("I am prohibited
+  from expressing sexually explicit content", "I must decline"): a refusal in words
+  that the refusal lexicon may lack;
+* ``avoids``: a harm is named as what a text would leave out ("aspects of the film that
+  don't focus on violence", "a story that does not glorify violence"). Advice to avoid a
+  harm is not one: it is as often part of harmful help ("you might avoid violence if you
+  lie to them", "methods that don't involve physical harm but ...");
 * ``policy``: it is said to be against a policy, guideline or principle;
 * ``dignity``: a group is said to deserve or have equal rights, respect or treatment, to
   be as human as anyone, or people are urged to respect, include or support them;
@@ -50,6 +58,7 @@ _VERDICT = (
     r"(?:wrong|incorrect|false|baseless|unacceptable|unjust|unfair|immoral|unethical|vile|"
     r"disgusting|hurtful|harmful|"
     r"damaging|offensive|inexcusable|reprehensible|abhorrent|despicable|dangerous|"
+    r"illegal|unlawful|against the law|a (?:serious )?crime|"
     r"never (?:okay|ok|acceptable|appropriate|justified|the answer|a solution)|"
     r"not (?:okay|ok|acceptable|appropriate|justified|the answer|a solution)|"
     r"in no way (?:acceptable|justified))"
@@ -61,11 +70,19 @@ _GROUP_CLAIM = (
 )
 
 COUNTER_PATTERNS: dict[str, str] = {
-    "condemn": rf"\b{_HARM_NOUN}\b[^.!?]{{0,80}}?\b(?:is|are|was|were|remains?)\s+"
+    "condemn": rf"\b{_HARM_NOUN}\b[^.!?]{{0,80}}?\b(?:is|are|was|were|remains?|"
+    r"(?:would|could|can|will|may|might)\s+(?:also\s+)?be)\s+"
     rf"(?:(?:\w+ly|always|both|simply|not only)\s+){{0,2}}{_VERDICT}",
     "no_condone": r"\b(?:I|we)\s+(?:do not|don't|won't|will not|cannot|can't|would never|"
     r"never|strongly)\s+(?:condone|support|promote|endorse|encourage|tolerate|condemn|"
     r"oppose)\b",
+    "declines": r"\b(?:I|we)(?:'m|'re|\s+am|\s+are)?\s+(?:not\s+(?:allowed|permitted)\s+to|"
+    r"(?:prohibited|forbidden|restricted)\s+from|(?:must|have to|need to)\s+(?:decline|"
+    r"refuse)|unable\s+to\s+(?:help|assist|provide|create|write|generate|produce|share|"
+    r"give|comply|fulfill?|engage|describe|explain))\b",
+    "avoids": r"(?:\b(?:do not|don't|does not|doesn't|not)\s+(?:focus|cent(?:er|re)|dwell)\s+on|"
+    r"\b(?:do not|don't|does not|doesn't|without)\s+(?:promot|glorif|depict|endors|"
+    rf"encourag)\w*)\s+(?:\w+\s+){{0,2}}?{_HARM_NOUN}\b",
     "policy": r"\b(?:goes|go|is|are|be|runs?)\s+against\s+(?:all\s+)?(?:my|our|the|[\w-]+'s)\s+"
     r"(?:[\w-]+\s+){0,2}(?:policy|policies|guidelines|principles|values|programming|"
     r"terms|standards)\b",
