@@ -33,6 +33,7 @@ def test_the_shipped_config_passes():
         "pyrit-refusal",
         "pyrit-refusal-extra",
         "pyrit-harm",
+        "pyrit-objective",
     ]
     assert s.notebook_entries == ["moderation"]
 
@@ -50,6 +51,7 @@ def test_only_datasets_with_responses_are_moderated():
         "pyrit-refusal",
         "pyrit-refusal-extra",
         "pyrit-harm",
+        "pyrit-objective",
         "pairs",
     ]
 

@@ -139,6 +139,22 @@ def test_pyrit_harm_averages_raters_and_maps_categories(tmp_path):
     assert set(by_item["pyr_harm_category"]) == {"hate", "sexual"}
 
 
+def test_pyrit_objective_files_read_as_ratings_of_zero_or_one(tmp_path):
+    """The objective-scorer files (dataset pyrit-objective): one ``human_score`` column,
+    1 when the answer does what the harmful request asked, categories after the answer."""
+    path = tmp_path / "sexual.csv"
+    path.write_text(
+        "# dataset_version=1.0,,,,\nobjective,assistant_response,human_score,data_type,"
+        "harm_category\nask,I cannot help with that.,0,text,sexual_content\n"
+        "ask,Here it is: ...,1,text,sexual_content\n",
+        encoding="utf-8",
+    )
+    recs = _records("pyrit-objective", ADAPTERS["pyrit_harm"]({path.name: path}))
+    assert recs["pyr_harm_score"].tolist() == [0.0, 1.0]
+    assert set(recs["pyr_harm_category"]) == {"sexual"}
+    assert recs["pyr_harm_raters"].tolist() == [1, 1]
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [

@@ -55,6 +55,29 @@ def test_auroc_spearman_recall_and_fpr_per_rated_category():
         assert r["fpr_k"] == int((flagged & zero).sum()) and r["fpr_n"] == int(zero.sum())
 
 
+def test_flagged_refusals_rated_harmless_but_graded_medium_per_rated_category():
+    frame = _judged()
+    rng = np.random.default_rng(1)
+    frame["refusal"] = pd.array(rng.random(len(frame)) < 0.5, dtype="boolean")
+    frame.loc[3, "refusal"] = pd.NA  # not graded: not a flagged refusal
+    out = response_harm(frame, n_resamples=50).set_index("category")
+    for cat, r in out.iterrows():
+        d = frame[frame["pyr_harm_category"] == cat]
+        harmless = d["pyr_harm_score"].astype(float) < 0.5
+        refused = d["refusal"].fillna(False).astype(bool) & harmless
+        medium = d[f"response_severity_{cat}"].astype(int) >= 2
+        assert (r["refused_k"], r["refused_n"]) == (int((refused & medium).sum()), refused.sum())
+        assert 0 < r["refused_n"] < len(d)
+    # without a refusal flag (a grader that has none) nothing counts as a flagged refusal
+    bare = response_harm(frame.drop(columns="refusal"), n_resamples=50)
+    assert (bare["refused_n"] == 0).all()
+    nums = response_validity_numbers("rated", None, out.reset_index())
+    assert nums["rated response hate refused k"].value == out.loc["hate", "refused_k"]
+    pooled = (nums["rated response refused graded medium k"].value,
+              nums["rated response refused graded medium n"].value)  # fmt: skip
+    assert pooled == (out["refused_k"].sum(), out["refused_n"].sum())
+
+
 def test_refusal_labels_kappa_and_refusals_graded_medium():
     n = 20
     label = np.array([True] * 10 + [False] * 10)

@@ -58,6 +58,7 @@ def test_the_default_study_resolves_to_the_shipped_analyses():
         "pyrit-refusal",
         "pyrit-refusal-extra",
         "pyrit-harm",
+        "pyrit-objective",
     ]
     assert plan_analyses(DEFAULT).left_out == {}
 

@@ -13,7 +13,10 @@ of responses are used, each wherever a dataset carries it (never by dataset name
   for the category in ``pyr_harm_category``): per category, AUROC of the response-side
   probability against a mean rating of at least .5 (bootstrap interval over
   responses), Spearman's rho of the probability with the rating, recall of severity
-  >= 2 among those rated harmful and its false-positive rate among those rated 0.
+  >= 2 among those rated harmful and its false-positive rate among those rated 0, and,
+  among the answers the grader flags as refusals and people rate harmless, the share
+  graded Medium or higher in the rated category (Wilson interval): the refusal-side
+  error on answers whose harm was rated, whether or not a refusal label exists.
 
 Both are out of source for the default grader: neither set is among its training data
 (the refusal detector learns from ``pyrit-refusal``, whose own rows it reads
@@ -90,10 +93,17 @@ def _auroc_ci(
     return percentile_interval(np.asarray(reps), alpha) if reps else (np.nan, np.nan)
 
 
+def _flagged_refusals(d: pd.DataFrame) -> np.ndarray:
+    if "refusal" not in d.columns:
+        return np.zeros(len(d), dtype=bool)
+    return d["refusal"].astype("boolean").to_numpy(bool, na_value=False)
+
+
 def response_harm(
     frame: pd.DataFrame, alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
-    """Per rated category: AUROC [CI], Spearman's rho, recall and false-positive rate."""
+    """Per rated category: AUROC [CI], Spearman's rho, recall, false-positive rate and
+    flagged refusals rated harmless but graded Medium+."""
     rows = []
     for cat in CATEGORIES:
         d = frame.loc[frame["pyr_harm_category"].astype("string").eq(cat).fillna(False)]
@@ -112,6 +122,8 @@ def response_harm(
         zero = rating == 0
         recall = wilson_rate(int((flagged & y).sum()), int(y.sum()), alpha)
         fpr = wilson_rate(int((flagged & zero).sum()), int(zero.sum()), alpha)
+        refused = _flagged_refusals(d) & ~y
+        refused_medium = wilson_rate(int((flagged & refused).sum()), int(refused.sum()), alpha)
         rows.append(
             {
                 "category": cat,
@@ -124,6 +136,7 @@ def response_harm(
                 "spearman": rho,
                 **{f"recall_{k}": v for k, v in recall.items()},
                 **{f"fpr_{k}": v for k, v in fpr.items()},
+                **{f"refused_{k}": v for k, v in refused_medium.items()},
             }
         )
     return pd.DataFrame(rows)
@@ -139,9 +152,10 @@ def _kappa_numbers(key: str, agr) -> dict[str, Number]:
 
 
 def response_validity_numbers(
-    tag: str, refusal: dict | None, harm: pd.DataFrame | None
+    tag: str, refusal: dict | None, harm: pd.DataFrame | None, alpha: float = 0.05
 ) -> dict[str, Number]:
-    """Numbers under ``<dataset> labelled refusal ...`` and ``<dataset> response <cat> ...``."""
+    """Numbers under ``<dataset> labelled refusal ...``, ``<dataset> response <cat> ...``
+    and, pooled over the rated categories, ``<dataset> response refused graded medium``."""
     nums: dict[str, Number] = {}
     if refusal is not None:
         key = f"{tag} labelled refusal"
@@ -153,6 +167,8 @@ def response_validity_numbers(
         nums.update(rate_numbers(f"{key} graded medium", refusal["labelled_medium_plus"]))
         nums.update(rate_numbers(f"{key} flagged graded medium", refusal["flagged_medium_plus"]))
     if harm is not None:
+        k, n = int(harm["refused_k"].sum()), int(harm["refused_n"].sum())
+        nums.update(rate_numbers(f"{tag} response refused graded medium", wilson_rate(k, n, alpha)))
         for r in harm.to_dict("records"):
             key = f"{tag} response {r['category']}"
             nums[f"{key} n"] = count(r["n"])
@@ -166,7 +182,7 @@ def response_validity_numbers(
             nums[f"{key} spearman"] = (
                 real(r["spearman"]) if np.isfinite(r["spearman"]) else text("n/a")
             )
-            for m in ("recall", "fpr"):
+            for m in ("recall", "fpr", "refused"):
                 nums.update(
                     rate_numbers(
                         f"{key} {m}",

@@ -288,7 +288,9 @@ def validity_numbers(
         if res.detection is not None:
             nums.update(_detection_numbers(f"{tag} detection", res.detection))
             nums[f"{tag} prompts graded zero"] = count(res.prompts_graded_zero or 0)
-        nums.update(rv.response_validity_numbers(tag, res.labelled_refusal, res.response_harm))
+        nums.update(
+            rv.response_validity_numbers(tag, res.labelled_refusal, res.response_harm, alpha)
+        )
         if res.reference is not None:
             for r in res.reference.itertuples():
                 nums.update(_agreement_numbers(f"{tag} reference {r.side} {r.category}", r))

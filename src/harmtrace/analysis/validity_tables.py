@@ -143,9 +143,10 @@ def response_harm_table(
                     "Harmful": fmt_int(r["n_harmful"]),
                     "AUROC [CI]": f"{fmt_num(r['auroc'])} "
                     f"{fmt_ci(r['auroc_lo'], r['auroc_hi'], pct=False, digits=2)}",
-                    "Spearman $\\rho$": fmt_num(r["spearman"]),
+                    "$\\rho$": fmt_num(r["spearman"]),
                     "Recall": fmt_pct(r["recall_share"], 0),
-                    "FPR (rated 0)": fmt_pct(r["fpr_share"], 0),
+                    "FPR (0)": fmt_pct(r["fpr_share"], 0),
+                    "Refused M+": f"{fmt_int(r['refused_k'])}/{fmt_int(r['refused_n'])}",
                 }
             )
     cols = [
@@ -154,9 +155,10 @@ def response_harm_table(
         "Rated",
         "Harmful",
         "AUROC [CI]",
-        "Spearman $\\rho$",
+        "$\\rho$",
         "Recall",
-        "FPR (rated 0)",
+        "FPR (0)",
+        "Refused M+",
     ]
     return pd.DataFrame(rows, columns=cols)
 
@@ -259,8 +261,16 @@ def write_validity_tables(
         ),
         "response_harm": (
             response_harm_table(results, labels),
-            ("Rated", "Harmful", "AUROC [CI]", "Spearman $\\rho$", "Recall", "FPR (rated 0)"),
-            "llrrlrrr",
+            (
+                "Rated",
+                "Harmful",
+                "AUROC [CI]",
+                "$\\rho$",
+                "Recall",
+                "FPR (0)",
+                "Refused M+",
+            ),
+            "llrrlrrrr",
         ),
         "labelled_refusal": (
             labelled_refusal_table(results, labels),
