@@ -126,6 +126,18 @@ def detection_table(
     return pd.DataFrame(rows, columns=cols)
 
 
+RESPONSE_HARM_COLUMNS = (
+    "Rated",
+    "Harmful",
+    "AUROC [CI]",
+    "$\\rho$",
+    "Recall",
+    "FPR (0)",
+    "Refused M+",
+)
+"""The response-harm table's value columns, written as LaTeX (after Dataset and Category)."""
+
+
 def response_harm_table(
     results: Mapping[str, DatasetValidity], labels: Mapping[str, str]
 ) -> pd.DataFrame:
@@ -149,18 +161,7 @@ def response_harm_table(
                     "Refused M+": f"{fmt_int(r['refused_k'])}/{fmt_int(r['refused_n'])}",
                 }
             )
-    cols = [
-        "Dataset",
-        "Category",
-        "Rated",
-        "Harmful",
-        "AUROC [CI]",
-        "$\\rho$",
-        "Recall",
-        "FPR (0)",
-        "Refused M+",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=["Dataset", "Category", *RESPONSE_HARM_COLUMNS])
 
 
 def _kappa_cell(agr) -> str:
@@ -261,15 +262,7 @@ def write_validity_tables(
         ),
         "response_harm": (
             response_harm_table(results, labels),
-            (
-                "Rated",
-                "Harmful",
-                "AUROC [CI]",
-                "$\\rho$",
-                "Recall",
-                "FPR (0)",
-                "Refused M+",
-            ),
+            RESPONSE_HARM_COLUMNS,
             "llrrlrrrr",
         ),
         "labelled_refusal": (
