@@ -106,8 +106,9 @@ _NEGATED = re.compile(r"\b(?:not|never|nor|hardly|\w+n't)\s+(?:\w+\s+){0,2}$", r
 opposite of what the pattern reads."""
 _NEGATABLE = ("dignity", "policy")
 """The functions whose match begins at its verb, so a negation before it negates it. The
-others begin at their subject ("... not forget that violence is never the answer") or
-carry their own negation (``no_condone``, ``negated_claim``)."""
+others begin at their subject ("... not forget that violence is never the answer",
+``declines``) or carry their own negation (``no_condone``, ``negated_claim``,
+``avoids``)."""
 
 
 def speaks_against(sentence: str) -> str | None:
